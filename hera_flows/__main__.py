@@ -1,0 +1,5 @@
+import sys
+
+from hera_flows.cli import main
+
+sys.exit(main())

@@ -1,0 +1,101 @@
+"""What every step shares: user-facing errors, exit codes, output files, retries with backoff.
+
+A step is `hera-flows step NAME`. Event data arrives in environment variables (``HF_PARAM_*``), static
+configuration as ``--flag=value`` arguments and secrets from Secret-backed environment variables, so nothing
+from an event is ever parsed as a flag or spliced into a shell. Output parameters are files in ``--outputs``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+EXIT_OK = 0
+EXIT_REJECTED = 1  # the step looked at its input and refused it: a clear message, no retry
+EXIT_USAGE = 2  # the step was called wrongly (a bad flag): a generation bug or a hand-written call
+EXIT_TRANSIENT = 75  # EX_TEMPFAIL: a network dependency failed after the step's own retries; Argo may retry
+
+
+class StepError(Exception):
+    """A failure with a message meant for the person reading the workflow; no traceback is printed."""
+
+    exit_code = EXIT_REJECTED
+
+
+class TransientError(StepError):
+    """A dependency (MLflow, the forge, the Kubernetes API) is unreachable or failing; worth retrying later."""
+
+    exit_code = EXIT_TRANSIENT
+
+
+def param(name: str, default: str | None = None, *, required: bool = False) -> str:
+    """Read an event-derived parameter from ``HF_PARAM_<NAME>`` (``model-name`` -> ``HF_PARAM_MODEL_NAME``)."""
+    key = "HF_PARAM_" + name.upper().replace("-", "_")
+    value = os.environ.get(key)
+    if value is None or (required and value == ""):
+        if required:
+            raise StepError(f"missing input parameter {name!r} (environment variable {key})")
+        return "" if default is None else default
+    return value
+
+
+def secret(name: str, *, required: bool = True) -> str:
+    """Read a Secret-backed environment variable; never echo its value."""
+    value = os.environ.get(name, "")
+    if required and not value:
+        raise StepError(f"the secret environment variable {name} is not set (check the Secret reference)")
+    return value
+
+
+def write_outputs(out_dir: str | os.PathLike[str] | None, **values: str) -> None:
+    """Write each output parameter to ``out_dir/<name>`` (underscores become dashes, as Argo names them)."""
+    if out_dir is None:
+        return
+    directory = Path(out_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, value in values.items():
+        (directory / name.replace("_", "-")).write_text(value, encoding="utf-8")
+
+
+def retry(
+    fn: Callable[[], T],
+    *,
+    what: str,
+    attempts: int = 5,
+    base_delay: float = 1.0,
+    max_delay: float = 30.0,
+    deadline: float | None = None,
+    retry_on: tuple[type[BaseException], ...] = (OSError,),
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Call ``fn`` with exponential backoff and jitter; raise TransientError when attempts or deadline run out.
+
+    ``deadline`` is a ``time.monotonic()`` value: no retry starts after it, so a step never outlives the
+    workflow's own deadline by waiting.
+    """
+    last: BaseException | None = None
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except retry_on as exc:  # noqa: PERF203 - the loop is the retry
+            last = exc
+            if attempt == attempts:
+                break
+            delay = min(max_delay, base_delay * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+            if deadline is not None and time.monotonic() + delay > deadline:
+                break
+            print(f"{what}: attempt {attempt} failed ({exc}); retrying in {delay:.1f}s", file=sys.stderr)
+            sleep(delay)
+    raise TransientError(f"{what} failed after retries: {last}") from last
+
+
+def log(message: str) -> None:
+    """One progress line on stderr (Argo shows it in the step's log)."""
+    print(message, file=sys.stderr, flush=True)

@@ -1,0 +1,59 @@
+"""Finding a model's KServe InferenceService in a GitOps repository (shared by the context step and the agent)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MODEL_ANNOTATION = "hera-flows.io/mlflow-model"
+VERSION_ANNOTATION = "hera-flows.io/mlflow-version"
+
+
+@dataclass(frozen=True)
+class FoundManifest:
+    path: Path  # absolute
+    relative: str  # relative to the repository root, with forward slashes
+    document_index: int  # which YAML document of the file
+    document: dict[str, Any]
+
+
+def k8s_name(model_name: str) -> str:
+    """The DNS-1123 name KServe would use for a model (lower case, other characters become '-')."""
+    name = re.sub(r"[^a-z0-9-]+", "-", model_name.lower()).strip("-")
+    return name[:63].rstrip("-")
+
+
+def find_inference_service(repo: Path, model_name: str, inference_dir: str) -> FoundManifest | None:
+    """The InferenceService for ``model_name`` under ``repo/inference_dir``.
+
+    A manifest matches by the annotation ``hera-flows.io/mlflow-model: <registered model name>`` (exact), or
+    else by ``metadata.name`` equal to the model's DNS-1123 form. The annotation wins when both exist, so a team
+    can serve ``Fraud Detector`` as ``fraud-v2``. Files are read in sorted order: the result is deterministic.
+    """
+    root = (repo / inference_dir).resolve()
+    repo_root = repo.resolve()
+    if not root.is_dir() or not root.is_relative_to(repo_root):
+        return None
+    by_name: FoundManifest | None = None
+    wanted_name = k8s_name(model_name)
+    for path in sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()):
+        if not path.resolve().is_relative_to(repo_root):
+            continue  # a symlink pointing out of the repository is never read
+        try:
+            documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+        except (yaml.YAMLError, UnicodeDecodeError):
+            continue
+        for index, doc in enumerate(documents):
+            if not isinstance(doc, dict) or doc.get("kind") != "InferenceService":
+                continue
+            metadata = doc.get("metadata") or {}
+            found = FoundManifest(path, path.relative_to(repo_root).as_posix(), index, doc)
+            if (metadata.get("annotations") or {}).get(MODEL_ANNOTATION) == model_name:
+                return found
+            if by_name is None and metadata.get("name") == wanted_name:
+                by_name = found
+    return by_name
