@@ -1,0 +1,86 @@
+"""Running git safely inside the pods: no hooks, no system/global config, no prompts, tokens only from env.
+
+Every git command a step runs goes through :func:`run_git`. The forge token never lands on disk or in argv:
+git asks a credential helper that reads it from the environment of that one git process.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+from hera_flows.steps.common import StepError, TransientError
+
+# Reads the token from the environment of this git process only; a constant, no event data in it.
+_CREDENTIAL_HELPER = '!f() { echo username=x-access-token; echo "password=${HF_GIT_TOKEN}"; }; f'
+
+# Options that neutralise what a repository (or an agent that edited it) could make git execute.
+SAFE_OPTIONS = (
+    "-c", "core.hooksPath=/dev/null",
+    "-c", "core.fsmonitor=false",
+    "-c", "core.sshCommand=false",
+    "-c", "protocol.ext.allow=never",
+    "-c", "credential.helper=",
+    "-c", "commit.gpgSign=false",
+)
+
+
+class GitError(StepError):
+    pass
+
+
+def git_env(token: str | None = None) -> dict[str, str]:
+    """A minimal environment: no system or global config, no terminal prompts, a private HOME."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "HOME": os.environ.get("HF_GIT_HOME") or tempfile.gettempdir(),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_ASKPASS": "/bin/false",
+        "LC_ALL": "C",
+    }
+    if token:
+        env["HF_GIT_TOKEN"] = token
+    return env
+
+
+def run_git(
+    args: list[str], cwd: Path | None = None, *, token: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run ``git <SAFE_OPTIONS> <args>``; network failures become TransientError, others GitError."""
+    command = ["git", *SAFE_OPTIONS]
+    if token:
+        command += ["-c", f"credential.helper={_CREDENTIAL_HELPER}"]
+    command += args
+    result = subprocess.run(
+        command, cwd=cwd, env=git_env(token), capture_output=True, text=True, check=False, timeout=600
+    )
+    if check and result.returncode != 0:
+        message = (result.stderr or result.stdout).strip().splitlines()
+        detail = message[-1] if message else f"exit code {result.returncode}"
+        if token:
+            detail = detail.replace(token, "***")
+        transient = any(
+            marker in (result.stderr or "")
+            for marker in ("Could not resolve host", "Connection timed out", "Connection refused", "HTTP 5", "early EOF")
+        )
+        error = TransientError if transient else GitError
+        raise error(f"git {args[0]} failed: {detail}")
+    return result
+
+
+def clone(url: str, dest: Path, branch: str, *, token: str | None = None, depth: int | None = 1) -> None:
+    """Clone ``branch`` of ``url`` into ``dest`` (shallow by default)."""
+    args = ["clone", "--quiet", "--no-tags", "--single-branch", "--branch", branch]
+    if depth:
+        args += ["--depth", str(depth)]
+    # "--" ends the options: a URL or path can never be read as a flag.
+    run_git([*args, "--", url, str(dest)], token=token)
+
+
+def remote_branch_exists(url: str, branch: str, *, token: str | None = None) -> bool:
+    result = run_git(["ls-remote", "--heads", "--", url, f"refs/heads/{branch}"], token=token)
+    return bool(result.stdout.strip())
