@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "generate":
         from hera_flows.generate import generate_command
 
-        return generate_command(args.config, args.out, check=args.check)
+        return generate_command(args.config, args.out, check_only=args.check)
     if args.command == "validate":
         from hera_flows.generate import validate_command
 

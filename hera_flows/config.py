@@ -161,6 +161,7 @@ class PromotionConfig(Model):
     legacy_webhook: WebhookConfig = WebhookConfig(endpoint="/databricks")
     webhook_secret: SecretRef = SecretRef(name="mlflow-webhook", key="secret")
     legacy_webhook_token: SecretRef = SecretRef(name="databricks-webhook", key="token")
+    legacy_signing_secret: SecretRef | None = None
     signature_tolerance_seconds: Annotated[int, Field(ge=10, le=86400)] = 300
     rate_limit: RateLimit = RateLimit(requests_per_unit=10, unit="Minute")
     inference_dir: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")] = "inference"

@@ -1,0 +1,122 @@
+"""The agent block: one pod, three containers sharing a workspace volume — prepare -> agent -> publish.
+
+- ``prepare`` clones the GitOps repository and writes the agent contract files (repo, prompt, context).
+- ``agent`` edits files. It holds no forge token and no Kubernetes token: the builtin editor needs none, and
+  an external coding agent gets only its own credentials Secret.
+- ``main`` publishes: it never runs git inside the agent's checkout; it copies the allowed changes into its own
+  clone and pushes the branch. Argo reads a containerSet's outputs only from a container named ``main``.
+Each container has a private /tmp so nothing the agent leaves there reaches the publish step.
+"""
+
+from __future__ import annotations
+
+from hera.workflows import ContainerNode, ContainerSet, EmptyDirVolume, Env, Parameter
+from hera.workflows import models as m
+
+from hera_flows.blocks import security
+from hera_flows.blocks.step import SecretEnv, param_env, resources
+from hera_flows.config import Config, RepositoryConfig
+
+AGENT_TASK = "agent"
+WORKSPACE = "/workspace"
+OUT_DIR = f"{WORKSPACE}/out"
+PUBLISH_OUTPUTS = ["branch", "changed", "commit", "files", "refused", "summary"]
+
+
+def forge_token(cfg: Config, *, optional: bool = False) -> SecretEnv:
+    return SecretEnv("HF_FORGE_TOKEN", cfg.forge.token_secret, optional=optional)
+
+
+def _mounts(tmp_volume: str) -> list[m.VolumeMount]:
+    return [
+        m.VolumeMount(name="workspace", mount_path=WORKSPACE),
+        m.VolumeMount(name=tmp_volume, mount_path="/tmp"),
+    ]
+
+
+def agent_template(
+    cfg: Config,
+    pattern: str,
+    *,
+    repo: RepositoryConfig,
+    allowed_paths: list[str],
+    builtin_flags: list[str],
+) -> ContainerSet:
+    allowed = ",".join(allowed_paths)
+    common = {"image_pull_policy": cfg.image_pull_policy, "security_context": security.container_security_context()}
+    step_resources = resources(cfg.workflow.resources)
+
+    if cfg.agent.kind == "builtin":
+        agent_node = dict(
+            name="agent",
+            image=cfg.image,
+            command=["hera-flows"],
+            args=["step", "agent-builtin", f"--pattern={pattern}", f"--workspace={WORKSPACE}", *builtin_flags],
+            resources=step_resources,
+            volume_mounts=_mounts("tmp-agent"),
+            dependencies=["prepare"],
+            **common,
+        )
+    else:
+        agent_node = dict(
+            name="agent",
+            image=cfg.agent.image,
+            command=list(cfg.agent.command),
+            working_dir=f"{WORKSPACE}/repo",
+            env=[
+                Env(name="HF_PROMPT_FILE", value=f"{WORKSPACE}/prompt.md"),
+                Env(name="HF_CONTEXT_FILE", value=f"{WORKSPACE}/context.json"),
+                Env(name="HF_SUMMARY_FILE", value=f"{WORKSPACE}/summary.md"),
+                Env(name="HOME", value="/tmp"),
+            ],
+            env_from=[m.EnvFromSource(secret_ref=m.SecretEnvSource(name=cfg.agent.secret))] if cfg.agent.secret else None,
+            resources=resources(cfg.agent.resources),
+            volume_mounts=_mounts("tmp-agent"),
+            dependencies=["prepare"],
+            **common,
+        )
+
+    with ContainerSet(
+        name=AGENT_TASK,
+        inputs=[Parameter(name="context"), Parameter(name="branch"), Parameter(name="title")],
+        outputs=[
+            Parameter(name=o, value_from=m.ValueFrom(path=f"{OUT_DIR}/{o}", default="")) for o in PUBLISH_OUTPUTS
+        ],
+        volumes=[
+            EmptyDirVolume(name="workspace"),
+            EmptyDirVolume(name="tmp-prepare"),
+            EmptyDirVolume(name="tmp-agent"),
+            EmptyDirVolume(name="tmp-publish"),
+        ],
+    ) as container_set:
+        ContainerNode(
+            name="prepare",
+            image=cfg.image,
+            command=["hera-flows"],
+            args=[
+                "step", "prepare-workspace", f"--pattern={pattern}", f"--repo-url={repo.url}",
+                f"--base-branch={repo.base_branch}", f"--workspace={WORKSPACE}", f"--allowed-paths={allowed}",
+            ],
+            env=[*param_env(["context", "branch"]), forge_token(cfg, optional=True).build()],
+            resources=step_resources,
+            volume_mounts=_mounts("tmp-prepare"),
+            **common,
+        )
+        ContainerNode(**agent_node)
+        ContainerNode(
+            name="main",
+            image=cfg.image,
+            command=["hera-flows"],
+            args=[
+                "step", "publish", f"--repo-url={repo.url}", f"--base-branch={repo.base_branch}",
+                f"--workspace={WORKSPACE}", f"--allowed-paths={allowed}",
+                f"--author-name={cfg.forge.git_author_name}", f"--author-email={cfg.forge.git_author_email}",
+                f"--outputs={OUT_DIR}",
+            ],
+            env=[*param_env(["branch", "title"]), forge_token(cfg).build()],
+            resources=step_resources,
+            volume_mounts=_mounts("tmp-publish"),
+            dependencies=["agent"],
+            **common,
+        )
+    return container_set

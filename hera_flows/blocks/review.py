@@ -1,0 +1,45 @@
+"""The review block: open or update the pull request (or issue) for the pushed branch, and comment on it.
+
+These are the only templates besides publish that hold the forge token.
+"""
+
+from __future__ import annotations
+
+from hera.workflows import Container
+
+from hera_flows.blocks.agent import forge_token
+from hera_flows.blocks.step import step_template
+from hera_flows.config import Config, RepositoryConfig
+
+REVIEW_TASK = "review"
+REPORT_TASK = "report"
+
+
+def _forge_flags(cfg: Config, repo: RepositoryConfig) -> list[str]:
+    return [f"--forge={cfg.forge.kind}", f"--api-url={cfg.forge.api_url}", f"--repo-slug={repo.slug}"]
+
+
+def review_template(cfg: Config, pattern: str, repo: RepositoryConfig) -> Container:
+    return step_template(
+        cfg,
+        name=REVIEW_TASK,
+        step="review",
+        flags=[f"--pattern={pattern}", *_forge_flags(cfg, repo), f"--base-branch={repo.base_branch}"],
+        inputs=["branch", "changed", "context", "summary", "refused", "dedupe-key"],
+        outputs=["pr-url", "pr-number"],
+        secrets=[forge_token(cfg)],
+        network=True,
+    )
+
+
+def report_template(cfg: Config, repo: RepositoryConfig) -> Container:
+    """Comment a step's report (e.g. the smoke test) on the PR."""
+    return step_template(
+        cfg,
+        name=REPORT_TASK,
+        step="report",
+        flags=_forge_flags(cfg, repo),
+        inputs=["pr-number", "body"],
+        secrets=[forge_token(cfg)],
+        network=True,
+    )

@@ -1,0 +1,65 @@
+"""The WorkflowTemplate frame every pattern shares: identities, pod security, deadline, TTL and pod GC."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hera.workflows import Parameter, WorkflowTemplate
+from hera.workflows import models as m
+
+from hera_flows.blocks import security
+from hera_flows.config import Config
+
+PATTERN_LABEL = "hera-flows.io/pattern"
+
+
+@dataclass(frozen=True)
+class Param:
+    """A workflow parameter as the Argo UI shows it: a default, a description and allowed values."""
+
+    name: str
+    description: str
+    default: str = ""
+    enum: tuple[str, ...] = ()
+
+    def build(self) -> Parameter:
+        return Parameter(
+            name=self.name, value=self.default, description=self.description, enum=list(self.enum) or None
+        )
+
+
+def pattern_workflow_template(
+    cfg: Config,
+    *,
+    name: str,
+    pattern: str,
+    title: str,
+    description: str,
+    params: list[Param],
+    active_deadline_seconds: int,
+) -> WorkflowTemplate:
+    """Open a WorkflowTemplate context; the caller adds templates and the ``main`` DAG inside it."""
+    labels = {**security.MANAGED_BY, PATTERN_LABEL: pattern}
+    return WorkflowTemplate(
+        name=name,
+        namespace=cfg.namespace,
+        labels=labels,
+        annotations={"workflows.argoproj.io/title": title, "workflows.argoproj.io/description": description},
+        entrypoint="main",
+        arguments=[p.build() for p in params],
+        service_account_name=security.WORKFLOW_SA,
+        automount_service_account_token=False,
+        executor=m.ExecutorConfig(service_account_name=security.WORKFLOW_SA),
+        security_context=security.pod_security_context(),
+        active_deadline_seconds=active_deadline_seconds,
+        ttl_strategy=m.TTLStrategy(
+            seconds_after_success=cfg.workflow.ttl_seconds_after_success,
+            seconds_after_failure=cfg.workflow.ttl_seconds_after_failure,
+        ),
+        # Keep failed pods (and their logs) for debugging until the TTL removes the workflow.
+        pod_gc=m.PodGC(strategy="OnPodSuccess"),
+        workflow_metadata=m.WorkflowMetadata(
+            labels=labels,
+            annotations={"workflows.argoproj.io/title": title, "workflows.argoproj.io/description": description},
+        ),
+    )

@@ -1,0 +1,250 @@
+"""Pattern 1 — model promotion: an MLflow registry promotion becomes a PR that updates the model's KServe
+InferenceService and model card, followed by a staging smoke test reported on the PR.
+
+Triggers: OSS MLflow 3.x ``model_version_alias.created`` (signed with HMAC, verified in the guard because
+MLflow cannot send an Authorization header), and the legacy/Databricks ``MODEL_VERSION_TRANSITIONED_STAGE``
+(bearer token checked by the EventSource, optional signature checked in the guard).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hera.workflows import DAG, Parameter
+from hera.workflows import models as m
+
+from hera_flows.blocks import events
+from hera_flows.blocks.agent import AGENT_TASK, agent_template, forge_token
+from hera_flows.blocks.guard import guard_output, guard_template, proceeds
+from hera_flows.blocks.review import REPORT_TASK, REVIEW_TASK, report_template, review_template
+from hera_flows.blocks.smoke import SMOKE_TASK, smoke_template
+from hera_flows.blocks.step import SecretEnv, step_template
+from hera_flows.blocks.workflow import Param, pattern_workflow_template
+from hera_flows.config import Config
+from hera_flows.patterns import PatternManifests
+
+TEMPLATE_NAME = "mlflow-promotion"
+EVENT_SOURCE_NAME = "mlflow"
+SENSOR_NAME = "mlflow-promotion"
+MLFLOW_EVENT = "mlflow"
+DATABRICKS_EVENT = "databricks"
+CONTEXT_TASK = "context"
+
+PARAMS = [
+    Param("event-source", "Who sent the event: an OSS MLflow webhook or a legacy/Databricks registry webhook.",
+          "mlflow", ("mlflow", "databricks")),
+    Param("event-body", "The webhook body as Argo Events delivers it (set by the Sensor)."),
+    Param("signature", "X-MLflow-Signature header (set by the Sensor)."),
+    Param("delivery-id", "X-MLflow-Delivery-Id header (set by the Sensor)."),
+    Param("timestamp", "X-MLflow-Timestamp header (set by the Sensor)."),
+    Param("databricks-signature", "X-Databricks-Signature header (set by the Sensor)."),
+    Param("manual", "'true' for a hand-submitted run: no signature, model-name and version are required. "
+          "The Sensor never sets it.", "false", ("false", "true")),
+    Param("model-name", "Registered model name (manual runs; event runs take it from the verified body)."),
+    Param("version", "Model version number (manual runs)."),
+    Param("alias", "Alias or stage being promoted to (manual runs; informational).", "manual"),
+]
+EVENT_PARAM_NAMES = [p.name for p in PARAMS]
+
+
+def build(cfg: Config) -> PatternManifests:
+    return PatternManifests(
+        workflow_templates=[workflow_template(cfg)],
+        event_sources=[event_source(cfg)],
+        sensors=[sensor(cfg)],
+    )
+
+
+def workflow_template(cfg: Config) -> dict[str, Any]:
+    p = cfg.patterns.promotion
+    repo = cfg.repository_for("promotion")
+    secrets = [SecretEnv("HF_WEBHOOK_SECRET", p.webhook_secret)]
+    if p.legacy_signing_secret is not None:
+        secrets.append(SecretEnv("HF_DATABRICKS_SECRET", p.legacy_signing_secret))
+
+    with pattern_workflow_template(
+        cfg,
+        name=TEMPLATE_NAME,
+        pattern="promotion",
+        title="Model promotion",
+        description="Registry promotion -> InferenceService + model card PR -> staging smoke test",
+        params=PARAMS,
+        active_deadline_seconds=p.active_deadline_seconds,
+    ) as wt:
+        guard = guard_template(
+            cfg,
+            "promotion",
+            flags=[
+                f"--aliases={','.join(p.aliases)}",
+                f"--stages={','.join(p.stages)}",
+                f"--tolerance-seconds={p.signature_tolerance_seconds}",
+            ],
+            inputs=EVENT_PARAM_NAMES,
+            outputs=["model", "version", "alias", "title"],
+            secrets=secrets,
+        )
+        context = step_template(
+            cfg,
+            name=CONTEXT_TASK,
+            step="context-mlflow",
+            flags=[
+                f"--tracking-uri={cfg.mlflow.tracking_uri}",
+                f"--repo-url={repo.url}",
+                f"--base-branch={repo.base_branch}",
+                f"--inference-dir={p.inference_dir}",
+            ],
+            inputs=["model-name", "version", "alias"],
+            outputs=["context", "manifest-path", "current-version"],
+            secrets=[forge_token(cfg, optional=True)],
+            env_from_secrets=[cfg.mlflow.credentials_secret] if cfg.mlflow.credentials_secret else [],
+            network=True,
+        )
+        agent = agent_template(
+            cfg,
+            "promotion",
+            repo=repo,
+            allowed_paths=list(p.allowed_paths),
+            builtin_flags=[
+                f"--inference-dir={p.inference_dir}",
+                f"--model-cards-dir={p.model_cards_dir}",
+                f"--gpu-node-selector-key={p.gpu_node_selector_key}",
+            ],
+        )
+        review = review_template(cfg, "promotion", repo)
+        smoke = smoke_template(cfg, p.smoke)
+        report = report_template(cfg, repo)
+
+        with DAG(
+            name="main",
+            outputs=[
+                _dag_output("decision", f"tasks.guard.outputs.parameters.decision"),
+                _dag_output("reason", f"tasks.guard.outputs.parameters.reason"),
+                _dag_output("pr-url", f"tasks.{REVIEW_TASK}.outputs.parameters.pr-url"),
+                _dag_output("smoke-result", f"tasks.{SMOKE_TASK}.outputs.parameters.result"),
+            ],
+        ):
+            guard(arguments={name: f"{{{{workflow.parameters.{name}}}}}" for name in EVENT_PARAM_NAMES}
+                  | {"workflow-name": "{{workflow.name}}", "workflow-uid": "{{workflow.uid}}"})
+            context(
+                depends="guard.Succeeded",
+                when=proceeds(),
+                arguments={
+                    "model-name": guard_output("model"),
+                    "version": guard_output("version"),
+                    "alias": guard_output("alias"),
+                },
+            )
+            agent(
+                depends=f"{CONTEXT_TASK}.Succeeded",
+                arguments={
+                    "context": f"{{{{tasks.{CONTEXT_TASK}.outputs.parameters.context}}}}",
+                    "branch": guard_output("branch"),
+                    "title": guard_output("title"),
+                },
+            )
+            review(
+                depends=f"{AGENT_TASK}.Succeeded",
+                arguments={
+                    "branch": _agent_output("branch"),
+                    "changed": _agent_output("changed"),
+                    "context": f"{{{{tasks.{CONTEXT_TASK}.outputs.parameters.context}}}}",
+                    "summary": _agent_output("summary"),
+                    "refused": _agent_output("refused"),
+                    "dedupe-key": guard_output("dedupe-key"),
+                },
+            )
+            smoke(
+                depends=f"{REVIEW_TASK}.Succeeded",
+                when=f"'{{{{tasks.{REVIEW_TASK}.outputs.parameters.pr-number}}}}' != ''",
+                arguments={"model-name": guard_output("model"), "files": _agent_output("files")},
+            )
+            report(
+                depends=f"{SMOKE_TASK}.Succeeded || {SMOKE_TASK}.Failed",
+                arguments={
+                    "pr-number": f"{{{{tasks.{REVIEW_TASK}.outputs.parameters.pr-number}}}}",
+                    "body": f"{{{{tasks.{SMOKE_TASK}.outputs.parameters.report}}}}",
+                },
+            )
+    return wt.to_dict()
+
+
+def _agent_output(name: str) -> str:
+    return f"{{{{tasks.{AGENT_TASK}.outputs.parameters.{name}}}}}"
+
+
+def _dag_output(name: str, reference: str) -> Parameter:
+    return Parameter(name=name, value_from=m.ValueFrom(parameter=f"{{{{{reference}}}}}", default=""))
+
+
+def event_source(cfg: Config) -> dict[str, Any]:
+    p = cfg.patterns.promotion
+    return events.webhook_event_source(
+        EVENT_SOURCE_NAME,
+        cfg.namespace,
+        [
+            # OSS MLflow cannot send an Authorization header: its HMAC signature is verified by the guard.
+            events.WebhookEndpoint(MLFLOW_EVENT, p.webhook.port, p.webhook.endpoint),
+            events.WebhookEndpoint(
+                DATABRICKS_EVENT, p.legacy_webhook.port, p.legacy_webhook.endpoint, auth_secret=p.legacy_webhook_token
+            ),
+        ],
+        event_bus=cfg.event_bus,
+    )
+
+
+def sensor(cfg: Config) -> dict[str, Any]:
+    p = cfg.patterns.promotion
+    mlflow_dep = events.Dependency(
+        name="mlflow-alias-created",
+        event_source=EVENT_SOURCE_NAME,
+        event_name=MLFLOW_EVENT,
+        filters=(
+            events.DataFilter("body.entity", ("model_version_alias",)),
+            events.DataFilter("body.action", ("created",)),
+            events.DataFilter("body.data.alias", tuple(p.aliases)),
+        ),
+    )
+    databricks_dep = events.Dependency(
+        name="databricks-stage-transition",
+        event_source=EVENT_SOURCE_NAME,
+        event_name=DATABRICKS_EVENT,
+        filters=(
+            events.DataFilter("body.event", ("MODEL_VERSION_TRANSITIONED_STAGE",)),
+            events.DataFilter("body.to_stage", tuple(p.stages)),
+        ),
+    )
+    labels = {"hera-flows.io/pattern": "promotion"}
+    mlflow_trigger = events.WorkflowSubmitTrigger(
+        name="promote-from-mlflow",
+        dependency=mlflow_dep.name,
+        template=TEMPLATE_NAME,
+        parameters={
+            "event-source": events.Constant("mlflow"),
+            "event-body": events.FromEvent("body"),
+            "signature": events.FromEvent(events.header_key("X-MLflow-Signature")),
+            "delivery-id": events.FromEvent(events.header_key("X-MLflow-Delivery-Id")),
+            "timestamp": events.FromEvent(events.header_key("X-MLflow-Timestamp")),
+        },
+        rate_limit=p.rate_limit,
+        labels=labels,
+    )
+    databricks_trigger = events.WorkflowSubmitTrigger(
+        name="promote-from-databricks",
+        dependency=databricks_dep.name,
+        template=TEMPLATE_NAME,
+        parameters={
+            "event-source": events.Constant("databricks"),
+            "event-body": events.FromEvent("body"),
+            "databricks-signature": events.FromEvent(events.header_key("X-Databricks-Signature")),
+        },
+        rate_limit=p.rate_limit,
+        labels=labels,
+    )
+    return events.sensor(
+        SENSOR_NAME,
+        cfg.namespace,
+        [mlflow_dep, databricks_dep],
+        [mlflow_trigger, databricks_trigger],
+        event_bus=cfg.event_bus,
+        labels=labels,
+    )
