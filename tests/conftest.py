@@ -25,3 +25,17 @@ def shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def fixtures_dir(shared_dir: Path) -> Path:
     return shared_dir / "fixtures"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _git_identity() -> None:
+    """Test fixtures commit to scratch repositories; a fresh CI machine has no global git identity."""
+    import os
+
+    for var, value in {
+        "GIT_AUTHOR_NAME": "hera-flows tests",
+        "GIT_AUTHOR_EMAIL": "tests@hera-flows.invalid",
+        "GIT_COMMITTER_NAME": "hera-flows tests",
+        "GIT_COMMITTER_EMAIL": "tests@hera-flows.invalid",
+    }.items():
+        os.environ.setdefault(var, value)

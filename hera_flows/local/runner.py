@@ -1,0 +1,471 @@
+"""Run a generated WorkflowTemplate on this machine, the way Argo would run it in a cluster.
+
+It reads the generated YAML (so it tests the wiring that ships): DAG tasks in dependency order with
+`depends` and `when`, parameters and output parameters passed as Argo passes them (one substitution pass,
+no re-evaluation of values), containerSets with their container dependencies, emptyDir volumes as local
+folders, Secret references from a local secrets file, retryStrategy with the template's expression.
+Each container's command runs as a local process (``hera-flows`` is this Python's package); images are not
+pulled. Lease records go to files under the run's folder (HERA_FLOWS_STATE_DIR), not a cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets as _random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hera_flows.local.expressions import ExpressionError, evaluate
+from hera_flows.local.sensor import SensorError, route_event
+
+_REF = re.compile(r"{{\s*([^{}]+?)\s*}}")
+TRANSIENT_EXIT = 75
+
+
+class RunError(Exception):
+    """The run cannot start (bad template, unknown parameter, missing secret file...)."""
+
+
+@dataclass
+class TaskResult:
+    name: str
+    phase: str  # Succeeded | Failed | Skipped | Omitted
+    outputs: dict[str, str] = field(default_factory=dict)
+    message: str = ""
+    attempts: int = 0
+    log: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class RunResult:
+    workflow_name: str
+    phase: str
+    tasks: dict[str, TaskResult]
+    outputs: dict[str, str]
+    parameters: dict[str, str]
+    workdir: Path
+
+    @property
+    def message(self) -> str:
+        failed = [t for t in self.tasks.values() if t.phase == "Failed"]
+        return failed[0].message if failed else ""
+
+
+def _substitute(text: str, scope: dict[str, str], *, where: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in scope:
+            raise RunError(f"{where}: unable to resolve {{{{{key}}}}}")
+        return scope[key]
+
+    return _REF.sub(replace, text)
+
+
+class LocalRun:
+    def __init__(
+        self,
+        template: dict[str, Any],
+        parameters: dict[str, str],
+        secrets: dict[str, dict[str, str]],
+        workdir: Path,
+        *,
+        echo: bool = True,
+        backoff_scale: float = 0.01,
+    ):
+        self.template = template
+        self.spec = template["spec"]
+        self.templates = {t["name"]: t for t in self.spec["templates"]}
+        self.parameters = parameters
+        self.secrets = secrets
+        self.workdir = workdir
+        self.echo = echo
+        self.backoff_scale = backoff_scale
+        self.name = f"{template['metadata']['name']}-{_random.token_hex(3)}"
+        self.uid = str(uuid.uuid4())
+        self.deadline = time.monotonic() + int(self.spec.get("activeDeadlineSeconds", 3600))
+        (workdir / "state").mkdir(parents=True, exist_ok=True)
+
+    # -- scopes ---------------------------------------------------------------------------------------------
+    def _global_scope(self) -> dict[str, str]:
+        scope = {f"workflow.parameters.{k}": v for k, v in self.parameters.items()}
+        scope.update(
+            {
+                "workflow.name": self.name,
+                "workflow.uid": self.uid,
+                "workflow.namespace": self.template["metadata"].get("namespace", "default"),
+            }
+        )
+        return scope
+
+    def say(self, line: str) -> None:
+        if self.echo:
+            print(line, flush=True)
+
+    # -- DAG ------------------------------------------------------------------------------------------------
+    def execute(self) -> RunResult:
+        entry = self.templates[self.spec["entrypoint"]]
+        if "dag" not in entry:
+            raise RunError("the local runner runs DAG entrypoints only")
+        tasks = entry["dag"]["tasks"]
+        results: dict[str, TaskResult] = {}
+        scope = self._global_scope()
+        pending = list(tasks)
+        while pending:
+            progressed = False
+            for task in list(pending):
+                references = self._task_references(task)
+                if any(ref not in results for ref in references):
+                    continue
+                pending.remove(task)
+                progressed = True
+                result = self._run_task(task, results, scope)
+                results[task["name"]] = result
+                for key, value in result.outputs.items():
+                    scope[f"tasks.{task['name']}.outputs.parameters.{key}"] = value
+            if not progressed:
+                raise RunError(f"tasks with unresolvable dependencies: {[t['name'] for t in pending]}")
+        phase = "Failed" if any(r.phase == "Failed" for r in results.values()) else "Succeeded"
+        outputs: dict[str, str] = {}
+        for param in entry.get("outputs", {}).get("parameters", []):
+            value_from = param.get("valueFrom", {})
+            try:
+                outputs[param["name"]] = _substitute(value_from.get("parameter", ""), scope, where="outputs")
+            except RunError:
+                outputs[param["name"]] = value_from.get("default", "")
+        return RunResult(self.name, phase, results, outputs, dict(self.parameters), self.workdir)
+
+    @staticmethod
+    def _task_references(task: dict[str, Any]) -> set[str]:
+        if "depends" in task:
+            return {m.group(1) for m in re.finditer(r"([A-Za-z0-9-]+)\.[A-Z][a-z]+", task["depends"])}
+        return set(task.get("dependencies", []))
+
+    def _run_task(self, task: dict[str, Any], results: dict[str, TaskResult], scope: dict[str, str]) -> TaskResult:
+        name = task["name"]
+        if "depends" in task:
+
+            def phase_of(identifier: str) -> bool:
+                task_name, _, phase = identifier.rpartition(".")
+                return results[task_name].phase == phase
+
+            if not evaluate(task["depends"], phase_of):
+                self.say(f"[{name}] Omitted (depends: {task['depends']})")
+                return TaskResult(name, "Omitted")
+        elif any(results[d].phase not in ("Succeeded", "Skipped") for d in task.get("dependencies", [])):
+            return TaskResult(name, "Omitted")
+        if "when" in task:
+            condition = _substitute(task["when"], scope, where=f"task {name} when")
+            try:
+                proceed = evaluate(condition, lambda ident: ident)
+            except ExpressionError as exc:
+                return TaskResult(name, "Failed", message=f"invalid when expression: {exc}")
+            if not proceed:
+                self.say(f"[{name}] Skipped (when: {condition})")
+                return TaskResult(name, "Skipped")
+        arguments = {
+            p["name"]: _substitute(str(p.get("value", "")), scope, where=f"task {name} arguments")
+            for p in task.get("arguments", {}).get("parameters", [])
+        }
+        template = self.templates[task["template"]]
+        return self._run_template(name, template, arguments)
+
+    # -- templates ------------------------------------------------------------------------------------------
+    def _run_template(self, name: str, template: dict[str, Any], arguments: dict[str, str]) -> TaskResult:
+        inputs: dict[str, str] = {}
+        for param in template.get("inputs", {}).get("parameters", []):
+            if param["name"] in arguments:
+                inputs[param["name"]] = arguments[param["name"]]
+            elif "value" in param or "default" in param:
+                inputs[param["name"]] = str(param.get("value", param.get("default")))
+            else:
+                return TaskResult(name, "Failed", message=f"input parameter {param['name']} was not supplied")
+        strategy = template.get("retryStrategy") or {}
+        limit = int(strategy.get("limit", 0)) if strategy else 0
+        delay = _seconds(strategy.get("backoff", {}).get("duration", "0s"))
+        factor = float(strategy.get("backoff", {}).get("factor", 1))
+        attempt = 0
+        started = time.monotonic()
+        while True:
+            attempt += 1
+            self.say(f"[{name}] running" + (f" (attempt {attempt})" if attempt > 1 else ""))
+            result = self._run_pod(name, template, inputs, attempt)
+            result.attempts = attempt
+            if result.phase == "Succeeded" or attempt > limit:
+                break
+            exit_code = result.outputs.pop("__exit_code__", "")
+            if not self._should_retry(strategy, exit_code):
+                break
+            self.say(f"[{name}] failed with exit code {exit_code}; retrying (backoff {delay:.0f}s, scaled locally)")
+            time.sleep(min(delay * self.backoff_scale, 2.0))
+            delay *= factor
+        result.outputs.pop("__exit_code__", None)
+        result.seconds = time.monotonic() - started
+        self.say(f"[{name}] {result.phase} ({result.seconds:.1f}s)" + (f": {result.message}" if result.message else ""))
+        return result
+
+    @staticmethod
+    def _should_retry(strategy: dict[str, Any], exit_code: str) -> bool:
+        expression = strategy.get("expression")
+        if not expression:
+            return strategy.get("retryPolicy", "OnFailure") in ("Always", "OnFailure")
+        variables = {"lastRetry.exitCode": exit_code, "lastRetry.status": "Failed", "lastRetry.duration": "0"}
+        return evaluate(expression, lambda ident: variables[ident])
+
+    def _run_pod(self, name: str, template: dict[str, Any], inputs: dict[str, str], attempt: int) -> TaskResult:
+        pod_dir = self.workdir / "pods" / f"{name}-{attempt}"
+        volumes = {v["name"]: pod_dir / "volumes" / v["name"] for v in template.get("volumes", [])}
+        for path in volumes.values():
+            path.mkdir(parents=True, exist_ok=True)
+        scope = {f"inputs.parameters.{k}": v for k, v in inputs.items()}
+        log_parts: list[str] = []
+        if "container" in template:
+            containers = [dict(template["container"], name="main")]
+            shared_mounts: list[dict[str, Any]] = []
+        elif "containerSet" in template:
+            containers = _ordered(template["containerSet"]["containers"])
+            shared_mounts = template["containerSet"].get("volumeMounts", [])
+        else:
+            return TaskResult(name, "Failed", message="only container and containerSet templates run locally")
+        mounts_of_main: dict[str, Path] = {}
+        for container in containers:
+            mounts = {m["mountPath"]: volumes[m["name"]] for m in [*shared_mounts, *container.get("volumeMounts", [])]}
+            if container["name"] == "main":
+                mounts_of_main = mounts
+            code, log = self._run_container(name, container, scope, mounts)
+            log_parts.append(log)
+            if code != 0:
+                message = _last_line(log) or f"container {container['name']} exited with {code}"
+                return TaskResult(
+                    name, "Failed", outputs={"__exit_code__": str(code)}, message=message, log="".join(log_parts)
+                )
+        outputs: dict[str, str] = {}
+        for param in template.get("outputs", {}).get("parameters", []):
+            path = param.get("valueFrom", {}).get("path")
+            if path is None:
+                continue
+            local = _map_path(path, mounts_of_main)
+            if local is not None and local.is_file():
+                outputs[param["name"]] = local.read_text(encoding="utf-8")
+            elif "default" in param.get("valueFrom", {}):
+                outputs[param["name"]] = param["valueFrom"]["default"]
+            else:
+                return TaskResult(name, "Failed", message=f"output {param['name']} was not written to {path}")
+        return TaskResult(name, "Succeeded", outputs=outputs, log="".join(log_parts))
+
+    def _run_container(
+        self, task: str, container: dict[str, Any], scope: dict[str, str], mounts: dict[str, Path]
+    ) -> tuple[int, str]:
+        where = f"task {task} container {container['name']}"
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "HOME": str(_map_path("/tmp", mounts) or self.workdir),
+            "TMPDIR": str(_map_path("/tmp", mounts) or self.workdir),
+            "HERA_FLOWS_STATE_DIR": str(self.workdir / "state"),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        for item in container.get("envFrom", []):
+            ref = item.get("secretRef")
+            if ref:
+                env.update(self._secret(ref["name"], None, optional=ref.get("optional", False), where=where))
+        for item in container.get("env", []):
+            if "value" in item:
+                env[item["name"]] = _substitute(_rewrite(item["value"], mounts), scope, where=where)
+            elif "secretKeyRef" in item.get("valueFrom", {}):
+                ref = item["valueFrom"]["secretKeyRef"]
+                value = self._secret(ref["name"], ref["key"], optional=ref.get("optional", False), where=where)
+                if value:
+                    env[item["name"]] = value[ref["key"]]
+        command = [_substitute(_rewrite(c, mounts), scope, where=where) for c in container.get("command", [])]
+        args = [_substitute(_rewrite(a, mounts), scope, where=where) for a in container.get("args", [])]
+        if command[:1] == ["hera-flows"]:
+            command = [sys.executable, "-m", "hera_flows", *command[1:]]
+        elif command and shutil.which(command[0], path=env["PATH"]) is None:
+            return 127, f"{where}: command {command[0]!r} is not available on this machine\n"
+        cwd = _map_path(container["workingDir"], mounts) if container.get("workingDir") else self.workdir
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            return 1, f"{where}: activeDeadlineSeconds exceeded\n"
+        try:
+            proc = subprocess.run(
+                [*command, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=remaining, check=False
+            )
+        except subprocess.TimeoutExpired:
+            return 1, f"{where}: activeDeadlineSeconds exceeded\n"
+        log = proc.stdout + proc.stderr
+        log_file = self.workdir / "logs" / f"{task}.{container['name']}.log"
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with log_file.open("a", encoding="utf-8") as handle:
+            handle.write(log)
+        if self.echo and log.strip():
+            for line in log.rstrip().splitlines()[-15:]:
+                print(f"    {container['name']}: {line}", flush=True)
+        return proc.returncode, log
+
+    def _secret(self, name: str, key: str | None, *, optional: bool, where: str) -> dict[str, str]:
+        data = self.secrets.get(name)
+        if data is None or (key is not None and key not in data):
+            if optional:
+                return {}
+            what = f"secret {name!r}" + (f" key {key!r}" if key else "")
+            raise RunError(f"{where}: {what} is missing (in a cluster the pod would not start); add it to --secrets")
+        return dict(data) if key is None else {key: data[key]}
+
+
+def _ordered(containers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    done: list[dict[str, Any]] = []
+    names: set[str] = set()
+    pending = list(containers)
+    while pending:
+        ready = [c for c in pending if set(c.get("dependencies", [])) <= names]
+        if not ready:
+            raise RunError("containerSet dependencies form a cycle")
+        for c in ready:
+            pending.remove(c)
+            done.append(c)
+            names.add(c["name"])
+    return done
+
+
+# Flags whose value is a container path; other flag values (URLs, repository paths) are never rewritten.
+PATH_FLAGS = ("--outputs=", "--workspace=")
+
+
+def _rewrite(text: str, mounts: dict[str, Path]) -> str:
+    """Map a literal container path (``/workspace/out``, ``--outputs=/tmp/outputs``) to the local folder."""
+    for flag in PATH_FLAGS:
+        if text.startswith(flag):
+            mapped = _map_path(text[len(flag) :], mounts)
+            return flag + str(mapped) if mapped is not None else text
+    mapped = _map_path(text, mounts) if text.startswith("/") else None
+    return str(mapped) if mapped is not None else text
+
+
+def _map_path(path: str, mounts: dict[str, Path]) -> Path | None:
+    for mount_path in sorted(mounts, key=len, reverse=True):
+        if path == mount_path or path.startswith(mount_path + "/"):
+            return mounts[mount_path] / path[len(mount_path) :].lstrip("/")
+    return None
+
+
+def _seconds(duration: str) -> float:
+    match = re.fullmatch(r"(\d+)(s|m|h)?", str(duration))
+    if not match:
+        return 0.0
+    return int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, None: 1}[match.group(2)]
+
+
+def _last_line(log: str) -> str:
+    lines = [line for line in log.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Entry points
+
+
+def load_template(template: str, generated: Path) -> dict[str, Any]:
+    path = Path(template)
+    if not path.suffix:
+        path = generated / "generated" / "workflowtemplates" / f"{template}.yaml"
+    if not path.is_file():
+        raise RunError(f"no WorkflowTemplate at {path} (run `make generate` first?)")
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(doc, dict) or doc.get("kind") != "WorkflowTemplate":
+        raise RunError(f"{path} is not a WorkflowTemplate")
+    return doc
+
+
+def load_sensors(generated: Path) -> list[dict[str, Any]]:
+    folder = generated / "sensors"
+    return [yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.yaml"))]
+
+
+def workflow_parameters(
+    template: dict[str, Any],
+    *,
+    sensors: list[dict[str, Any]],
+    event: str | None,
+    overrides: dict[str, str],
+) -> dict[str, str]:
+    """The parameters Argo would give the workflow: template defaults, then the Sensor's mapping, then --set."""
+    params = {p["name"]: str(p.get("value", "")) for p in template["spec"].get("arguments", {}).get("parameters", [])}
+    if event is not None:
+        workflow, _trigger = route_event(sensors, template["metadata"]["name"], event)
+        for p in workflow["spec"]["arguments"]["parameters"]:
+            if p["name"] not in params:
+                raise RunError(f"the sensor sets parameter {p['name']!r} that the template does not declare")
+            params[p["name"]] = p["value"]
+    for key, value in overrides.items():
+        if key not in params:
+            raise RunError(f"unknown parameter {key!r}; the template declares: {', '.join(params)}")
+        params[key] = value
+    return params
+
+
+def run_workflow(
+    template_name: str,
+    *,
+    generated: Path,
+    event: str | None = None,
+    overrides: dict[str, str] | None = None,
+    secrets: dict[str, dict[str, str]] | None = None,
+    workdir: Path | None = None,
+    echo: bool = True,
+) -> RunResult:
+    template = load_template(template_name, generated)
+    params = workflow_parameters(
+        template, sensors=load_sensors(generated), event=event, overrides=dict(overrides or {})
+    )
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="hera-flows-run-"))
+    return LocalRun(template, params, secrets or {}, workdir, echo=echo).execute()
+
+
+def run_command(args: Any) -> int:
+    try:
+        overrides = dict(_split_override(item) for item in args.overrides)
+        secrets: dict[str, dict[str, str]] = {}
+        if args.secrets:
+            loaded = yaml.safe_load(Path(args.secrets).read_text(encoding="utf-8")) or {}
+            if not isinstance(loaded, dict) or not all(isinstance(v, dict) for v in loaded.values()):
+                raise RunError(f"{args.secrets}: expected a mapping of secret name -> {{key: value}}")
+            secrets = {str(k): {str(kk): str(vv) for kk, vv in v.items()} for k, v in loaded.items()}
+        event = Path(args.event).read_text(encoding="utf-8") if args.event else None
+        result = run_workflow(
+            args.template,
+            generated=Path(args.generated),
+            event=event,
+            overrides=overrides,
+            secrets=secrets,
+            workdir=Path(args.workdir) if args.workdir else None,
+        )
+    except (RunError, SensorError, ExpressionError, OSError, yaml.YAMLError) as exc:
+        print(f"hera-flows run: {exc}", file=sys.stderr)
+        return 2
+    print()
+    print(f"workflow {result.workflow_name}: {result.phase}")
+    for task in result.tasks.values():
+        print(f"  {task.name:<10} {task.phase:<10} {task.message}")
+    for key, value in result.outputs.items():
+        if value:
+            print(f"  output {key}: {value}")
+    print(f"  files: {result.workdir}")
+    return 0 if result.phase == "Succeeded" else 1
+
+
+def _split_override(item: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise RunError(f"--set expects KEY=VALUE, got {item!r}")
+    return key, value

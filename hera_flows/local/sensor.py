@@ -1,0 +1,214 @@
+"""What an Argo Events Sensor does with an event, reproduced from its source for local runs and tests.
+
+- data filters: the value at a gjson path must match one of the (unanchored) regexes of each filter;
+  a missing path fails the filter; filters of a dependency are combined with ``dataLogicalOperator``;
+- trigger parameters: ``dataKey`` reads the event data with gjson semantics — a string yields its contents,
+  an object or array yields its raw JSON text exactly as it stands in the event (no re-encoding), a missing
+  key yields the parameter's ``value`` default (or fails the trigger).
+
+Only the gjson subset the generated sensors use is implemented: dotted keys and array indices.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+_WS = " \t\r\n"
+
+
+class SensorError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class _Raw:
+    start: int
+    end: int
+
+
+def _skip_ws(text: str, i: int) -> int:
+    while i < len(text) and text[i] in _WS:
+        i += 1
+    return i
+
+
+def _scan_string(text: str, i: int) -> int:
+    """Index just past the JSON string starting at ``i`` (a quote)."""
+    i += 1
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == '"':
+            return i + 1
+        i += 1
+    raise SensorError("unterminated string in event data")
+
+
+def _scan_value(text: str, i: int) -> int:
+    i = _skip_ws(text, i)
+    if i >= len(text):
+        raise SensorError("unexpected end of event data")
+    ch = text[i]
+    if ch == '"':
+        return _scan_string(text, i)
+    if ch in "{[":
+        close = "}" if ch == "{" else "]"
+        i = _skip_ws(text, i + 1)
+        if i < len(text) and text[i] == close:
+            return i + 1
+        while True:
+            if ch == "{":
+                i = _scan_string(text, _skip_ws(text, i))
+                i = _skip_ws(text, i)
+                if text[i] != ":":
+                    raise SensorError("expected ':' in event data")
+                i += 1
+            i = _skip_ws(text, _scan_value(text, i))
+            if text[i] == ",":
+                i += 1
+                continue
+            if text[i] == close:
+                return i + 1
+            raise SensorError(f"unexpected {text[i]!r} in event data")
+    match = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?|true|false|null").match(text, i)
+    if not match:
+        raise SensorError(f"invalid JSON value at offset {i}")
+    return match.end()
+
+
+def _children(text: str, start: int) -> list[tuple[str | int, _Raw]]:
+    """The members of the object or array starting at ``start``, with raw spans."""
+    ch = text[start]
+    out: list[tuple[str | int, _Raw]] = []
+    i = _skip_ws(text, start + 1)
+    close = "}" if ch == "{" else "]"
+    index = 0
+    if text[i] == close:
+        return out
+    while True:
+        key: str | int
+        if ch == "{":
+            key_end = _scan_string(text, _skip_ws(text, i))
+            key = json.loads(text[_skip_ws(text, i) : key_end])
+            i = _skip_ws(text, key_end) + 1
+        else:
+            key = index
+            index += 1
+        value_start = _skip_ws(text, i)
+        value_end = _scan_value(text, value_start)
+        out.append((key, _Raw(value_start, value_end)))
+        i = _skip_ws(text, value_end)
+        if text[i] == ",":
+            i += 1
+            continue
+        return out
+
+
+def raw_get(data: str, path: str) -> str | None:
+    """The raw JSON text at a gjson-style dotted ``path`` in ``data``, or None when absent."""
+    start = _skip_ws(data, 0)
+    end = _scan_value(data, start)
+    span = _Raw(start, end)
+    for part in path.split("."):
+        ch = data[span.start]
+        if ch not in "{[":
+            return None
+        wanted: str | int = int(part) if ch == "[" and part.isdigit() else part
+        for key, child in _children(data, span.start):
+            if key == wanted:
+                span = child
+                break
+        else:
+            return None
+    return data[span.start : span.end]
+
+
+def gjson_string(data: str, path: str) -> str | None:
+    """gjson's ``Result.String()``: string contents, raw JSON for objects/arrays, literal text otherwise."""
+    raw = raw_get(data, path)
+    if raw is None:
+        return None
+    if raw.startswith('"'):
+        return json.loads(raw)
+    if raw == "null":
+        return ""
+    return raw
+
+
+def dependency_passes(dependency: dict[str, Any], data: str) -> tuple[bool, list[str]]:
+    """Whether ``data`` passes the dependency's data filters, with the reasons it did not."""
+    filters = dependency.get("filters", {}).get("data", [])
+    results: list[bool] = []
+    reasons: list[str] = []
+    for f in filters:
+        if f.get("type", "string") != "string":
+            raise SensorError(f"filter type {f.get('type')} is not supported locally")
+        value = gjson_string(data, f["path"])
+        ok = value is not None and any(re.search(pattern, value) for pattern in f["value"])
+        if f.get("comparator") == "!=":
+            ok = value is not None and not ok
+        results.append(ok)
+        if not ok:
+            reasons.append(f"{f['path']}={value!r} does not match {f['value']}")
+    operator = dependency.get("filters", {}).get("dataLogicalOperator", "and")
+    passed = all(results) if operator == "and" else any(results) or not results
+    return passed, reasons
+
+
+def submitted_workflow(trigger: dict[str, Any], dependency_name: str, data: str) -> dict[str, Any]:
+    """The Workflow an argoWorkflow submit trigger would create for an event of ``dependency_name``."""
+    spec = trigger["template"]["argoWorkflow"]
+    workflow = copy.deepcopy(spec["source"]["resource"])
+    for mapping in spec.get("parameters", []):
+        src = mapping["src"]
+        if src["dependencyName"] != dependency_name:
+            continue
+        value = gjson_string(data, src["dataKey"])
+        if value is None:
+            if "value" not in src:
+                raise SensorError(f"event has no {src['dataKey']} and the parameter has no default")
+            value = src["value"]
+        _set_dest(workflow, mapping["dest"], value)
+    return workflow
+
+
+def _set_dest(obj: Any, dest: str, value: str) -> None:
+    parts = dest.split(".")
+    for part in parts[:-1]:
+        obj = obj[int(part)] if isinstance(obj, list) else obj[part]
+    last = parts[-1]
+    if isinstance(obj, list):
+        obj[int(last)] = value
+    else:
+        obj[last] = value
+
+
+def route_event(sensors: list[dict[str, Any]], template_name: str, data: str) -> tuple[dict[str, Any], str]:
+    """Find the one trigger of ``sensors`` that submits ``template_name`` and accepts this event.
+
+    Returns the Workflow it would submit and the trigger name; raises SensorError saying why not.
+    """
+    rejections: list[str] = []
+    for sensor in sensors:
+        dependencies = {d["name"]: d for d in sensor["spec"]["dependencies"]}
+        for trigger in sensor["spec"]["triggers"]:
+            argo = trigger["template"].get("argoWorkflow")
+            if not argo:
+                continue
+            resource = argo["source"]["resource"]
+            if resource.get("spec", {}).get("workflowTemplateRef", {}).get("name") != template_name:
+                continue
+            dependency = dependencies[trigger["template"]["conditions"]]
+            passed, reasons = dependency_passes(dependency, data)
+            if passed:
+                return submitted_workflow(trigger, dependency["name"], data), trigger["template"]["name"]
+            rejections.append(f"{sensor['metadata']['name']}/{dependency['name']}: " + "; ".join(reasons))
+    if not rejections:
+        raise SensorError(f"no sensor submits the WorkflowTemplate {template_name}")
+    raise SensorError("the sensor filters drop this event: " + " | ".join(rejections))

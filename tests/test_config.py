@@ -1,0 +1,86 @@
+"""Configuration: a wrong field is one clear line (with its YAML line) and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hera_flows.config import ConfigError, parse_config
+from tests.conftest import ROOT
+
+
+def _problems(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "flows.yaml")
+    return info.value.problems
+
+
+def test_the_shipped_config_is_valid_and_has_sensible_defaults() -> None:
+    cfg = parse_config((ROOT / "config/flows.yaml").read_text())
+    promotion = cfg.patterns.promotion
+    assert promotion.aliases == ["champion", "production"]
+    assert promotion.rate_limit.requests_per_unit >= 1
+    assert cfg.repository_for("promotion").slug == "acme/ml-gitops"
+
+
+def test_minimal_config_only_needs_a_repository() -> None:
+    cfg = parse_config("repository: {url: 'https://github.com/o/r'}\n")
+    assert cfg.repository_for("promotion").slug == "o/r"
+    assert cfg.namespace == "mlops-automation"
+
+
+def test_one_line_per_problem_with_line_numbers() -> None:
+    problems = _problems(
+        "namespace: Not_A_Namespace\n"
+        "repository: {url: 'https://github.com/o/r'}\n"
+        "patterns:\n"
+        "  promotion:\n"
+        "    rate_limit: {requests_per_unit: 0}\n"
+        "    aliaes: [champion]\n"
+    )
+    assert len(problems) == 3
+    assert problems[0].startswith("flows.yaml:1: namespace: String should match pattern")
+    assert any(p.startswith("flows.yaml:5: patterns.promotion.rate_limit.requests_per_unit:") and "got 0" in p
+               for p in problems)
+    assert any(p.startswith("flows.yaml:6: patterns.promotion.aliaes: unknown field") for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("patterns: {promotion: {enabled: true}}\n", "needs a 'repository'"),
+        ("repository: {url: 'not a url at all'}\n", "cannot derive 'slug'"),
+        ("repository: {url: 'https://github.com/o/r'}\nagent: {kind: command}\n", "needs both 'image' and 'command'"),
+        ("repository: {url: 'https://github.com/o/r'}\npatterns: {promotion: {allowed_paths: ['../x/**']}}\n",
+         "must be relative"),
+        ("repository: {url: 'https://github.com/o/r'}\npatterns: {promotion: {smoke: {endpoint: 'http://{x}'}}}\n",
+         "only the placeholder {model}"),
+        ("- a list\n", "must be a mapping"),
+        ("namespace: [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_specific_mistakes_are_explained(text: str, fragment: str) -> None:
+    assert any(fragment in p for p in _problems(text))
+
+
+def test_cli_exit_code_2_and_no_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "flows.yaml"
+    bad.write_text("repository: {url: 'https://github.com/o/r'}\npatterns: {promotion: {rate_limit: {unit: Day}}}\n")
+    for command in (["generate", "--config", str(bad), "--out", str(tmp_path)], ["validate", "--config", str(bad)]):
+        result = subprocess.run([sys.executable, "-m", "hera_flows", *command], capture_output=True, text=True)
+        assert result.returncode == 2
+        assert "Traceback" not in result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert lines == [f"{bad}:2: patterns.promotion.rate_limit.unit: Input should be 'Second', 'Minute' or 'Hour' (got 'Day')"]
+    assert not (tmp_path / "generated").exists()
+
+
+def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "hera_flows", "validate", "--config", str(tmp_path / "nope.yaml")],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 2 and "cannot read the configuration" in result.stderr

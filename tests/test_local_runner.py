@@ -1,0 +1,219 @@
+"""The local runner executes WorkflowTemplates with Argo's semantics (checked on small synthetic templates;
+the promotion end-to-end test runs the real generated one)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hera_flows.cli import main
+from hera_flows.local.expressions import ExpressionError, evaluate
+from hera_flows.local.runner import LocalRun, RunError, workflow_parameters
+from hera_flows.local.sensor import SensorError, gjson_string, raw_get, route_event
+
+
+def _container(script: str, *, outputs: list[str] = (), inputs: list[str] = (), retry: dict | None = None) -> dict:
+    tpl = {
+        "container": {
+            "image": "unused",
+            "command": ["sh", "-c", script],
+            "env": [{"name": f"P_{i.upper()}", "value": f"{{{{inputs.parameters.{i}}}}}"} for i in inputs],
+            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        },
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
+        "inputs": {"parameters": [{"name": i} for i in inputs]},
+        "outputs": {"parameters": [{"name": o, "valueFrom": {"path": f"/tmp/{o}"}} for o in outputs]},
+    }
+    if retry:
+        tpl["retryStrategy"] = retry
+    return tpl
+
+
+def _workflow(templates: dict[str, dict], tasks: list[dict], params: dict[str, str] | None = None) -> dict:
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "WorkflowTemplate",
+        "metadata": {"name": "t", "namespace": "ns"},
+        "spec": {
+            "entrypoint": "main",
+            "arguments": {"parameters": [{"name": k, "value": v} for k, v in (params or {}).items()]},
+            "templates": [{"name": n, **t} for n, t in templates.items()]
+            + [
+                {
+                    "name": "main",
+                    "dag": {"tasks": tasks},
+                    "outputs": {
+                        "parameters": [
+                            {"name": "final", "valueFrom": {"parameter": "{{tasks.b.outputs.parameters.out}}", "default": "none"}}
+                        ]
+                    },
+                }
+            ],
+        },
+    }
+
+
+def _run(workflow: dict, tmp_path: Path, params: dict[str, str] | None = None) -> object:
+    defaults = {p["name"]: p["value"] for p in workflow["spec"]["arguments"]["parameters"]}
+    return LocalRun(workflow, {**defaults, **(params or {})}, {}, tmp_path, echo=False).execute()
+
+
+def test_parameters_flow_between_tasks_without_re_evaluation(tmp_path: Path) -> None:
+    workflow = _workflow(
+        {
+            "a": _container('printf %s "$P_X" > /tmp/out', outputs=["out"], inputs=["x"]),
+            "b": _container('printf "%s!" "$P_Y" > /tmp/out', outputs=["out"], inputs=["y"]),
+        },
+        [
+            {"name": "a", "template": "a", "arguments": {"parameters": [{"name": "x", "value": "{{workflow.parameters.x}}"}]}},
+            {
+                "name": "b",
+                "template": "b",
+                "depends": "a.Succeeded",
+                "arguments": {"parameters": [{"name": "y", "value": "{{tasks.a.outputs.parameters.out}}"}]},
+            },
+        ],
+        params={"x": "{{workflow.name}} $(touch /tmp/pwned) ; 'quoted'"},
+    )
+    # The runner rewrites only literal paths; here the shell script is literal and the data stays data.
+    for tpl in workflow["spec"]["templates"][:2]:
+        tpl["container"]["command"][2] = tpl["container"]["command"][2].replace("/tmp/out", "$HOME/out")
+        tpl["outputs"]["parameters"][0]["valueFrom"]["path"] = "/tmp/out"
+    result = _run(workflow, tmp_path)
+    assert result.phase == "Succeeded"
+    assert result.outputs["final"] == "{{workflow.name}} $(touch /tmp/pwned) ; 'quoted'!"
+    assert not Path("/tmp/pwned").exists()
+
+
+def test_when_false_skips_and_depends_on_succeeded_omits(tmp_path: Path) -> None:
+    workflow = _workflow(
+        {"a": _container("true"), "b": _container("echo x > $HOME/out", outputs=["out"])},
+        [
+            {"name": "a", "template": "a", "when": "'{{workflow.parameters.go}}' == 'yes'"},
+            {"name": "b", "template": "b", "depends": "a.Succeeded"},
+        ],
+        params={"go": "no"},
+    )
+    workflow["spec"]["templates"][1]["outputs"]["parameters"][0]["valueFrom"]["path"] = "/tmp/out"
+    result = _run(workflow, tmp_path)
+    assert result.tasks["a"].phase == "Skipped"
+    assert result.tasks["b"].phase == "Omitted"
+    assert result.phase == "Succeeded"
+    assert result.outputs["final"] == "none"
+
+
+def test_retry_only_on_the_expression_exit_code(tmp_path: Path) -> None:
+    retry = {"limit": "3", "expression": "lastRetry.status == 'Error' || lastRetry.exitCode == '75'",
+             "backoff": {"duration": "1s", "factor": "2"}}
+    counter = tmp_path / "count"
+    flaky = f'n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}; [ $n -ge 3 ] || exit 75'
+    workflow = _workflow(
+        {"a": _container(flaky, retry=retry), "b": _container("exit 1", retry=retry)},
+        [{"name": "a", "template": "a"}, {"name": "b", "template": "b", "depends": "a.Succeeded"}],
+    )
+    result = _run(workflow, tmp_path / "run")
+    assert result.tasks["a"].phase == "Succeeded" and result.tasks["a"].attempts == 3
+    assert result.tasks["b"].phase == "Failed" and result.tasks["b"].attempts == 1  # exit 1 is final
+    assert result.phase == "Failed"
+
+
+def test_container_set_runs_in_order_and_reads_outputs_from_main(tmp_path: Path) -> None:
+    template = {
+        "volumes": [{"name": "ws", "emptyDir": {}}],
+        "containerSet": {
+            "volumeMounts": [{"name": "ws", "mountPath": "/workspace"}],
+            "containers": [
+                {"name": "main", "command": ["sh", "-c", "cat /workspace/a /workspace/b > /workspace/out"],
+                 "dependencies": ["second"]},
+                {"name": "first", "command": ["sh", "-c", "echo one > /workspace/a"]},
+                {"name": "second", "command": ["sh", "-c", "echo two > /workspace/b"], "dependencies": ["first"]},
+            ],
+        },
+        "outputs": {"parameters": [{"name": "out", "valueFrom": {"path": "/workspace/out"}}]},
+    }
+    # Literal container paths inside a shell script are not rewritten; use the mapped volume via args.
+    for c in template["containerSet"]["containers"]:
+        c["command"] = ["sh", "-c", c["command"][2].replace("/workspace", '"$1"'), "sh", "/workspace"]
+    workflow = _workflow({"b": template}, [{"name": "b", "template": "b"}])
+    result = _run(workflow, tmp_path)
+    assert result.phase == "Succeeded", result.message
+    assert result.outputs["final"] == "one\ntwo\n"
+
+
+def test_missing_secret_is_a_clear_error(tmp_path: Path) -> None:
+    tpl = _container("true")
+    tpl["container"]["env"] = [{"name": "T", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]
+    workflow = _workflow({"a": tpl}, [{"name": "a", "template": "a"}])
+    with pytest.raises(RunError, match="secret 's' key 'k' is missing"):
+        _run(workflow, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("'a' == 'a'", True),
+        ("'a' != 'a'", False),
+        ("'proceed' == 'proceed' && '' != ''", False),
+        ("x.Succeeded || (y.Failed && !z.Failed)", True),
+        ("'it''s' == 'x'", None),
+    ],
+)
+def test_expressions(expression: str, expected: bool | None) -> None:
+    phases = {"x.Succeeded": False, "y.Failed": True, "z.Failed": False}
+    if expected is None:
+        with pytest.raises(ExpressionError):
+            evaluate(expression, phases.__getitem__)
+    else:
+        assert evaluate(expression, phases.__getitem__) is expected
+
+
+def test_gjson_raw_values_keep_the_delivered_bytes() -> None:
+    data = '{"header":{"X-Mlflow-Signature":["v1,abc="]},"body":{"a":"\\u003cb\\u003e","n":1.50,"l":[1,{"k":null}]}}'
+    assert raw_get(data, "body") == '{"a":"\\u003cb\\u003e","n":1.50,"l":[1,{"k":null}]}'
+    assert gjson_string(data, "header.X-Mlflow-Signature.0") == "v1,abc="
+    assert gjson_string(data, "body.a") == "<b>"
+    assert gjson_string(data, "body.n") == "1.50"
+    assert gjson_string(data, "body.l.1.k") == ""
+    assert gjson_string(data, "body.missing") is None
+
+
+def test_generated_sensor_routes_a_promotion_and_drops_others(fixtures_dir: Path) -> None:
+    from tests.conftest import ROOT
+
+    sensors = [yaml.safe_load(p.read_text()) for p in sorted((ROOT / "sensors").glob("*.yaml"))]
+    body = (fixtures_dir / "mlflow-oss/catalog/model_version_alias.created.json").read_text()
+    compact = json.dumps(json.loads(body), separators=(",", ":"))
+    event = '{"header":{"X-Mlflow-Signature":["v1,sig"],"X-Mlflow-Delivery-Id":["d-1"],"X-Mlflow-Timestamp":["1"]},"body":' + compact + "}"
+    workflow, trigger = route_event(sensors, "mlflow-promotion", event)
+    assert trigger == "promote-from-mlflow"
+    params = {p["name"]: p["value"] for p in workflow["spec"]["arguments"]["parameters"]}
+    assert params["event-body"] == compact and params["signature"] == "v1,sig" and params["delivery-id"] == "d-1"
+    assert "manual" not in params  # the sensor never marks a run as manual
+
+    for other in ("model_version_alias.deleted.json", "test_webhook.model_version_alias.created.json",
+                  "model_version.created.json"):
+        text = json.dumps(json.loads((fixtures_dir / "mlflow-oss/catalog" / other).read_text()), separators=(",", ":"))
+        with pytest.raises(SensorError, match="filters drop"):
+            route_event(sensors, "mlflow-promotion", '{"header":{},"body":' + text + "}")
+
+    legacy = (fixtures_dir / "databricks-registry/model_version_transitioned_stage.json").read_text()
+    legacy_compact = json.dumps(json.loads(legacy), separators=(",", ":"))
+    workflow, trigger = route_event(sensors, "mlflow-promotion", '{"header":{},"body":' + legacy_compact + "}")
+    assert trigger == "promote-from-databricks"
+    staging = legacy_compact.replace('"to_stage":"Production"', '"to_stage":"ProductionX"')
+    with pytest.raises(SensorError):
+        route_event(sensors, "mlflow-promotion", '{"header":{},"body":' + staging + "}")
+
+
+def test_unknown_override_and_missing_template_fail_cleanly(tmp_path: Path, capsys) -> None:
+    from tests.conftest import ROOT
+
+    template = yaml.safe_load((ROOT / "generated/workflowtemplates/mlflow-promotion.yaml").read_text())
+    with pytest.raises(RunError, match="unknown parameter 'nope'"):
+        workflow_parameters(template, sensors=[], event=None, overrides={"nope": "1"})
+    code = main(["run", "does-not-exist", "--generated", str(tmp_path)])
+    assert code == 2
+    assert "no WorkflowTemplate" in capsys.readouterr().err

@@ -1,0 +1,232 @@
+"""Every generated document: official schemas (strict), yamllint, determinism, and the policies that matter
+on a real cluster (pod security, identities, deadlines, retries, no data spliced into shells)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hera_flows.config import parse_config
+from hera_flows.generate import check, dump_documents, render
+from tests.conftest import ROOT
+from tests.support import schemas
+
+CONFIG = ROOT / "config" / "flows.yaml"
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict[str, str]:
+    return render(parse_config(CONFIG.read_text(), str(CONFIG)))
+
+
+@pytest.fixture(scope="module")
+def documents(rendered: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
+    return [(path, doc) for path, text in rendered.items() for doc in yaml.safe_load_all(text)]
+
+
+def _by_kind(documents: list[tuple[str, dict[str, Any]]], kind: str) -> list[dict[str, Any]]:
+    return [doc for _, doc in documents if doc["kind"] == kind]
+
+
+def test_every_document_validates_strictly_against_the_official_schemas(documents) -> None:
+    checked = 0
+    for path, doc in documents:
+        if doc["kind"] == "Kustomization":
+            continue
+        assert schemas.problems(doc) == [], f"{path} ({doc['kind']})"
+        checked += 1
+    assert checked >= 5
+
+
+def test_workflows_submitted_by_sensors_validate_as_argo_workflows(documents) -> None:
+    for sensor in _by_kind(documents, "Sensor"):
+        for trigger in sensor["spec"]["triggers"]:
+            workflow = trigger["template"]["argoWorkflow"]["source"]["resource"]
+            assert schemas.problems(workflow) == []
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda d: d["spec"]["templates"][0]["container"].update(bogus=1), "'bogus' was unexpected"),
+        (lambda d: d["spec"].update(synchronization={"mutex": {"name": "m"}}), "'mutex' was unexpected"),
+        (lambda d: d["spec"]["templates"][0].update(retryStrategy={"limit": 3}), "is not of type 'string'"),
+    ],
+)
+def test_strict_validation_rejects_what_a_cluster_would_reject(documents, mutate, expected) -> None:
+    import copy
+
+    template = copy.deepcopy(_by_kind(documents, "WorkflowTemplate")[0])
+    mutate(template)
+    assert any(expected in p for p in schemas.problems(template))
+
+
+def test_v4_schema_rejects_cron_schedule_singular() -> None:
+    cron = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "CronWorkflow",
+        "metadata": {"name": "c"},
+        "spec": {"schedule": "0 6 * * 1", "workflowSpec": {"entrypoint": "main"}},
+    }
+    found = schemas.problems(cron)
+    assert any("v4.1.2" in p and "'schedule' was unexpected" in p for p in found)
+    assert not any("v3.7.18" in p for p in found)
+
+
+def test_yamllint_passes_on_generated_files(rendered, tmp_path: Path) -> None:
+    for rel, text in rendered.items():
+        target = tmp_path / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    result = subprocess.run(
+        [sys.executable, "-m", "yamllint", "--strict", "-c", str(ROOT / ".yamllint.yaml"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_generation_is_deterministic_and_committed_output_is_current(rendered) -> None:
+    again = render(parse_config(CONFIG.read_text(), str(CONFIG)))
+    assert again == rendered
+    assert check(rendered, ROOT) == [], "run `make generate` and commit the result"
+
+
+def test_kustomization_lists_every_workflow_template_and_rbac(rendered) -> None:
+    kustomization = yaml.safe_load(rendered["generated/kustomization.yaml"])
+    listed = set(kustomization["resources"])
+    expected = {rel.removeprefix("generated/") for rel in rendered if rel.startswith("generated/")}
+    expected.discard("kustomization.yaml")
+    assert listed == expected
+    assert kustomization["namespace"] == "mlops-automation"
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Pod security: every container of every pod we create
+
+
+def _containers(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every container spec in a document, with where it is."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    if doc["kind"] in ("WorkflowTemplate", "CronWorkflow"):
+        spec = doc["spec"].get("workflowSpec", doc["spec"])
+        for tpl in spec["templates"]:
+            if "container" in tpl:
+                found.append((f"{tpl['name']}", tpl["container"]))
+            for c in tpl.get("containerSet", {}).get("containers", []):
+                found.append((f"{tpl['name']}/{c['name']}", c))
+            for c in tpl.get("initContainers", []):
+                found.append((f"{tpl['name']}/init/{c['name']}", c))
+            if "script" in tpl:
+                found.append((f"{tpl['name']}/script", tpl["script"]))
+    elif doc["kind"] in ("EventSource", "Sensor"):
+        found.append(("template.container", doc["spec"]["template"]["container"]))
+    return found
+
+
+def test_every_container_passes_pod_security_restricted(documents) -> None:
+    seen = 0
+    for path, doc in documents:
+        for where, container in _containers(doc):
+            sc = container.get("securityContext", {})
+            label = f"{path}: {where}"
+            assert sc.get("runAsNonRoot") is True, label
+            assert sc.get("allowPrivilegeEscalation") is False, label
+            assert sc.get("readOnlyRootFilesystem") is True, label
+            assert sc.get("capabilities", {}).get("drop") == ["ALL"], label
+            assert sc.get("seccompProfile", {}).get("type") == "RuntimeDefault", label
+            limits = container.get("resources", {}).get("limits", {})
+            requests = container.get("resources", {}).get("requests", {})
+            assert {"cpu", "memory"} <= limits.keys() and {"cpu", "memory"} <= requests.keys(), label
+            seen += 1
+    assert seen >= 8
+
+
+def test_every_pod_has_a_restricted_pod_context_and_a_non_default_identity(documents) -> None:
+    for path, doc in documents:
+        if doc["kind"] == "WorkflowTemplate":
+            spec = doc["spec"]
+            pod, account = spec["securityContext"], spec["serviceAccountName"]
+            assert spec["automountServiceAccountToken"] is False, path
+            assert spec["executor"]["serviceAccountName"] == account
+        elif doc["kind"] in ("EventSource", "Sensor"):
+            pod, account = doc["spec"]["template"]["securityContext"], doc["spec"]["template"]["serviceAccountName"]
+        else:
+            continue
+        assert account and account != "default", path
+        assert pod["runAsNonRoot"] is True and pod["seccompProfile"]["type"] == "RuntimeDefault", path
+
+
+def test_only_the_guard_gets_a_kubernetes_token(documents) -> None:
+    for template in _by_kind(documents, "WorkflowTemplate"):
+        for tpl in template["spec"]["templates"]:
+            if tpl.get("automountServiceAccountToken"):
+                assert tpl["name"] == "guard"
+                assert tpl["serviceAccountName"] == "hera-flows-guard"
+
+
+def test_the_agent_container_holds_no_forge_token(documents) -> None:
+    for template in _by_kind(documents, "WorkflowTemplate"):
+        for tpl in template["spec"]["templates"]:
+            for container in tpl.get("containerSet", {}).get("containers", []):
+                if container["name"] == "agent":
+                    names = {e["name"] for e in container.get("env", [])}
+                    assert "HF_FORGE_TOKEN" not in names
+                    assert not any("secretKeyRef" in e.get("valueFrom", {}) for e in container.get("env", []))
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Reliability and injection
+
+
+def test_workflows_have_deadlines_ttl_and_pod_gc(documents) -> None:
+    for template in _by_kind(documents, "WorkflowTemplate"):
+        spec = template["spec"]
+        assert spec["activeDeadlineSeconds"] > 0
+        assert spec["ttlStrategy"]["secondsAfterSuccess"] >= 0
+        assert spec["podGC"]["strategy"]
+
+
+def test_network_steps_retry_with_backoff(documents) -> None:
+    network_steps = {"guard", "context", "review", "smoke", "report"}
+    for template in _by_kind(documents, "WorkflowTemplate"):
+        for tpl in template["spec"]["templates"]:
+            if tpl["name"] in network_steps:
+                strategy = tpl.get("retryStrategy")
+                assert strategy, tpl["name"]
+                assert int(strategy["limit"]) >= 1 and strategy["backoff"]["duration"]
+                assert "75" in strategy["expression"]
+
+
+_EXPRESSION = re.compile(r"{{.*?}}")
+
+
+def test_no_template_splices_parameters_into_a_shell_or_script(documents) -> None:
+    for path, doc in documents:
+        for where, container in _containers(doc):
+            command = container.get("command", [])
+            assert command[:1] != ["sh"] and command[:1] != ["bash"], f"{path}: {where} runs a shell"
+            assert not _EXPRESSION.search(container.get("source", "")), f"{path}: {where} splices into a script"
+            for arg in container.get("args", []):
+                # Arguments are static configuration; event data travels in env vars only.
+                assert not _EXPRESSION.search(arg), f"{path}: {where}: {arg}"
+
+
+def test_event_data_reaches_steps_only_through_env(documents) -> None:
+    for template in _by_kind(documents, "WorkflowTemplate"):
+        for tpl in template["spec"]["templates"]:
+            for env in tpl.get("container", {}).get("env", []):
+                if "value" in env and _EXPRESSION.search(env["value"]):
+                    assert env["name"].startswith("HF_PARAM_"), env
+
+
+def test_dump_is_stable_for_unicode_and_multiline() -> None:
+    text = dump_documents([{"a": "é\nline two", "b": ["x"]}])
+    assert yaml.safe_load(text.split("\n", 1)[1]) == {"a": "é\nline two", "b": ["x"]}
+    assert text == dump_documents([{"a": "é\nline two", "b": ["x"]}])
