@@ -1,0 +1,58 @@
+"""`make bench`: how long `make generate` takes and how long each step takes to start, as ratios against a
+baseline measured in the same run (a bare `python -c pass`), so the numbers mean something on any machine."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from hera_flows.steps import STEPS
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = 5
+
+
+def _time(command: list[str], runs: int = RUNS) -> float:
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def _import_seconds(module: str) -> float:
+    """Cumulative import time of ``module`` from `python -X importtime` (microseconds -> seconds)."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"], capture_output=True, text=True, check=True
+    )
+    total = 0
+    for line in result.stderr.splitlines():
+        parts = line.split("|")
+        if len(parts) == 3 and parts[2].strip() == module:
+            total = int(parts[1].strip())
+    return total / 1e6
+
+
+def main() -> int:
+    baseline = _time([sys.executable, "-c", "pass"])
+    print(f"baseline: python -c pass                      {baseline * 1000:8.1f} ms  (1.0x)")
+    with tempfile.TemporaryDirectory() as out:
+        generate = _time([sys.executable, "-m", "hera_flows", "generate", "--config", "config/flows.yaml", "--out", out])
+    print(f"hera-flows generate (all patterns)            {generate * 1000:8.1f} ms  ({generate / baseline:5.1f}x)")
+    print()
+    print("step start-up: `hera-flows step NAME --help` (median of 5) and the step module's own import time")
+    for name, target in sorted(STEPS.items()):
+        module = target.split(":")[0]
+        seconds = _time([sys.executable, "-m", "hera_flows", "step", name, "--help"])
+        own = _import_seconds(module)
+        print(f"  {name:<20} {seconds * 1000:8.1f} ms  ({seconds / baseline:5.1f}x baseline)   import {own * 1000:7.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
