@@ -1,0 +1,245 @@
+"""`hera-flows step guard`: the first task of a pattern. It authenticates the event, refuses replays,
+normalises the event into a few plain outputs and decides whether the run proceeds or ends as a skip.
+
+Rejections (bad or missing signature, stale timestamp, replayed delivery, malformed body) fail the step with one
+clear sentence; valid events that are not a promotion end the run quietly with ``decision=skip``. Nothing after
+the guard reads the raw event: downstream steps get the verified model, version and alias only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from hera_flows.steps import naming, verify
+from hera_flows.steps.common import StepError, log, param, secret, write_outputs
+
+PROMOTION_BRANCH_PREFIX = "model-promotion"
+MAX_NAME_LENGTH = 256  # MLflow's registered model name column
+MAX_ALIAS_LENGTH = 256
+_BIDI_CONTROLS = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+MLFLOW_PROMOTION = ("model_version_alias", "created")
+DATABRICKS_PROMOTION = "MODEL_VERSION_TRANSITIONED_STAGE"
+
+
+def _now() -> float:
+    return time.time()
+
+
+@dataclass
+class Outcome:
+    """What the guard decided, with the normalised event fields (empty when a skip happens before them)."""
+
+    decision: str
+    reason: str
+    source: str
+    model: str = ""
+    version: str = ""
+    alias: str = ""
+    stage: str | None = None
+    delivery_id: str | None = None
+    timestamp: str | None = None
+    manual: bool = False
+    replay_key: str | None = field(default=None, repr=False)
+
+
+def _csv(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hera-flows step guard", description=__doc__)
+    parser.add_argument("--pattern", required=True, choices=["promotion"])
+    parser.add_argument("--outputs", help="folder receiving one file per output parameter")
+    parser.add_argument("--aliases", default="champion,production", help="MLflow aliases that mean 'promote'")
+    parser.add_argument("--stages", default="Production", help="Databricks stages that mean 'promote'")
+    parser.add_argument("--tolerance-seconds", type=int, default=300,
+                        help="accepted clock difference for signed timestamps; also the replay window")
+    parser.add_argument("--state-namespace", default="default", help="namespace of the replay/cooldown Leases")
+    return parser
+
+
+# --- input validation ------------------------------------------------------------------------------------
+
+
+def _check_text(value: Any, what: str, max_length: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise StepError(f"the {what} is missing or empty")
+    if len(value) > max_length:
+        raise StepError(f"the {what} is longer than {max_length} characters")
+    for ch in value:
+        if unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn", "Zl", "Zp") or ch in _BIDI_CONTROLS:
+            raise StepError(f"the {what} {value[:80]!r} contains control characters")
+    return value
+
+
+def model_name(value: Any) -> str:
+    return _check_text(value, "model name", MAX_NAME_LENGTH)
+
+
+def model_version(value: Any) -> str:
+    """A registry version: a positive integer, returned without leading zeros."""
+    text = value if isinstance(value, str) else ""
+    if not (text.isascii() and text.isdigit()) or len(text) > 12 or int(text) == 0:
+        raise StepError(f"the model version {str(value)[:40]!r} is not a positive integer")
+    return str(int(text))
+
+
+def _iso(epoch_seconds: float) -> str:
+    return datetime.fromtimestamp(epoch_seconds, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+# --- event sources ---------------------------------------------------------------------------------------
+
+
+def _manual() -> Outcome:
+    model = model_name(param("model-name"))
+    version = model_version(param("version"))
+    alias = param("alias", "manual") or "manual"
+    _check_text(alias, "alias", MAX_ALIAS_LENGTH)
+    return Outcome("proceed", "manual run", "manual", model, version, alias, timestamp=_iso(_now()), manual=True)
+
+
+def _mlflow(args: argparse.Namespace, body: str) -> Outcome:
+    payload = verify.verify_mlflow(
+        body,
+        signature=param("signature"),
+        delivery_id=param("delivery-id"),
+        timestamp=param("timestamp"),
+        secret=secret("HF_WEBHOOK_SECRET"),
+        tolerance_seconds=args.tolerance_seconds,
+        now=_now(),
+    )
+    delivery_id = param("delivery-id")
+    timestamp = _iso(int(param("timestamp")))
+    entity, action = payload.get("entity"), payload.get("action")
+    if (entity, action) != MLFLOW_PROMOTION:
+        return Outcome("skip", f"MLflow event {entity}.{action} is not a promotion (model_version_alias.created)",
+                       "mlflow", delivery_id=delivery_id, timestamp=timestamp)
+    data = payload.get("data")
+    if not isinstance(data, dict):
+        raise verify.MalformedBody("the MLflow event has no 'data' object")
+    alias = _check_text(data.get("alias"), "alias", MAX_ALIAS_LENGTH)
+    aliases = _csv(args.aliases)
+    if alias not in aliases:
+        return Outcome("skip", f"alias {alias!r} is not one of the promotion aliases ({', '.join(aliases)})",
+                       "mlflow", alias=alias, delivery_id=delivery_id, timestamp=timestamp)
+    model = model_name(data.get("name"))
+    version = model_version(data.get("version"))
+    return Outcome("proceed", f"{model} v{version} got the alias {alias!r}", "mlflow", model, version, alias,
+                   delivery_id=delivery_id, timestamp=timestamp, replay_key=f"mlflow:{delivery_id}")
+
+
+def _databricks(args: argparse.Namespace, body: str) -> Outcome:
+    configured = secret("HF_DATABRICKS_SECRET", required=False)
+    signature = param("databricks-signature")
+    if not configured and signature:
+        log("guard: X-Databricks-Signature present but HF_DATABRICKS_SECRET is not configured; "
+            "relying on the EventSource's bearer token")
+    payload = verify.verify_databricks(
+        body, signature=signature, secret=configured, tolerance_seconds=args.tolerance_seconds, now=_now()
+    )
+    event_ms = verify.event_timestamp_ms(payload)
+    timestamp = _iso(event_ms / 1000)
+    event = payload.get("event")
+    if event != DATABRICKS_PROMOTION:
+        return Outcome("skip", f"Databricks event {str(event)[:80]!r} is not a stage transition", "databricks",
+                       timestamp=timestamp)
+    stage = _check_text(payload.get("to_stage"), "target stage", MAX_ALIAS_LENGTH)
+    stages = _csv(args.stages)
+    if stage not in stages:
+        return Outcome("skip", f"stage {stage!r} is not one of the promotion stages ({', '.join(stages)})",
+                       "databricks", alias=stage, stage=stage, timestamp=timestamp)
+    model = model_name(payload.get("model_name"))
+    version = model_version(payload.get("version"))
+    webhook_id = str(payload.get("webhook_id") or "")
+    return Outcome("proceed", f"{model} v{version} moved to stage {stage!r}", "databricks", model, version, stage,
+                   stage=stage, timestamp=timestamp,
+                   replay_key=f"databricks:{json.dumps([webhook_id, event_ms, model, version])}")
+
+
+# --- the step --------------------------------------------------------------------------------------------
+
+
+def _claim_replay(args: argparse.Namespace, outcome: Outcome) -> None:
+    """Record the delivery; a second workflow for the same delivery is refused (an Argo retry is not)."""
+    from hera_flows.steps.state import WorkflowOwner, open_store
+
+    workflow_name, workflow_uid = param("workflow-name"), param("workflow-uid")
+    holder = workflow_uid or workflow_name
+    if not holder:
+        raise StepError("missing input parameters workflow-name/workflow-uid (the replay record needs its run)")
+    owner = WorkflowOwner(workflow_name, workflow_uid) if workflow_name and workflow_uid else None
+    store = open_store(args.state_namespace)
+    key = outcome.replay_key or ""
+    if not store.claim_once(naming.lease_name("replay", key), holder, owner, key=key):
+        what = outcome.delivery_id or f"of {outcome.model} v{outcome.version} at {outcome.timestamp}"
+        raise StepError(f"delivery {what} was already processed by another workflow (replay refused)")
+
+
+def _title(outcome: Outcome) -> str:
+    if not outcome.model:
+        return ""
+    if outcome.manual and outcome.alias == "manual":
+        return f"Promote {outcome.model} v{outcome.version} (manual run)"
+    return f"Promote {outcome.model} v{outcome.version} to {outcome.alias}"
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    if args.tolerance_seconds <= 0:
+        raise StepError("--tolerance-seconds must be a positive number of seconds")
+
+    manual = param("manual", "false")
+    if manual not in ("true", "false", ""):
+        raise StepError(f"the parameter manual must be 'true' or 'false', not {manual[:20]!r}")
+    if manual == "true":
+        outcome = _manual()
+    else:
+        source = param("event-source")
+        body = param("event-body")
+        if not body.strip():
+            raise StepError("the event body is empty (was the workflow submitted by hand without manual=true?)")
+        if source == "mlflow":
+            outcome = _mlflow(args, body)
+        elif source == "databricks":
+            outcome = _databricks(args, body)
+        else:
+            raise StepError(f"unknown event-source {source[:40]!r}: expected 'mlflow' or 'databricks'")
+
+    if outcome.decision == "proceed" and outcome.replay_key:
+        _claim_replay(args, outcome)
+
+    proceed = outcome.decision == "proceed"
+    version_tag = f"v{outcome.version}"
+    event = {
+        "source": outcome.source,
+        "model": outcome.model or None,
+        "version": outcome.version or None,
+        # a Databricks promotion has a stage, not an alias (the alias output carries the stage for titles)
+        "alias": None if outcome.source == "databricks" else (outcome.alias or None),
+        "stage": outcome.stage,
+        "delivery_id": outcome.delivery_id,
+        "timestamp": outcome.timestamp,
+        "manual": outcome.manual,
+    }
+    write_outputs(
+        args.outputs,
+        decision=outcome.decision,
+        reason=outcome.reason,
+        model=outcome.model,
+        version=outcome.version,
+        alias=outcome.alias,
+        dedupe_key=naming.dedupe_key(outcome.model, version_tag) if proceed else "",
+        branch=naming.branch_name(PROMOTION_BRANCH_PREFIX, outcome.model, version_tag) if proceed else "",
+        title=_title(outcome) if proceed else "",
+        event=json.dumps(event, ensure_ascii=False, sort_keys=True),
+    )
+    log(f"guard: decision={outcome.decision} source={outcome.source} model={outcome.model or '-'} "
+        f"version={outcome.version or '-'} alias={outcome.alias or '-'}: {outcome.reason}")
+    return 0

@@ -1,0 +1,443 @@
+"""Race-free run records for the guard: replay protection and per-key cooldowns, as Kubernetes Leases.
+
+Several workflows for the same key can start at the same moment (a webhook retried, an alert storm), and Argo
+has no per-key deduplication (ARGO-EVENTS-FACTS item 3). Each decision is therefore a compare-and-swap on a
+``coordination.k8s.io/v1`` Lease: *create* fails with 409 AlreadyExists when another run got there first,
+*replace* carries ``metadata.resourceVersion`` and fails with 409 Conflict when the Lease changed since it was
+read. Exactly one run wins; the losers re-read and decide again.
+
+Two backends with the same semantics: :class:`KubernetesLeaseStore` (in the cluster) and
+:class:`FileLeaseStore` (one JSON file per Lease under ``$HERA_FLOWS_STATE_DIR``, used by the local runner),
+chosen by :func:`open_store`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import tempfile
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from hera_flows.steps.common import StepError, TransientError, retry
+from hera_flows.steps.naming import LEASE_PREFIX
+
+STATE_DIR_ENV = "HERA_FLOWS_STATE_DIR"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "hera-flows"}
+KEY_ANNOTATION = "hera-flows.io/key"
+_MAX_KEY_ANNOTATION = 4096
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_CAS_ATTEMPTS = 10  # re-read-and-decide rounds before giving up on a Lease that keeps changing
+
+
+class AlreadyExists(Exception):
+    """create: a Lease of that name exists (HTTP 409, reason AlreadyExists)."""
+
+
+class Conflict(Exception):
+    """replace: the Lease changed since it was read (HTTP 409, reason Conflict) or is gone (HTTP 404)."""
+
+
+@dataclass(frozen=True)
+class WorkflowOwner:
+    """The Workflow a replay Lease belongs to; Kubernetes garbage-collects the Lease with it."""
+
+    name: str
+    uid: str
+
+    def reference(self) -> dict[str, Any]:
+        # No blockOwnerDeletion: that would need delete permission on workflows, and nothing must wait.
+        return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "name": self.name, "uid": self.uid}
+
+
+@dataclass(frozen=True)
+class CooldownDecision:
+    proceed: bool
+    reason: str
+    last_holder: str | None = None
+    last_time: datetime | None = None
+
+
+def micro_time(moment: datetime) -> str:
+    """A Kubernetes MicroTime (RFC 3339 with exactly six fractional digits, UTC)."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _aware(now: datetime | float | None) -> datetime:
+    if now is None:
+        moment = datetime.now(timezone.utc)
+    elif isinstance(now, (int, float)):
+        moment = datetime.fromtimestamp(now, timezone.utc)
+    else:
+        moment = now if now.tzinfo else now.replace(tzinfo=timezone.utc)
+    # The Python client serialises datetimes with isoformat(), which drops a zero fraction; the API server
+    # then rejects the MicroTime. Never send a whole second.
+    return moment if moment.microsecond else moment.replace(microsecond=1)
+
+
+def check_lease_name(name: str) -> None:
+    """Only touch our own Leases: a wrong name must never overwrite e.g. a controller's leader election."""
+    if not name.startswith(LEASE_PREFIX) or len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+        raise ValueError(f"refusing lease name {name!r}: hera-flows only manages Leases named '{LEASE_PREFIX}...'")
+
+
+class LeaseStore(ABC):
+    """Compare-and-swap on Leases in one namespace; subclasses provide create / get / replace."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+
+    # --- primitives (same semantics as the Kubernetes API) ---------------------------------------------
+
+    @abstractmethod
+    def create(self, lease: dict[str, Any]) -> dict[str, Any]:
+        """Create the Lease; raise AlreadyExists if the name is taken. Returns the stored object."""
+
+    @abstractmethod
+    def get(self, name: str) -> dict[str, Any] | None:
+        """The stored Lease, or None."""
+
+    @abstractmethod
+    def replace(self, lease: dict[str, Any]) -> dict[str, Any]:
+        """Replace the Lease whose ``metadata.resourceVersion`` is given; raise Conflict if it changed."""
+
+    # --- decisions -------------------------------------------------------------------------------------
+
+    def claim_once(
+        self,
+        name: str,
+        holder: str,
+        owner: WorkflowOwner | None = None,
+        *,
+        key: str | None = None,
+        now: datetime | float | None = None,
+    ) -> bool:
+        """True for the first claimer of ``name`` (and for that same holder again, e.g. an Argo retry)."""
+        check_lease_name(name)
+        lease = self._new_lease(name, holder, _aware(now), key=key, owner=owner, duration=None)
+        for _ in range(_CAS_ATTEMPTS):
+            try:
+                self.create(lease)
+                return True
+            except AlreadyExists:
+                current = self.get(name)
+            if current is not None:
+                return current.get("spec", {}).get("holderIdentity") == holder
+            # deleted in between (its workflow was garbage-collected): try to create it again
+        raise TransientError(f"lease {name} was created and deleted repeatedly; try again later")
+
+    def acquire_cooldown(
+        self,
+        name: str,
+        holder: str,
+        window_seconds: float,
+        now: datetime | float | None = None,
+        *,
+        key: str | None = None,
+    ) -> CooldownDecision:
+        """Proceed unless another holder took ``name`` less than ``window_seconds`` ago; record this run if so."""
+        check_lease_name(name)
+        moment = _aware(now)
+        for _ in range(_CAS_ATTEMPTS):
+            current = self.get(name)
+            if current is None:
+                try:
+                    self.create(self._new_lease(name, holder, moment, key=key, owner=None, duration=window_seconds))
+                except AlreadyExists:
+                    continue
+                return CooldownDecision(True, "no earlier run recorded for this key")
+            spec = current.get("spec") or {}
+            last_holder = spec.get("holderIdentity")
+            last_time = parse_time(spec.get("renewTime")) or parse_time(spec.get("acquireTime"))
+            if last_holder == holder:
+                return CooldownDecision(True, "this run already holds the cooldown (retry)", last_holder, last_time)
+            if last_time is not None:
+                age = (moment - last_time).total_seconds()
+                if age < window_seconds:
+                    return CooldownDecision(
+                        False,
+                        f"cooldown: {last_holder or 'another run'} started {max(age, 0):.0f} s ago "
+                        f"(window {window_seconds:g} s)",
+                        last_holder,
+                        last_time,
+                    )
+            updated = json.loads(json.dumps(current))
+            updated["metadata"].pop("managedFields", None)  # the server keeps them; never echo them back
+            updated["spec"] = {
+                **spec,
+                "holderIdentity": holder,
+                "acquireTime": micro_time(moment),
+                "renewTime": micro_time(moment),
+                "leaseDurationSeconds": _duration(window_seconds),
+                "leaseTransitions": int(spec.get("leaseTransitions") or 0) + 1,
+            }
+            try:
+                self.replace(updated)
+            except Conflict:
+                continue
+            return CooldownDecision(True, "the cooldown of the previous run has expired", last_holder, last_time)
+        raise TransientError(f"lease {name} kept changing while deciding; try again later")
+
+    def _new_lease(
+        self,
+        name: str,
+        holder: str,
+        moment: datetime,
+        *,
+        key: str | None,
+        owner: WorkflowOwner | None,
+        duration: float | None,
+    ) -> dict[str, Any]:
+        metadata: dict[str, Any] = {"name": name, "namespace": self.namespace, "labels": dict(MANAGED_BY)}
+        if key is not None:
+            metadata["annotations"] = {KEY_ANNOTATION: key[:_MAX_KEY_ANNOTATION]}
+        if owner is not None:
+            metadata["ownerReferences"] = [owner.reference()]
+        spec: dict[str, Any] = {
+            "holderIdentity": holder,
+            "acquireTime": micro_time(moment),
+            "renewTime": micro_time(moment),
+            "leaseTransitions": 0,
+        }
+        if duration is not None:
+            spec["leaseDurationSeconds"] = _duration(duration)
+        return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": metadata, "spec": spec}
+
+
+def _duration(seconds: float) -> int:
+    return max(1, min(int(seconds), 2**31 - 1))  # leaseDurationSeconds is an int32
+
+
+class _Retryable(OSError):
+    """A failure worth retrying (connection error, 429, 5xx); common.retry retries OSErrors."""
+
+
+class KubernetesLeaseStore(LeaseStore):
+    """Leases through the Kubernetes API with the official client (in-cluster config, else kubeconfig)."""
+
+    def __init__(
+        self,
+        namespace: str,
+        api_client: Any = None,
+        *,
+        attempts: int = 5,
+        base_delay: float = 1.0,
+        request_timeout: tuple[float, float] = (5.0, 20.0),
+    ) -> None:
+        super().__init__(namespace)
+        from kubernetes import client
+
+        self._api = client.CoordinationV1Api(api_client if api_client is not None else _load_api_client())
+        self._attempts = attempts
+        self._base_delay = base_delay
+        self._timeout = request_timeout
+
+    def create(self, lease: dict[str, Any]) -> dict[str, Any]:
+        name = lease["metadata"]["name"]
+        return self._call(f"create lease {name}", lambda: self._api.create_namespaced_lease(
+            self.namespace, lease, _preload_content=False, _request_timeout=self._timeout))
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self._call(f"read lease {name}", lambda: self._api.read_namespaced_lease(
+                name, self.namespace, _preload_content=False, _request_timeout=self._timeout))
+        except _NotFound:
+            return None
+
+    def replace(self, lease: dict[str, Any]) -> dict[str, Any]:
+        name = lease["metadata"]["name"]
+        if not lease["metadata"].get("resourceVersion"):
+            raise ValueError("replace needs metadata.resourceVersion (compare-and-swap)")
+        try:
+            return self._call(f"replace lease {name}", lambda: self._api.replace_namespaced_lease(
+                name, self.namespace, lease, _preload_content=False, _request_timeout=self._timeout))
+        except _NotFound:
+            raise Conflict(f"lease {name} no longer exists") from None
+
+    def _call(self, what: str, request: Callable[[], Any]) -> dict[str, Any]:
+        import urllib3
+        from kubernetes.client.exceptions import ApiException
+
+        def attempt() -> dict[str, Any]:
+            try:
+                response = request()
+            except ApiException as exc:
+                status = exc.status or 0
+                reason = _status_reason(exc.body)
+                if status == 409 and reason == "AlreadyExists":
+                    raise AlreadyExists(what) from None
+                if status == 409:
+                    raise Conflict(what) from None
+                if status == 404:
+                    raise _NotFound(what) from None
+                if status == 429 or status >= 500 or status == 0:
+                    raise _Retryable(f"HTTP {status} {exc.reason}") from None
+                if status in (401, 403):
+                    raise StepError(
+                        f"the Kubernetes API refused to {what} in namespace {self.namespace} (HTTP {status}): "
+                        "check the guard's ServiceAccount token and its Role on coordination.k8s.io leases"
+                    ) from None
+                raise StepError(f"the Kubernetes API refused to {what} (HTTP {status}: {_status_message(exc.body)})") \
+                    from None
+            except urllib3.exceptions.HTTPError as exc:
+                raise _Retryable(str(exc)) from None
+            data = response.data if hasattr(response, "data") else response.read()
+            return json.loads(data)
+
+        return retry(
+            attempt,
+            what=f"Kubernetes API: {what}",
+            attempts=self._attempts,
+            base_delay=self._base_delay,
+            retry_on=(_Retryable,),
+        )
+
+
+class _NotFound(Exception):
+    pass
+
+
+def _status_object(body: Any) -> dict[str, Any]:
+    try:
+        value = json.loads(body) if body else {}
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _status_reason(body: Any) -> str:
+    return str(_status_object(body).get("reason", ""))
+
+
+def _status_message(body: Any) -> str:
+    return str(_status_object(body).get("message", "no details"))[:300]
+
+
+def _load_api_client() -> Any:
+    """In-cluster ServiceAccount credentials, falling back to the local kubeconfig."""
+    from kubernetes import client, config
+
+    configuration = client.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=configuration)
+    except config.ConfigException:
+        try:
+            # KUBECONFIG is read now, not when the kubernetes package was imported
+            config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None,
+                                    client_configuration=configuration)
+        except (config.ConfigException, OSError) as exc:
+            raise StepError(
+                f"no Kubernetes credentials for the lease store ({exc}); in a pod mount the guard's ServiceAccount "
+                f"token, locally set {STATE_DIR_ENV} to keep the records in files"
+            ) from None
+    return client.ApiClient(configuration)
+
+
+class FileLeaseStore(LeaseStore):
+    """Leases as JSON files, ``<root>/<namespace>/<name>.json``, with the Kubernetes API's CAS semantics.
+
+    Every operation holds an ``fcntl`` lock on ``<name>.lock`` (shared to read, exclusive to write), so threads
+    and processes on this machine see a create as exclusive (``O_EXCL``) and a replace as compare-and-swap.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], namespace: str) -> None:
+        super().__init__(namespace)
+        if not re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", namespace):
+            raise StepError(f"namespace {namespace!r} is not a valid Kubernetes namespace name")
+        self.directory = Path(root) / namespace
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, name: str) -> Path:
+        check_lease_name(name)
+        return self.directory / f"{name}.json"
+
+    @contextlib.contextmanager
+    def _locked(self, name: str, *, exclusive: bool) -> Iterator[None]:
+        fd = os.open(self.directory / f"{name}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def create(self, lease: dict[str, Any]) -> dict[str, Any]:
+        name = lease["metadata"]["name"]
+        path = self._path(name)
+        stored = json.loads(json.dumps(lease))
+        stored["metadata"].update(
+            namespace=self.namespace,
+            uid=str(uuid.uuid4()),
+            resourceVersion="1",
+            creationTimestamp=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+        with self._locked(name, exclusive=True):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            except FileExistsError:
+                raise AlreadyExists(f"lease {name} already exists") from None
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(stored, handle)
+        return stored
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        path = self._path(name)
+        with self._locked(name, exclusive=False):
+            try:
+                return json.loads(path.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                return None
+
+    def replace(self, lease: dict[str, Any]) -> dict[str, Any]:
+        name = lease["metadata"]["name"]
+        expected = lease["metadata"].get("resourceVersion")
+        if not expected:
+            raise ValueError("replace needs metadata.resourceVersion (compare-and-swap)")
+        path = self._path(name)
+        with self._locked(name, exclusive=True):
+            try:
+                current = json.loads(path.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                raise Conflict(f"lease {name} no longer exists") from None
+            if current["metadata"].get("resourceVersion") != expected:
+                raise Conflict(f"lease {name} was modified (resourceVersion {expected} is stale)")
+            stored = json.loads(json.dumps(lease))
+            stored["metadata"].update(
+                namespace=self.namespace,
+                uid=current["metadata"].get("uid"),
+                creationTimestamp=current["metadata"].get("creationTimestamp"),
+                resourceVersion=str(int(expected) + 1),
+            )
+            handle = tempfile.NamedTemporaryFile(
+                "w", encoding="utf-8", dir=self.directory, prefix=f".{name}.", delete=False
+            )
+            with handle:
+                json.dump(stored, handle)
+            os.replace(handle.name, path)
+        return stored
+
+
+def open_store(namespace: str) -> LeaseStore:
+    """Files under ``$HERA_FLOWS_STATE_DIR`` when it is set (local runs), else the Kubernetes API."""
+    root = os.environ.get(STATE_DIR_ENV)
+    if root:
+        return FileLeaseStore(root, namespace)
+    return KubernetesLeaseStore(namespace)
+

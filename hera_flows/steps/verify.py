@@ -1,0 +1,250 @@
+"""Webhook authentication for the guard: HMAC signatures, timestamp tolerance and strict body parsing.
+
+The workflow never sees the bytes the sender signed. Argo Events wraps the body in its event as a Go
+``json.RawMessage``, and Go's encoder compacts it on the way (whitespace outside strings removed) and escapes
+``<``, ``>``, ``&``, U+2028 and U+2029 as ``\\u003c``, ``\\u003e``, ``\\u0026``, ``\\u2028``, ``\\u2029``. MLflow signs
+``json.dumps(payload)`` with Python's defaults (separators ``", "`` and ``": "``, ``ensure_ascii=True``), so the
+guard rebuilds those bytes token by token from what it received. It never re-serialises parsed values: a
+``json.loads``/``json.dumps`` round trip could render a number differently (``1e-07`` vs ``1E-7``) and break
+the signature for the wrong reason.
+
+MLflow OSS (``mlflow/webhooks/delivery.py``): ``X-MLflow-Signature: v1,<base64 HMAC-SHA256(secret,
+f"{delivery_id}.{timestamp}.{body}")>`` with ``X-MLflow-Delivery-Id`` and ``X-MLflow-Timestamp`` (Unix seconds).
+Databricks legacy registry webhooks: ``X-Databricks-Signature: <hex HMAC-SHA256(secret, body)>``; the body's
+``event_timestamp`` (epoch milliseconds) is the only time information.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from hera_flows.steps.common import StepError
+
+MLFLOW_SIGNATURE_VERSION = "v1"
+_MAX_DELIVERY_ID = 200
+_TIMESTAMP = re.compile(r"^[0-9]{1,15}$")
+_HEX4 = re.compile(r"^[0-9a-fA-F]{4}$")
+# What Go's encoder escapes (always lower-case hex) and what each escape stands for.
+_GO_HTML_ESCAPES = {"003c": "<", "003e": ">", "0026": "&"}
+_GO_LINE_ESCAPES = {"2028": "\u2028", "2029": "\u2029"}
+_WHITESPACE = " \t\r\n"
+
+
+class MalformedBody(StepError):
+    pass
+
+
+def _rebuild(body: str, *, python_separators: bool, unescape_line_separators: bool) -> str:
+    """Undo Go's compaction token by token: unescape what Go escaped, restore the separators.
+
+    Only the exact escapes Go emits (``\\u003c`` etc., lower-case) are turned back; every other escape and every
+    number, literal and string character is copied verbatim. Whitespace outside strings is dropped, and with
+    ``python_separators`` each ``,`` and ``:`` gets the space Python's ``json.dumps`` puts after it.
+    """
+    out: list[str] = []
+    i, n = 0, len(body)
+    while i < n:
+        ch = body[i]
+        if ch == '"':
+            out.append('"')
+            i += 1
+            while True:
+                if i >= n:
+                    raise MalformedBody("the event body is not valid JSON (unterminated string)")
+                ch = body[i]
+                if ch == '"':
+                    out.append('"')
+                    i += 1
+                    break
+                if ch == "\\":
+                    escape = body[i + 1 : i + 2]
+                    if escape == "u":
+                        digits = body[i + 2 : i + 6]
+                        if not _HEX4.match(digits):
+                            raise MalformedBody("the event body is not valid JSON (bad \\u escape)")
+                        if digits in _GO_HTML_ESCAPES:
+                            out.append(_GO_HTML_ESCAPES[digits])
+                        elif unescape_line_separators and digits in _GO_LINE_ESCAPES:
+                            out.append(_GO_LINE_ESCAPES[digits])
+                        else:
+                            out.append(body[i : i + 6])
+                        i += 6
+                        continue
+                    if escape == "" or escape not in '"\\/bfnrt':
+                        raise MalformedBody("the event body is not valid JSON (bad escape in a string)")
+                    out.append(body[i : i + 2])
+                    i += 2
+                    continue
+                if ch < " ":
+                    raise MalformedBody("the event body is not valid JSON (control character in a string)")
+                out.append(ch)
+                i += 1
+            continue
+        if ch in _WHITESPACE:
+            i += 1
+            continue
+        if ch in ",:":
+            out.append(ch + " " if python_separators else ch)
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def mlflow_signed_form(body: str) -> str:
+    """The body as MLflow's ``json.dumps(payload)`` wrote it, rebuilt from the Go-compacted body."""
+    return _rebuild(body, python_separators=True, unescape_line_separators=False)
+
+
+def go_inverse_form(body: str) -> str:
+    """The body as a sender writing compact, unescaped JSON wrote it (what Go's HTML escaping hides)."""
+    return _rebuild(body, python_separators=False, unescape_line_separators=True)
+
+
+def candidate_bodies(body: str) -> list[str]:
+    """The forms the sender may have signed: as received, MLflow's ``json.dumps`` form, compact unescaped."""
+    candidates = [body]
+    for form in (mlflow_signed_form(body), go_inverse_form(body)):
+        if form not in candidates:
+            candidates.append(form)
+    return candidates
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            # gjson (the Sensor's filters) reads the first, Python the last: refuse the ambiguity.
+            raise MalformedBody(f"the event body has the key {key!r} twice")
+        result[key] = value
+    return result
+
+
+def _reject_constant(name: str) -> Any:
+    raise MalformedBody(f"the event body is not valid JSON ({name} is not a JSON number)")
+
+
+def parse_body(body: str) -> dict[str, Any]:
+    """Parse a JSON object strictly: no duplicate keys, no NaN/Infinity, an object at the top."""
+    try:
+        value = json.loads(body, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise MalformedBody(f"the event body is not valid JSON ({exc.msg} at position {exc.pos})") from None
+    except RecursionError:
+        raise MalformedBody("the event body is nested too deeply") from None
+    if not isinstance(value, dict):
+        raise MalformedBody("the event body is not a JSON object")
+    return value
+
+
+def _matches(secret: str, candidates: list[str], message: Callable[[str], bytes], expected: bytes) -> bool:
+    key = secret.encode("utf-8")
+    found = False
+    for candidate in candidates:
+        digest = hmac.new(key, message(candidate), hashlib.sha256).digest()
+        # compare every candidate (no early exit) so timing does not tell which form matched
+        found |= hmac.compare_digest(digest, expected)
+    return found
+
+
+def check_timestamp(timestamp: int | float, now: float, tolerance_seconds: int, *, what: str) -> None:
+    """Refuse a timestamp further than ``tolerance_seconds`` from ``now``, in the past or in the future."""
+    skew = now - timestamp
+    if skew > tolerance_seconds:
+        raise StepError(
+            f"{what} is {int(skew)} s old, beyond the {tolerance_seconds} s tolerance (stale or replayed delivery)"
+        )
+    if -skew > tolerance_seconds:
+        raise StepError(
+            f"{what} is {int(-skew)} s in the future, beyond the {tolerance_seconds} s tolerance (check clocks)"
+        )
+
+
+def verify_mlflow(
+    body: str,
+    *,
+    signature: str,
+    delivery_id: str,
+    timestamp: str,
+    secret: str,
+    tolerance_seconds: int,
+    now: float,
+) -> dict[str, Any]:
+    """Authenticate an MLflow OSS delivery and return its parsed body; StepError says what is wrong."""
+    if not signature:
+        raise StepError("the delivery has no X-MLflow-Signature header (is a secret set on the MLflow webhook?)")
+    version, sep, encoded = signature.strip().partition(",")
+    if not sep or version != MLFLOW_SIGNATURE_VERSION:
+        raise StepError(f"the X-MLflow-Signature header is malformed (expected '{MLFLOW_SIGNATURE_VERSION},<base64>')")
+    try:
+        expected = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise StepError("the X-MLflow-Signature header is malformed (not base64)") from None
+    if len(expected) != hashlib.sha256().digest_size:
+        raise StepError("the X-MLflow-Signature header is malformed (not an HMAC-SHA256 value)")
+    if not delivery_id:
+        raise StepError("the delivery has no X-MLflow-Delivery-Id header")
+    if len(delivery_id) > _MAX_DELIVERY_ID or not delivery_id.isprintable():
+        raise StepError("the X-MLflow-Delivery-Id header is malformed")
+    if not _TIMESTAMP.match(timestamp):
+        raise StepError(f"the X-MLflow-Timestamp header {timestamp[:40]!r} is not a Unix timestamp in seconds")
+
+    candidates = candidate_bodies(body)
+    prefix = f"{delivery_id}.{timestamp}."
+    if not _matches(secret, candidates, lambda b: (prefix + b).encode("utf-8"), expected):
+        raise StepError(
+            "the X-MLflow-Signature does not match: the delivery was not signed with the configured webhook "
+            "secret, or its body, delivery id or timestamp was changed"
+        )
+    check_timestamp(int(timestamp), now, tolerance_seconds, what="the delivery timestamp")
+    return parse_body(body)
+
+
+def event_timestamp_ms(payload: dict[str, Any]) -> int:
+    """A Databricks event's ``event_timestamp`` (epoch milliseconds; a number, tolerated as a digit string)."""
+    value = payload.get("event_timestamp")
+    if isinstance(value, str) and _TIMESTAMP.match(value):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise StepError("the Databricks event has no numeric event_timestamp (epoch milliseconds)")
+    return value
+
+
+def verify_databricks(
+    body: str,
+    *,
+    signature: str,
+    secret: str,
+    tolerance_seconds: int,
+    now: float,
+) -> dict[str, Any]:
+    """Authenticate a Databricks registry webhook (signature only when a secret is configured).
+
+    Its EventSource endpoint already demands a bearer token, so the signature is defence in depth; the
+    ``event_timestamp`` (epoch ms) is always checked against the tolerance.
+    """
+    if secret:
+        if not signature:
+            raise StepError("the delivery has no X-Databricks-Signature header, but a signing secret is configured")
+        try:
+            expected = bytes.fromhex(signature.strip())
+        except ValueError:
+            raise StepError("the X-Databricks-Signature header is malformed (not hex)") from None
+        if len(expected) != hashlib.sha256().digest_size:
+            raise StepError("the X-Databricks-Signature header is malformed (not an HMAC-SHA256 value)")
+        if not _matches(secret, candidate_bodies(body), lambda b: b.encode("utf-8"), expected):
+            raise StepError(
+                "the X-Databricks-Signature does not match: the delivery was not signed with the configured "
+                "secret, or its body was changed"
+            )
+    payload = parse_body(body)
+    event_ms = event_timestamp_ms(payload)
+    check_timestamp(event_ms / 1000, now, tolerance_seconds, what="the event timestamp")
+    return payload
