@@ -1,0 +1,313 @@
+"""The builtin promotion editor: point the model's InferenceService at the promoted version, record it in the
+model card, and explain the change in /workspace/summary.md.
+
+Only the fields a promotion decides are touched, each with a surgical text edit (``yaml_patch``), so the PR
+diff shows exactly what changed and the team's comments and layout survive. Deployment fields (runtime
+version, replicas, GPU, CPU, memory) change only when the model version carries the corresponding tag; an
+absent tag leaves the manifest as the team wrote it. The summary compares against the base commit of the
+checkout when there is one, so running the editor twice gives the same files and the same summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hera_flows.steps.agents import model_card
+from hera_flows.steps.common import StepError
+from hera_flows.steps.inference_service import MODEL_ANNOTATION, VERSION_ANNOTATION, find_inference_service
+from hera_flows.steps.yaml_patch import (
+    MISSING,
+    FieldChange,
+    Scalar,
+    format_path,
+    load_documents,
+    read_value,
+    same_data,
+    set_values,
+)
+
+GPU_RESOURCE = "nvidia.com/gpu"
+# KServe serves a model from spec.predictor.model, or from the older framework-specific keys.
+FRAMEWORK_KEYS = ("sklearn", "xgboost", "lightgbm", "tensorflow", "pytorch", "onnx", "triton", "paddle", "pmml",
+                  "huggingface")
+# Kubernetes quantity syntax, as in the KServe CRD (resources.requests/limits).
+QUANTITY = re.compile(
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+                       r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class PromotionOptions:
+    inference_dir: str = "inference"
+    model_cards_dir: str = "model-cards"
+    gpu_node_selector_key: str = "nvidia.com/gpu.product"
+
+
+@dataclass(frozen=True)
+class Edit:
+    path: tuple[str, ...]
+    value: Scalar
+    why: str
+
+
+@dataclass
+class PromotionResult:
+    manifest: str  # relative path of the InferenceService file
+    changes: list[tuple[FieldChange, str]]  # against the base commit, with the reason
+    unchanged: list[Edit]  # fields the promotion sets that already had the right value
+    card: str  # relative path of the model card
+    card_action: str  # created | added | updated | unchanged
+    notes: list[str] = field(default_factory=list)
+    summary: str = ""
+
+
+def builtin_edit(repo: Path, context: dict[str, Any], argv: list[str]) -> str:
+    """Entry point for `agent-builtin --pattern=promotion`: parse this editor's flags, edit, return the summary."""
+    parser = argparse.ArgumentParser(prog="hera-flows step agent-builtin --pattern=promotion", allow_abbrev=False)
+    parser.add_argument("--inference-dir", default=PromotionOptions.inference_dir)
+    parser.add_argument("--model-cards-dir", default=PromotionOptions.model_cards_dir)
+    parser.add_argument("--gpu-node-selector-key", default=PromotionOptions.gpu_node_selector_key)
+    args = parser.parse_args(argv)
+    options = PromotionOptions(args.inference_dir, args.model_cards_dir, args.gpu_node_selector_key)
+    return promote(repo, context, options).summary
+
+
+def promote(repo: Path, context: dict[str, Any], options: PromotionOptions = PromotionOptions()) -> PromotionResult:
+    """Edit the InferenceService and the model card in ``repo``; return what changed and the summary."""
+    model, version = _text(context, "model"), _text(context, "version")
+    _text(context, "alias")
+    if not re.fullmatch(r"[0-9A-Za-z._-]{1,64}", version):
+        raise StepError(f"context version {version!r} is not a model registry version")
+    for name, value in (("inference-dir", options.inference_dir), ("model-cards-dir", options.model_cards_dir)):
+        if value.startswith("/") or ".." in value.split("/"):
+            raise StepError(f"--{name}={value!r} must be a relative folder inside the repository")
+    if not LABEL_KEY.match(options.gpu_node_selector_key):
+        raise StepError(f"--gpu-node-selector-key={options.gpu_node_selector_key!r} is not a Kubernetes label key")
+
+    found = find_inference_service(repo, model, options.inference_dir)
+    if found is None:
+        raise StepError(
+            f"no InferenceService for model {model!r} under {options.inference_dir}/ (searched for the annotation "
+            f"{MODEL_ANNOTATION}: {model} or metadata.name {model!r}'s DNS form)"
+        )
+    if found.path.is_symlink():
+        raise StepError(f"{found.relative} is a symbolic link; the builtin agent edits regular files only")
+    edits, notes = plan_edits(found.document, context, options)
+
+    card = model_card.card_path(repo, options.model_cards_dir, model)
+    card_rel = card.relative_to(repo).as_posix()
+    # Baselines first (the base commit, or the files as found): what the summary reports changes against.
+    manifest_base = _baseline(repo, found.relative)
+    card_base = _baseline(repo, card_rel)
+
+    # The manifest: one surgical edit per field. The card: this version's entry added, or replaced in place.
+    # Both are computed before either is written, so a failure leaves the checkout as it was.
+    current = found.path.read_bytes().decode("utf-8")
+    updated, _ = set_values(current, [(e.path, e.value) for e in edits], document=found.document_index)
+    entry = model_card.render_entry(context)
+    existing = card.read_bytes().decode("utf-8") if card.is_file() else None
+    new_card = model_card.upsert_entry(existing, model, version, entry)
+    base_doc = _document(manifest_base if manifest_base is not None else current, found.document_index)
+    changes, unchanged = [], []
+    for edit in edits:
+        old = read_value(base_doc, edit.path)
+        if old is not MISSING and same_data(old, edit.value):
+            unchanged.append(edit)
+        else:
+            changes.append((FieldChange(edit.path, old, edit.value), edit.why))
+
+    if updated != current:
+        found.path.write_bytes(updated.encode("utf-8"))
+    if new_card != existing:
+        card.parent.mkdir(parents=True, exist_ok=True)
+        card.write_bytes(new_card.encode("utf-8"))
+    card_action = _card_action(card_base, version, entry)
+
+    result = PromotionResult(found.relative, changes, unchanged, card_rel, card_action, notes)
+    result.summary = render_summary(context, result)
+    return result
+
+
+def plan_edits(
+    document: dict[str, Any], context: dict[str, Any], options: PromotionOptions
+) -> tuple[list[Edit], list[str]]:
+    """The fields this promotion sets, in a fixed order, and notes about tags that were ignored."""
+    model, version = _text(context, "model"), _text(context, "version")
+    model_version = context.get("model_version") or {}
+    storage_uri = model_version.get("storage_uri")
+    if not isinstance(storage_uri, str) or not storage_uri.strip():
+        raise StepError("the context has no model_version.storage_uri to deploy")
+    deployment = context.get("deployment") or {}
+    predictor = ((document.get("spec") or {}).get("predictor")) or {}
+    component = _component(predictor)
+    base = ("spec", "predictor", component)
+    source = model_version.get("source") or storage_uri
+    edits = [Edit((*base, "storageUri"), storage_uri,
+                  f"the artifacts of version {version} (source {model_card.inline_code(source)})")]
+    notes: list[str] = []
+
+    runtime_version = deployment.get("runtime_version")
+    if runtime_version is not None:
+        if not isinstance(runtime_version, str) or not runtime_version.strip():
+            raise StepError(f"deployment.runtime_version must be a non-empty string, not {runtime_version!r}")
+        edits.append(Edit((*base, "runtimeVersion"), runtime_version, _from_tags("runtime_version")))
+
+    replicas = {name: _count(deployment, name, minimum=0) for name in ("replica_min", "replica_max")}
+    if None not in replicas.values() and replicas["replica_min"] > replicas["replica_max"]:
+        raise StepError("deployment.replica_min is larger than deployment.replica_max")
+    for name, key in (("replica_min", "minReplicas"), ("replica_max", "maxReplicas")):
+        if replicas[name] is not None:
+            edits.append(Edit(("spec", "predictor", key), replicas[name], _from_tags(name)))
+
+    resources = predictor[component].get("resources") if isinstance(predictor[component], dict) else None
+    resources = resources if isinstance(resources, dict) else {}
+    requests = resources.get("requests") if isinstance(resources.get("requests"), dict) else None
+    limits = resources.get("limits") if isinstance(resources.get("limits"), dict) else None
+    gpu_type, gpu_count = deployment.get("gpu_type"), _count(deployment, "gpu_count", minimum=0)
+    if gpu_type is not None:
+        if not isinstance(gpu_type, str) or not gpu_type or len(gpu_type) > 63 or not LABEL_VALUE.match(gpu_type):
+            raise StepError(f"deployment.gpu_type {gpu_type!r} is not a valid Kubernetes label value")
+        count = gpu_count or 1
+        why = f"{_from_tags('gpu_type')} ({count} GPU{'s' if count > 1 else ''} of type {gpu_type})"
+        edits.append(Edit((*base, "resources", "limits", GPU_RESOURCE), count, why))
+        if requests is not None:
+            edits.append(Edit((*base, "resources", "requests", GPU_RESOURCE), count,
+                              why + "; GPU requests must equal limits"))
+        edits.append(Edit(("spec", "predictor", "nodeSelector", options.gpu_node_selector_key), gpu_type,
+                          f"schedule on the GPU type in {_from_tags('gpu_type')}"))
+    elif gpu_count is not None:
+        notes.append("The gpu_count tag is set without gpu_type, so GPU resources were left unchanged.")
+
+    for name in ("cpu", "memory"):
+        value = deployment.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not QUANTITY.match(value):
+            raise StepError(f"deployment.{name} {value!r} is not a Kubernetes quantity (e.g. '500m', '2', '4Gi')")
+        edits.append(Edit((*base, "resources", "requests", name), value, _from_tags(name)))
+        if limits is not None and name in limits:
+            edits.append(Edit((*base, "resources", "limits", name), value,
+                              f"{_from_tags(name)} (the manifest already limits {name})"))
+
+    edits.append(Edit(("metadata", "annotations", MODEL_ANNOTATION), model, "the registered model this serves"))
+    edits.append(Edit(("metadata", "annotations", VERSION_ANNOTATION), version, "the registered version this serves"))
+    return edits, notes
+
+
+def render_summary(context: dict[str, Any], result: PromotionResult) -> str:
+    code = model_card.inline_code
+    model, version, alias = context["model"], context["version"], context["alias"]
+    previous = (context.get("serving") or {}).get("current_version")
+    lines = [
+        f"# Promote {code(model)} version {model_card.table_cell(version)} to {code(alias)}",
+        "",
+        f"The model registry gave version {code(version)} of {code(model)} the alias {code(alias)}"
+        + (f" (the InferenceService served version {code(previous)})." if previous else "."),
+        "This change points the model's InferenceService at the new version and records the promotion in the "
+        "model card. Written by the builtin hera-flows agent (deterministic, no LLM).",
+        "",
+        "## Changes",
+        "",
+    ]
+    for change, why in result.changes:
+        old = "(absent)" if change.old is MISSING else code(_show(change.old))
+        lines.append(f"- {code(result.manifest)} {code(change.dotted)}: {old} → {code(_show(change.new))} — {why}.")
+    card_text = {
+        "created": "created, with the entry for this version",
+        "added": "added the entry for this version",
+        "updated": "replaced the entry for this version",
+        "unchanged": "the entry for this version was already up to date",
+    }[result.card_action]
+    lines.append(f"- {code(result.card)}: {card_text}.")
+    if result.unchanged:
+        lines += ["", "Already as required (left untouched):", ""]
+        lines += [f"- {code(format_path(e.path))} = {code(_show(e.value))}" for e in result.unchanged]
+    table = model_card.metrics_table(context)
+    if table:
+        lines += ["", "## Metrics", "", table.rstrip("\n")]
+    if result.notes:
+        lines += ["", "## Notes", ""] + [f"- {note}" for note in result.notes]
+    return "\n".join(lines) + "\n"
+
+
+# --- helpers --------------------------------------------------------------------------------------------------
+
+
+def _from_tags(name: str) -> str:
+    return f"`deployment.{name}` from the model version's tags"
+
+
+def _component(predictor: dict[str, Any]) -> str:
+    if isinstance(predictor.get("model"), dict):
+        return "model"
+    for key in FRAMEWORK_KEYS:
+        if isinstance(predictor.get(key), dict):
+            return key
+    raise StepError(
+        "the InferenceService has neither spec.predictor.model nor a framework predictor (sklearn, xgboost, ...); "
+        "the builtin agent cannot set its storageUri"
+    )
+
+
+def _text(context: dict[str, Any], key: str) -> str:
+    value = context.get(key)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value:
+        raise StepError(f"the context has no {key!r}")
+    return value
+
+
+def _count(deployment: dict[str, Any], name: str, *, minimum: int) -> int | None:
+    value = deployment.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise StepError(f"deployment.{name} must be a whole number >= {minimum}, not {value!r}")
+    return value
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "null" if value is None else str(value)
+
+
+def _document(text: str, index: int) -> Any:
+    documents = load_documents(text)
+    return documents[index] if index < len(documents) else None
+
+
+def _baseline(repo: Path, relative: str) -> str | None:
+    """The file at the checkout's base commit (None: not there), or the working tree's file when ``repo`` is not a
+    git checkout. Comparing with the base keeps the summary the same when the editor runs a second time."""
+    from hera_flows.steps.gitrepo import run_git
+
+    path = repo / relative
+    if (repo / ".git").exists():
+        try:
+            if run_git(["rev-parse", "--verify", "--quiet", "HEAD"], cwd=repo, check=False).returncode == 0:
+                shown = run_git(["show", f"HEAD:{relative}"], cwd=repo, check=False)
+                return shown.stdout if shown.returncode == 0 else None
+        except (OSError, UnicodeDecodeError):
+            pass
+    return path.read_bytes().decode("utf-8") if path.is_file() else None
+
+
+def _card_action(base: str | None, version: str, entry: str) -> str:
+    if base is None:
+        return "created"
+    start, end = model_card.start_marker(version), model_card.end_marker(version)
+    begin = base.find(start)
+    if begin < 0:
+        return "added"
+    finish = base.find(end, begin)
+    old_entry = base[begin:finish + len(end)] + "\n" if finish >= 0 else ""
+    return "unchanged" if old_entry == entry else "updated"

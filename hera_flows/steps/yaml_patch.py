@@ -1,0 +1,416 @@
+"""Surgical edits of YAML text: change one value, keep every other byte (comments, blank lines, quoting, indentation).
+
+A PR that rewrites a whole manifest through a YAML dumper loses the team's comments and layout and buries the
+one-line change in noise. Here a value is changed by replacing exactly its text span (PyYAML node marks give
+character offsets into the stream) and a missing key is inserted as new lines with the indentation of its
+siblings; nothing else is touched. Every edit is then re-parsed and compared, type-strict, with the data the
+edit was meant to produce, so a layout this module does not understand fails loudly instead of silently
+changing something else.
+
+Paths are sequences of mapping keys (``str``) and sequence indexes (``int``), e.g.
+``["spec", "predictor", "model", "storageUri"]``. Values are scalars: str, int, float, bool or None.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Union
+
+import yaml
+
+from hera_flows.steps.common import StepError
+
+Scalar = Union[str, int, float, bool, None]
+PathKey = Union[str, int]
+
+STR_TAG = "tag:yaml.org,2002:str"
+NULL_TAG = "tag:yaml.org,2002:null"
+DEFAULT_INDENT = 2
+
+
+class YamlPatchError(StepError):
+    """The YAML could not be edited without changing more than the requested value."""
+
+
+class _Missing:
+    """Marks a key that does not exist (distinct from an explicit ``null``)."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    path: tuple[PathKey, ...]
+    old: Any  # MISSING when the key was absent
+    new: Scalar
+
+    @property
+    def dotted(self) -> str:
+        return format_path(self.path)
+
+
+def format_path(path: Sequence[PathKey]) -> str:
+    """``spec.predictor.nodeSelector["nvidia.com/gpu.product"]``: readable and unambiguous for summaries."""
+    out = ""
+    for key in path:
+        if isinstance(key, int):
+            out += f"[{key}]"
+        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", key):
+            out += ("." if out else "") + key
+        else:
+            out += "[" + json.dumps(key) + "]"
+    return out
+
+
+def read_value(data: Any, path: Sequence[PathKey]) -> Any:
+    """The value at ``path`` in already-loaded data, or MISSING."""
+    node = data
+    for key in path:
+        if isinstance(key, int) and isinstance(node, list) and -len(node) <= key < len(node):
+            node = node[key]
+        elif isinstance(key, str) and isinstance(node, dict) and key in node:
+            node = node[key]
+        else:
+            return MISSING
+    return node
+
+
+def same_data(a: Any, b: Any) -> bool:
+    """Deep equality that also compares types (``1``, ``1.0``, ``True`` and ``"1"`` all differ)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same_data(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same_data(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and math.isnan(a):
+        return math.isnan(b)
+    return a == b
+
+
+def load_documents(text: str) -> list[Any]:
+    try:
+        return list(yaml.safe_load_all(text))
+    except yaml.YAMLError as exc:
+        raise YamlPatchError(f"not valid YAML: {_one_line(exc)}") from exc
+
+
+def set_values(
+    text: str, edits: Sequence[tuple[Sequence[PathKey], Scalar]], *, document: int = 0
+) -> tuple[str, list[FieldChange]]:
+    """Apply ``(path, value)`` edits to YAML document ``document`` of ``text``.
+
+    Returns the new text and the fields that actually changed (an edit whose value is already in place is a
+    no-op, which keeps the original quoting and makes the operation idempotent).
+    """
+    changes: list[FieldChange] = []
+    for path, value in edits:
+        text, change = _set_one(text, tuple(path), value, document)
+        if change is not None:
+            changes.append(change)
+    return text, changes
+
+
+def set_value(text: str, path: Sequence[PathKey], value: Scalar, *, document: int = 0) -> str:
+    return set_values(text, [(path, value)], document=document)[0]
+
+
+# --- one edit -----------------------------------------------------------------------------------------------
+
+
+def _set_one(text: str, path: tuple[PathKey, ...], value: Scalar, document: int) -> tuple[str, FieldChange | None]:
+    if not path:
+        raise YamlPatchError("an empty path cannot be set")
+    if not isinstance(value, (str, int, float, bool, type(None))):
+        raise YamlPatchError(f"only scalar values can be set, not {type(value).__name__} at {format_path(path)}")
+    documents = load_documents(text)
+    if not 0 <= document < len(documents):
+        raise YamlPatchError(f"the file has {len(documents)} YAML document(s); document {document} does not exist")
+    old = read_value(documents[document], path)
+    if old is not MISSING and same_data(old, value):
+        return text, None
+
+    intended = copy.deepcopy(documents)
+    _assign(intended, document, path, value)
+    nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    new_text = _Editor(text, nodes[document]).apply(path, value)
+
+    result = load_documents(new_text)
+    if not same_data(result, intended):
+        raise YamlPatchError(
+            f"setting {format_path(path)} in YAML document {document} would change other data "
+            "(an alias, a merge key or a layout the editor does not handle); edit this field by hand"
+        )
+    return new_text, FieldChange(path, old, value)
+
+
+def _assign(documents: list[Any], document: int, path: tuple[PathKey, ...], value: Scalar) -> None:
+    """Set ``path`` in plain data the way the text edit should: missing mappings are created."""
+    holder: Any = documents
+    key: PathKey = document
+    for depth, next_key in enumerate(path):
+        node = holder[key]
+        if node is None and isinstance(next_key, str):
+            node = holder[key] = {}
+        if isinstance(next_key, str) and isinstance(node, dict):
+            node.setdefault(next_key, None)
+        elif isinstance(next_key, int) and isinstance(node, list):
+            if not -len(node) <= next_key < len(node):
+                raise YamlPatchError(f"cannot set {format_path(path)}: {format_path(path[:depth + 1])} does not exist")
+        else:
+            where = format_path(path[:depth]) or "the document"
+            kind = "a sequence" if isinstance(node, list) else "a mapping" if isinstance(node, dict) else "a scalar"
+            wanted = "a sequence" if isinstance(next_key, int) else "a mapping"
+            raise YamlPatchError(f"cannot set {format_path(path)}: {where} is {kind}, not {wanted}")
+        holder, key = node, next_key
+    holder[key] = value
+
+
+class _Editor:
+    """Locates spans in one document and produces the edited text for one path."""
+
+    def __init__(self, text: str, root: yaml.Node | None) -> None:
+        self.text = text
+        self.root = root
+        self.newline = "\r\n" if "\r\n" in text else "\n"
+        self.step = _indent_step(root) if root is not None else DEFAULT_INDENT
+
+    def apply(self, path: tuple[PathKey, ...], value: Scalar) -> str:
+        node = self.root
+        if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            raise YamlPatchError("the YAML document is neither a mapping nor a sequence")
+        in_flow = bool(node.flow_style)
+        key_node: yaml.Node | None = None
+        for depth, key in enumerate(path):
+            rest = path[depth:]
+            if isinstance(node, yaml.SequenceNode):
+                if not isinstance(key, int) or not -len(node.value) <= key < len(node.value):
+                    raise YamlPatchError(f"{format_path(path[:depth + 1])} does not exist in the sequence")
+                key_node, node = None, node.value[key]
+            elif isinstance(node, yaml.MappingNode):
+                if not isinstance(key, str):
+                    raise YamlPatchError(f"{format_path(path[:depth])} is a mapping; {key!r} is not a key")
+                found = _find_key(node, key)
+                if found is None:
+                    return self._insert(node, rest, value, in_flow)
+                key_node, child = found
+                if child.start_mark.index < key_node.end_mark.index:
+                    raise YamlPatchError(f"{format_path(path[:depth + 1])} is an alias; edit its anchor instead")
+                node = child
+            elif _is_null(node) and key_node is not None and isinstance(key, str):
+                return self._replace_null(key_node, node, rest, value, in_flow)
+            else:
+                raise YamlPatchError(f"{format_path(path[:depth])} is a scalar, it has no key {key!r}")
+            in_flow = in_flow or bool(getattr(node, "flow_style", False))
+        if not isinstance(node, yaml.ScalarNode):
+            kind = "mapping" if isinstance(node, yaml.MappingNode) else "sequence"
+            raise YamlPatchError(f"{format_path(path)} is a {kind}, not a scalar")
+        return self._replace_scalar(node, value, in_flow)
+
+    # Replacing an existing scalar: exactly its span (an anchor and trailing line breaks of a block scalar stay).
+    def _replace_scalar(self, node: yaml.ScalarNode, value: Scalar, in_flow: bool) -> str:
+        start, end = node.start_mark.index, node.end_mark.index
+        span = self.text[start:end]
+        anchor = re.match(r"&\S+\s+", span)
+        prefix = anchor.group(0) if anchor else ""
+        trailing = span[len(span.rstrip("\r\n")):] if node.style in ("|", ">") else ""
+        keep_style = node.style if node.style in ("'", '"') else None
+        rendered = render_scalar(value, flow=in_flow, prefer=keep_style)
+        if start == end:  # the empty scalar of `key:` sits right after the colon
+            rendered = " " + rendered
+        return self.text[:start] + prefix + rendered + trailing + self.text[end:]
+
+    # A missing key: new lines after the mapping's last entry, indented like its siblings (or ", k: v" in a flow).
+    def _insert(self, mapping: yaml.MappingNode, rest: tuple[PathKey, ...], value: Scalar, in_flow: bool) -> str:
+        if any(isinstance(k, int) for k in rest):
+            raise YamlPatchError(f"cannot create the sequence element {format_path(rest)}")
+        keys = [str(k) for k in rest]
+        if in_flow or mapping.flow_style:
+            close = mapping.end_mark.index - 1
+            if self.text[close] != "}":
+                raise YamlPatchError("unexpected flow mapping layout")
+            entry = _flow_entry(keys, value)
+            if not mapping.value:
+                return self.text[:close] + entry + self.text[close:]
+            pos = _content_end(mapping.value[-1][1])
+            return self.text[:pos] + ", " + entry + self.text[pos:]
+        column = mapping.value[0][0].start_mark.column
+        pos = self._skip_nested_comments(self._line_end(_content_end(mapping.value[-1][1])), column)
+        block = self._block_entry(keys, value, column)
+        if pos == len(self.text) and self.text and not self.text.endswith("\n"):
+            return self.text + self.newline + block
+        return self.text[:pos] + block + self.text[pos:]
+
+    # A key whose value is null (``resources:`` or ``resources: ~``) becomes a mapping holding the rest of the path.
+    def _replace_null(
+        self, key_node: yaml.Node, node: yaml.ScalarNode, rest: tuple[PathKey, ...], value: Scalar, in_flow: bool
+    ) -> str:
+        if any(isinstance(k, int) for k in rest):
+            raise YamlPatchError(f"cannot create the sequence element {format_path(rest)}")
+        keys = [str(k) for k in rest]
+        start, end = node.start_mark.index, node.end_mark.index
+        if in_flow:
+            mapping = ("" if start < end else " ") + "{" + _flow_entry(keys, value) + "}"
+            return self.text[:start] + mapping + self.text[end:]
+        while start > 0 and self.text[start - 1] in " \t":
+            start -= 1
+        text = self.text[:start] + self.text[end:]
+        pos = self._line_end(start, text)
+        block = self._block_entry(keys, value, key_node.start_mark.column + self.step)
+        if pos == len(text) and not text.endswith("\n"):
+            return text + self.newline + block
+        return text[:pos] + block + text[pos:]
+
+    def _line_end(self, pos: int, text: str | None = None) -> int:
+        """The start of the line after ``pos`` (``pos`` itself when it already starts a line)."""
+        text = self.text if text is None else text
+        if pos > 0 and text[pos - 1] == "\n":
+            return pos
+        newline = text.find("\n", pos)
+        return len(text) if newline < 0 else newline + 1
+
+    def _skip_nested_comments(self, pos: int, column: int) -> int:
+        """Past comment lines right after ``pos`` that are indented deeper than ``column``: they belong to the
+        entry above, so a new key goes below them."""
+        while pos < len(self.text):
+            end = self.text.find("\n", pos)
+            line = self.text[pos:] if end < 0 else self.text[pos:end]
+            stripped = line.lstrip(" ")
+            if not stripped.startswith("#") or len(line) - len(stripped) <= column:
+                break
+            pos = len(self.text) if end < 0 else end + 1
+        return pos
+
+    def _block_entry(self, keys: list[str], value: Scalar, column: int) -> str:
+        lines = []
+        for depth, key in enumerate(keys):
+            indent = " " * (column + depth * self.step)
+            rendered_key = render_scalar(key, flow=False, key=True)
+            if depth == len(keys) - 1:
+                lines.append(f"{indent}{rendered_key}: {render_scalar(value, flow=False)}")
+            else:
+                lines.append(f"{indent}{rendered_key}:")
+        return self.newline.join(lines) + self.newline
+
+
+def _flow_entry(keys: list[str], value: Scalar) -> str:
+    entry = render_scalar(value, flow=True)
+    for depth in range(len(keys) - 1, -1, -1):
+        entry = f"{render_scalar(keys[depth], flow=True, key=True)}: {entry}"
+        if depth > 0:
+            entry = "{" + entry + "}"
+    return entry
+
+
+def _find_key(mapping: yaml.MappingNode, key: str) -> tuple[yaml.Node, yaml.Node] | None:
+    """The last entry with this key: a YAML loader keeps the last of duplicate keys."""
+    found = None
+    for key_node, value_node in mapping.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.tag == STR_TAG and key_node.value == key:
+            found = (key_node, value_node)
+    return found
+
+
+def _is_null(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.tag == NULL_TAG
+
+
+def _content_end(node: yaml.Node) -> int:
+    """Where a node's own text ends. A block collection's end mark lies after trailing comments and blank
+    lines (it is the position of the next token), so for those the last child's end is used."""
+    if isinstance(node, yaml.MappingNode) and not node.flow_style and node.value:
+        return _content_end(node.value[-1][1])
+    if isinstance(node, yaml.SequenceNode) and not node.flow_style and node.value:
+        return _content_end(node.value[-1])
+    return node.end_mark.index
+
+
+def _indent_step(root: yaml.Node) -> int:
+    """The file's indentation step: how far a nested block mapping sits right of its parent key."""
+    stack = [root]
+    while stack:
+        node = stack.pop(0)
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if isinstance(value_node, yaml.MappingNode) and not value_node.flow_style and value_node.value:
+                    step = value_node.value[0][0].start_mark.column - key_node.start_mark.column
+                    if step > 0 and value_node.value[0][0].start_mark.line > key_node.start_mark.line:
+                        return step
+                stack.append(value_node)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return DEFAULT_INDENT
+
+
+# --- rendering scalars ----------------------------------------------------------------------------------------
+
+_RESOLVER = yaml.resolver.Resolver()
+# YAML 1.2 core-schema numbers: a YAML 1.1 resolver reads some as strings ("1e3", "0o17") but Go and YAML 1.2
+# parsers read them as numbers, so they are quoted too.
+_YAML12_NON_STRINGS = re.compile(
+    r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
+_UNSAFE_IN_DOUBLE = {"\u2028": "\\L", "\u2029": "\\P", "\u0085": "\\N", "\ufeff": "\\ufeff"}
+
+
+def render_scalar(value: Scalar, *, flow: bool, prefer: str | None = None, key: bool = False) -> str:
+    """YAML text for a scalar that reads back as exactly ``value`` (a version "1.10" stays a string).
+
+    Strings are plain when that is unambiguous, otherwise quoted; ``prefer`` ("'" or '"') keeps the quoting
+    style of the value being replaced.
+    """
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ".nan"
+        if math.isinf(value):
+            return ".inf" if value > 0 else "-.inf"
+        text = repr(value).lower()
+        return text.replace("e", ".0e", 1) if "e" in text and "." not in text else text
+    if prefer == "'" and _single_quotable(value):
+        return "'" + value.replace("'", "''") + "'"
+    if prefer != '"' and _plain_ok(value, flow=flow, key=key):
+        return value
+    return _double_quoted(value)
+
+
+def _plain_ok(value: str, *, flow: bool, key: bool) -> bool:
+    if not value or _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) != STR_TAG:
+        return False
+    if _YAML12_NON_STRINGS.match(value) or (key and len(value) > 128):
+        return False
+    analysis = yaml.emitter.Emitter(io.StringIO()).analyze_scalar(value)
+    if analysis.multiline:
+        return False
+    return analysis.allow_flow_plain if flow else analysis.allow_block_plain
+
+
+def _single_quotable(value: str) -> bool:
+    return value.isprintable() and not any(char in value for char in _UNSAFE_IN_DOUBLE)
+
+
+def _double_quoted(value: str) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    for char, escape in _UNSAFE_IN_DOUBLE.items():
+        text = text.replace(char, escape)
+    return text
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]
