@@ -1,0 +1,440 @@
+"""Step `context-mlflow`: collect what the agent needs to know about a promoted model version, as one JSON.
+
+From MLflow: the version (source, run or LoggedModel, tags, aliases), its metrics and params, and the artifact
+URI KServe should load. From the GitOps repository: the model's InferenceService and the version it serves
+now, whose metrics give the deltas a reviewer wants to see. The deployment tags are validated here, so a bad
+tag stops the workflow before anything is edited.
+
+Two kinds of model version exist in MLflow 3: run-based ones (``run_id`` set; metrics and params on the run)
+and LoggedModel ones (``run_id`` null, ``source: models:/m-...``; metrics and params on the LoggedModel). When
+a version has both, the LoggedModel's own metrics win over the run's: they describe that model specifically.
+
+Failures: an unknown model or version, a missing InferenceService or a bad tag is a StepError (exit 1); MLflow
+unreachable after a few quick retries (MLflow's own HTTP retries are turned down so a dead server fails in
+seconds, not minutes) is a TransientError (exit 75), which Argo retries with backoff.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from hera_flows.steps import gitrepo
+from hera_flows.steps.common import StepError, TransientError, log, param, retry, secret, write_outputs
+from hera_flows.steps.deployment_tags import parse_deployment_tags
+from hera_flows.steps.inference_service import VERSION_ANNOTATION, find_inference_service, k8s_name
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+T = TypeVar("T")
+
+# MLflow's defaults retry a refused connection for minutes (7 retries, backoff factor 2); the step retries
+# itself within its deadline and then lets Argo retry the pod. Values already in the environment win.
+MLFLOW_HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+}
+ATTEMPTS = 3
+BASE_DELAY_SECONDS = 0.5
+MAX_VERSIONS_SCANNED = 200  # when looking for the serving version by its storageUri
+
+_TRANSIENT_CODES = {"TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED", "INTERNAL_ERROR", "DEADLINE_EXCEEDED",
+                    "ABORTED", "IO_ERROR"}
+_AUTH_CODES = {"UNAUTHENTICATED", "PERMISSION_DENIED", "CUSTOMER_UNAUTHORIZED"}
+_LOGGED_MODEL_SOURCE = re.compile(r"^models:/(m-[A-Za-z0-9]+)/?$")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="hera-flows step context-mlflow", description=__doc__.splitlines()[0])
+    parser.add_argument("--tracking-uri", required=True, help="MLflow tracking server URL")
+    parser.add_argument("--repo-url", required=True, help="GitOps repository to read the InferenceService from")
+    parser.add_argument("--base-branch", default="main")
+    parser.add_argument("--inference-dir", default="inference", help="folder of InferenceServices in the repo")
+    parser.add_argument("--deadline-seconds", type=float, default=180.0,
+                        help="give up (exit 75) when MLflow or git is still failing after this long")
+    parser.add_argument("--outputs", help="folder receiving the output parameter files")
+    args = parser.parse_args(argv)
+
+    model = param("model-name", required=True).strip()
+    version = param("version").strip()
+    alias = param("alias").strip()
+    if version and not re.fullmatch(r"[1-9][0-9]{0,9}", version):
+        raise StepError(f"version {version!r} is not a model version number (expected 1, 2, 3, ...)")
+    if not version and not alias:
+        raise StepError("neither a version nor an alias was given: one of them names the model version")
+
+    deadline = time.monotonic() + args.deadline_seconds
+    with mlflow_http_settings() as owned:
+        registry = Registry(args.tracking_uri, deadline, bound_timeout="MLFLOW_HTTP_REQUEST_TIMEOUT" in owned)
+        context = build_context(registry, args, model, version, alias, deadline)
+
+    serving = context["serving"]
+    write_outputs(
+        args.outputs,
+        context=json.dumps(context, indent=2, ensure_ascii=False, allow_nan=False),
+        manifest_path=serving["manifest_path"],
+        current_version=serving["current_version"] or "",
+    )
+    log(f"context: {model} v{context['version']} -> {serving['manifest_path']} "
+        f"(serving now: {serving['current_version'] or 'unknown'})")
+    return 0
+
+
+def build_context(
+    registry: Registry, args: argparse.Namespace, model: str, version: str, alias: str, deadline: float
+) -> dict[str, Any]:
+    mv = registry.model_version(model, version) if version else registry.version_by_alias(model, alias)
+    metrics, params = registry.metrics_and_params(mv)
+    deployment = parse_deployment_tags(mv.tags or {})
+    storage_uri = registry.storage_uri(mv)
+
+    with tempfile.TemporaryDirectory(prefix="hf-context-") as scratch:
+        repo = clone_repository(args.repo_url, args.base_branch, Path(scratch), deadline)
+        found = find_inference_service(repo, model, args.inference_dir)
+        if found is None:
+            raise StepError(
+                f"no InferenceService for model {model!r} in folder '{args.inference_dir}/' of "
+                f"{redact(args.repo_url)} (branch {args.base_branch}): expected a manifest annotated "
+                f"'hera-flows.io/mlflow-model: {model}' or named '{k8s_name(model)}'"
+            )
+    metadata = found.document.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+    annotations = annotations if isinstance(annotations, dict) else {}
+    current_storage_uri = manifest_storage_uri(found.document)
+    current_version, current_metrics = serving_version(
+        registry, model, annotations.get(VERSION_ANNOTATION), current_storage_uri
+    )
+
+    return {
+        "pattern": "promotion",
+        "model": mv.name,
+        "version": str(mv.version),
+        "alias": alias or None,
+        "model_version": {
+            "name": mv.name,
+            "version": str(mv.version),
+            "source": mv.source,
+            "run_id": mv.run_id or None,
+            "model_id": logged_model_id(mv),
+            "storage_uri": storage_uri,
+            "tags": dict(sorted((mv.tags or {}).items())),
+            "aliases": sorted(mv.aliases or []),
+            "description": mv.description or None,
+            "creation_timestamp": mv.creation_timestamp,
+        },
+        "metrics": metrics,
+        "params": params,
+        "deployment": deployment,
+        "serving": {
+            "manifest_path": found.relative,
+            "current_version": current_version,
+            "current_storage_uri": current_storage_uri,
+            "metrics": current_metrics,
+        },
+        "deltas": deltas(metrics, current_metrics),
+    }
+
+
+def serving_version(
+    registry: Registry, model: str, annotated: Any, storage_uri: str | None
+) -> tuple[str | None, dict[str, float] | None]:
+    """The version the manifest serves now (its version annotation, else the version whose artifacts are at
+    the manifest's storageUri) and that version's metrics; (None, None) when neither tells."""
+    version = str(annotated).strip() if annotated is not None else ""
+    if version:
+        if not re.fullmatch(r"[1-9][0-9]{0,9}", version):
+            log(f"context: ignoring annotation {VERSION_ANNOTATION}={version!r}: not a version number")
+        else:
+            mv = registry.find_version(model, version)
+            if mv is None:
+                log(f"context: the manifest names version {version}, which MLflow no longer has; no deltas")
+                return version, None
+            return version, _serving_metrics(registry, mv)
+    if storage_uri:
+        mv = registry.version_with_storage_uri(model, storage_uri)
+        if mv is not None:
+            return str(mv.version), _serving_metrics(registry, mv)
+    return None, None
+
+
+def _serving_metrics(registry: Registry, mv: Any) -> dict[str, float] | None:
+    """The serving version's metrics; None (no deltas, not a failure) when its run or model is gone."""
+    try:
+        return registry.metrics_and_params(mv)[0]
+    except StepError as exc:
+        if isinstance(exc, TransientError):
+            raise
+        log(f"context: no metrics for the serving version {mv.version}: {exc}")
+        return None
+
+
+def deltas(new: dict[str, float], old: dict[str, float] | None) -> dict[str, dict[str, float | None]]:
+    result: dict[str, dict[str, float | None]] = {}
+    for name, value in new.items():
+        previous = (old or {}).get(name)
+        delta = round(value - previous, 10) if previous is not None else None
+        result[name] = {"new": value, "old": previous, "delta": delta}
+    return result
+
+
+def manifest_storage_uri(document: dict[str, Any]) -> str | None:
+    """``spec.predictor.model.storageUri``, or a framework predictor's (``spec.predictor.sklearn`` ...)."""
+    spec = document.get("spec")
+    predictor = spec.get("predictor") if isinstance(spec, dict) else None
+    if not isinstance(predictor, dict):
+        return None
+    candidates = [predictor.get("model"), *(v for k, v in sorted(predictor.items()) if k != "model")]
+    for component in candidates:
+        if isinstance(component, dict) and isinstance(component.get("storageUri"), str):
+            return component["storageUri"]
+    return None
+
+
+def logged_model_id(mv: Any) -> str | None:
+    """The LoggedModel behind a version: ``model_id`` when the server sends it, else from ``models:/m-...``."""
+    if getattr(mv, "model_id", None):
+        return str(mv.model_id)
+    match = _LOGGED_MODEL_SOURCE.match(mv.source or "")
+    return match.group(1) if match else None
+
+
+def clone_repository(url: str, branch: str, scratch: Path, deadline: float) -> Path:
+    token = secret("HF_FORGE_TOKEN", required=False) or None
+    attempt = iter(range(ATTEMPTS))
+
+    def clone() -> Path:
+        dest = scratch / f"repo-{next(attempt)}"  # a fresh folder per attempt: a failed clone may leave files
+        gitrepo.clone(url, dest, branch, token=token)
+        return dest
+
+    log(f"context: cloning {redact(url)} ({branch})")
+    return retry(clone, what=f"cloning {redact(url)}", attempts=ATTEMPTS, base_delay=BASE_DELAY_SECONDS,
+                 deadline=deadline, retry_on=(TransientError,))
+
+
+def redact(url: str) -> str:
+    """A URL without its user-info (tokens sometimes ride in it), for messages."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
+
+
+@contextlib.contextmanager
+def mlflow_http_settings() -> Iterator[set[str]]:
+    """Low MLflow HTTP retries for the duration of the step; yields the variables it set (and later removes)."""
+    added = {name for name in MLFLOW_HTTP_DEFAULTS if name not in os.environ}
+    for name in added:
+        os.environ[name] = MLFLOW_HTTP_DEFAULTS[name]
+    try:
+        yield added
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
+# --------------------------------------------------------------------------------------------- MLflow
+
+
+class _Unavailable(Exception):
+    """MLflow did not answer usefully (connection refused, timeout, 5xx, 429): worth another attempt."""
+
+
+class _NotFound(StepError):
+    pass
+
+
+class Registry:
+    """The few MLflow calls the step makes, each retried on transient failures within the deadline."""
+
+    def __init__(self, tracking_uri: str, deadline: float, *, bound_timeout: bool = False) -> None:
+        from mlflow import MlflowClient
+
+        self.uri = tracking_uri
+        self.deadline = deadline
+        self.bound_timeout = bound_timeout  # shrink MLflow's request timeout to the time left
+        self.client: MlflowClient = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+    # -- versions --
+
+    def model_version(self, name: str, version: str) -> Any:
+        mv = self.find_version(name, version)
+        if mv is None:
+            raise StepError(f"registered model {name!r} has no version {version} in MLflow at {redact(self.uri)}")
+        return mv
+
+    def find_version(self, name: str, version: str) -> Any | None:
+        """The version, or None when the model exists but the version does not (an unknown model fails)."""
+        try:
+            return self._call(f"reading {name!r} version {version}",
+                              lambda: self.client.get_model_version(name, version))
+        except _NotFound:
+            self._require_model(name)
+            return None
+
+    def version_by_alias(self, name: str, alias: str) -> Any:
+        try:
+            return self._call(f"resolving alias {alias!r} of {name!r}",
+                              lambda: self.client.get_model_version_by_alias(name, alias))
+        except _NotFound:
+            self._require_model(name)
+            raise StepError(f"registered model {name!r} has no alias {alias!r}") from None
+
+    def _require_model(self, name: str) -> None:
+        try:
+            self._call(f"reading registered model {name!r}", lambda: self.client.get_registered_model(name))
+        except _NotFound:
+            raise StepError(f"registered model {name!r} does not exist in MLflow at {redact(self.uri)}") from None
+
+    def version_with_storage_uri(self, name: str, storage_uri: str) -> Any | None:
+        """The newest version whose source or artifact location is ``storage_uri`` (trailing '/' ignored)."""
+        wanted = storage_uri.rstrip("/")
+        versions = sorted(self._all_versions(name), key=lambda mv: int(mv.version), reverse=True)
+        for mv in versions:
+            if (mv.source or "").rstrip("/") == wanted:
+                return mv
+        for mv in versions[:MAX_VERSIONS_SCANNED]:
+            if self.storage_uri(mv).rstrip("/") == wanted:
+                return mv
+        return None
+
+    def _all_versions(self, name: str) -> list[Any]:
+        quoted = _quote(name)
+        filter_string = f"name = {quoted}" if quoted else None  # no safe quoting: filter on our side
+        found: list[Any] = []
+        token: str | None = None
+        while True:
+            page = self._call(
+                f"listing versions of {name!r}",
+                lambda: self.client.search_model_versions(filter_string, max_results=1000, page_token=token),
+            )
+            found.extend(mv for mv in page if mv.name == name)
+            token = page.token
+            if not token or len(found) >= 10 * MAX_VERSIONS_SCANNED:
+                return found
+
+    # -- what a version is made of --
+
+    def storage_uri(self, mv: Any) -> str:
+        """Where the version's files are, as KServe would load them (not a ``runs:/`` or ``models:/`` URI)."""
+        uri = self._call(f"resolving the artifact URI of {mv.name!r} version {mv.version}",
+                         lambda: self.client.get_model_version_download_uri(mv.name, str(mv.version)))
+        if uri.startswith("runs:/"):
+            run_id, _, path = uri[len("runs:/"):].partition("/")
+            run = self._call(f"reading run {run_id}", lambda: self.client.get_run(run_id))
+            base = run.info.artifact_uri.rstrip("/")
+            return f"{base}/{path.strip('/')}" if path.strip("/") else base
+        match = _LOGGED_MODEL_SOURCE.match(uri)
+        if match:
+            return self._logged_model(match.group(1)).artifact_location
+        return uri
+
+    def metrics_and_params(self, mv: Any) -> tuple[dict[str, float], dict[str, str]]:
+        metrics: dict[str, float] = {}
+        params: dict[str, str] = {}
+        if mv.run_id:
+            run = self._call(f"reading run {mv.run_id}", lambda: self.client.get_run(mv.run_id))
+            metrics.update(run.data.metrics)
+            params.update(run.data.params)
+        model_id = logged_model_id(mv)
+        if model_id:
+            logged = self._logged_model(model_id)
+            metrics.update(_latest_metrics(logged.metrics or []))
+            params.update(logged.params or {})
+        finite = {}
+        for name, value in metrics.items():
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                finite[name] = float(value)
+            else:
+                log(f"context: leaving out metric {name}={value!r} (not a finite number)")
+        return dict(sorted(finite.items())), {k: str(v) for k, v in sorted(params.items())}
+
+    def _logged_model(self, model_id: str) -> Any:
+        try:
+            return self._call(f"reading logged model {model_id}", lambda: self.client.get_logged_model(model_id))
+        except _NotFound:
+            raise StepError(f"logged model {model_id} (the version's source) does not exist in MLflow") from None
+
+    # -- calling MLflow --
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        from mlflow.exceptions import MlflowException
+
+        def attempt() -> T:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise TransientError(f"gave up {what} against MLflow at {redact(self.uri)}: the deadline passed")
+            if self.bound_timeout:  # MLflow may try (retries + 1) times, each up to the timeout
+                retries = os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "")
+                tries = 1 + (int(retries) if retries.isdigit() else 0)
+                ceiling = int(MLFLOW_HTTP_DEFAULTS["MLFLOW_HTTP_REQUEST_TIMEOUT"])
+                os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(max(1, min(ceiling, math.ceil(left / tries))))
+            try:
+                return fn()
+            except MlflowException as exc:
+                raise _classify(exc, what, self.uri) from exc
+
+        return retry(attempt, what=f"reaching MLflow at {redact(self.uri)} ({what})", attempts=ATTEMPTS,
+                     base_delay=BASE_DELAY_SECONDS, max_delay=5.0, deadline=self.deadline,
+                     retry_on=(_Unavailable,))
+
+
+def _classify(exc: Any, what: str, uri: str) -> Exception:
+    code = getattr(exc, "error_code", None) or ""
+    message = str(getattr(exc, "message", None) or exc)
+    if message.startswith("API request to") and "failed with" in message and "error code" not in message:
+        return _Unavailable(_short_reason(message))
+    if code == "RESOURCE_DOES_NOT_EXIST" or (code == "INVALID_PARAMETER_VALUE" and "not found" in message.lower()):
+        return _NotFound(message)  # an unknown alias comes back as INVALID_PARAMETER_VALUE "... not found"
+    if code in _AUTH_CODES:
+        return StepError(
+            f"MLflow at {redact(uri)} refused {what} ({code}): check MLFLOW_TRACKING_USERNAME/"
+            "MLFLOW_TRACKING_PASSWORD or MLFLOW_TRACKING_TOKEN in the credentials Secret"
+        )
+    if code in _TRANSIENT_CODES:
+        return _Unavailable(f"{code}: {_short_reason(message)}")
+    if code == "ENDPOINT_NOT_FOUND":
+        return StepError(f"{redact(uri)} does not answer like an MLflow tracking server ({what}): {message[:200]}")
+    return StepError(f"MLflow refused {what}: {message[:300]}")
+
+
+def _short_reason(message: str) -> str:
+    errno = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", message)
+    if errno:
+        return errno.group(1).strip()
+    if "timed out" in message.lower() or "timeout" in message.lower():
+        return "timed out"
+    return message[:200]
+
+
+def _latest_metrics(metrics: list[Any]) -> dict[str, float]:
+    """A LoggedModel can hold several values per metric (steps, datasets): keep the latest one logged."""
+    latest: dict[str, Any] = {}
+    for metric in metrics:
+        current = latest.get(metric.key)
+        if current is None or (metric.timestamp, metric.step) >= (current.timestamp, current.step):
+            latest[metric.key] = metric
+    return {key: metric.value for key, metric in latest.items()}
+
+
+def _quote(value: str) -> str | None:
+    """A string literal for an MLflow filter, or None: MLflow's parser strips quotes and has no escapes."""
+    if "'" not in value:
+        return f"'{value}'"
+    if '"' not in value:
+        return f'"{value}"'
+    return None
