@@ -68,13 +68,25 @@ def run_git(
             for marker in ("Could not resolve host", "Connection timed out", "Connection refused", "HTTP 5", "early EOF")
         )
         error = TransientError if transient else GitError
-        raise error(f"git {args[0]} failed: {detail}")
+        raise error(f"git {_subcommand(args)} failed: {detail}")
     return result
 
 
+def _subcommand(args: list[str]) -> str:
+    """The git subcommand for messages, skipping leading ``-c key=value`` pairs."""
+    index = 0
+    while index + 1 < len(args) and args[index] == "-c":
+        index += 2
+    return args[index] if index < len(args) else "(no command)"
+
+
 def clone(url: str, dest: Path, branch: str, *, token: str | None = None, depth: int | None = 1) -> None:
-    """Clone ``branch`` of ``url`` into ``dest`` (shallow by default)."""
-    args = ["clone", "--quiet", "--no-tags", "--single-branch", "--branch", branch]
+    """Clone ``branch`` of ``url`` into ``dest`` (shallow by default).
+
+    ``--no-local``: a clone of a repository on disk (the local runner, tests) copies objects instead of
+    hard-linking them, so whoever edits one clone's ``.git`` (the agent) cannot touch the source's files.
+    """
+    args = ["clone", "--quiet", "--no-local", "--no-tags", "--single-branch", "--branch", branch]
     if depth:
         args += ["--depth", str(depth)]
     # "--" ends the options: a URL or path can never be read as a flag.
@@ -84,3 +96,23 @@ def clone(url: str, dest: Path, branch: str, *, token: str | None = None, depth:
 def remote_branch_exists(url: str, branch: str, *, token: str | None = None) -> bool:
     result = run_git(["ls-remote", "--heads", "--", url, f"refs/heads/{branch}"], token=token)
     return bool(result.stdout.strip())
+
+
+def remote_branch_head(url: str, branch: str, *, token: str | None = None) -> str | None:
+    """The commit ``refs/heads/<branch>`` points to on the remote, or None when the branch does not exist."""
+    result = run_git(["ls-remote", "--heads", "--", url, f"refs/heads/{branch}"], token=token)
+    for line in result.stdout.splitlines():
+        sha, _, ref = line.partition("\t")
+        if ref == f"refs/heads/{branch}":
+            return sha
+    return None
+
+
+def check_branch_name(branch: str) -> str:
+    """Return ``branch`` if git accepts it as a branch name (``git check-ref-format --branch``), else StepError."""
+    if not branch or branch.startswith("-") or branch.startswith("refs/"):
+        raise StepError(f"{branch!r} is not a usable branch name")
+    result = run_git(["check-ref-format", "--branch", branch], check=False)
+    if result.returncode != 0 or result.stdout.strip() != branch:
+        raise StepError(f"{branch!r} is not a valid git branch name")
+    return branch

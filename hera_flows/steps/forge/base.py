@@ -1,0 +1,100 @@
+"""What the review and report steps need from a git forge, independent of GitHub or GitLab.
+
+Steps talk to this small interface only, so a second forge is one more module and one line in ``FORGES``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hera_flows.steps.common import StepError
+
+# forge kind -> "module:class"; imported lazily (httpx only loads when a forge is used).
+FORGES: dict[str, str] = {
+    "github": "hera_flows.steps.forge.github:GitHubForge",
+}
+_SLUG = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+
+
+class ForgeError(StepError):
+    """The forge answered a request with an error it will repeat (4xx); ``status`` lets callers branch on it."""
+
+    def __init__(self, message: str, *, status: int, detail: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail  # the forge's own error text, for matching (e.g. "already exists")
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    number: int
+    url: str  # the web page a person opens
+    state: str
+    head: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Issue:
+    number: int
+    url: str
+    state: str
+    title: str
+
+
+class Forge(ABC):
+    """Pull requests and issues of one repository; use it as a context manager so connections are closed."""
+
+    def close(self) -> None:  # noqa: B027 - optional for implementations without resources
+        """Release network resources."""
+
+    def __enter__(self) -> Forge:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @abstractmethod
+    def find_open_pr(self, branch: str) -> PullRequest | None:
+        """The open pull request whose head is ``branch`` of this repository, if any."""
+
+    @abstractmethod
+    def create_pr(self, *, branch: str, base: str, title: str, body: str) -> PullRequest: ...
+
+    @abstractmethod
+    def update_pr(self, number: int, *, title: str | None = None, body: str | None = None) -> PullRequest: ...
+
+    @abstractmethod
+    def comment(self, number: int, body: str) -> str:
+        """Comment on a pull request or issue; returns the comment's web URL."""
+
+    @abstractmethod
+    def add_labels(self, number: int, labels: Sequence[str]) -> None:
+        """Add labels to a pull request or issue (labels it already has stay; missing labels are created)."""
+
+    @abstractmethod
+    def find_open_issue(self, marker: str, *, labels: Sequence[str] = ()) -> Issue | None:
+        """The open issue whose body contains ``marker`` (a hidden dedupe marker), optionally among ``labels``."""
+
+    @abstractmethod
+    def create_issue(self, *, title: str, body: str, labels: Sequence[str] = ()) -> Issue: ...
+
+    @abstractmethod
+    def update_issue(self, number: int, *, title: str | None = None, body: str | None = None) -> Issue: ...
+
+
+def open_forge(kind: str, *, api_url: str, repo_slug: str, token: str) -> Forge:
+    """The forge client for ``kind`` (e.g. ``github``) on repository ``owner/name``."""
+    if kind not in FORGES:
+        raise StepError(f"unknown forge {kind!r} (supported: {', '.join(sorted(FORGES))})")
+    if not _SLUG.match(repo_slug):
+        raise StepError(f"--repo-slug must look like owner/name, got {repo_slug!r}")
+    if not re.match(r"^https?://", api_url):
+        raise StepError(f"--api-url must be an http(s) URL, got {api_url!r}")
+    module_name, class_name = FORGES[kind].split(":")
+    forge_class = getattr(importlib.import_module(module_name), class_name)
+    return forge_class(api_url=api_url, repo_slug=repo_slug, token=token)

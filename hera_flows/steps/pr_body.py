@@ -1,0 +1,178 @@
+"""The promotion pull request's title and description.
+
+Everything in it that came from outside (model names, metric names, the agent's summary, refused paths) is
+treated as untrusted text: single values are rendered as inline code or escaped table cells (shared with the
+model card, ``agents.model_card``), the agent's summary is contained (headings demoted, HTML and comments
+defused, an unclosed code fence closed, length capped), so none of it can hide the checklist, forge the dedupe
+marker or break the layout. Rendering is deterministic: a redelivered event produces the same body.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hera_flows.steps.agents.model_card import inline_code, metrics_table, table_cell
+from hera_flows.steps.common import StepError
+
+MARKER_PREFIX = "hera-flows:dedupe-key="
+MAX_TITLE_CHARS = 200
+MAX_SUMMARY_CHARS = 20_000
+MAX_METRIC_ROWS = 50
+MAX_REFUSED_SHOWN = 20
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_HEADING = re.compile(r"^ {0,3}(#{1,6})(?=\s|$)")
+_HTML_START = re.compile(r"<(?=[A-Za-z/!?])")
+_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9@._:/+=-]")
+
+
+def dedupe_marker(key: str) -> str:
+    """The hidden marker that identifies the PR or issue of one dedupe key (only safe characters inside)."""
+    return f"<!-- {MARKER_PREFIX}{_KEY_UNSAFE.sub('_', key)[:200]} -->"
+
+
+def _one_line(value: Any, limit: int) -> str:
+    text = " ".join("".join(c if c.isprintable() else " " for c in str(value)).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _field(context: Mapping[str, Any], key: str) -> str:
+    value = context.get(key)
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value) == "":
+        raise StepError(f"the context has no {key!r}: cannot write the pull request")
+    return str(value)
+
+
+def promotion_title(context: Mapping[str, Any]) -> str:
+    """``Promote <model> v<version> to <alias>`` on one line (titles render no markdown, so only length matters)."""
+    model, version, alias = (_one_line(_field(context, k), 100) for k in ("model", "version", "alias"))
+    return _one_line(f"Promote {model} v{version} to {alias}", MAX_TITLE_CHARS)
+
+
+def contain_markdown(text: str, limit: int = MAX_SUMMARY_CHARS) -> str:
+    """Untrusted markdown made safe to embed: no raw HTML or comments, headings below our ``###`` sections
+    (``#`` becomes ``####``), an unclosed code fence closed, length capped."""
+    text = "".join(c if c.isprintable() or c in "\n\t" else " " for c in text.replace("\r\n", "\n").replace("\r", "\n"))
+    truncated = len(text) > limit
+    if truncated:
+        text = text[:limit].rsplit("\n", 1)[0]
+    out: list[str] = []
+    fence: str | None = None
+    for line in text.split("\n"):
+        opener = _FENCE.match(line)
+        if fence is None and opener:
+            fence = opener.group(1)
+        elif fence is not None and opener and opener.group(1)[0] == fence[0] and len(opener.group(1)) >= len(fence) \
+                and not line.strip()[len(opener.group(1)):]:
+            fence = None
+        elif fence is None:
+            line = _HTML_START.sub("&lt;", line)
+            line = _HEADING.sub(lambda m: "#" * min(6, len(m.group(1)) + 3), line)
+        out.append(line)
+    if fence is not None:
+        out.append(fence)
+    body = "\n".join(out).strip("\n")
+    if truncated:
+        body += "\n\n*(truncated)*"
+    return body
+
+
+def _code_cell(value: Any, limit: int) -> str:
+    """Inline code inside a table cell: GFM splits cells on '|' even within code spans unless it is escaped."""
+    return inline_code(_one_line(value, limit)).replace("|", "\\|")
+
+
+def _metrics_section(context: Mapping[str, Any]) -> list[str]:
+    table = metrics_table(dict(context)).rstrip("\n")
+    if not table:
+        return ["_No metrics were logged for this model version._"]
+    lines = table.split("\n")
+    rows = len(lines) - 2
+    if rows > MAX_METRIC_ROWS:
+        lines = lines[: 2 + MAX_METRIC_ROWS] + ["", f"_…and {rows - MAX_METRIC_ROWS} more metrics (see MLflow)._"]
+    return lines
+
+
+def _refused_section(refused: Sequence[Mapping[str, Any]]) -> list[str]:
+    if not refused:
+        return []
+    lines = [
+        "> [!WARNING]",
+        f"> The agent also changed {len(refused)} path(s) it is not allowed to change. They are **not** part of "
+        "this pull request; look at the agent's instructions or the allow-list:",
+        ">",
+    ]
+    for item in refused[:MAX_REFUSED_SHOWN]:
+        lines.append(f"> - {inline_code(_one_line(item.get('path', '?'), 200))}: "
+                     f"{table_cell(_one_line(item.get('reason', ''), 200))}")
+    if len(refused) > MAX_REFUSED_SHOWN:
+        lines.append(f"> - …and {len(refused) - MAX_REFUSED_SHOWN} more (see the workflow's publish step)")
+    return ["", *lines]
+
+
+def promotion_body(
+    context: Mapping[str, Any],
+    *,
+    summary: str,
+    refused: Sequence[Mapping[str, Any]],
+    dedupe_key: str,
+    branch: str,
+) -> str:
+    """The PR description: summary, metrics delta, what changed, refused paths, on-call checklist, marker."""
+    model, version, alias = (_field(context, k) for k in ("model", "version", "alias"))
+    mv = context.get("model_version") if isinstance(context.get("model_version"), Mapping) else {}
+    serving = context.get("serving") if isinstance(context.get("serving"), Mapping) else {}
+    current = serving.get("current_version")
+    m, v, a = inline_code(_one_line(model, 200)), table_cell(_one_line(version, 50)), inline_code(_one_line(alias, 100))
+
+    facts = [
+        ("Model", _code_cell(model, 200)),
+        ("Version", v + (f" (currently served: {table_cell(_one_line(current, 50))})" if current else "")),
+        ("Alias", _code_cell(alias, 100)),
+    ]
+    for label, value in (
+        ("Manifest", serving.get("manifest_path")),
+        ("Artifacts", mv.get("storage_uri")),
+        ("Previous artifacts", serving.get("current_storage_uri")),
+        ("MLflow run", mv.get("run_id")),
+    ):
+        if value:
+            facts.append((label, _code_cell(value, 300)))
+
+    lines = [
+        f"## Promote {m} v{v} to {a}",
+        "",
+        f"The model registry gave version {v} of {m} the alias {a}. This pull request points the model's "
+        "InferenceService at that version and records it in the model card; the change is deployed when it is "
+        "merged.",
+        "",
+        "| | |",
+        "|---|---|",
+        *(f"| {label} | {value} |" for label, value in facts),
+        "",
+        "### Metrics",
+        "",
+        *_metrics_section(context),
+        "",
+        "### What changed",
+        "",
+        contain_markdown(summary) if summary.strip() else "_The agent left no summary._",
+        *_refused_section(refused),
+        "",
+        "### On-call checklist",
+        "",
+        "- [ ] Staging smoke test is green (its report is posted as a comment on this pull request)",
+        f"- [ ] Dashboards checked for {m}: latency, error rate, prediction distribution",
+        f"- [ ] The artifacts above are version {v}'s and the serving runtime can read them",
+        "- [ ] Resource and replica changes fit the cluster's capacity",
+        "- [ ] Rollback plan: revert this pull request"
+        + (f" (the InferenceService goes back to version {table_cell(_one_line(current, 50))})" if current else ""),
+        "",
+        f"<sub>Opened by hera-flows from branch {inline_code(_one_line(branch, 200))}; a repeated event for "
+        f"{inline_code(_one_line(dedupe_key, 200))} updates this pull request.</sub>",
+        "",
+        dedupe_marker(dedupe_key),
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,522 @@
+"""`hera-flows step publish` (the containerSet's ``main`` container): push the agent's allowed changes as a branch.
+
+The agent controlled ``<workspace>/repo`` completely, including ``.git``: it could have planted hooks, a
+``core.fsmonitor`` command, a hostile ``core.hooksPath``, symlinks pointing out of the checkout, FIFOs that
+block a reader, or files it was never meant to touch. So this step never runs git there and never follows a
+link in it. It clones the base branch into a private directory, walks the agent's tree by directory file
+descriptors (``O_NOFOLLOW`` all the way, so nothing can be swapped under the walk), compares every file with
+the fresh clone, copies over only changed regular files whose paths match the allow-list, and commits and
+pushes from the private clone with hooks disabled. Everything else is reported in ``refused``.
+
+The push uses force-with-lease: a redelivered event rebuilds the branch from the current base and replaces
+what the previous run pushed, unless someone pushed to the branch in between (then the step fails and Argo
+retries). When the branch already holds exactly the same tree nothing is pushed, so the PR gets no new commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hera_flows.steps import gitrepo
+from hera_flows.steps.allowlist import AllowList
+from hera_flows.steps.common import StepError, TransientError, log, param, secret, write_outputs
+
+OUTPUT_NAMES = ("branch", "changed", "commit", "files", "refused", "summary")
+MAX_FILES_OUTPUT_BYTES = 64 * 1024  # total content in the ``files`` output (Argo parameters are small)
+MAX_SUMMARY_CHARS = 16 * 1024
+MAX_FILE_BYTES = 10 * 1024 * 1024  # a changed file larger than this is refused, not pushed
+MAX_ENTRIES = 200_000  # a checkout with more entries than this is not a GitOps repository any more
+MAX_REFUSED_LISTED = 100
+MAX_TITLE_CHARS = 200
+_CHUNK = 1024 * 1024
+_MODE_SYMLINK = "120000"
+_MODE_GITLINK = "160000"
+_OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_OPEN_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+
+
+@dataclass(frozen=True)
+class Change:
+    path: str
+    kind: str  # added | modified | deleted
+    content: bytes | None = None  # None for deletions
+
+
+@dataclass(frozen=True)
+class Refusal:
+    path: str
+    reason: str
+
+
+@dataclass
+class ChangeSet:
+    changes: list[Change] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="hera-flows step publish", description=__doc__, allow_abbrev=False)
+    parser.add_argument("--repo-url", required=True)
+    parser.add_argument("--base-branch", default="main")
+    parser.add_argument("--workspace", default="/workspace")
+    parser.add_argument("--allowed-paths", required=True, help="comma-separated globs, e.g. inference/**,model-cards/**")
+    parser.add_argument("--author-name", default="hera-flows")
+    parser.add_argument("--author-email", default="hera-flows@users.noreply.github.com")
+    parser.add_argument("--outputs", default=None, help="folder receiving the output files")
+    args = parser.parse_args(argv)
+
+    allow = AllowList.parse(args.allowed_paths)
+    if not allow:
+        raise StepError("--allowed-paths is empty: the agent would not be allowed to change anything")
+    branch = gitrepo.check_branch_name(param("branch", required=True).strip())
+    if branch == args.base_branch:
+        raise StepError(f"refusing to publish to the base branch {branch!r} itself")
+    workspace = Path(args.workspace)
+    result = publish(
+        workspace / "repo",
+        repo_url=args.repo_url,
+        base_branch=args.base_branch,
+        branch=branch,
+        allow=allow,
+        title=param("title"),
+        author=(args.author_name, args.author_email),
+        token=secret("HF_FORGE_TOKEN", required=False) or None,
+    )
+    summary = read_summary(workspace / "summary.md")
+    if args.outputs:
+        clear_outputs(Path(args.outputs))
+    write_outputs(
+        args.outputs,
+        branch=branch,
+        changed="true" if result.commit else "false",
+        commit=result.commit,
+        files=files_output(result.changes),
+        refused=refused_output(result.refused),
+        summary=summary,
+    )
+    return 0
+
+
+@dataclass
+class PublishResult:
+    commit: str  # "" when there was nothing to publish
+    changes: list[Change]
+    refused: list[Refusal]
+    pushed: bool
+
+
+def publish(
+    agent_repo: Path,
+    *,
+    repo_url: str,
+    base_branch: str,
+    branch: str,
+    allow: AllowList,
+    title: str,
+    author: tuple[str, str],
+    token: str | None,
+) -> PublishResult:
+    """Clone, compare, copy the allowed changes, commit and push; see the module docstring."""
+    private = Path(tempfile.mkdtemp(prefix="hf-publish-"))
+    try:
+        clone = private / "repo"
+        gitrepo.clone(repo_url, clone, base_branch, token=token)
+        changeset = scan(agent_repo, clone, allow)
+        applied = apply(changeset, clone)
+        gitrepo.run_git(["add", "--all"], cwd=clone)
+        staged = set(_staged_paths(clone))
+        for change in applied:
+            if change.path not in staged:
+                changeset.refused.append(Refusal(change.path, "ignored by the repository's .gitignore"))
+        changes = [c for c in applied if c.path in staged]
+        refused = sorted(changeset.refused, key=lambda r: r.path)
+        for item in refused[:MAX_REFUSED_LISTED]:
+            log(f"publish: refused {item.path!r}: {item.reason}")
+        if not changes:
+            log("publish: the agent made no allowed change; nothing is pushed")
+            return PublishResult("", [], refused, pushed=False)
+        for change in changes:
+            log(f"publish: {change.kind} {change.path}")
+        commit, pushed = commit_and_push(
+            clone, repo_url=repo_url, branch=branch, message=commit_message(title, branch, changes, refused),
+            author=author, token=token,
+        )
+        return PublishResult(commit, changes, refused, pushed)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Comparing the agent's tree with the private clone
+
+
+def base_entries(clone: Path) -> dict[str, str]:
+    """Every path in the base commit -> its git mode (100644, 100755, 120000, 160000)."""
+    out = gitrepo.run_git(["ls-tree", "-r", "-z", "--full-tree", "HEAD"], cwd=clone).stdout
+    entries: dict[str, str] = {}
+    for record in out.split("\0"):
+        if not record:
+            continue
+        meta, _, path = record.partition("\t")
+        entries[path] = meta.split(" ")[0]
+    return entries
+
+
+def scan(agent_repo: Path, clone: Path, allow: AllowList) -> ChangeSet:
+    """What the agent added, modified and deleted, split into allowed changes and refusals."""
+    return _Scanner(clone, allow).run(agent_repo)
+
+
+class _Scanner:
+    """One walk of the agent's tree by directory file descriptors, compared with the private clone."""
+
+    def __init__(self, clone: Path, allow: AllowList) -> None:
+        self.clone = clone
+        self.allow = allow
+        self.base = base_entries(clone)
+        self.base_dirs = {"/".join(p.split("/")[:i]) for p in self.base for i in range(1, p.count("/") + 1)}
+        self.result = ChangeSet()
+        self.seen: set[str] = set()
+        self.blocked: set[str] = set()  # refused non-directories: base files below them are not "deleted"
+        self.outside = f"outside the allowed paths ({allow})"
+        self.count = 0
+
+    def refuse(self, path: str, reason: str, *, block: bool = True) -> None:
+        self.result.refused.append(Refusal(path, reason))
+        if block:
+            self.blocked.add(path)
+
+    def run(self, agent_repo: Path) -> ChangeSet:
+        try:
+            root_fd = os.open(agent_repo, _OPEN_DIR)
+        except FileNotFoundError:
+            raise StepError(f"{agent_repo} does not exist: the prepare step clones the repository there") from None
+        except OSError as exc:
+            raise StepError(f"{agent_repo} is not a directory the publish step can read ({exc.strerror})") from None
+        stack: list[tuple[int, str]] = [(root_fd, "")]
+        try:
+            while stack:
+                dir_fd, prefix = stack.pop()
+                try:
+                    with os.scandir(dir_fd) as entries:
+                        listing = sorted(entries, key=lambda e: e.name)
+                    for entry in listing:
+                        subdir = self.entry(dir_fd, prefix, entry)
+                        if subdir is not None:
+                            stack.append(subdir)
+                finally:
+                    os.close(dir_fd)
+        except BaseException:
+            for fd, _ in stack:
+                os.close(fd)
+            raise
+        self.deletions()
+        return self.result
+
+    def entry(self, dir_fd: int, prefix: str, entry: os.DirEntry[str]) -> tuple[int, str] | None:
+        """Classify one entry; return (fd, prefix) of a folder to walk next."""
+        self.count += 1
+        if self.count > MAX_ENTRIES:
+            raise StepError(f"the agent's checkout holds more than {MAX_ENTRIES} entries; refusing to publish")
+        name = entry.name
+        if not prefix and name == ".git":
+            return None  # the agent's git metadata: never read, never trusted
+        rel = prefix + name
+        shown = _printable(rel)
+        self.seen.add(rel)
+        if name == ".git":
+            self.refuse(shown, "a nested .git cannot be committed")
+        elif entry.is_symlink():
+            base_link = self.base.get(rel) == _MODE_SYMLINK and _clone_link(self.clone, rel)
+            if base_link != os.readlink(name, dir_fd=dir_fd):  # else: the base branch's own symlink, untouched
+                self.refuse(shown, "symbolic links are never published")
+        elif entry.is_dir(follow_symlinks=False):
+            if self.base.get(rel) == _MODE_GITLINK:
+                return None  # a submodule: its empty folder in the checkout is not a change
+            if rel not in self.base_dirs:
+                problem = _name_problem(name) or (None if self.allow.may_contain(rel) else f"new folder {self.outside}")
+                if problem:
+                    if _has_entries(dir_fd, name):
+                        self.refuse(shown + "/", problem)
+                    return None
+            return os.open(name, _OPEN_DIR, dir_fd=dir_fd), rel + "/"
+        elif entry.is_file(follow_symlinks=False):
+            self.file(dir_fd, name, rel)
+        else:
+            self.refuse(shown, "not a regular file (device, FIFO or socket)")
+        return None
+
+    def file(self, dir_fd: int, name: str, rel: str) -> None:
+        shown = _printable(rel)
+        try:
+            fd = os.open(name, _OPEN_FILE, dir_fd=dir_fd)
+        except OSError as exc:
+            self.refuse(shown, f"cannot be read ({exc.strerror})")
+            return
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                self.refuse(shown, "not a regular file")
+                return
+            mode = self.base.get(rel)
+            if mode is not None and mode.startswith("100") and _same_content(handle, info.st_size, self.clone / rel):
+                return
+            problem = _name_problem(rel) or (None if self.allow.allows(rel) else self.outside)
+            if problem is None and info.st_size > MAX_FILE_BYTES:
+                problem = f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB"
+            if problem:
+                self.refuse(shown, problem)
+                return
+            handle.seek(0)
+            content = handle.read(MAX_FILE_BYTES + 1)
+            if len(content) > MAX_FILE_BYTES:  # grew since fstat
+                self.refuse(shown, f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+                return
+            self.result.changes.append(Change(rel, "added" if mode is None else "modified", content))
+
+    def deletions(self) -> None:
+        for path, mode in sorted(self.base.items()):
+            if path in self.seen or mode == _MODE_GITLINK or any(a in self.blocked for a in _ancestors(path)):
+                continue
+            if self.allow.allows(path):
+                self.result.changes.append(Change(path, "deleted"))
+            else:
+                self.refuse(path, f"deletion {self.outside}", block=False)
+
+
+def _same_content(handle, size: int, clone_file: Path) -> bool:  # noqa: ANN001
+    try:
+        if clone_file.stat().st_size != size:
+            return False
+        with clone_file.open("rb") as theirs:
+            handle.seek(0)
+            while True:
+                a, b = handle.read(_CHUNK), theirs.read(_CHUNK)
+                if a != b:
+                    return False
+                if not a:
+                    return True
+    except OSError:
+        return False
+
+
+def _clone_link(clone: Path, rel: str) -> str | None:
+    try:
+        return os.readlink(clone / rel)
+    except OSError:
+        return None
+
+
+def _has_entries(dir_fd: int, name: str) -> bool:
+    fd = os.open(name, _OPEN_DIR, dir_fd=dir_fd)
+    try:
+        with os.scandir(fd) as entries:
+            return any(True for _ in entries)
+    finally:
+        os.close(fd)
+
+
+def _name_problem(name: str) -> str | None:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "the file name is not valid UTF-8"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "the file name contains control characters"
+    return None
+
+
+def _printable(path: str) -> str:
+    """A name fit for logs and JSON: odd characters escaped (a refused name may hold anything)."""
+    return ascii(path)[1:-1] if _name_problem(path) else path
+
+
+def _ancestors(path: str) -> Iterator[str]:
+    parts = path.split("/")
+    for i in range(1, len(parts)):
+        yield "/".join(parts[:i])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Writing into the private clone, committing, pushing
+
+
+def apply(changeset: ChangeSet, clone: Path) -> list[Change]:
+    """Write the allowed changes into the private clone; a path the base branch blocks becomes a refusal."""
+    applied: list[Change] = []
+    for change in sorted(changeset.changes, key=lambda c: (c.kind != "deleted", c.path)):
+        problem = _blocked_by_base(clone, change.path)
+        if problem:
+            changeset.refused.append(Refusal(change.path, problem))
+            continue
+        target = clone / change.path
+        if change.kind == "deleted":
+            target.unlink()
+            _prune_empty_parents(clone, target.parent)
+            applied.append(change)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_symlink():
+            target.unlink()
+        elif target.is_dir():
+            try:
+                target.rmdir()
+            except OSError:
+                changeset.refused.append(Refusal(change.path, "a folder of the base branch is in the way"))
+                continue
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(change.content or b"")
+        applied.append(change)
+    return applied
+
+
+def _blocked_by_base(clone: Path, rel: str) -> str | None:
+    """Writing below a symlink or a file of the base branch would leave the clone: refuse instead."""
+    current = clone
+    for part in rel.split("/")[:-1]:
+        current = current / part
+        if current.is_symlink():
+            return "the base branch has a symbolic link on this path"
+        if current.exists() and not current.is_dir():
+            return "a file of the base branch is in the way"
+    return None
+
+
+def _prune_empty_parents(clone: Path, directory: Path) -> None:
+    while directory != clone:
+        try:
+            directory.rmdir()
+        except OSError:
+            return
+        directory = directory.parent
+
+
+def _staged_paths(clone: Path) -> list[str]:
+    out = gitrepo.run_git(["diff", "--cached", "--name-only", "--no-renames", "-z"], cwd=clone).stdout
+    return [p for p in out.split("\0") if p]
+
+
+def commit_message(title: str, branch: str, changes: list[Change], refused: list[Refusal]) -> str:
+    subject = " ".join(title.split())[:MAX_TITLE_CHARS] or f"hera-flows: update {branch}"
+    lines = [subject, "", "Published by hera-flows from the agent's workspace.", ""]
+    lines += [f"- {c.kind}: {c.path}" for c in changes[:50]]
+    if len(changes) > 50:
+        lines.append(f"- ... and {len(changes) - 50} more")
+    if refused:
+        lines += ["", f"{len(refused)} path(s) the agent changed were refused (not in this commit)."]
+    return "\n".join(lines) + "\n"
+
+
+def commit_and_push(
+    clone: Path, *, repo_url: str, branch: str, message: str, author: tuple[str, str], token: str | None
+) -> tuple[str, bool]:
+    """Commit; push with a lease on what the remote branch held; skip the push when its tree is identical."""
+    name, email = author
+    gitrepo.run_git(
+        ["-c", f"user.name={name}", "-c", f"user.email={email}", "commit", "--quiet", "--no-verify", "-m", message],
+        cwd=clone,
+    )
+    commit = _rev(clone, "HEAD")
+    remote = gitrepo.remote_branch_head(repo_url, branch, token=token)
+    if remote is not None:
+        gitrepo.run_git(["fetch", "--quiet", "--no-tags", "--depth=1", "--", repo_url, f"refs/heads/{branch}"],
+                        cwd=clone, token=token)
+        if _rev(clone, "FETCH_HEAD^{tree}") == _rev(clone, "HEAD^{tree}"):
+            log(f"publish: branch {branch} already holds exactly these files (commit {remote}); nothing pushed")
+            return remote, False
+    result = gitrepo.run_git(
+        ["push", "--quiet", "--no-verify", f"--force-with-lease=refs/heads/{branch}:{remote or ''}",
+         "--", repo_url, f"HEAD:refs/heads/{branch}"],
+        cwd=clone, token=token, check=False,
+    )
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip()
+        if token:
+            detail = detail.replace(token, "***")
+        if "stale info" in detail or "fetch first" in detail:
+            raise TransientError(f"branch {branch} changed on the remote while publishing; a retry rebuilds it")
+        lines = detail.splitlines()
+        raise (TransientError if "HTTP 5" in detail or "Could not resolve host" in detail else StepError)(
+            f"git push of branch {branch} failed: {lines[-1] if lines else 'exit code ' + str(result.returncode)}"
+        )
+    log(f"publish: pushed {commit} to branch {branch}")
+    return commit, True
+
+
+def _rev(clone: Path, ref: str) -> str:
+    return gitrepo.run_git(["rev-parse", "--verify", "--quiet", ref], cwd=clone).stdout.strip()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Outputs
+
+
+def files_output(changes: list[Change]) -> str:
+    """JSON {path: content} of the changed files; binary, deleted and over-budget files map to ""."""
+    budget = MAX_FILES_OUTPUT_BYTES
+    files: dict[str, str] = {}
+    # YAML first: the smoke step validates the manifests, so they get the budget before anything else.
+    for change in sorted(changes, key=lambda c: (not c.path.endswith((".yaml", ".yml")), c.path)):
+        text = _text(change.content)
+        if text is not None and len(change.content or b"") <= budget:
+            files[change.path] = text
+            budget -= len(change.content or b"")
+        else:
+            if text is not None:
+                log(f"publish: {change.path} is listed without content (the files output is capped)")
+            files[change.path] = ""
+    return json.dumps(dict(sorted(files.items())), ensure_ascii=False, sort_keys=True)
+
+
+def _text(content: bytes | None) -> str | None:
+    if content is None or b"\0" in content:
+        return None
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def refused_output(refused: list[Refusal]) -> str:
+    listed = [{"path": r.path, "reason": r.reason} for r in refused[:MAX_REFUSED_LISTED]]
+    if len(refused) > MAX_REFUSED_LISTED:
+        listed.append({"path": f"({len(refused) - MAX_REFUSED_LISTED} more)", "reason": "not listed"})
+    return json.dumps(listed, ensure_ascii=False)
+
+
+def read_summary(path: Path) -> str:
+    """The agent's summary.md, read without following links and capped."""
+    try:
+        fd = os.open(path, _OPEN_FILE)
+    except OSError:
+        return ""
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return ""
+        raw = handle.read(MAX_SUMMARY_CHARS * 4 + 1)
+    text = raw.decode("utf-8", errors="replace")
+    if len(text) > MAX_SUMMARY_CHARS or len(raw) > MAX_SUMMARY_CHARS * 4:
+        text = text[:MAX_SUMMARY_CHARS].rstrip() + "\n\n(summary truncated)\n"
+    return text
+
+
+def clear_outputs(out_dir: Path) -> None:
+    """The agent could have planted the output files (or the folder) as symlinks: remove them first."""
+    if out_dir.is_symlink() or (out_dir.exists() and not out_dir.is_dir()):
+        out_dir.unlink()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in OUTPUT_NAMES:
+        target = out_dir / name
+        if target.is_symlink() or target.is_file():
+            target.unlink()
+        elif target.exists():
+            shutil.rmtree(target) if target.is_dir() else target.unlink()

@@ -1,0 +1,136 @@
+"""`hera-flows step review` and `hera-flows step report`: the pull request for the published branch.
+
+review creates the PR for the branch, or, when an open one exists (a redelivered or repeated event rebuilt the
+same branch), updates its title and description and says so in a comment; there is never a second PR for a
+branch. Nothing was published (``changed`` is not "true") means nothing to review: no forge request at all.
+report comments a later step's report (e.g. the smoke test) on that PR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from typing import Any
+
+from hera_flows.steps.common import StepError, log, param, secret, write_outputs
+from hera_flows.steps.forge.base import Forge, ForgeError, PullRequest, open_forge
+from hera_flows.steps.gitrepo import check_branch_name
+
+LABELS: dict[str, tuple[str, ...]] = {"promotion": ("hera-flows", "model-promotion")}
+
+
+def _promotion(context: dict[str, Any], summary: str, refused: list[dict[str, Any]], key: str, branch: str) -> tuple[str, str]:
+    from hera_flows.steps.pr_body import promotion_body, promotion_title
+
+    body = promotion_body(context, summary=summary, refused=refused, dedupe_key=key, branch=branch)
+    return promotion_title(context), body
+
+
+# pattern -> (context, summary, refused, dedupe key, branch) -> (title, body)
+RENDERERS: dict[str, Callable[..., tuple[str, str]]] = {"promotion": _promotion}
+
+
+def _forge_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--forge", default="github", help="forge kind (github)")
+    parser.add_argument("--api-url", required=True, help="e.g. https://api.github.com or https://ghe.example/api/v3")
+    parser.add_argument("--repo-slug", required=True, help="owner/name of the repository")
+
+
+def _open(args: argparse.Namespace) -> Forge:
+    return open_forge(args.forge, api_url=args.api_url, repo_slug=args.repo_slug, token=secret("HF_FORGE_TOKEN"))
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="hera-flows step review", description=__doc__, allow_abbrev=False)
+    parser.add_argument("--pattern", required=True)
+    _forge_arguments(parser)
+    parser.add_argument("--base-branch", default="main")
+    parser.add_argument("--outputs", default=None)
+    args = parser.parse_args(argv)
+    if args.pattern not in RENDERERS:
+        raise StepError(f"no pull request layout for pattern {args.pattern!r} (known: {', '.join(sorted(RENDERERS))})")
+
+    changed = param("changed").strip().lower()
+    if changed != "true":
+        log(f"review: publish reported changed={changed or '(empty)'}: no branch was pushed, so there is nothing to "
+            "review; no pull request is opened or updated")
+        write_outputs(args.outputs, pr_url="", pr_number="")
+        return 0
+
+    branch = check_branch_name(param("branch", required=True).strip())
+    context = _json_param("context", dict)
+    refused = [r for r in _json_param("refused", list, default=[]) if isinstance(r, dict)]
+    key = param("dedupe-key").strip() or branch
+    title, body = RENDERERS[args.pattern](context, param("summary"), refused, key, branch)
+
+    with _open(args) as forge:
+        pr, created = create_or_update(forge, branch=branch, base=args.base_branch, title=title, body=body, key=key)
+        forge.add_labels(pr.number, LABELS.get(args.pattern, ("hera-flows",)))
+    log(f"review: {'opened' if created else 'updated'} pull request #{pr.number}: {pr.url}")
+    write_outputs(args.outputs, pr_url=pr.url, pr_number=str(pr.number))
+    return 0
+
+
+def create_or_update(forge: Forge, *, branch: str, base: str, title: str, body: str, key: str) -> tuple[PullRequest, bool]:
+    """The open PR for ``branch``, updated; or a new one. Returns (pull request, created)."""
+    existing = forge.find_open_pr(branch)
+    if existing is None:
+        try:
+            return forge.create_pr(branch=branch, base=base, title=title, body=body), True
+        except ForgeError as exc:
+            # Another run created it between our lookup and our create (or a retried create already succeeded).
+            if exc.status != 422 or "already exists" not in exc.detail:
+                raise
+            existing = forge.find_open_pr(branch)
+            if existing is None:
+                raise
+    pr = forge.update_pr(existing.number, title=title, body=body)
+    forge.comment(existing.number, update_comment(key, branch, base))
+    return pr, False
+
+
+def update_comment(key: str, branch: str, base: str) -> str:
+    from hera_flows.steps.agents.model_card import inline_code
+
+    return (
+        f"Updated by a redelivered or repeated event for {inline_code(key)}: branch {inline_code(branch)} was "
+        f"rebuilt from the current {inline_code(base)} and the title and description were refreshed. "
+        "Please review the latest commit."
+    )
+
+
+def report_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="hera-flows step report", description=__doc__, allow_abbrev=False)
+    _forge_arguments(parser)
+    parser.add_argument("--outputs", default=None, help="accepted like every step's; report has no outputs")
+    args = parser.parse_args(argv)
+
+    number = param("pr-number").strip()
+    if not number:
+        log("report: there is no pull request (nothing was published), so there is nothing to comment on")
+        return 0
+    if not number.isdigit() or int(number) < 1:
+        raise StepError(f"pr-number must be a positive whole number, not {number!r}")
+    body = param("body")
+    if not body.strip():
+        log(f"report: the report for pull request #{number} is empty; no comment posted")
+        return 0
+    with _open(args) as forge:
+        url = forge.comment(int(number), body)
+    log(f"report: commented on pull request #{number}: {url}")
+    return 0
+
+
+def _json_param(name: str, kind: type, default: Any = None) -> Any:
+    raw = param(name)
+    if not raw.strip() and default is not None:
+        return default
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise StepError(f"the {name} parameter is not valid JSON: {exc}") from None
+    if not isinstance(value, kind):
+        raise StepError(f"the {name} parameter must be a JSON {'object' if kind is dict else 'list'}")
+    return value
+

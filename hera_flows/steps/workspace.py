@@ -1,0 +1,105 @@
+"""`hera-flows step prepare-workspace`: lay out the agent contract in the shared workspace volume.
+
+The agent (builtin or an external coding agent) gets exactly what the contract promises and nothing more:
+
+    <workspace>/repo          a clone of the base branch, on a local branch named like the one publish pushes
+    <workspace>/context.json  the event's context (pretty, sorted keys: byte-identical for a redelivered event)
+    <workspace>/prompt.md     the pattern's prompt with the context in its untrusted-data section
+    <workspace>/out/          where the publish step writes its outputs
+
+The forge token (optional here, for private repositories) is used only by this one clone and is never written
+to the checkout: git reads it from its own environment, so the agent container cannot find it on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from hera_flows.steps import gitrepo
+from hera_flows.steps.allowlist import parse_patterns
+from hera_flows.steps.common import StepError, log, param, secret
+
+DEFAULT_CLONE_DEPTH = 50  # enough history for an agent's `git log`; 0 clones everything
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="hera-flows step prepare-workspace", description=__doc__, allow_abbrev=False)
+    parser.add_argument("--pattern", required=True, help="which prompt to render, e.g. promotion")
+    parser.add_argument("--repo-url", required=True, help="the GitOps repository to clone")
+    parser.add_argument("--base-branch", default="main")
+    parser.add_argument("--workspace", default="/workspace")
+    parser.add_argument("--allowed-paths", default="", help="comma-separated globs the agent may change (prompt)")
+    parser.add_argument("--clone-depth", type=int, default=DEFAULT_CLONE_DEPTH, help="0 = full history")
+    args = parser.parse_args(argv)
+
+    context = load_context(param("context", required=True))
+    allowed = parse_patterns(args.allowed_paths) or None
+    branch = param("branch").strip()
+    if branch:
+        gitrepo.check_branch_name(branch)
+    prompt = render(args.pattern, context, allowed)  # before cloning: a bad context fails fast
+
+    workspace = Path(args.workspace)
+    repo = prepare(
+        workspace,
+        repo_url=args.repo_url,
+        base_branch=args.base_branch,
+        branch=branch,
+        context=context,
+        prompt=prompt,
+        token=secret("HF_FORGE_TOKEN", required=False) or None,
+        depth=max(args.clone_depth, 0) or None,
+    )
+    log(f"prepare-workspace: {args.base_branch} of the repository cloned into {repo}; context and prompt written")
+    return 0
+
+
+def load_context(raw: str) -> dict[str, Any]:
+    try:
+        context = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise StepError(f"the context parameter is not valid JSON: {exc}") from None
+    if not isinstance(context, dict):
+        raise StepError("the context parameter must be a JSON object")
+    return context
+
+
+def render(pattern: str, context: dict[str, Any], allowed_paths: list[str] | None) -> str:
+    # Imported here: the prompt module pulls in the pattern's constants, which only this step needs.
+    from hera_flows.steps.prompts import render_prompt
+
+    return render_prompt(pattern, context, allowed_paths)
+
+
+def prepare(
+    workspace: Path,
+    *,
+    repo_url: str,
+    base_branch: str,
+    branch: str,
+    context: dict[str, Any],
+    prompt: str,
+    token: str | None,
+    depth: int | None,
+) -> Path:
+    """Create the workspace layout; an existing ``repo/`` (a retried container) is replaced."""
+    workspace.mkdir(parents=True, exist_ok=True)
+    repo = workspace / "repo"
+    if repo.is_symlink() or repo.is_file():
+        repo.unlink()
+    elif repo.exists():
+        shutil.rmtree(repo)
+    gitrepo.clone(repo_url, repo, base_branch, token=token, depth=depth)
+    if branch and branch != base_branch:
+        # Only cosmetic for the agent (git status shows the branch the change goes to); publish never reads it.
+        gitrepo.run_git(["switch", "--quiet", "-c", branch], cwd=repo)
+    (workspace / "context.json").write_text(
+        json.dumps(context, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    (workspace / "prompt.md").write_text(prompt, encoding="utf-8")
+    (workspace / "out").mkdir(exist_ok=True)
+    return repo

@@ -1,0 +1,220 @@
+"""The review and report steps against the GitHub REST stand-in, and the promotion PR's title and body."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hera_flows.cli import run_step
+from hera_flows.steps import pr_body
+from hera_flows.steps.forge import github
+from tests.support.fixtures_github import DEFAULT_REPO, GitHubStandIn
+from tests.test_workspace_publish import make_context
+
+BRANCH = "model-promotion/fraud-detector-v7"
+KEY = "fraud-detector@v7"
+SUMMARY = "# Promote `fraud-detector` version 7\n\n## Changes\n\n- `storageUri` now points at version 7.\n"
+REFUSED = [{"path": "README.md", "reason": "outside the allowed paths (inference/**, model-cards/**)"}]
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(github, "RETRY_BASE_DELAY", 0.01)
+
+
+@pytest.fixture()
+def review_env(monkeypatch: pytest.MonkeyPatch, github_api: GitHubStandIn) -> None:
+    for name, value in {
+        "HF_PARAM_BRANCH": BRANCH,
+        "HF_PARAM_CHANGED": "true",
+        "HF_PARAM_CONTEXT": json.dumps(make_context()),
+        "HF_PARAM_SUMMARY": SUMMARY,
+        "HF_PARAM_REFUSED": json.dumps(REFUSED),
+        "HF_PARAM_DEDUPE_KEY": KEY,
+        "HF_FORGE_TOKEN": github_api.token,
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+def run_review(api: GitHubStandIn, out: Path) -> tuple[int, dict[str, str]]:
+    code = run_step([
+        "review", "--pattern=promotion", "--forge=github", f"--api-url={api.url}", f"--repo-slug={DEFAULT_REPO}",
+        "--base-branch=main", f"--outputs={out}",
+    ])
+    outputs = {p.name: p.read_text() for p in out.iterdir()} if out.is_dir() else {}
+    return code, outputs
+
+
+def run_report(api: GitHubStandIn) -> int:
+    return run_step(["report", "--forge=github", f"--api-url={api.url}", f"--repo-slug={DEFAULT_REPO}"])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# title and body
+
+
+def body(context: dict[str, Any] | None = None, summary: str = SUMMARY, refused: list[dict[str, Any]] = REFUSED,
+         key: str = KEY) -> str:
+    return pr_body.promotion_body(context or make_context(), summary=summary, refused=refused, dedupe_key=key,
+                                  branch=BRANCH)
+
+
+def test_title_and_body_layout() -> None:
+    assert pr_body.promotion_title(make_context()) == "Promote fraud-detector v7 to champion"
+    text = body()
+    sections = [line for line in text.splitlines() if line.startswith("#")]
+    assert sections == ["## Promote `fraud-detector` v7 to `champion`", "### Metrics", "### What changed",
+                        "#### Promote `fraud-detector` version 7", "##### Changes", "### On-call checklist"]
+    assert "| Version | 7 (currently served: 6) |" in text
+    assert "| Artifacts | `s3://models/fraud-detector/7` |" in text
+    assert "| roc\\_auc | 0.9412 | 0.93 | +0.0112 |" in text
+    checklist = [line for line in text.splitlines() if line.startswith("- [ ] ")]
+    assert len(checklist) == 5
+    assert any("smoke test" in c for c in checklist) and any("Dashboards" in c for c in checklist)
+    assert any(c.startswith("- [ ] Rollback plan: revert this pull request") for c in checklist)
+    assert "> [!WARNING]" in text and "> - `README.md`: outside the allowed paths" in text
+    assert text.rstrip().endswith("<!-- hera-flows:dedupe-key=fraud-detector@v7 -->")
+    assert body() == text  # deterministic
+    assert "[!WARNING]" not in body(refused=[])
+
+
+def test_untrusted_values_cannot_break_the_body() -> None:
+    hostile = "evil|model\n\n## Approved <!-- x --> <img src=x onerror=alert(1)>"
+    context = make_context(model=hostile, alias="champion|prod")
+    context["metrics"] = {"a|b\nc": 1.0}
+    context["deltas"] = {}
+    summary = (
+        "Innocent start\n```python\nprint('never closed')\n"
+    )
+    text = body(context, summary=summary, key="k --> <b>", refused=[{"path": "x|y`z", "reason": "r|s\nt"}])
+    # Table rows keep their shape: every row line has exactly as many unescaped pipes as the header.
+    for table in re.findall(r"((?:^\|.*\|$\n?)+)", text, flags=re.M):
+        rows = table.strip("\n").split("\n")
+        counts = {len(re.findall(r"(?<!\\)\|", row)) for row in rows}
+        assert len(counts) == 1, rows
+    # The fence the summary opened is closed before the next section, so the checklist renders.
+    after_summary = text.split("### What changed", 1)[1]
+    fences = [line for line in after_summary.split("### On-call checklist")[0].splitlines() if line.startswith("```")]
+    assert len(fences) % 2 == 0
+    assert text.count("<!--") == 1 and text.count("-->") == 1  # only our marker: nothing hidden, nothing forged
+    assert "<img" not in text
+    assert text.rstrip().endswith("<!-- hera-flows:dedupe-key=k_--___b_ -->")
+    assert "\n## Approved" not in text
+    title = pr_body.promotion_title(context)
+    assert "\n" not in title and len(title) <= pr_body.MAX_TITLE_CHARS
+
+
+def test_summary_is_capped_and_headings_demoted() -> None:
+    long_summary = "# Title\n" + "\n".join(f"- line {i}" for i in range(10_000))
+    contained = pr_body.contain_markdown(long_summary, limit=500)
+    assert len(contained) < 600 and contained.endswith("*(truncated)*")
+    assert contained.startswith("#### Title")
+    assert pr_body.contain_markdown("```\n# not a heading\n<b>kept in code</b>\n```") == \
+        "```\n# not a heading\n<b>kept in code</b>\n```"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# review step
+
+
+def test_first_run_creates_the_pr_second_run_updates_it(review_env: None, github_api: GitHubStandIn, tmp_path: Path) -> None:
+    code, out = run_review(github_api, tmp_path / "out1")
+    assert code == 0
+    assert out == {"pr-url": "https://github.com/acme/ml-gitops/pull/1", "pr-number": "1"}
+    [pr] = github_api.pulls()
+    assert pr["title"] == "Promote fraud-detector v7 to champion"
+    assert pr["head"] == BRANCH and pr["base"] == "main"
+    assert "<!-- hera-flows:dedupe-key=fraud-detector@v7 -->" in pr["body"]
+    assert github_api.labels(1) == ["hera-flows", "model-promotion"]
+    assert github_api.comments(1) == []
+
+    code, out = run_review(github_api, tmp_path / "out2")
+    assert code == 0 and out["pr-number"] == "1"
+    assert len(github_api.pulls()) == 1
+    assert len(github_api.requests_to("POST", r"/pulls$")) == 1
+    assert len(github_api.requests_to("PATCH", r"/pulls/1$")) == 1
+    [comment] = github_api.comments(1)
+    assert comment["body"].startswith("Updated by a redelivered or repeated event for `fraud-detector@v7`")
+    assert github_api.labels(1) == ["hera-flows", "model-promotion"]
+
+
+def test_nothing_changed_means_no_request(review_env: None, github_api: GitHubStandIn, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("HF_PARAM_CHANGED", "false")
+    monkeypatch.delenv("HF_FORGE_TOKEN")  # not even needed
+    code, out = run_review(github_api, tmp_path / "out")
+    assert code == 0 and out == {"pr-url": "", "pr-number": ""}
+    assert github_api.requests == []
+    assert "nothing to review" in capsys.readouterr().err
+
+
+def test_server_errors_then_success(review_env: None, github_api: GitHubStandIn, tmp_path: Path) -> None:
+    github_api.fail("POST", r"/pulls$", 500, times=2)
+    code, out = run_review(github_api, tmp_path / "out")
+    assert code == 0 and out["pr-number"] == "1"
+    assert [r.method for r in github_api.requests_to("POST", r"/pulls$")] == ["POST"] * 3
+    assert len(github_api.pulls()) == 1
+
+
+def test_bad_token_is_a_clear_failure(review_env: None, github_api: GitHubStandIn, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("HF_FORGE_TOKEN", "ghp_revoked_token_value")
+    code, out = run_review(github_api, tmp_path / "out")
+    assert code == 1 and out == {}
+    err = capsys.readouterr().err
+    assert "HTTP 401: Bad credentials" in err and "Traceback" not in err
+    assert "ghp_revoked_token_value" not in err
+    assert len(github_api.requests) == 1  # not retried
+
+
+def test_a_pr_created_concurrently_is_updated(review_env: None, github_api: GitHubStandIn, tmp_path: Path) -> None:
+    """Another run opened the PR between our lookup and our create: GitHub's 422 leads to the update path."""
+    github_api.add_pull(BRANCH, title="other run")
+    github_api.fail("GET", r"/pulls$", 200, body=[])  # our first lookup does not see it yet
+    code, out = run_review(github_api, tmp_path / "out")
+    assert code == 0 and out["pr-number"] == "1"
+    assert len(github_api.pulls()) == 1
+    assert github_api.pulls()[0]["title"] == "Promote fraud-detector v7 to champion"
+    assert len(github_api.comments(1)) == 1
+
+
+def test_review_rejects_bad_input(review_env: None, github_api: GitHubStandIn, tmp_path: Path,
+                                  monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("HF_PARAM_CONTEXT", "[1, 2]")
+    assert run_review(github_api, tmp_path / "a")[0] == 1
+    assert "must be a JSON object" in capsys.readouterr().err
+    monkeypatch.setenv("HF_PARAM_CONTEXT", json.dumps({"pattern": "promotion"}))
+    assert run_review(github_api, tmp_path / "b")[0] == 1
+    assert "the context has no 'model'" in capsys.readouterr().err
+    assert github_api.requests == []
+
+
+# ---------------------------------------------------------------------------------------------------------
+# report step
+
+
+def test_report_comments_on_the_pr(github_api: GitHubStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
+    github_api.add_pull(BRANCH)
+    monkeypatch.setenv("HF_FORGE_TOKEN", github_api.token)
+    monkeypatch.setenv("HF_PARAM_PR_NUMBER", "1")
+    monkeypatch.setenv("HF_PARAM_BODY", "## Smoke test: passed\n\n| check | result |\n|---|---|\n| latency | 12 ms |\n")
+    assert run_report(github_api) == 0
+    [comment] = github_api.comments(1)
+    assert comment["body"].startswith("## Smoke test: passed")
+
+
+def test_report_without_pr_does_nothing(github_api: GitHubStandIn, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("HF_FORGE_TOKEN", raising=False)
+    monkeypatch.setenv("HF_PARAM_PR_NUMBER", "")
+    monkeypatch.setenv("HF_PARAM_BODY", "report")
+    assert run_report(github_api) == 0
+    assert github_api.requests == []
+    assert "nothing to comment on" in capsys.readouterr().err
+    monkeypatch.setenv("HF_PARAM_PR_NUMBER", "1; rm -rf /")
+    assert run_report(github_api) == 1
+    assert github_api.requests == []
