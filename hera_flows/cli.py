@@ -34,6 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--secrets", help="YAML file: {secret-name: {key: value}} for secretKeyRef/secretRef")
     run.add_argument("--generated", default=".", help="folder holding generated/ and sensors/")
     run.add_argument("--workdir", help="keep the run's files here (default: a temporary folder)")
+    run.add_argument("--state-dir", help="replay/cooldown records shared by local runs "
+                     "(default: <generated>/.hera-flows-local/state)")
 
     sub.add_parser("step", help="run one workflow step (used inside the pods)")
 

@@ -207,6 +207,20 @@ def test_report_comments_on_the_pr(github_api: GitHubStandIn, monkeypatch: pytes
     assert comment["body"].startswith("## Smoke test: passed")
 
 
+def test_report_posts_a_failed_smoke_test_then_fails_the_run(
+    github_api: GitHubStandIn, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    github_api.add_pull(BRANCH)
+    monkeypatch.setenv("HF_FORGE_TOKEN", github_api.token)
+    monkeypatch.setenv("HF_PARAM_PR_NUMBER", "1")
+    monkeypatch.setenv("HF_PARAM_BODY", "## Smoke test: failed\n\nlatency 9000 ms > 2000 ms\n")
+    monkeypatch.setenv("HF_PARAM_RESULT", "failed")
+    assert run_report(github_api) == 1
+    [comment] = github_api.comments(1)  # reviewers see the report before the workflow shows Failed
+    assert comment["body"].startswith("## Smoke test: failed")
+    assert "the staging smoke test failed" in capsys.readouterr().err
+
+
 def test_report_without_pr_does_nothing(github_api: GitHubStandIn, monkeypatch: pytest.MonkeyPatch,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("HF_FORGE_TOKEN", raising=False)

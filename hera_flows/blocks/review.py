@@ -33,13 +33,13 @@ def review_template(cfg: Config, pattern: str, repo: RepositoryConfig) -> Contai
 
 
 def report_template(cfg: Config, repo: RepositoryConfig) -> Container:
-    """Comment a step's report (e.g. the smoke test) on the PR."""
+    """Comment a step's report (e.g. the smoke test) on the PR; fail afterwards when its ``result`` is failed."""
     return step_template(
         cfg,
         name=REPORT_TASK,
         step="report",
         flags=_forge_flags(cfg, repo),
-        inputs=["pr-number", "body"],
+        inputs=["pr-number", "body", "result"],
         secrets=[forge_token(cfg)],
         network=True,
     )

@@ -82,6 +82,7 @@ class LocalRun:
         *,
         echo: bool = True,
         backoff_scale: float = 0.01,
+        state_dir: Path | None = None,
     ):
         self.template = template
         self.spec = template["spec"]
@@ -94,7 +95,9 @@ class LocalRun:
         self.name = f"{template['metadata']['name']}-{_random.token_hex(3)}"
         self.uid = str(uuid.uuid4())
         self.deadline = time.monotonic() + int(self.spec.get("activeDeadlineSeconds", 3600))
-        (workdir / "state").mkdir(parents=True, exist_ok=True)
+        # Replay and cooldown records outlive a run, as Leases outlive workflows in a cluster.
+        self.state_dir = state_dir or workdir / "state"
+        self.state_dir.mkdir(parents=True, exist_ok=True)
 
     # -- scopes ---------------------------------------------------------------------------------------------
     def _global_scope(self) -> dict[str, str]:
@@ -272,7 +275,7 @@ class LocalRun:
             "LANG": "C.UTF-8",
             "HOME": str(_map_path("/tmp", mounts) or self.workdir),
             "TMPDIR": str(_map_path("/tmp", mounts) or self.workdir),
-            "HERA_FLOWS_STATE_DIR": str(self.workdir / "state"),
+            "HERA_FLOWS_STATE_DIR": str(self.state_dir),
             "PYTHONDONTWRITEBYTECODE": "1",
         }
         for item in container.get("envFrom", []):
@@ -422,6 +425,7 @@ def run_workflow(
     overrides: dict[str, str] | None = None,
     secrets: dict[str, dict[str, str]] | None = None,
     workdir: Path | None = None,
+    state_dir: Path | None = None,
     echo: bool = True,
 ) -> RunResult:
     template = load_template(template_name, generated)
@@ -429,7 +433,8 @@ def run_workflow(
         template, sensors=load_sensors(generated), event=event, overrides=dict(overrides or {})
     )
     workdir = workdir or Path(tempfile.mkdtemp(prefix="hera-flows-run-"))
-    return LocalRun(template, params, secrets or {}, workdir, echo=echo).execute()
+    state_dir = state_dir or generated / ".hera-flows-local" / "state"
+    return LocalRun(template, params, secrets or {}, workdir, echo=echo, state_dir=state_dir).execute()
 
 
 def run_command(args: Any) -> int:
@@ -449,6 +454,7 @@ def run_command(args: Any) -> int:
             overrides=overrides,
             secrets=secrets,
             workdir=Path(args.workdir) if args.workdir else None,
+            state_dir=Path(args.state_dir) if args.state_dir else None,
         )
     except (RunError, SensorError, ExpressionError, OSError, yaml.YAMLError) as exc:
         print(f"hera-flows run: {exc}", file=sys.stderr)

@@ -92,6 +92,7 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
                 f"--repo-url={repo.url}",
                 f"--base-branch={repo.base_branch}",
                 f"--inference-dir={p.inference_dir}",
+                f"--deadline-seconds={min(600, p.active_deadline_seconds // 3)}",
             ],
             inputs=["model-name", "version", "alias"],
             outputs=["context", "manifest-path", "current-version"],
@@ -159,10 +160,11 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
                 arguments={"model-name": guard_output("model"), "files": _agent_output("files")},
             )
             report(
-                depends=f"{SMOKE_TASK}.Succeeded || {SMOKE_TASK}.Failed",
+                depends=f"{SMOKE_TASK}.Succeeded",
                 arguments={
                     "pr-number": f"{{{{tasks.{REVIEW_TASK}.outputs.parameters.pr-number}}}}",
                     "body": f"{{{{tasks.{SMOKE_TASK}.outputs.parameters.report}}}}",
+                    "result": f"{{{{tasks.{SMOKE_TASK}.outputs.parameters.result}}}}",
                 },
             )
     return wt.to_dict()

@@ -115,11 +115,20 @@ def report_main(argv: list[str]) -> int:
     body = param("body")
     if not body.strip():
         log(f"report: the report for pull request #{number} is empty; no comment posted")
+        _fail_on_failed_result()
         return 0
     with _open(args) as forge:
         url = forge.comment(int(number), body)
     log(f"report: commented on pull request #{number}: {url}")
+    _fail_on_failed_result()
     return 0
+
+
+def _fail_on_failed_result() -> None:
+    """The checked step (e.g. the smoke test) reported ``failed``: the workflow must end Failed, after the PR
+    has the report."""
+    if param("result").strip() == "failed":
+        raise StepError("the staging smoke test failed; the report is on the pull request")
 
 
 def _json_param(name: str, kind: type, default: Any = None) -> Any:
