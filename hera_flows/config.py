@@ -212,6 +212,19 @@ class Config(Model):
                 raise ValueError(f"pattern {name!r} needs a 'repository' (set it on the pattern or at the top level)")
         return self
 
+    @model_validator(mode="after")
+    def _replay_records_outlive_the_tolerance(self) -> Config:
+        # Replay records are owned by their Workflow and garbage-collected with it: the workflow must be kept
+        # longer than a signature stays acceptable, or a replay inside the window would pass.
+        tolerance = self.patterns.promotion.signature_tolerance_seconds
+        kept = min(self.workflow.ttl_seconds_after_success, self.workflow.ttl_seconds_after_failure)
+        if self.patterns.promotion.enabled and kept < tolerance:
+            raise ValueError(
+                f"workflow TTLs ({kept}s) must be at least patterns.promotion.signature_tolerance_seconds "
+                f"({tolerance}s): replay records are deleted with their workflow"
+            )
+        return self
+
     def repository_for(self, pattern: str) -> RepositoryConfig:
         """The pattern's own repository, or the top-level default."""
         repo = getattr(self.patterns, pattern).repository or self.repository

@@ -59,6 +59,8 @@ def test_one_line_per_problem_with_line_numbers() -> None:
         ("repository: {url: 'https://github.com/o/r'}\npatterns: {promotion: {smoke: {endpoint: 'http://{x}'}}}\n",
          "only the placeholder {model}"),
         ("- a list\n", "must be a mapping"),
+        ("repository: {url: 'https://github.com/o/r'}\nworkflow: {ttl_seconds_after_success: 60}\n",
+         "replay records are deleted with their workflow"),
         ("namespace: [unclosed\n", "not valid YAML"),
     ],
 )

@@ -16,7 +16,7 @@ from hera.workflows import models as m
 from hera_flows.blocks import events
 from hera_flows.blocks.agent import AGENT_TASK, agent_template, forge_token
 from hera_flows.blocks.guard import guard_output, guard_template, proceeds
-from hera_flows.blocks.review import REPORT_TASK, REVIEW_TASK, report_template, review_template
+from hera_flows.blocks.review import REVIEW_TASK, report_template, review_template
 from hera_flows.blocks.smoke import SMOKE_TASK, smoke_template
 from hera_flows.blocks.step import SecretEnv, step_template
 from hera_flows.blocks.workflow import Param, pattern_workflow_template
@@ -118,8 +118,8 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
         with DAG(
             name="main",
             outputs=[
-                _dag_output("decision", f"tasks.guard.outputs.parameters.decision"),
-                _dag_output("reason", f"tasks.guard.outputs.parameters.reason"),
+                _dag_output("decision", "tasks.guard.outputs.parameters.decision"),
+                _dag_output("reason", "tasks.guard.outputs.parameters.reason"),
                 _dag_output("pr-url", f"tasks.{REVIEW_TASK}.outputs.parameters.pr-url"),
                 _dag_output("smoke-result", f"tasks.{SMOKE_TASK}.outputs.parameters.result"),
             ],

@@ -13,6 +13,30 @@ MODEL_ANNOTATION = "hera-flows.io/mlflow-model"
 VERSION_ANNOTATION = "hera-flows.io/mlflow-version"
 
 
+# KServe serves a model from spec.predictor.model, or from the older framework-specific keys.
+FRAMEWORK_KEYS = ("sklearn", "xgboost", "lightgbm", "tensorflow", "pytorch", "onnx", "triton", "paddle", "pmml",
+                  "huggingface")
+
+
+def serving_component(document: dict[str, Any]) -> str | None:
+    """The key under ``spec.predictor`` that holds the served model: ``model`` or a framework key."""
+    spec = document.get("spec")
+    predictor = spec.get("predictor") if isinstance(spec, dict) else None
+    if not isinstance(predictor, dict):
+        return None
+    for key in ("model", *FRAMEWORK_KEYS):
+        if isinstance(predictor.get(key), dict):
+            return key
+    return None
+
+
+def storage_uri(document: dict[str, Any]) -> str | None:
+    """The ``storageUri`` the InferenceService serves today, wherever its predictor keeps it."""
+    component = serving_component(document)
+    value = document["spec"]["predictor"][component].get("storageUri") if component else None
+    return value if isinstance(value, str) else None
+
+
 @dataclass(frozen=True)
 class FoundManifest:
     path: Path  # absolute

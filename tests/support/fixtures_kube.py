@@ -115,7 +115,7 @@ class FakeKubeAPI:
                 if self.leases.pop((namespace, name), None) is None:
                     return 404, status(404, "NotFound", f'{GROUP_RESOURCE} "{name}" not found', name)
                 return 200, {**status(200, "", ""), "status": "Success", "message": None}
-        return 405, status(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource")
+        return 405, status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 
     def _decode(self, body: bytes) -> tuple[dict[str, Any] | None, tuple[int, dict[str, Any]] | None]:
         try:

@@ -18,7 +18,13 @@ from typing import Any
 
 from hera_flows.steps.agents import model_card
 from hera_flows.steps.common import StepError
-from hera_flows.steps.inference_service import MODEL_ANNOTATION, VERSION_ANNOTATION, find_inference_service
+from hera_flows.steps.deployment_tags import parse_deployment_tags
+from hera_flows.steps.inference_service import (
+    MODEL_ANNOTATION,
+    VERSION_ANNOTATION,
+    find_inference_service,
+    serving_component,
+)
 from hera_flows.steps.yaml_patch import (
     MISSING,
     FieldChange,
@@ -31,14 +37,6 @@ from hera_flows.steps.yaml_patch import (
 )
 
 GPU_RESOURCE = "nvidia.com/gpu"
-# KServe serves a model from spec.predictor.model, or from the older framework-specific keys.
-FRAMEWORK_KEYS = ("sklearn", "xgboost", "lightgbm", "tensorflow", "pytorch", "onnx", "triton", "paddle", "pmml",
-                  "huggingface")
-# Kubernetes quantity syntax, as in the KServe CRD (resources.requests/limits).
-QUANTITY = re.compile(
-    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
-)
-LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
                        r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 
@@ -144,36 +142,36 @@ def plan_edits(
     storage_uri = model_version.get("storage_uri")
     if not isinstance(storage_uri, str) or not storage_uri.strip():
         raise StepError("the context has no model_version.storage_uri to deploy")
-    deployment = context.get("deployment") or {}
+    # The context step validated the tags already; the context reached us through a parameter, so check again
+    # with the same rules rather than trust it.
+    deployment = parse_deployment_tags(context.get("deployment") or {})
     predictor = ((document.get("spec") or {}).get("predictor")) or {}
-    component = _component(predictor)
+    component = serving_component(document)
+    if component is None:
+        raise StepError(
+            "the InferenceService has neither spec.predictor.model nor a framework predictor (sklearn, xgboost, ...); "
+            "the builtin agent cannot set its storageUri"
+        )
     base = ("spec", "predictor", component)
     source = model_version.get("source") or storage_uri
     edits = [Edit((*base, "storageUri"), storage_uri,
                   f"the artifacts of version {version} (source {model_card.inline_code(source)})")]
     notes: list[str] = []
 
-    runtime_version = deployment.get("runtime_version")
+    runtime_version = deployment["runtime_version"]
     if runtime_version is not None:
-        if not isinstance(runtime_version, str) or not runtime_version.strip():
-            raise StepError(f"deployment.runtime_version must be a non-empty string, not {runtime_version!r}")
         edits.append(Edit((*base, "runtimeVersion"), runtime_version, _from_tags("runtime_version")))
 
-    replicas = {name: _count(deployment, name, minimum=0) for name in ("replica_min", "replica_max")}
-    if None not in replicas.values() and replicas["replica_min"] > replicas["replica_max"]:
-        raise StepError("deployment.replica_min is larger than deployment.replica_max")
     for name, key in (("replica_min", "minReplicas"), ("replica_max", "maxReplicas")):
-        if replicas[name] is not None:
-            edits.append(Edit(("spec", "predictor", key), replicas[name], _from_tags(name)))
+        if deployment[name] is not None:
+            edits.append(Edit(("spec", "predictor", key), deployment[name], _from_tags(name)))
 
     resources = predictor[component].get("resources") if isinstance(predictor[component], dict) else None
     resources = resources if isinstance(resources, dict) else {}
     requests = resources.get("requests") if isinstance(resources.get("requests"), dict) else None
     limits = resources.get("limits") if isinstance(resources.get("limits"), dict) else None
-    gpu_type, gpu_count = deployment.get("gpu_type"), _count(deployment, "gpu_count", minimum=0)
+    gpu_type, gpu_count = deployment["gpu_type"], deployment["gpu_count"]
     if gpu_type is not None:
-        if not isinstance(gpu_type, str) or not gpu_type or len(gpu_type) > 63 or not LABEL_VALUE.match(gpu_type):
-            raise StepError(f"deployment.gpu_type {gpu_type!r} is not a valid Kubernetes label value")
         count = gpu_count or 1
         why = f"{_from_tags('gpu_type')} ({count} GPU{'s' if count > 1 else ''} of type {gpu_type})"
         edits.append(Edit((*base, "resources", "limits", GPU_RESOURCE), count, why))
@@ -186,11 +184,9 @@ def plan_edits(
         notes.append("The gpu_count tag is set without gpu_type, so GPU resources were left unchanged.")
 
     for name in ("cpu", "memory"):
-        value = deployment.get(name)
+        value = deployment[name]
         if value is None:
             continue
-        if not isinstance(value, str) or not QUANTITY.match(value):
-            raise StepError(f"deployment.{name} {value!r} is not a Kubernetes quantity (e.g. '500m', '2', '4Gi')")
         edits.append(Edit((*base, "resources", "requests", name), value, _from_tags(name)))
         if limits is not None and name in limits:
             edits.append(Edit((*base, "resources", "limits", name), value,
@@ -244,33 +240,12 @@ def _from_tags(name: str) -> str:
     return f"`deployment.{name}` from the model version's tags"
 
 
-def _component(predictor: dict[str, Any]) -> str:
-    if isinstance(predictor.get("model"), dict):
-        return "model"
-    for key in FRAMEWORK_KEYS:
-        if isinstance(predictor.get(key), dict):
-            return key
-    raise StepError(
-        "the InferenceService has neither spec.predictor.model nor a framework predictor (sklearn, xgboost, ...); "
-        "the builtin agent cannot set its storageUri"
-    )
-
-
 def _text(context: dict[str, Any], key: str) -> str:
     value = context.get(key)
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str) or not value:
         raise StepError(f"the context has no {key!r}")
-    return value
-
-
-def _count(deployment: dict[str, Any], name: str, *, minimum: int) -> int | None:
-    value = deployment.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise StepError(f"deployment.{name} must be a whole number >= {minimum}, not {value!r}")
     return value
 
 

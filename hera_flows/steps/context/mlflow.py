@@ -32,6 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 from hera_flows.steps import gitrepo
 from hera_flows.steps.common import StepError, TransientError, log, param, retry, secret, write_outputs
 from hera_flows.steps.deployment_tags import parse_deployment_tags
+from hera_flows.steps import inference_service
 from hera_flows.steps.inference_service import VERSION_ANNOTATION, find_inference_service, k8s_name
 
 if TYPE_CHECKING:
@@ -114,7 +115,7 @@ def build_context(
     metadata = found.document.get("metadata")
     annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
     annotations = annotations if isinstance(annotations, dict) else {}
-    current_storage_uri = manifest_storage_uri(found.document)
+    current_storage_uri = inference_service.storage_uri(found.document)
     current_version, current_metrics = serving_version(
         registry, model, annotations.get(VERSION_ANNOTATION), current_storage_uri
     )
@@ -189,19 +190,6 @@ def deltas(new: dict[str, float], old: dict[str, float] | None) -> dict[str, dic
         delta = round(value - previous, 10) if previous is not None else None
         result[name] = {"new": value, "old": previous, "delta": delta}
     return result
-
-
-def manifest_storage_uri(document: dict[str, Any]) -> str | None:
-    """``spec.predictor.model.storageUri``, or a framework predictor's (``spec.predictor.sklearn`` ...)."""
-    spec = document.get("spec")
-    predictor = spec.get("predictor") if isinstance(spec, dict) else None
-    if not isinstance(predictor, dict):
-        return None
-    candidates = [predictor.get("model"), *(v for k, v in sorted(predictor.items()) if k != "model")]
-    for component in candidates:
-        if isinstance(component, dict) and isinstance(component.get("storageUri"), str):
-            return component["storageUri"]
-    return None
 
 
 def logged_model_id(mv: Any) -> str | None:
