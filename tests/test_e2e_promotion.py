@@ -235,3 +235,50 @@ def test_a_failing_staging_endpoint_is_reported_on_the_pr_and_fails_the_run(setu
     [pull] = setup.github.pulls()
     comments = setup.github.comments(pull["number"])
     assert any("failed" in c["body"].lower() for c in comments)
+
+
+AGENT_SCRIPT = '''
+import os, pathlib, re
+prompt = pathlib.Path(os.environ["HF_PROMPT_FILE"]).read_text()
+assert "untrusted" in prompt.lower()
+context = pathlib.Path(os.environ["HF_CONTEXT_FILE"]).read_text()
+assert "HF_FORGE_TOKEN" not in os.environ  # the agent holds no forge token
+manifest = pathlib.Path("inference/fraud-detector.yaml")
+import json
+uri = json.loads(context)["model_version"]["storage_uri"]
+manifest.write_text(re.sub(r"storageUri: .*", "storageUri: " + uri, manifest.read_text()))
+pathlib.Path(".github/workflows/ci.yml").write_text("hijacked: true\\n")  # outside the allow-list
+pathlib.Path(os.environ["HF_SUMMARY_FILE"]).write_text("Pointed storageUri at the new version.\\n")
+'''
+
+
+def test_a_command_agent_gets_the_contract_files_and_only_allowed_changes_ship(setup: Setup, tmp_path: Path) -> None:
+    import shutil
+    import sys
+
+    script = tmp_path / "agent.py"
+    script.write_text(AGENT_SCRIPT)
+    generated = tmp_path / "command-agent"
+    settings = {
+        "repository": {"url": setup.remote.url, "slug": "acme/ml-gitops"},
+        "forge": {"api_url": setup.github.url, "token_secret": {"name": "forge", "key": "token"}},
+        "mlflow": {"tracking_uri": setup.mlflow.uri},
+        "agent": {"kind": "command", "image": "example.com/coding-agent:1", "secret": "agent-credentials",
+                  "command": [shutil.which("python3") or sys.executable, str(script)]},
+        "patterns": {"promotion": {"webhook_secret": {"name": "mlflow-webhook", "key": "secret"},
+                                   "smoke": {"endpoint": setup.kserve.url}}},
+    }
+    write(render(parse_config(yaml.safe_dump(settings))), generated)
+    candidate = register_run_version(setup.mlflow.uri, setup.model, seed=9)
+    result = run_workflow(
+        "mlflow-promotion", generated=generated, event=setup.promote(candidate.version),
+        secrets={**setup.secrets, "agent-credentials": {"ANTHROPIC_API_KEY": "not-a-real-key"}},
+        workdir=tmp_path / "run", state_dir=tmp_path / "state", echo=False,
+    )
+
+    assert result.phase == "Succeeded", [(t.name, t.message, t.log[-800:]) for t in result.tasks.values()]
+    branch = f"{BRANCH_PREFIX}{setup.model}-v{candidate.version}"
+    changed = set(setup.remote.git("diff", "--name-only", "main", branch).split())
+    assert changed == {"inference/fraud-detector.yaml"}  # the CI edit was refused, not pushed
+    [pull] = setup.github.pulls()
+    assert ".github/workflows/ci.yml" in pull["body"]  # the refusal is visible to the reviewer

@@ -134,9 +134,10 @@ def test_container_set_runs_in_order_and_reads_outputs_from_main(tmp_path: Path)
         },
         "outputs": {"parameters": [{"name": "out", "valueFrom": {"path": "/workspace/out"}}]},
     }
-    # Literal container paths inside a shell script are not rewritten; use the mapped volume via args.
+    # Literal container paths inside a script are not rewritten; an env value that is a mounted path is.
     for c in template["containerSet"]["containers"]:
-        c["command"] = ["sh", "-c", c["command"][2].replace("/workspace", '"$1"'), "sh", "/workspace"]
+        c["command"] = ["sh", "-c", c["command"][2].replace("/workspace", '"$W"')]
+        c["env"] = [{"name": "W", "value": "/workspace"}]
     workflow = _workflow({"b": template}, [{"name": "b", "template": "b"}])
     result = _run(workflow, tmp_path)
     assert result.phase == "Succeeded", result.message

@@ -230,3 +230,20 @@ def test_dump_is_stable_for_unicode_and_multiline() -> None:
     text = dump_documents([{"a": "é\nline two", "b": ["x"]}])
     assert yaml.safe_load(text.split("\n", 1)[1]) == {"a": "é\nline two", "b": ["x"]}
     assert text == dump_documents([{"a": "é\nline two", "b": ["x"]}])
+
+
+def test_a_command_agent_runs_its_own_image_with_only_its_own_secret() -> None:
+    cfg = parse_config(
+        "repository: {url: 'https://github.com/o/r'}\n"
+        "agent: {kind: command, image: 'example.com/agent:1', command: [agent, --prompt-file, /workspace/prompt.md],"
+        " secret: agent-credentials}\n"
+    )
+    template = yaml.safe_load(render(cfg)["generated/workflowtemplates/mlflow-promotion.yaml"])
+    assert schemas.problems(template) == []
+    [agent_set] = [t for t in template["spec"]["templates"] if t["name"] == "agent"]
+    agent = next(c for c in agent_set["containerSet"]["containers"] if c["name"] == "agent")
+    assert agent["image"] == "example.com/agent:1"
+    assert agent["command"] == ["agent", "--prompt-file", "/workspace/prompt.md"]
+    assert agent["workingDir"] == "/workspace/repo"
+    assert agent["envFrom"] == [{"secretRef": {"name": "agent-credentials"}}]
+    assert {e["name"] for e in agent["env"]} == {"HF_PROMPT_FILE", "HF_CONTEXT_FILE", "HF_SUMMARY_FILE", "HOME"}

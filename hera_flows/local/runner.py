@@ -284,13 +284,13 @@ class LocalRun:
                 env.update(self._secret(ref["name"], None, optional=ref.get("optional", False), where=where))
         for item in container.get("env", []):
             if "value" in item:
-                env[item["name"]] = _substitute(_rewrite(item["value"], mounts), scope, where=where)
+                env[item["name"]] = _substitute(_rewrite(item["value"], mounts, bare_paths=True), scope, where=where)
             elif "secretKeyRef" in item.get("valueFrom", {}):
                 ref = item["valueFrom"]["secretKeyRef"]
                 value = self._secret(ref["name"], ref["key"], optional=ref.get("optional", False), where=where)
                 if value:
                     env[item["name"]] = value[ref["key"]]
-        command = [_substitute(_rewrite(c, mounts), scope, where=where) for c in container.get("command", [])]
+        command = [_substitute(c, scope, where=where) for c in container.get("command", [])]
         args = [_substitute(_rewrite(a, mounts), scope, where=where) for a in container.get("args", [])]
         if command[:1] == ["hera-flows"]:
             command = [sys.executable, "-m", "hera_flows", *command[1:]]
@@ -345,13 +345,15 @@ def _ordered(containers: list[dict[str, Any]]) -> list[dict[str, Any]]:
 PATH_FLAGS = ("--outputs=", "--workspace=")
 
 
-def _rewrite(text: str, mounts: dict[str, Path]) -> str:
-    """Map a literal container path (``/workspace/out``, ``--outputs=/tmp/outputs``) to the local folder."""
+def _rewrite(text: str, mounts: dict[str, Path], *, bare_paths: bool = False) -> str:
+    """Map a literal container path to the local folder: the value of a path flag (``--outputs=/tmp/outputs``),
+    and with ``bare_paths`` (env values) a whole value such as ``/workspace/prompt.md``. Commands are never
+    rewritten: a local program path under /tmp must stay what it is."""
     for flag in PATH_FLAGS:
         if text.startswith(flag):
             mapped = _map_path(text[len(flag) :], mounts)
             return flag + str(mapped) if mapped is not None else text
-    mapped = _map_path(text, mounts) if text.startswith("/") else None
+    mapped = _map_path(text, mounts) if bare_paths and text.startswith("/") else None
     return str(mapped) if mapped is not None else text
 
 
