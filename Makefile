@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check --quiet
 BASE_STAMP := $(VENV)/.installed-base
 DEV_STAMP  := $(VENV)/.installed-dev
 
-.PHONY: generate test check-generated lint bench clean help
+.PHONY: generate test check-generated lint bench docs clean help
 
 help:
 	@echo "make generate         render config/flows.yaml into generated/ eventsources/ sensors/"
@@ -14,6 +14,7 @@ help:
 	@echo "make check-generated  fail if the committed manifests differ from what the code generates"
 	@echo "make lint             yamllint every generated manifest"
 	@echo "make bench            run the benchmarks"
+	@echo "make docs             regenerate docs/configuration.md from the configuration model"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +39,9 @@ lint: $(DEV_STAMP)
 
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest
+
+docs: $(BASE_STAMP)
+	$(BIN)/python -m hera_flows.config_reference > docs/configuration.md
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m benchmarks

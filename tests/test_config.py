@@ -86,3 +86,12 @@ def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
         capture_output=True, text=True,
     )
     assert result.returncode == 2 and "cannot read the configuration" in result.stderr
+
+
+def test_the_configuration_reference_is_current() -> None:
+    from hera_flows.config_reference import render_reference
+
+    reference = render_reference()
+    assert (ROOT / "docs/configuration.md").read_text() == reference, "run `make docs`"
+    for field in ("signature_tolerance_seconds", "allowed_paths", "rate_limit", "requests_per_unit", "token_secret"):
+        assert f"`{field}`" in reference
