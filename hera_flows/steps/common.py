@@ -7,13 +7,14 @@ from an event is ever parsed as a flag or spliced into a shell. Output parameter
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -43,6 +44,17 @@ def param(name: str, default: str | None = None, *, required: bool = False) -> s
         if required:
             raise StepError(f"missing input parameter {name!r} (environment variable {key})")
         return "" if default is None else default
+    return value
+
+
+def parse_json(raw: str, what: str, kind: type = dict) -> Any:
+    """Parse a JSON parameter or flag that must be an object (or list); a clear StepError names ``what``."""
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise StepError(f"{what} is not valid JSON ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(value, kind):
+        raise StepError(f"{what} must be a JSON {'object' if kind is dict else 'list'}")
     return value
 
 

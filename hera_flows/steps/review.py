@@ -9,11 +9,10 @@ report comments a later step's report (e.g. the smoke test) on that PR.
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
 from typing import Any
 
-from hera_flows.steps.common import StepError, log, param, secret, write_outputs
+from hera_flows.steps.common import StepError, log, param, parse_json, secret, write_outputs
 from hera_flows.steps.forge.base import Forge, ForgeError, PullRequest, open_forge
 from hera_flows.steps.gitrepo import check_branch_name
 
@@ -135,11 +134,5 @@ def _json_param(name: str, kind: type, default: Any = None) -> Any:
     raw = param(name)
     if not raw.strip() and default is not None:
         return default
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise StepError(f"the {name} parameter is not valid JSON: {exc}") from None
-    if not isinstance(value, kind):
-        raise StepError(f"the {name} parameter must be a JSON {'object' if kind is dict else 'list'}")
-    return value
+    return parse_json(raw, f"the {name} parameter", kind)
 

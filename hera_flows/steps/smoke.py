@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from hera_flows.steps.common import StepError, TransientError, log, param, retry, write_outputs
+from hera_flows.steps.common import StepError, TransientError, log, param, parse_json, retry, write_outputs
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 ICONS = {PASSED: "✅", FAILED: "❌", SKIPPED: "➖"}
@@ -117,12 +117,7 @@ def request_payload(protocol: str, raw: str | None) -> dict[str, Any]:
     """The request body: ``--payload`` when given (checked against the protocol), else the default example."""
     if raw is None:
         return DEFAULT_PAYLOADS[protocol]
-    try:
-        payload = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise StepError(f"--payload is not valid JSON ({exc.msg} at character {exc.pos})") from None
-    if not isinstance(payload, dict):
-        raise StepError("--payload must be a JSON object (the request body)")
+    payload = parse_json(raw, "--payload")
     if protocol == "v1":
         instances = payload.get("instances")
         if not (isinstance(instances, list) and instances) and "inputs" not in payload:
@@ -163,11 +158,8 @@ def parse_files(raw: str) -> dict[str, str]:
     """publish's ``files`` output: a JSON object {path: content}; empty when nothing changed."""
     if not raw.strip():
         return {}
-    try:
-        files = json.loads(raw)
-    except json.JSONDecodeError:
-        files = None
-    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+    files = parse_json(raw, "the files parameter")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
         raise StepError("the files parameter must be a JSON object mapping paths to file contents")
     return files
 

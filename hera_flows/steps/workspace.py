@@ -21,7 +21,7 @@ from typing import Any
 
 from hera_flows.steps import gitrepo
 from hera_flows.steps.allowlist import parse_patterns
-from hera_flows.steps.common import StepError, log, param, secret
+from hera_flows.steps.common import StepError, log, param, parse_json, secret
 
 DEFAULT_CLONE_DEPTH = 50  # enough history for an agent's `git log`; 0 clones everything
 
@@ -59,13 +59,7 @@ def main(argv: list[str]) -> int:
 
 
 def load_context(raw: str) -> dict[str, Any]:
-    try:
-        context = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise StepError(f"the context parameter is not valid JSON: {exc}") from None
-    if not isinstance(context, dict):
-        raise StepError("the context parameter must be a JSON object")
-    return context
+    return parse_json(raw, "the context parameter")
 
 
 def render(pattern: str, context: dict[str, Any], allowed_paths: list[str] | None) -> str:
