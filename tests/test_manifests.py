@@ -247,3 +247,13 @@ def test_a_command_agent_runs_its_own_image_with_only_its_own_secret() -> None:
     assert agent["workingDir"] == "/workspace/repo"
     assert agent["envFrom"] == [{"secretRef": {"name": "agent-credentials"}}]
     assert {e["name"] for e in agent["env"]} == {"HF_PROMPT_FILE", "HF_CONTEXT_FILE", "HF_SUMMARY_FILE", "HOME"}
+
+
+def test_event_pods_have_a_writable_tmp_under_a_read_only_root(documents) -> None:
+    # The Sensor's argoWorkflow trigger writes the Workflow to a temp file before `argo submit`.
+    for path, doc in documents:
+        if doc["kind"] in ("EventSource", "Sensor"):
+            template = doc["spec"]["template"]
+            mounts = {m["mountPath"]: m["name"] for m in template["container"]["volumeMounts"]}
+            volumes = {v["name"]: v for v in template["volumes"]}
+            assert "emptyDir" in volumes[mounts["/tmp"]], path

@@ -59,13 +59,17 @@ class WebhookEndpoint:
 
 
 def _pod_template(service_account: str) -> dict[str, Any]:
+    """Restricted pod; /tmp stays writable because the argoWorkflow trigger writes the Workflow to a temp file
+    before it runs `argo submit`, and the root filesystem is read-only."""
     return {
         "serviceAccountName": service_account,
         "securityContext": security.pod_security_context_dict(),
         "container": {
             "securityContext": security.container_security_context_dict(),
             "resources": EVENT_POD_RESOURCES,
+            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
         },
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
     }
 
 
