@@ -43,37 +43,21 @@ def agent_template(
     builtin_flags: list[str],
 ) -> ContainerSet:
     allowed = ",".join(allowed_paths)
-    common = {"image_pull_policy": cfg.image_pull_policy, "security_context": security.container_security_context()}
-    step_resources = resources(cfg.workflow.resources)
 
-    if cfg.agent.kind == "builtin":
-        agent_node = dict(
-            name="agent",
-            image=cfg.image,
-            command=["hera-flows"],
-            args=["step", "agent-builtin", f"--pattern={pattern}", f"--workspace={WORKSPACE}", *builtin_flags],
-            resources=step_resources,
-            volume_mounts=_mounts("tmp-agent"),
-            dependencies=["prepare"],
-            **common,
+    def node(name: str, tmp_volume: str, **fields: object) -> ContainerNode:
+        return ContainerNode(
+            name=name,
+            image_pull_policy=cfg.image_pull_policy,
+            security_context=security.container_security_context(),
+            volume_mounts=_mounts(tmp_volume),
+            **fields,
         )
-    else:
-        agent_node = dict(
-            name="agent",
-            image=cfg.agent.image,
-            command=list(cfg.agent.command),
-            working_dir=f"{WORKSPACE}/repo",
-            env=[
-                Env(name="HF_PROMPT_FILE", value=f"{WORKSPACE}/prompt.md"),
-                Env(name="HF_CONTEXT_FILE", value=f"{WORKSPACE}/context.json"),
-                Env(name="HF_SUMMARY_FILE", value=f"{WORKSPACE}/summary.md"),
-                Env(name="HOME", value="/tmp"),
-            ],
-            env_from=[m.EnvFromSource(secret_ref=m.SecretEnvSource(name=cfg.agent.secret))] if cfg.agent.secret else None,
-            resources=resources(cfg.agent.resources),
-            volume_mounts=_mounts("tmp-agent"),
-            dependencies=["prepare"],
-            **common,
+
+    def step_node(name: str, tmp_volume: str, step: str, flags: list[str], **fields: object) -> ContainerNode:
+        """A container of this pod that runs `hera-flows step <step>` from the step image."""
+        return node(
+            name, tmp_volume, image=cfg.image, command=["hera-flows"], args=["step", step, *flags],
+            resources=resources(cfg.workflow.resources), **fields,
         )
 
     with ContainerSet(
@@ -89,34 +73,42 @@ def agent_template(
             EmptyDirVolume(name="tmp-publish"),
         ],
     ) as container_set:
-        ContainerNode(
-            name="prepare",
-            image=cfg.image,
-            command=["hera-flows"],
-            args=[
-                "step", "prepare-workspace", f"--pattern={pattern}", f"--repo-url={repo.url}",
-                f"--base-branch={repo.base_branch}", f"--workspace={WORKSPACE}", f"--allowed-paths={allowed}",
-            ],
+        step_node(
+            "prepare", "tmp-prepare", "prepare-workspace",
+            [f"--pattern={pattern}", f"--repo-url={repo.url}", f"--base-branch={repo.base_branch}",
+             f"--workspace={WORKSPACE}", f"--allowed-paths={allowed}"],
             env=[*param_env(["context", "branch"]), forge_token(cfg, optional=True).build()],
-            resources=step_resources,
-            volume_mounts=_mounts("tmp-prepare"),
-            **common,
         )
-        ContainerNode(**agent_node)
-        ContainerNode(
-            name="main",
-            image=cfg.image,
-            command=["hera-flows"],
-            args=[
-                "step", "publish", f"--repo-url={repo.url}", f"--base-branch={repo.base_branch}",
-                f"--workspace={WORKSPACE}", f"--allowed-paths={allowed}",
-                f"--author-name={cfg.forge.git_author_name}", f"--author-email={cfg.forge.git_author_email}",
-                f"--outputs={OUT_DIR}",
-            ],
+        if cfg.agent.kind == "builtin":
+            step_node(
+                "agent", "tmp-agent", "agent-builtin",
+                [f"--pattern={pattern}", f"--workspace={WORKSPACE}", *builtin_flags],
+                dependencies=["prepare"],
+            )
+        else:
+            node(
+                "agent", "tmp-agent",
+                image=cfg.agent.image,
+                command=list(cfg.agent.command),
+                working_dir=f"{WORKSPACE}/repo",
+                env=[
+                    Env(name="HF_PROMPT_FILE", value=f"{WORKSPACE}/prompt.md"),
+                    Env(name="HF_CONTEXT_FILE", value=f"{WORKSPACE}/context.json"),
+                    Env(name="HF_SUMMARY_FILE", value=f"{WORKSPACE}/summary.md"),
+                    Env(name="HOME", value="/tmp"),
+                ],
+                env_from=[m.EnvFromSource(secret_ref=m.SecretEnvSource(name=cfg.agent.secret))]
+                if cfg.agent.secret
+                else None,
+                resources=resources(cfg.agent.resources),
+                dependencies=["prepare"],
+            )
+        step_node(
+            "main", "tmp-publish", "publish",
+            [f"--repo-url={repo.url}", f"--base-branch={repo.base_branch}", f"--workspace={WORKSPACE}",
+             f"--allowed-paths={allowed}", f"--author-name={cfg.forge.git_author_name}",
+             f"--author-email={cfg.forge.git_author_email}", f"--outputs={OUT_DIR}"],
             env=[*param_env(["branch", "title"]), forge_token(cfg).build()],
-            resources=step_resources,
-            volume_mounts=_mounts("tmp-publish"),
             dependencies=["agent"],
-            **common,
         )
     return container_set
