@@ -3,6 +3,8 @@ race-free whether this run proceeds (replay and cooldown records live in Kuberne
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from hera.workflows import Container
 
 from hera_flows.blocks import security
@@ -23,7 +25,7 @@ def guard_template(
     flags: list[str],
     inputs: list[str],
     outputs: list[str],
-    secrets: list[SecretEnv] = (),  # type: ignore[assignment]
+    secrets: Sequence[SecretEnv] = (),
 ) -> Container:
     return step_template(
         cfg,

@@ -7,6 +7,8 @@ as Secret references, and outputs as files under ``/tmp/outputs``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from dataclasses import dataclass
 
 from hera.workflows import Container, EmptyDirVolume, Env, Parameter, RetryStrategy
@@ -71,14 +73,13 @@ def step_template(
     *,
     name: str,
     step: str,
-    flags: list[str] = (),  # type: ignore[assignment]
-    inputs: list[str] = (),  # type: ignore[assignment]
-    outputs: list[str] = (),  # type: ignore[assignment]
-    secrets: list[SecretEnv] = (),  # type: ignore[assignment]
-    env_from_secrets: list[str] = (),  # type: ignore[assignment]
+    flags: Sequence[str] = (),
+    inputs: Sequence[str] = (),
+    outputs: Sequence[str] = (),
+    secrets: Sequence[SecretEnv] = (),
+    env_from_secrets: Sequence[str] = (),
     network: bool = False,
     service_account: str | None = None,
-    timeout_seconds: int | None = None,
 ) -> Container:
     """A Container template for `hera-flows step <step> <flags> --outputs=/tmp/outputs`.
 
@@ -103,5 +104,4 @@ def step_template(
         retry_strategy=retry_strategy(cfg) if network else None,
         service_account_name=service_account,
         automount_service_account_token=True if service_account else None,
-        active_deadline_seconds=timeout_seconds,
     )
