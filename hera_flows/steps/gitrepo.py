@@ -7,11 +7,12 @@ git asks a credential helper that reads it from the environment of that one git 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
-from hera_flows.steps.common import StepError, TransientError
+from hera_flows.steps.common import StepError, TransientError, retry
 
 # Reads the token from the environment of this git process only; a constant, no event data in it.
 _CREDENTIAL_HELPER = '!f() { echo username=x-access-token; echo "password=${HF_GIT_TOKEN}"; }; f'
@@ -24,6 +25,20 @@ SAFE_OPTIONS = (
     "-c", "protocol.ext.allow=never",
     "-c", "credential.helper=",
     "-c", "commit.gpgSign=false",
+)
+
+
+# What git (ssh, or libcurl for http) prints when the network, not the request, failed.
+TRANSIENT_MARKERS = (
+    "Could not resolve host",
+    "Connection timed out",
+    "Connection refused",
+    "Failed to connect",
+    "Couldn't connect to server",
+    "Operation timed out",
+    "The requested URL returned error: 5",
+    "HTTP 5",
+    "early EOF",
 )
 
 
@@ -63,10 +78,7 @@ def run_git(
         detail = message[-1] if message else f"exit code {result.returncode}"
         if token:
             detail = detail.replace(token, "***")
-        transient = any(
-            marker in (result.stderr or "")
-            for marker in ("Could not resolve host", "Connection timed out", "Connection refused", "HTTP 5", "early EOF")
-        )
+        transient = any(marker in (result.stderr or "") for marker in TRANSIENT_MARKERS)
         error = TransientError if transient else GitError
         raise error(f"git {_subcommand(args)} failed: {detail}")
     return result
@@ -80,17 +92,35 @@ def _subcommand(args: list[str]) -> str:
     return args[index] if index < len(args) else "(no command)"
 
 
-def clone(url: str, dest: Path, branch: str, *, token: str | None = None, depth: int | None = 1) -> None:
-    """Clone ``branch`` of ``url`` into ``dest`` (shallow by default).
+def clone(
+    url: str,
+    dest: Path,
+    branch: str,
+    *,
+    token: str | None = None,
+    depth: int | None = 1,
+    attempts: int = 3,
+    deadline: float | None = None,
+) -> None:
+    """Clone ``branch`` of ``url`` into ``dest`` (shallow by default), retrying network failures with backoff.
 
     ``--no-local``: a clone of a repository on disk (the local runner, tests) copies objects instead of
     hard-linking them, so whoever edits one clone's ``.git`` (the agent) cannot touch the source's files.
+    A failed attempt may leave files behind, so a retry starts from an empty ``dest``.
     """
     args = ["clone", "--quiet", "--no-local", "--no-tags", "--single-branch", "--branch", branch]
     if depth:
         args += ["--depth", str(depth)]
-    # "--" ends the options: a URL or path can never be read as a flag.
-    run_git([*args, "--", url, str(dest)], token=token)
+    tries = iter(range(attempts))
+
+    def once() -> None:
+        if next(tries):
+            shutil.rmtree(dest, ignore_errors=True)
+        # "--" ends the options: a URL or path can never be read as a flag.
+        run_git([*args, "--", url, str(dest)], token=token)
+
+    retry(once, what=f"git clone ({branch})", attempts=attempts, base_delay=1.0, deadline=deadline,
+          retry_on=(TransientError,))
 
 
 def remote_branch_exists(url: str, branch: str, *, token: str | None = None) -> bool:

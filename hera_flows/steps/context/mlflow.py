@@ -202,16 +202,10 @@ def logged_model_id(mv: Any) -> str | None:
 
 def clone_repository(url: str, branch: str, scratch: Path, deadline: float) -> Path:
     token = secret("HF_FORGE_TOKEN", required=False) or None
-    attempt = iter(range(ATTEMPTS))
-
-    def clone() -> Path:
-        dest = scratch / f"repo-{next(attempt)}"  # a fresh folder per attempt: a failed clone may leave files
-        gitrepo.clone(url, dest, branch, token=token)
-        return dest
-
     log(f"context: cloning {redact(url)} ({branch})")
-    return retry(clone, what=f"cloning {redact(url)}", attempts=ATTEMPTS, base_delay=BASE_DELAY_SECONDS,
-                 deadline=deadline, retry_on=(TransientError,))
+    dest = scratch / "repo"
+    gitrepo.clone(url, dest, branch, token=token, attempts=ATTEMPTS, deadline=deadline)
+    return dest
 
 
 def redact(url: str) -> str:
