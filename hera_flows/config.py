@@ -186,8 +186,41 @@ class PromotionConfig(Model):
         return self
 
 
+# --- Pattern 2: drift remediation (hera_flows/patterns/drift.py) -------------------------------------------
+
+
+class DriftConfig(Model):
+    """Pattern 2: a drift alert becomes a retraining PR (or a data-quality issue), with runaway protection."""
+
+    enabled: bool = False
+    repository: RepositoryConfig | None = None
+
+
+# --- Pattern 3: training-failure triage (hera_flows/patterns/failure_triage.py) --------------------------------
+
+
+class FailureTriageConfig(Model):
+    """Pattern 3: a failed training workflow is classified and becomes a fix PR or an issue for its owner."""
+
+    enabled: bool = False
+    repository: RepositoryConfig | None = None
+
+
+# --- Pattern 4: fairness audit (hera_flows/patterns/fairness_audit.py) ----------------------------------------
+
+
+class FairnessAuditConfig(Model):
+    """Pattern 4: a weekly fairness audit of every production model, one model-card refresh PR."""
+
+    enabled: bool = False
+    repository: RepositoryConfig | None = None
+
+
 class Patterns(Model):
     promotion: PromotionConfig = PromotionConfig()
+    drift: DriftConfig = DriftConfig()
+    failure_triage: FailureTriageConfig = FailureTriageConfig()
+    fairness_audit: FairnessAuditConfig = FairnessAuditConfig()
 
 
 class Config(Model):

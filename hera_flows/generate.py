@@ -50,6 +50,7 @@ def render(cfg: Config) -> dict[str, str]:
     """Relative path -> file content for everything `generate` writes."""
     files: dict[str, str] = {}
     kustomize_resources = ["rbac.yaml"]
+    pattern_rbac: list[dict[str, Any]] = []
     patterns = registry()
     for name in type(cfg.patterns).model_fields:
         if not getattr(cfg.patterns, name).enabled:
@@ -63,7 +64,14 @@ def render(cfg: Config) -> dict[str, str]:
             files[f"eventsources/{es['metadata']['name']}.yaml"] = dump_documents([es])
         for sn in manifests.sensors:
             files[f"sensors/{sn['metadata']['name']}.yaml"] = dump_documents([sn])
-    files["generated/rbac.yaml"] = dump_documents(security.rbac_documents(cfg.namespace, guard_lease_access=True))
+        for cw in manifests.cron_workflows:
+            path = f"cronworkflows/{cw['metadata']['name']}.yaml"
+            files[f"generated/{path}"] = dump_documents([cw])
+            kustomize_resources.append(path)
+        pattern_rbac.extend(manifests.rbac)
+    files["generated/rbac.yaml"] = dump_documents(
+        security.rbac_documents(cfg.namespace, guard_lease_access=True) + pattern_rbac
+    )
     files["generated/kustomization.yaml"] = dump_documents(
         [
             {

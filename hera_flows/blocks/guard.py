@@ -26,11 +26,13 @@ def guard_template(
     inputs: list[str],
     outputs: list[str],
     secrets: Sequence[SecretEnv] = (),
+    step: str = "guard",
 ) -> Container:
+    """``step`` is the pattern's guard step (``guard`` is promotion's; other patterns register their own)."""
     return step_template(
         cfg,
         name=GUARD_TASK,
-        step="guard",
+        step=step,
         flags=[f"--pattern={pattern}", f"--state-namespace={cfg.namespace}", *flags],
         inputs=[*inputs, *RUN_IDENTITY],
         outputs=[*GUARD_OUTPUTS, *(o for o in outputs if o not in GUARD_OUTPUTS)],

@@ -16,9 +16,17 @@ class PatternManifests:
     workflow_templates: list[dict[str, Any]] = field(default_factory=list)
     event_sources: list[dict[str, Any]] = field(default_factory=list)
     sensors: list[dict[str, Any]] = field(default_factory=list)
+    cron_workflows: list[dict[str, Any]] = field(default_factory=list)
+    # Extra ServiceAccounts/Roles/RoleBindings (and ClusterRoles) this pattern needs beyond the shared ones.
+    rbac: list[dict[str, Any]] = field(default_factory=list)
 
 
 def registry() -> dict[str, Callable[[Config], PatternManifests]]:
-    from hera_flows.patterns import promotion
+    from hera_flows.patterns import drift, failure_triage, fairness_audit, promotion
 
-    return {"promotion": promotion.build}
+    return {
+        "promotion": promotion.build,
+        "drift": drift.build,
+        "failure_triage": failure_triage.build,
+        "fairness_audit": fairness_audit.build,
+    }

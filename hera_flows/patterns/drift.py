@@ -1,0 +1,10 @@
+"""Pattern 2 — drift remediation."""
+
+from __future__ import annotations
+
+from hera_flows.config import Config
+from hera_flows.patterns import PatternManifests
+
+
+def build(cfg: Config) -> PatternManifests:
+    return PatternManifests()
