@@ -124,7 +124,8 @@ def test_summary_is_capped_and_headings_demoted() -> None:
 def test_first_run_creates_the_pr_second_run_updates_it(review_env: None, github_api: GitHubStandIn, tmp_path: Path) -> None:
     code, out = run_review(github_api, tmp_path / "out1")
     assert code == 0
-    assert out == {"pr-url": "https://github.com/acme/ml-gitops/pull/1", "pr-number": "1"}
+    assert out == {"pr-url": "https://github.com/acme/ml-gitops/pull/1", "pr-number": "1", "issue-url": "",
+                   "issue-number": ""}
     [pr] = github_api.pulls()
     assert pr["title"] == "Promote fraud-detector v7 to champion"
     assert pr["head"] == BRANCH and pr["base"] == "main"
@@ -147,7 +148,7 @@ def test_nothing_changed_means_no_request(review_env: None, github_api: GitHubSt
     monkeypatch.setenv("HF_PARAM_CHANGED", "false")
     monkeypatch.delenv("HF_FORGE_TOKEN")  # not even needed
     code, out = run_review(github_api, tmp_path / "out")
-    assert code == 0 and out == {"pr-url": "", "pr-number": ""}
+    assert code == 0 and out == {"pr-url": "", "pr-number": "", "issue-url": "", "issue-number": ""}
     assert github_api.requests == []
     assert "nothing to review" in capsys.readouterr().err
 
@@ -232,3 +233,59 @@ def test_report_without_pr_does_nothing(github_api: GitHubStandIn, monkeypatch: 
     monkeypatch.setenv("HF_PARAM_PR_NUMBER", "1; rm -rf /")
     assert run_report(github_api) == 1
     assert github_api.requests == []
+
+
+# ---------------------------------------------------------------------------------------------------------
+# issue mode: the agent asked for an issue instead of a change
+
+
+ISSUE = {"title": "Upstream data bug in fraud-detector/amount", "body": "Missing values in `amount`.",
+         "labels": ["data-quality"]}
+
+
+def test_issue_mode_opens_one_issue_per_key_and_updates_it(
+    review_env: None, github_api: GitHubStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_PARAM_CHANGED", "false")
+    monkeypatch.setenv("HF_PARAM_ISSUE", json.dumps(ISSUE))
+    code, out = run_review(github_api, tmp_path / "a")
+    assert code == 0
+    assert out == {"pr-url": "", "pr-number": "", "issue-url": "https://github.com/acme/ml-gitops/issues/1",
+                   "issue-number": "1"}
+    [issue] = github_api.issues()
+    assert issue["title"] == ISSUE["title"]
+    assert issue["body"].startswith("Missing values in `amount`.")
+    assert issue["body"].rstrip().endswith(f"<!-- hera-flows:dedupe-key={KEY} -->")
+    assert set(github_api.labels(1)) == {"hera-flows", "model-promotion", "data-quality"}
+    assert github_api.pulls() == []
+
+    # the same key again: the open issue is updated and commented, no second issue
+    monkeypatch.setenv("HF_PARAM_ISSUE", json.dumps(ISSUE | {"body": "Missing values in `amount` (again)."}))
+    code, out = run_review(github_api, tmp_path / "b")
+    assert code == 0 and out["issue-number"] == "1"
+    [issue] = github_api.issues()
+    assert issue["body"].startswith("Missing values in `amount` (again).")
+    assert any("Seen again" in c["body"] for c in github_api.comments(1))
+
+    # another key: another issue
+    monkeypatch.setenv("HF_PARAM_DEDUPE_KEY", "fraud-detector@v8")
+    code, out = run_review(github_api, tmp_path / "c")
+    assert code == 0 and out["issue-number"] == "2" and len(github_api.issues()) == 2
+
+
+def test_issue_mode_rejects_a_malformed_issue(
+    review_env: None, github_api: GitHubStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("HF_PARAM_ISSUE", json.dumps({"title": 3}))
+    code, _ = run_review(github_api, tmp_path / "a")
+    assert code == 1
+    assert "must be an object with a title and a body" in capsys.readouterr().err
+    assert github_api.issues() == [] and github_api.requests == []
+
+
+def test_issue_marker_cannot_close_the_comment_early() -> None:
+    from hera_flows.steps.review import issue_marker
+
+    marker = issue_marker("a-->b <script>")
+    assert marker.count("-->") == 1 and marker.endswith("-->")

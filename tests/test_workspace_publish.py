@@ -371,6 +371,46 @@ def test_publish_without_change_pushes_nothing(workspace: Path, bare_remote: Git
     assert bare_remote.branches() == ["main"]
 
 
+def test_an_issue_request_pushes_nothing_and_is_passed_on(workspace: Path, bare_remote: GitopsRemote) -> None:
+    # The agent edits a file but also asks for an issue: the issue wins, the edit is discarded.
+    write(workspace / "repo", {"inference/fraud-detector.yaml": NEW_MANIFEST})
+    issue = {"title": "  Upstream   data bug\n", "body": "Column `amount` is null in 40% of rows.",
+             "labels": ["data-quality", "data-quality"]}
+    (workspace / "issue.json").write_text(json.dumps(issue))
+    code, out = run_publish(bare_remote, workspace)
+    assert code == 0
+    assert out["changed"] == "false" and out["commit"] == "" and bare_remote.branches() == ["main"]
+    assert json.loads(out["issue"]) == {"title": "Upstream data bug", "body": issue["body"], "labels": ["data-quality"]}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ('["a"]', "must hold a JSON object"),
+        ('{"title": "", "body": "x"}', "'title' must be a non-empty string"),
+        ('{"title": "t", "body": 3}', "'body' must be a non-empty markdown string"),
+        ('{"title": "t", "body": "b", "labels": ["ok", "$(rm -rf /)"]}', "'labels' must be a list of plain"),
+    ],
+)
+def test_a_malformed_issue_request_fails_clearly(
+    workspace: Path, bare_remote: GitopsRemote, content: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workspace / "issue.json").write_text(content)
+    code, _ = run_publish(bare_remote, workspace)
+    assert code == 1 and message in capsys.readouterr().err
+    assert bare_remote.branches() == ["main"]
+
+
+def test_a_symlinked_issue_request_is_ignored(workspace: Path, bare_remote: GitopsRemote, tmp_path: Path) -> None:
+    outside = tmp_path / "planted.json"
+    outside.write_text(json.dumps({"title": "t", "body": "b"}))
+    (workspace / "issue.json").symlink_to(outside)
+    write(workspace / "repo", {"inference/fraud-detector.yaml": NEW_MANIFEST})
+    code, out = run_publish(bare_remote, workspace)
+    assert code == 0 and out["changed"] == "true" and out["issue"] == ""
+
+
 def test_publish_only_refused_changes_is_no_change(workspace: Path, bare_remote: GitopsRemote) -> None:
     write(workspace / "repo", {"README.md": "# changed\n"})
     code, out = run_publish(bare_remote, workspace)

@@ -20,7 +20,7 @@ from hera_flows.config import Config, RepositoryConfig
 AGENT_TASK = "agent"
 WORKSPACE = "/workspace"
 OUT_DIR = f"{WORKSPACE}/out"
-PUBLISH_OUTPUTS = ["branch", "changed", "commit", "files", "refused", "summary"]
+PUBLISH_OUTPUTS = ["branch", "changed", "commit", "files", "refused", "summary", "issue"]
 
 
 def forge_token(cfg: Config, *, optional: bool = False) -> SecretEnv:
@@ -95,6 +95,7 @@ def agent_template(
                     Env(name="HF_PROMPT_FILE", value=f"{WORKSPACE}/prompt.md"),
                     Env(name="HF_CONTEXT_FILE", value=f"{WORKSPACE}/context.json"),
                     Env(name="HF_SUMMARY_FILE", value=f"{WORKSPACE}/summary.md"),
+                    Env(name="HF_ISSUE_FILE", value=f"{WORKSPACE}/issue.json"),
                     Env(name="HOME", value="/tmp"),
                 ],
                 env_from=[m.EnvFromSource(secret_ref=m.SecretEnvSource(name=cfg.agent.secret))]

@@ -25,8 +25,8 @@ def review_template(cfg: Config, pattern: str, repo: RepositoryConfig) -> Contai
         name=REVIEW_TASK,
         step="review",
         flags=[f"--pattern={pattern}", *_forge_flags(cfg, repo), f"--base-branch={repo.base_branch}"],
-        inputs=["branch", "changed", "context", "summary", "refused", "dedupe-key"],
-        outputs=["pr-url", "pr-number"],
+        inputs=["branch", "changed", "context", "summary", "refused", "dedupe-key", "issue"],
+        outputs=["pr-url", "pr-number", "issue-url", "issue-number"],
         secrets=[forge_token(cfg)],
         network=True,
     )

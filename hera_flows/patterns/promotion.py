@@ -152,6 +152,7 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
                     "summary": _agent_output("summary"),
                     "refused": _agent_output("refused"),
                     "dedupe-key": guard_output("dedupe-key"),
+                    "issue": _agent_output("issue"),
                 },
             )
             smoke(

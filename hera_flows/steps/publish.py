@@ -8,6 +8,11 @@ descriptors (``O_NOFOLLOW`` all the way, so nothing can be swapped under the wal
 the fresh clone, copies over only changed regular files whose paths match the allow-list, and commits and
 pushes from the private clone with hooks disabled. Everything else is reported in ``refused``.
 
+When the agent decides there is nothing to fix in the repository but something a person must look at (an
+upstream data bug, a code bug), it writes ``<workspace>/issue.json`` (``{"title", "body", "labels"}``) instead of
+editing: then nothing is pushed — whatever it edited is discarded — and the checked issue goes out as the
+``issue`` output, for the review step to open or update.
+
 The push uses force-with-lease: a redelivered event rebuilds the branch from the current base and replaces
 what the previous run pushed, unless someone pushed to the branch in between (then the step fails and Argo
 retries). When the branch already holds exactly the same tree nothing is pushed, so the PR gets no new commit.
@@ -18,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -29,13 +35,16 @@ from hera_flows.steps import gitrepo
 from hera_flows.steps.allowlist import AllowList
 from hera_flows.steps.common import StepError, TransientError, log, param, secret, write_outputs
 
-OUTPUT_NAMES = ("branch", "changed", "commit", "files", "refused", "summary")
+OUTPUT_NAMES = ("branch", "changed", "commit", "files", "refused", "summary", "issue")
 MAX_FILES_OUTPUT_BYTES = 64 * 1024  # total content in the ``files`` output (Argo parameters are small)
 MAX_SUMMARY_CHARS = 16 * 1024
 MAX_FILE_BYTES = 10 * 1024 * 1024  # a changed file larger than this is refused, not pushed
 MAX_ENTRIES = 200_000  # a checkout with more entries than this is not a GitOps repository any more
 MAX_REFUSED_LISTED = 100
 MAX_TITLE_CHARS = 200
+MAX_ISSUE_BODY_CHARS = 48 * 1024
+MAX_ISSUE_LABELS = 10
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._:/-]{0,49}$")
 _CHUNK = 1024 * 1024
 _MODE_SYMLINK = "120000"
 _MODE_GITLINK = "160000"
@@ -80,6 +89,16 @@ def main(argv: list[str]) -> int:
     if branch == args.base_branch:
         raise StepError(f"refusing to publish to the base branch {branch!r} itself")
     workspace = Path(args.workspace)
+    issue = read_issue(workspace / "issue.json")
+    if issue is not None:
+        log(f"publish: the agent asked for an issue ({issue['title']!r}) instead of a change; nothing is pushed")
+        if args.outputs:
+            clear_outputs(Path(args.outputs))
+        write_outputs(
+            args.outputs, branch=branch, changed="false", commit="", files="[]", refused="[]",
+            summary=read_summary(workspace / "summary.md"), issue=json.dumps(issue, ensure_ascii=False),
+        )
+        return 0
     result = publish(
         workspace / "repo",
         repo_url=args.repo_url,
@@ -101,6 +120,7 @@ def main(argv: list[str]) -> int:
         files=files_output(result.changes),
         refused=refused_output(result.refused),
         summary=summary,
+        issue="",
     )
     return 0
 
@@ -493,16 +513,47 @@ def refused_output(refused: list[Refusal]) -> str:
     return json.dumps(listed, ensure_ascii=False)
 
 
-def read_summary(path: Path) -> str:
-    """The agent's summary.md, read without following links and capped."""
+def _read_capped(path: Path, limit: int) -> bytes | None:
+    """A regular file's first ``limit`` bytes, opened without following links; None when there is none."""
     try:
         fd = os.open(path, _OPEN_FILE)
     except OSError:
-        return ""
+        return None
     with os.fdopen(fd, "rb") as handle:
         if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            return ""
-        raw = handle.read(MAX_SUMMARY_CHARS * 4 + 1)
+            return None
+        return handle.read(limit)
+
+
+def read_issue(path: Path) -> dict[str, object] | None:
+    """The agent's ``issue.json``, checked: a title, a markdown body (capped) and a few plain labels."""
+    raw = _read_capped(path, MAX_ISSUE_BODY_CHARS * 4 + 4096)
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StepError(f"{path.name} written by the agent is not valid JSON (or is too large): {exc}") from None
+    if not isinstance(data, dict):
+        raise StepError(f"{path.name} must hold a JSON object with title, body and labels")
+    title, body, labels = data.get("title"), data.get("body"), data.get("labels", [])
+    if not isinstance(title, str) or not title.strip():
+        raise StepError(f"{path.name}: 'title' must be a non-empty string")
+    if not isinstance(body, str) or not body.strip():
+        raise StepError(f"{path.name}: 'body' must be a non-empty markdown string")
+    if not isinstance(labels, list) or not all(isinstance(x, str) and _LABEL.match(x) for x in labels):
+        raise StepError(f"{path.name}: 'labels' must be a list of plain label names (letters, digits, ' ._:/-')")
+    title = " ".join(title.split())[:MAX_TITLE_CHARS]
+    if len(body) > MAX_ISSUE_BODY_CHARS:
+        body = body[:MAX_ISSUE_BODY_CHARS].rstrip() + "\n\n(issue body truncated)\n"
+    return {"title": title, "body": body, "labels": list(dict.fromkeys(labels))[:MAX_ISSUE_LABELS]}
+
+
+def read_summary(path: Path) -> str:
+    """The agent's summary.md, read without following links and capped."""
+    raw = _read_capped(path, MAX_SUMMARY_CHARS * 4 + 1)
+    if raw is None:
+        return ""
     text = raw.decode("utf-8", errors="replace")
     if len(text) > MAX_SUMMARY_CHARS or len(raw) > MAX_SUMMARY_CHARS * 4:
         text = text[:MAX_SUMMARY_CHARS].rstrip() + "\n\n(summary truncated)\n"

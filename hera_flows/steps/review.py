@@ -2,7 +2,9 @@
 
 review creates the PR for the branch, or, when an open one exists (a redelivered or repeated event rebuilt the
 same branch), updates its title and description and says so in a comment; there is never a second PR for a
-branch. Nothing was published (``changed`` is not "true") means nothing to review: no forge request at all.
+branch. When the agent asked for an issue instead (the ``issue`` input, see publish), it opens that issue, or
+updates the open one carrying the same dedupe key in a hidden marker — one issue per key, like one PR per branch.
+Nothing published and no issue means nothing to review: no forge request at all.
 report comments a later step's report (e.g. the smoke test) on that PR.
 """
 
@@ -50,11 +52,15 @@ def main(argv: list[str]) -> int:
     if args.pattern not in RENDERERS:
         raise StepError(f"no pull request layout for pattern {args.pattern!r} (known: {', '.join(sorted(RENDERERS))})")
 
+    issue = param("issue").strip()
+    if issue:
+        return _review_issue(args, issue)
+
     changed = param("changed").strip().lower()
     if changed != "true":
         log(f"review: publish reported changed={changed or '(empty)'}: no branch was pushed, so there is nothing to "
             "review; no pull request is opened or updated")
-        write_outputs(args.outputs, pr_url="", pr_number="")
+        write_outputs(args.outputs, pr_url="", pr_number="", issue_url="", issue_number="")
         return 0
 
     branch = check_branch_name(param("branch", required=True).strip())
@@ -67,8 +73,45 @@ def main(argv: list[str]) -> int:
         pr, created = create_or_update(forge, branch=branch, base=args.base_branch, title=title, body=body, key=key)
         forge.add_labels(pr.number, LABELS.get(args.pattern, ("hera-flows",)))
     log(f"review: {'opened' if created else 'updated'} pull request #{pr.number}: {pr.url}")
-    write_outputs(args.outputs, pr_url=pr.url, pr_number=str(pr.number))
+    write_outputs(args.outputs, pr_url=pr.url, pr_number=str(pr.number), issue_url="", issue_number="")
     return 0
+
+
+def issue_marker(key: str) -> str:
+    """The hidden line that identifies the issue of one dedupe key (HTML comments do not render)."""
+    safe = key.replace("--", "- -").replace(">", "")
+    return f"<!-- hera-flows:dedupe-key={safe} -->"
+
+
+def _review_issue(args: argparse.Namespace, raw: str) -> int:
+    issue = parse_json(raw, "the issue output of the agent step")
+    if not isinstance(issue.get("title"), str) or not isinstance(issue.get("body"), str):
+        raise StepError("the issue output of the agent step must be an object with a title and a body")
+    key = param("dedupe-key").strip() or issue["title"]
+    marker = issue_marker(key)
+    body = f"{issue['body'].rstrip()}\n\n{marker}\n"
+    labels = list(dict.fromkeys([*LABELS.get(args.pattern, ("hera-flows",)), *issue.get("labels", [])]))
+    with _open(args) as forge:
+        existing = forge.find_open_issue(marker)
+        if existing is None:
+            found = forge.create_issue(title=issue["title"], body=body, labels=labels)
+            log(f"review: opened issue #{found.number}: {found.url}")
+        else:
+            found = forge.update_issue(existing.number, title=issue["title"], body=body)
+            forge.add_labels(found.number, labels)
+            forge.comment(found.number, issue_update_comment(key))
+            log(f"review: updated issue #{found.number} (same dedupe key): {found.url}")
+    write_outputs(args.outputs, pr_url="", pr_number="", issue_url=found.url, issue_number=str(found.number))
+    return 0
+
+
+def issue_update_comment(key: str) -> str:
+    from hera_flows.steps.agents.model_card import inline_code
+
+    return (
+        f"Seen again: a new event for {inline_code(key)} refreshed the description above with the latest "
+        "evidence."
+    )
 
 
 def create_or_update(forge: Forge, *, branch: str, base: str, title: str, body: str, key: str) -> tuple[PullRequest, bool]:
