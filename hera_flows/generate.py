@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from hera_flows.blocks import security
+from hera_flows.blocks import metrics, security
 from hera_flows.config import Config, ConfigError, load_config
 from hera_flows.patterns import registry
 
@@ -71,6 +71,20 @@ def render(cfg: Config) -> dict[str, str]:
         pattern_rbac.extend(manifests.rbac)
     files["generated/rbac.yaml"] = dump_documents(
         security.rbac_documents(cfg.namespace, guard_lease_access=True) + pattern_rbac
+    )
+    # Separate from the main kustomization: the PrometheusRule needs the Prometheus Operator's CRDs.
+    files["generated/monitoring/monitoring.yaml"] = dump_documents(
+        metrics.monitoring_documents(cfg.namespace, dict(security.MANAGED_BY))
+    )
+    files["generated/monitoring/kustomization.yaml"] = dump_documents(
+        [
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "namespace": cfg.namespace,
+                "resources": ["monitoring.yaml"],
+            }
+        ]
     )
     files["generated/kustomization.yaml"] = dump_documents(
         [

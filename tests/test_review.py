@@ -125,7 +125,7 @@ def test_first_run_creates_the_pr_second_run_updates_it(review_env: None, github
     code, out = run_review(github_api, tmp_path / "out1")
     assert code == 0
     assert out == {"pr-url": "https://github.com/acme/ml-gitops/pull/1", "pr-number": "1", "issue-url": "",
-                   "issue-number": ""}
+                   "issue-number": "", "action": "pr-opened"}
     [pr] = github_api.pulls()
     assert pr["title"] == "Promote fraud-detector v7 to champion"
     assert pr["head"] == BRANCH and pr["base"] == "main"
@@ -148,7 +148,7 @@ def test_nothing_changed_means_no_request(review_env: None, github_api: GitHubSt
     monkeypatch.setenv("HF_PARAM_CHANGED", "false")
     monkeypatch.delenv("HF_FORGE_TOKEN")  # not even needed
     code, out = run_review(github_api, tmp_path / "out")
-    assert code == 0 and out == {"pr-url": "", "pr-number": "", "issue-url": "", "issue-number": ""}
+    assert code == 0 and out == {"pr-url": "", "pr-number": "", "issue-url": "", "issue-number": "", "action": "none"}
     assert github_api.requests == []
     assert "nothing to review" in capsys.readouterr().err
 
@@ -251,7 +251,7 @@ def test_issue_mode_opens_one_issue_per_key_and_updates_it(
     code, out = run_review(github_api, tmp_path / "a")
     assert code == 0
     assert out == {"pr-url": "", "pr-number": "", "issue-url": "https://github.com/acme/ml-gitops/issues/1",
-                   "issue-number": "1"}
+                   "issue-number": "1", "action": "issue-opened"}
     [issue] = github_api.issues()
     assert issue["title"] == ISSUE["title"]
     assert issue["body"].startswith("Missing values in `amount`.")
@@ -262,7 +262,7 @@ def test_issue_mode_opens_one_issue_per_key_and_updates_it(
     # the same key again: the open issue is updated and commented, no second issue
     monkeypatch.setenv("HF_PARAM_ISSUE", json.dumps(ISSUE | {"body": "Missing values in `amount` (again)."}))
     code, out = run_review(github_api, tmp_path / "b")
-    assert code == 0 and out["issue-number"] == "1"
+    assert code == 0 and out["issue-number"] == "1" and out["action"] == "issue-updated"
     [issue] = github_api.issues()
     assert issue["body"].startswith("Missing values in `amount` (again).")
     assert any("Seen again" in c["body"] for c in github_api.comments(1))

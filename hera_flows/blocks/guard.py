@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from hera.workflows import Container
 
-from hera_flows.blocks import security
+from hera_flows.blocks import metrics, security
 from hera_flows.blocks.step import SecretEnv, step_template
 from hera_flows.config import Config
 
@@ -27,8 +27,10 @@ def guard_template(
     outputs: list[str],
     secrets: Sequence[SecretEnv] = (),
     step: str = "guard",
+    service_account: str = security.GUARD_SA,
 ) -> Container:
-    """``step`` is the pattern's guard step (``guard`` is promotion's; other patterns register their own)."""
+    """``step`` is the pattern's guard step (``guard`` is promotion's; other patterns register their own);
+    ``service_account`` lets a guard that must read more than Leases run as its own identity."""
     return step_template(
         cfg,
         name=GUARD_TASK,
@@ -38,7 +40,8 @@ def guard_template(
         outputs=[*GUARD_OUTPUTS, *(o for o in outputs if o not in GUARD_OUTPUTS)],
         secrets=list(secrets),
         network=True,
-        service_account=security.GUARD_SA,
+        service_account=service_account,
+        metrics=metrics.guard_metrics(pattern),
     )
 
 

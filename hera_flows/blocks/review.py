@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from hera.workflows import Container
 
+from hera_flows.blocks import metrics
 from hera_flows.blocks.agent import forge_token
 from hera_flows.blocks.step import step_template
 from hera_flows.config import Config, RepositoryConfig
@@ -26,9 +27,10 @@ def review_template(cfg: Config, pattern: str, repo: RepositoryConfig) -> Contai
         step="review",
         flags=[f"--pattern={pattern}", *_forge_flags(cfg, repo), f"--base-branch={repo.base_branch}"],
         inputs=["branch", "changed", "context", "summary", "refused", "dedupe-key", "issue"],
-        outputs=["pr-url", "pr-number", "issue-url", "issue-number"],
+        outputs=["pr-url", "pr-number", "issue-url", "issue-number", "action"],
         secrets=[forge_token(cfg)],
         network=True,
+        metrics=metrics.review_metrics(pattern),
     )
 
 

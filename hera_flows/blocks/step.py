@@ -8,8 +8,8 @@ as Secret references, and outputs as files under ``/tmp/outputs``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-
 from dataclasses import dataclass
+from typing import Any
 
 from hera.workflows import Container, EmptyDirVolume, Env, Parameter, RetryStrategy
 from hera.workflows import models as m
@@ -80,6 +80,7 @@ def step_template(
     env_from_secrets: Sequence[str] = (),
     network: bool = False,
     service_account: str | None = None,
+    metrics: Sequence[Any] = (),
 ) -> Container:
     """A Container template for `hera-flows step <step> <flags> --outputs=/tmp/outputs`.
 
@@ -104,4 +105,5 @@ def step_template(
         retry_strategy=retry_strategy(cfg) if network else None,
         service_account_name=service_account,
         automount_service_account_token=True if service_account else None,
+        metrics=list(metrics) or None,
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from hera.workflows import Parameter, WorkflowTemplate
 from hera.workflows import models as m
 
-from hera_flows.blocks import security
+from hera_flows.blocks import metrics, security
 from hera_flows.config import Config
 
 PATTERN_LABEL = "hera-flows.io/pattern"
@@ -58,6 +58,7 @@ def pattern_workflow_template(
         ),
         # Keep failed pods (and their logs) for debugging until the TTL removes the workflow.
         pod_gc=m.PodGC(strategy="OnPodSuccess"),
+        metrics=metrics.workflow_metrics(pattern),
         workflow_metadata=m.WorkflowMetadata(
             labels=labels,
             annotations={"workflows.argoproj.io/title": title, "workflows.argoproj.io/description": description},

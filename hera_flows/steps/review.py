@@ -60,7 +60,7 @@ def main(argv: list[str]) -> int:
     if changed != "true":
         log(f"review: publish reported changed={changed or '(empty)'}: no branch was pushed, so there is nothing to "
             "review; no pull request is opened or updated")
-        write_outputs(args.outputs, pr_url="", pr_number="", issue_url="", issue_number="")
+        write_outputs(args.outputs, pr_url="", pr_number="", issue_url="", issue_number="", action="none")
         return 0
 
     branch = check_branch_name(param("branch", required=True).strip())
@@ -73,7 +73,8 @@ def main(argv: list[str]) -> int:
         pr, created = create_or_update(forge, branch=branch, base=args.base_branch, title=title, body=body, key=key)
         forge.add_labels(pr.number, LABELS.get(args.pattern, ("hera-flows",)))
     log(f"review: {'opened' if created else 'updated'} pull request #{pr.number}: {pr.url}")
-    write_outputs(args.outputs, pr_url=pr.url, pr_number=str(pr.number), issue_url="", issue_number="")
+    write_outputs(args.outputs, pr_url=pr.url, pr_number=str(pr.number), issue_url="", issue_number="",
+                  action="pr-opened" if created else "pr-updated")
     return 0
 
 
@@ -93,6 +94,7 @@ def _review_issue(args: argparse.Namespace, raw: str) -> int:
     labels = list(dict.fromkeys([*LABELS.get(args.pattern, ("hera-flows",)), *issue.get("labels", [])]))
     with _open(args) as forge:
         existing = forge.find_open_issue(marker)
+        action = "issue-opened" if existing is None else "issue-updated"
         if existing is None:
             found = forge.create_issue(title=issue["title"], body=body, labels=labels)
             log(f"review: opened issue #{found.number}: {found.url}")
@@ -101,7 +103,8 @@ def _review_issue(args: argparse.Namespace, raw: str) -> int:
             forge.add_labels(found.number, labels)
             forge.comment(found.number, issue_update_comment(key))
             log(f"review: updated issue #{found.number} (same dedupe key): {found.url}")
-    write_outputs(args.outputs, pr_url="", pr_number="", issue_url=found.url, issue_number=str(found.number))
+    write_outputs(args.outputs, pr_url="", pr_number="", issue_url=found.url, issue_number=str(found.number),
+                  action=action)
     return 0
 
 

@@ -34,7 +34,12 @@ EVENTS_KINDS = {
     "ServiceAccount": "io.k8s.api.core.v1.ServiceAccount",
     "Role": "io.k8s.api.rbac.v1.Role",
     "RoleBinding": "io.k8s.api.rbac.v1.RoleBinding",
+    "ClusterRole": "io.k8s.api.rbac.v1.ClusterRole",
+    "ClusterRoleBinding": "io.k8s.api.rbac.v1.ClusterRoleBinding",
+    "ConfigMap": "io.k8s.api.core.v1.ConfigMap",
 }
+# Kinds with no official schema here; tests check their shape themselves (tests/test_metrics.py).
+UNCHECKED_KINDS = {"Kustomization", "PrometheusRule"}
 
 
 def _strict(node: Any) -> Any:
