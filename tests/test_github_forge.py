@@ -181,7 +181,7 @@ def test_long_bodies_are_capped(forge: GitHubForge, github_api: GitHubStandIn) -
 
 
 @pytest.mark.parametrize(("kind", "slug", "url", "message"), [
-    ("gitlab", "acme/x", "https://api.github.com", "unknown forge"),
+    ("bitbucket", "acme/x", "https://api.github.com", "unknown forge"),
     ("github", "acme", "https://api.github.com", "owner/name"),
     ("github", "acme/x/y", "https://api.github.com", "owner/name"),
     ("github", "acme/x", "ftp://api.github.com", "http"),

@@ -76,7 +76,7 @@ def agent_template(
         step_node(
             "prepare", "tmp-prepare", "prepare-workspace",
             [f"--pattern={pattern}", f"--repo-url={repo.url}", f"--base-branch={repo.base_branch}",
-             f"--workspace={WORKSPACE}", f"--allowed-paths={allowed}"],
+             f"--workspace={WORKSPACE}", f"--allowed-paths={allowed}", f"--forge={cfg.forge.kind}"],
             env=[*param_env(["context", "branch"]), forge_token(cfg, optional=True).build()],
         )
         if cfg.agent.kind == "builtin":
@@ -108,7 +108,7 @@ def agent_template(
             "main", "tmp-publish", "publish",
             [f"--repo-url={repo.url}", f"--base-branch={repo.base_branch}", f"--workspace={WORKSPACE}",
              f"--allowed-paths={allowed}", f"--author-name={cfg.forge.git_author_name}",
-             f"--author-email={cfg.forge.git_author_email}", f"--outputs={OUT_DIR}"],
+             f"--author-email={cfg.forge.git_author_email}", f"--forge={cfg.forge.kind}", f"--outputs={OUT_DIR}"],
             env=[*param_env(["branch", "title"]), forge_token(cfg).build()],
             dependencies=["agent"],
         )

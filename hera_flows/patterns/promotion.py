@@ -93,6 +93,7 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
                 f"--base-branch={repo.base_branch}",
                 f"--inference-dir={p.inference_dir}",
                 f"--deadline-seconds={min(600, p.active_deadline_seconds // 3)}",
+                f"--forge={cfg.forge.kind}",
             ],
             inputs=["model-name", "version", "alias"],
             outputs=["context", "manifest-path", "current-version"],

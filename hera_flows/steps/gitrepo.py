@@ -14,8 +14,14 @@ from pathlib import Path
 
 from hera_flows.steps.common import StepError, TransientError, retry
 
-# Reads the token from the environment of this git process only; a constant, no event data in it.
-_CREDENTIAL_HELPER = '!f() { echo username=x-access-token; echo "password=${HF_GIT_TOKEN}"; }; f'
+# Reads the username and token from the environment of this git process only; a constant, no event data in it.
+_CREDENTIAL_HELPER = '!f() { echo "username=${HF_GIT_USERNAME}"; echo "password=${HF_GIT_TOKEN}"; }; f'
+
+# The username git sends with the forge token over HTTPS, per forge kind (config ``forge.kind``, the steps'
+# ``--forge``). GitHub: ``x-access-token`` (required for GitHub App installation tokens, ignored for personal
+# access tokens). GitLab: ``oauth2`` (required for OAuth tokens; personal, project and group access tokens accept
+# any non-empty username).
+GIT_USERNAMES: dict[str, str] = {"github": "x-access-token", "gitlab": "oauth2"}
 
 # Options that neutralise what a repository (or an agent that edited it) could make git execute.
 SAFE_OPTIONS = (
@@ -46,7 +52,14 @@ class GitError(StepError):
     pass
 
 
-def git_env(token: str | None = None) -> dict[str, str]:
+def git_username(forge: str) -> str:
+    """The HTTPS username for the token of forge kind ``forge``; StepError for an unknown kind."""
+    if forge not in GIT_USERNAMES:
+        raise StepError(f"unknown forge {forge!r} (supported: {', '.join(sorted(GIT_USERNAMES))})")
+    return GIT_USERNAMES[forge]
+
+
+def git_env(token: str | None = None, forge: str = "github") -> dict[str, str]:
     """A minimal environment: no system or global config, no terminal prompts, a private HOME."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
@@ -59,11 +72,12 @@ def git_env(token: str | None = None) -> dict[str, str]:
     }
     if token:
         env["HF_GIT_TOKEN"] = token
+        env["HF_GIT_USERNAME"] = git_username(forge)
     return env
 
 
 def run_git(
-    args: list[str], cwd: Path | None = None, *, token: str | None = None, check: bool = True
+    args: list[str], cwd: Path | None = None, *, token: str | None = None, forge: str = "github", check: bool = True
 ) -> subprocess.CompletedProcess[str]:
     """Run ``git <SAFE_OPTIONS> <args>``; network failures become TransientError, others GitError."""
     command = ["git", *SAFE_OPTIONS]
@@ -71,7 +85,7 @@ def run_git(
         command += ["-c", f"credential.helper={_CREDENTIAL_HELPER}"]
     command += args
     result = subprocess.run(
-        command, cwd=cwd, env=git_env(token), capture_output=True, text=True, check=False, timeout=600
+        command, cwd=cwd, env=git_env(token, forge), capture_output=True, text=True, check=False, timeout=600
     )
     if check and result.returncode != 0:
         message = (result.stderr or result.stdout).strip().splitlines()
@@ -98,6 +112,7 @@ def clone(
     branch: str,
     *,
     token: str | None = None,
+    forge: str = "github",
     depth: int | None = 1,
     attempts: int = 3,
     deadline: float | None = None,
@@ -117,20 +132,20 @@ def clone(
         if next(tries):
             shutil.rmtree(dest, ignore_errors=True)
         # "--" ends the options: a URL or path can never be read as a flag.
-        run_git([*args, "--", url, str(dest)], token=token)
+        run_git([*args, "--", url, str(dest)], token=token, forge=forge)
 
     retry(once, what=f"git clone ({branch})", attempts=attempts, base_delay=1.0, deadline=deadline,
           retry_on=(TransientError,))
 
 
-def remote_branch_exists(url: str, branch: str, *, token: str | None = None) -> bool:
-    result = run_git(["ls-remote", "--heads", "--", url, f"refs/heads/{branch}"], token=token)
+def remote_branch_exists(url: str, branch: str, *, token: str | None = None, forge: str = "github") -> bool:
+    result = run_git(["ls-remote", "--heads", "--", url, f"refs/heads/{branch}"], token=token, forge=forge)
     return bool(result.stdout.strip())
 
 
-def remote_branch_head(url: str, branch: str, *, token: str | None = None) -> str | None:
+def remote_branch_head(url: str, branch: str, *, token: str | None = None, forge: str = "github") -> str | None:
     """The commit ``refs/heads/<branch>`` points to on the remote, or None when the branch does not exist."""
-    result = run_git(["ls-remote", "--heads", "--", url, f"refs/heads/{branch}"], token=token)
+    result = run_git(["ls-remote", "--heads", "--", url, f"refs/heads/{branch}"], token=token, forge=forge)
     for line in result.stdout.splitlines():
         sha, _, ref = line.partition("\t")
         if ref == f"refs/heads/{branch}":

@@ -79,6 +79,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--allowed-paths", required=True, help="comma-separated globs, e.g. inference/**,model-cards/**")
     parser.add_argument("--author-name", default="hera-flows")
     parser.add_argument("--author-email", default="hera-flows@users.noreply.github.com")
+    parser.add_argument("--forge", default="github", help="forge kind (github or gitlab): the username git sends "
+                        "with the token over HTTPS")
     parser.add_argument("--outputs", default=None, help="folder receiving the output files")
     args = parser.parse_args(argv)
 
@@ -108,6 +110,7 @@ def main(argv: list[str]) -> int:
         title=param("title"),
         author=(args.author_name, args.author_email),
         token=secret("HF_FORGE_TOKEN", required=False) or None,
+        forge=args.forge,
     )
     summary = read_summary(workspace / "summary.md")
     if args.outputs:
@@ -143,12 +146,13 @@ def publish(
     title: str,
     author: tuple[str, str],
     token: str | None,
+    forge: str = "github",
 ) -> PublishResult:
     """Clone, compare, copy the allowed changes, commit and push; see the module docstring."""
     private = Path(tempfile.mkdtemp(prefix="hf-publish-"))
     try:
         clone = private / "repo"
-        gitrepo.clone(repo_url, clone, base_branch, token=token)
+        gitrepo.clone(repo_url, clone, base_branch, token=token, forge=forge)
         changeset = scan(agent_repo, clone, allow)
         applied = apply(changeset, clone)
         gitrepo.run_git(["add", "--all"], cwd=clone)
@@ -167,7 +171,7 @@ def publish(
             log(f"publish: {change.kind} {change.path}")
         commit, pushed = commit_and_push(
             clone, repo_url=repo_url, branch=branch, message=commit_message(title, branch, changes, refused),
-            author=author, token=token,
+            author=author, token=token, forge=forge,
         )
         return PublishResult(commit, changes, refused, pushed)
     finally:
@@ -437,7 +441,8 @@ def commit_message(title: str, branch: str, changes: list[Change], refused: list
 
 
 def commit_and_push(
-    clone: Path, *, repo_url: str, branch: str, message: str, author: tuple[str, str], token: str | None
+    clone: Path, *, repo_url: str, branch: str, message: str, author: tuple[str, str], token: str | None,
+    forge: str = "github",
 ) -> tuple[str, bool]:
     """Commit; push with a lease on what the remote branch held; skip the push when its tree is identical."""
     name, email = author
@@ -446,17 +451,17 @@ def commit_and_push(
         cwd=clone,
     )
     commit = _rev(clone, "HEAD")
-    remote = gitrepo.remote_branch_head(repo_url, branch, token=token)
+    remote = gitrepo.remote_branch_head(repo_url, branch, token=token, forge=forge)
     if remote is not None:
         gitrepo.run_git(["fetch", "--quiet", "--no-tags", "--depth=1", "--", repo_url, f"refs/heads/{branch}"],
-                        cwd=clone, token=token)
+                        cwd=clone, token=token, forge=forge)
         if _rev(clone, "FETCH_HEAD^{tree}") == _rev(clone, "HEAD^{tree}"):
             log(f"publish: branch {branch} already holds exactly these files (commit {remote}); nothing pushed")
             return remote, False
     result = gitrepo.run_git(
         ["push", "--quiet", "--no-verify", f"--force-with-lease=refs/heads/{branch}:{remote or ''}",
          "--", repo_url, f"HEAD:refs/heads/{branch}"],
-        cwd=clone, token=token, check=False,
+        cwd=clone, token=token, forge=forge, check=False,
     )
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip()

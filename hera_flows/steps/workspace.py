@@ -34,6 +34,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--workspace", default="/workspace")
     parser.add_argument("--allowed-paths", default="", help="comma-separated globs the agent may change (prompt)")
     parser.add_argument("--clone-depth", type=int, default=DEFAULT_CLONE_DEPTH, help="0 = full history")
+    parser.add_argument("--forge", default="github", help="forge kind (github or gitlab), for the git username")
     args = parser.parse_args(argv)
 
     context = load_context(param("context", required=True))
@@ -53,6 +54,7 @@ def main(argv: list[str]) -> int:
         prompt=prompt,
         token=secret("HF_FORGE_TOKEN", required=False) or None,
         depth=max(args.clone_depth, 0) or None,
+        forge=args.forge,
     )
     log(f"prepare-workspace: {args.base_branch} of the repository cloned into {repo}; context and prompt written")
     return 0
@@ -79,6 +81,7 @@ def prepare(
     prompt: str,
     token: str | None,
     depth: int | None,
+    forge: str = "github",
 ) -> Path:
     """Create the workspace layout; an existing ``repo/`` (a retried container) is replaced."""
     workspace.mkdir(parents=True, exist_ok=True)
@@ -87,7 +90,7 @@ def prepare(
         repo.unlink()
     elif repo.exists():
         shutil.rmtree(repo)
-    gitrepo.clone(repo_url, repo, base_branch, token=token, depth=depth)
+    gitrepo.clone(repo_url, repo, base_branch, token=token, forge=forge, depth=depth)
     if branch and branch != base_branch:
         # Only cosmetic for the agent (git status shows the branch the change goes to); publish never reads it.
         gitrepo.run_git(["switch", "--quiet", "-c", branch], cwd=repo)

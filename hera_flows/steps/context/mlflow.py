@@ -68,6 +68,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--deadline-seconds", type=float, default=180.0,
                         help="give up (exit 75) when MLflow or git is still failing after this long")
     parser.add_argument("--outputs", help="folder receiving the output parameter files")
+    parser.add_argument("--forge", default="github", help="forge kind (github or gitlab), for the git username")
     args = parser.parse_args(argv)
 
     model = param("model-name", required=True).strip()
@@ -104,7 +105,7 @@ def build_context(
     storage_uri = registry.storage_uri(mv)
 
     with tempfile.TemporaryDirectory(prefix="hf-context-") as scratch:
-        repo = clone_repository(args.repo_url, args.base_branch, Path(scratch), deadline)
+        repo = clone_repository(args.repo_url, args.base_branch, Path(scratch), deadline, forge=args.forge)
         found = find_inference_service(repo, model, args.inference_dir)
         if found is None:
             raise StepError(
@@ -200,11 +201,12 @@ def logged_model_id(mv: Any) -> str | None:
     return match.group(1) if match else None
 
 
-def clone_repository(url: str, branch: str, scratch: Path, deadline: float) -> Path:
+def clone_repository(url: str, branch: str, scratch: Path, deadline: float, *, forge: str = "github") -> Path:
+    """Clone ``branch`` of the GitOps repository into ``scratch``; ``forge`` picks the git username for the token."""
     token = secret("HF_FORGE_TOKEN", required=False) or None
     log(f"context: cloning {redact(url)} ({branch})")
     dest = scratch / "repo"
-    gitrepo.clone(url, dest, branch, token=token, attempts=ATTEMPTS, deadline=deadline)
+    gitrepo.clone(url, dest, branch, token=token, forge=forge, attempts=ATTEMPTS, deadline=deadline)
     return dest
 
 

@@ -10,14 +10,21 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from hera_flows.steps.common import StepError
 
 # forge kind -> "module:class"; imported lazily (httpx only loads when a forge is used).
 FORGES: dict[str, str] = {
     "github": "hera_flows.steps.forge.github:GitHubForge",
+    "gitlab": "hera_flows.steps.forge.gitlab:GitLabForge",
 }
 _SLUG = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+
+
+# What a number given to comment()/add_labels() refers to. GitHub numbers pull requests and issues in one
+# sequence, GitLab numbers merge requests and issues separately (!3 and #3 are different things).
+ItemKind = Literal["pr", "issue"]
 
 
 class ForgeError(StepError):
@@ -63,17 +70,24 @@ class Forge(ABC):
         """The open pull request whose head is ``branch`` of this repository, if any."""
 
     @abstractmethod
+    def list_open_prs(self, head_prefix: str) -> list[PullRequest]:
+        """The open pull requests of this repository whose head branch starts with ``head_prefix`` (e.g.
+        ``drift/``), from this repository only (not forks); used for a pattern's ceiling of open PRs. An
+        implementation may stop after a bounded number of pages (at least 1,000 PRs)."""
+
+    @abstractmethod
     def create_pr(self, *, branch: str, base: str, title: str, body: str) -> PullRequest: ...
 
     @abstractmethod
     def update_pr(self, number: int, *, title: str | None = None, body: str | None = None) -> PullRequest: ...
 
     @abstractmethod
-    def comment(self, number: int, body: str) -> str:
-        """Comment on a pull request or issue; returns the comment's web URL."""
+    def comment(self, number: int, body: str, *, kind: ItemKind = "pr") -> str:
+        """Comment on pull request (``kind="pr"``) or issue (``kind="issue"``) ``number``; returns the comment's
+        web URL."""
 
     @abstractmethod
-    def add_labels(self, number: int, labels: Sequence[str]) -> None:
+    def add_labels(self, number: int, labels: Sequence[str], *, kind: ItemKind = "pr") -> None:
         """Add labels to a pull request or issue (labels it already has stay; missing labels are created)."""
 
     @abstractmethod
@@ -88,13 +102,15 @@ class Forge(ABC):
 
 
 def open_forge(kind: str, *, api_url: str, repo_slug: str, token: str) -> Forge:
-    """The forge client for ``kind`` (e.g. ``github``) on repository ``owner/name``."""
+    """The forge client for ``kind`` (``github``, ``gitlab``) on repository ``repo_slug`` (``owner/name``; a
+    forge class may accept other shapes through its ``SLUG`` = (pattern, description), e.g. GitLab subgroups)."""
     if kind not in FORGES:
         raise StepError(f"unknown forge {kind!r} (supported: {', '.join(sorted(FORGES))})")
-    if not _SLUG.match(repo_slug):
-        raise StepError(f"--repo-slug must look like owner/name, got {repo_slug!r}")
-    if not re.match(r"^https?://", api_url):
-        raise StepError(f"--api-url must be an http(s) URL, got {api_url!r}")
     module_name, class_name = FORGES[kind].split(":")
     forge_class = getattr(importlib.import_module(module_name), class_name)
+    slug_pattern, slug_shape = getattr(forge_class, "SLUG", (_SLUG, "owner/name"))
+    if not slug_pattern.match(repo_slug):
+        raise StepError(f"--repo-slug must look like {slug_shape}, got {repo_slug!r}")
+    if not re.match(r"^https?://", api_url):
+        raise StepError(f"--api-url must be an http(s) URL, got {api_url!r}")
     return forge_class(api_url=api_url, repo_slug=repo_slug, token=token)

@@ -1,26 +1,22 @@
 """GitHub's REST API (api.github.com or GitHub Enterprise Server's /api/v3) behind the Forge interface.
 
 Requests carry ``Authorization: Bearer``, ``Accept: application/vnd.github+json`` and the pinned
-``X-GitHub-Api-Version: 2022-11-28``. Failures are sorted the way GitHub documents them:
+``X-GitHub-Api-Version: 2022-11-28``. Retries, backoff and error messages are shared with the other forges
+(rest.py); what is GitHub's own is how its rate limits say when to come back:
 
-- connection errors and 5xx: retried with exponential backoff;
 - 403/429 rate limits: retried after ``Retry-After``, or at ``x-ratelimit-reset`` when ``x-ratelimit-remaining``
-  is 0, or after a minute for a secondary limit without either header; a wait longer than ``MAX_RETRY_WAIT`` is
-  not sat out here: the step exits as transient and Argo's retry backoff takes over;
-- any other 4xx: a ForgeError (exit 1) with GitHub's own message. The token never appears in a message.
-
-The backoff is this module's own and not ``common.retry`` because the server dictates the delays here.
+  is 0, or after a minute for a secondary limit without either header; a plain 403 is a missing permission;
+- a pull request is an issue too: comments and labels go to the same ``/issues/{number}`` endpoints for both.
 """
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from hera_flows.steps.common import TransientError, log
-from hera_flows.steps.forge.base import Forge, ForgeError, Issue, PullRequest
+from hera_flows.steps.forge.base import Forge, ForgeError, Issue, ItemKind, PullRequest
+from hera_flows.steps.forge.rest import RestClient, RetryPolicy, cap, retry_after
 
 API_VERSION = "2022-11-28"
 RETRY_ATTEMPTS = 5
@@ -31,7 +27,13 @@ SECONDARY_LIMIT_WAIT = 60.0
 MAX_BODY_CHARS = 65_000  # GitHub rejects bodies over 65,536 characters
 MAX_TITLE_CHARS = 256
 MAX_ISSUE_PAGES = 10
+MAX_PULL_PAGES = 10  # list_open_prs reads at most 1,000 open pull requests
 TIMEOUT_SECONDS = 30.0
+HINTS = {
+    401: " (check the forge token in the Secret)",
+    403: " (the token lacks a permission on this repository)",
+    404: " (check --repo-slug and that the token can see the repository)",
+}
 
 
 class GitHubForge(Forge):
@@ -44,27 +46,29 @@ class GitHubForge(Forge):
         timeout: float = TIMEOUT_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        import httpx
-
-        self._httpx = httpx
         self.owner, self.name = repo_slug.split("/", 1)
         self._repo = f"/repos/{self.owner}/{self.name}"
-        self._token = token
-        self._sleep = sleep
-        self._client = httpx.Client(
-            base_url=api_url.rstrip("/"),
+        self._api = RestClient(
+            service="GitHub",
+            base_url=api_url,
+            token=token,
             headers={
                 "Authorization": f"Bearer {token}",
                 "Accept": "application/vnd.github+json",
                 "X-GitHub-Api-Version": API_VERSION,
-                "User-Agent": "hera-flows",
             },
             timeout=timeout,
-            follow_redirects=True,  # a renamed repository answers 301; httpx drops the token on a foreign host
+            sleep=sleep,
+            policy=RetryPolicy(attempts=RETRY_ATTEMPTS, base_delay=RETRY_BASE_DELAY, max_single_wait=MAX_RETRY_WAIT,
+                               max_total_wait=MAX_TOTAL_WAIT),
+            rate_limit_delay=_rate_limit_delay,
+            error_text=_message,
+            hints=HINTS,
         )
+        self._request = self._api.request
 
     def close(self) -> None:
-        self._client.close()
+        self._api.close()
 
     # --- pull requests -------------------------------------------------------------------------------------
 
@@ -77,43 +81,55 @@ class GitHubForge(Forge):
                 return _pull(item)
         return None
 
+    def list_open_prs(self, head_prefix: str) -> list[PullRequest]:
+        found: list[PullRequest] = []
+        for page in range(1, MAX_PULL_PAGES + 1):
+            items = self._request("GET", f"{self._repo}/pulls",
+                                  params={"state": "open", "per_page": 100, "page": page}) or []
+            for item in items:
+                head = item.get("head") or {}
+                same_repo = ((head.get("repo") or {}).get("full_name") or f"{self.owner}/{self.name}") \
+                    == f"{self.owner}/{self.name}"
+                if same_repo and str(head.get("ref", "")).startswith(head_prefix) and item.get("state") == "open":
+                    found.append(_pull(item))
+            if len(items) < 100:
+                break
+        return found
+
     def create_pr(self, *, branch: str, base: str, title: str, body: str) -> PullRequest:
-        payload = {"title": _cap(title, MAX_TITLE_CHARS), "head": branch, "base": base, "body": _cap(body, MAX_BODY_CHARS)}
+        payload = {"title": cap(title, MAX_TITLE_CHARS), "head": branch, "base": base, "body": cap(body, MAX_BODY_CHARS)}
         return _pull(self._request("POST", f"{self._repo}/pulls", json=payload))
 
     def update_pr(self, number: int, *, title: str | None = None, body: str | None = None) -> PullRequest:
         return _pull(self._request("PATCH", f"{self._repo}/pulls/{int(number)}", json=_edits(title, body)))
 
-    # --- shared by pull requests and issues ----------------------------------------------------------------
+    # --- shared by pull requests and issues (one number sequence on GitHub: ``kind`` changes nothing) -----
 
-    def comment(self, number: int, body: str) -> str:
+    def comment(self, number: int, body: str, *, kind: ItemKind = "pr") -> str:
         created = self._request(
-            "POST", f"{self._repo}/issues/{int(number)}/comments", json={"body": _cap(body, MAX_BODY_CHARS)}
+            "POST", f"{self._repo}/issues/{int(number)}/comments", json={"body": cap(body, MAX_BODY_CHARS)}
         )
         return str(created.get("html_url", ""))
 
-    def add_labels(self, number: int, labels: Sequence[str]) -> None:
+    def add_labels(self, number: int, labels: Sequence[str], *, kind: ItemKind = "pr") -> None:
         if labels:
             self._request("POST", f"{self._repo}/issues/{int(number)}/labels", json={"labels": list(labels)})
 
     # --- issues --------------------------------------------------------------------------------------------
 
     def find_open_issue(self, marker: str, *, labels: Sequence[str] = ()) -> Issue | None:
-        params: dict[str, Any] = {"state": "open", "per_page": 100}
+        params: dict[str, Any] = {"state": "open"}
         if labels:
             params["labels"] = ",".join(labels)
-        for page in range(1, MAX_ISSUE_PAGES + 1):
-            items = self._request("GET", f"{self._repo}/issues", params={**params, "page": page}) or []
+        for items in self._api.pages(f"{self._repo}/issues", params, per_page=100, max_pages=MAX_ISSUE_PAGES):
             for item in items:
                 # The issues list includes pull requests (they carry a "pull_request" key); skip them.
-                if "pull_request" not in item and marker in (item.get("body") or ""):
+                if isinstance(item, dict) and "pull_request" not in item and marker in (item.get("body") or ""):
                     return _issue(item)
-            if len(items) < params["per_page"]:
-                break
         return None
 
     def create_issue(self, *, title: str, body: str, labels: Sequence[str] = ()) -> Issue:
-        payload: dict[str, Any] = {"title": _cap(title, MAX_TITLE_CHARS), "body": _cap(body, MAX_BODY_CHARS)}
+        payload: dict[str, Any] = {"title": cap(title, MAX_TITLE_CHARS), "body": cap(body, MAX_BODY_CHARS)}
         if labels:
             payload["labels"] = list(labels)
         return _issue(self._request("POST", f"{self._repo}/issues", json=payload))
@@ -121,65 +137,20 @@ class GitHubForge(Forge):
     def update_issue(self, number: int, *, title: str | None = None, body: str | None = None) -> Issue:
         return _issue(self._request("PATCH", f"{self._repo}/issues/{int(number)}", json=_edits(title, body)))
 
-    # --- transport -----------------------------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None) -> Any:
-        httpx = self._httpx
-        waited = 0.0
-        what = f"GitHub API {method} {path}"
-        for attempt in range(1, RETRY_ATTEMPTS + 1):
-            try:
-                response = self._client.request(method, path, params=params, json=json)
-            except httpx.TransportError as exc:
-                problem, delay = f"{type(exc).__name__}: {self._clean(str(exc))}", _backoff(attempt)
-            else:
-                if response.status_code < 400:
-                    return _json(response, what)
-                delay = self._retry_delay(response, attempt, what)
-                if delay is None:
-                    raise self._error(what, response)
-                problem = f"HTTP {response.status_code}"
-            if attempt == RETRY_ATTEMPTS or waited + delay > MAX_TOTAL_WAIT:
-                raise TransientError(f"{what} failed after {attempt} attempts: {problem}")
-            log(f"{what}: attempt {attempt} failed ({problem}); retrying in {delay:.1f}s")
-            self._sleep(delay)
-            waited += delay
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _retry_delay(self, response: Any, attempt: int, what: str) -> float | None:
-        """Seconds to wait before retrying ``response``, or None when retrying cannot help."""
-        status = response.status_code
-        if status >= 500:
-            return _backoff(attempt)
-        if status not in (403, 429):
-            return None
-        headers = response.headers
-        wait: float | None = None
-        retry_after = headers.get("retry-after", "")
-        if retry_after.strip().isdigit():
-            wait = float(retry_after.strip())
-        elif headers.get("x-ratelimit-remaining") == "0" and headers.get("x-ratelimit-reset", "").isdigit():
-            wait = max(0.0, float(headers["x-ratelimit-reset"]) - time.time()) + 1.0
-        elif status == 429 or "rate limit" in _message(response).lower():
-            wait = SECONDARY_LIMIT_WAIT * attempt
-        if wait is None:
-            return None  # a plain 403: the token lacks a permission; retrying will not grant it
-        if wait > MAX_RETRY_WAIT:
-            raise TransientError(f"{what}: GitHub rate limit, retry allowed only in {wait:.0f}s")
+def _rate_limit_delay(response: Any, attempt: int) -> float | None:
+    """Seconds GitHub asks us to wait on a 403/429 rate limit, or None when it is no rate limit."""
+    if response.status_code not in (403, 429):
+        return None
+    headers = response.headers
+    wait = retry_after(headers)
+    if wait is not None:
         return wait
-
-    def _error(self, what: str, response: Any) -> ForgeError:
-        status = response.status_code
-        detail = self._clean(_message(response))
-        hint = {
-            401: " (check the forge token in the Secret)",
-            403: " (the token lacks a permission on this repository)",
-            404: " (check --repo-slug and that the token can see the repository)",
-        }.get(status, "")
-        return ForgeError(f"{what} failed with HTTP {status}: {detail}{hint}", status=status, detail=detail)
-
-    def _clean(self, text: str) -> str:
-        return text.replace(self._token, "***") if self._token else text
+    if headers.get("x-ratelimit-remaining") == "0" and headers.get("x-ratelimit-reset", "").isdigit():
+        return max(0.0, float(headers["x-ratelimit-reset"]) - time.time()) + 1.0
+    if response.status_code == 429 or "rate limit" in _message(response).lower():
+        return SECONDARY_LIMIT_WAIT * attempt
+    return None  # a plain 403: the token lacks a permission; retrying will not grant it
 
 
 def _message(response: Any) -> str:
@@ -199,30 +170,12 @@ def _message(response: Any) -> str:
     return ": ".join(p for p in parts if p)[:500]
 
 
-def _json(response: Any, what: str) -> Any:
-    if not response.content:
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        # A proxy's HTML page instead of GitHub's JSON: not something a retry of this step can fix soon.
-        raise ForgeError(f"{what} returned HTTP {response.status_code} without a JSON body", status=response.status_code) from None
-
-
-def _backoff(attempt: int) -> float:
-    return min(30.0, RETRY_BASE_DELAY * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
-
-
-def _cap(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _edits(title: str | None, body: str | None) -> dict[str, str]:
     edits: dict[str, str] = {}
     if title is not None:
-        edits["title"] = _cap(title, MAX_TITLE_CHARS)
+        edits["title"] = cap(title, MAX_TITLE_CHARS)
     if body is not None:
-        edits["body"] = _cap(body, MAX_BODY_CHARS)
+        edits["body"] = cap(body, MAX_BODY_CHARS)
     return edits
 
 
