@@ -86,7 +86,10 @@ def evaluate(text: str, resolve: Callable[[str], Any]) -> bool:
             value = (bool(value) and bool(right)) if op == "&&" else (bool(value) or bool(right))
         return value
 
-    result = expr()
+    try:
+        result = expr()
+    except RecursionError:
+        raise ExpressionError(f"the expression is nested too deeply ({len(tokens)} tokens)") from None
     if position != len(tokens):
         raise ExpressionError(f"trailing input in {text!r}")
     return bool(result)

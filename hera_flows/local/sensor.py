@@ -111,7 +111,19 @@ def _children(text: str, start: int) -> list[tuple[str | int, _Raw]]:
 
 
 def raw_get(data: str, path: str) -> str | None:
-    """The raw JSON text at a gjson-style dotted ``path`` in ``data``, or None when absent."""
+    """The raw JSON text at a gjson-style dotted ``path`` in ``data``, or None when absent.
+
+    Malformed or absurdly nested event data is a SensorError (the real sensor drops such an event), never a crash.
+    """
+    try:
+        return _raw_get(data, path)
+    except (IndexError, ValueError) as exc:
+        raise SensorError(f"event data is not valid JSON ({exc.__class__.__name__}: {exc})") from None
+    except RecursionError:
+        raise SensorError("event data is nested too deeply") from None
+
+
+def _raw_get(data: str, path: str) -> str | None:
     start = _skip_ws(data, 0)
     end = _scan_value(data, start)
     span = _Raw(start, end)
@@ -135,7 +147,10 @@ def gjson_string(data: str, path: str) -> str | None:
     if raw is None:
         return None
     if raw.startswith('"'):
-        return json.loads(raw)
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise SensorError(f"event data has an invalid string at {path} ({exc})") from None
     if raw == "null":
         return ""
     return raw

@@ -103,6 +103,8 @@ def load_documents(text: str) -> list[Any]:
         return list(yaml.safe_load_all(text))
     except yaml.YAMLError as exc:
         raise YamlPatchError(f"not valid YAML: {_one_line(exc)}") from exc
+    except RecursionError:
+        raise YamlPatchError("not valid YAML: nested too deeply") from None
 
 
 def set_values(
