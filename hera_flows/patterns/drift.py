@@ -1,10 +1,366 @@
-"""Pattern 2 — drift remediation."""
+"""Pattern 2 — drift remediation: a drift alert from any monitoring tool becomes a retraining PR, or an issue
+labelled ``data-quality`` when the context points at an upstream data bug; and a flapping detector can never
+start a runaway of retrains or PRs.
+
+- EventSource ``drift``: one bearer-authenticated webhook endpoint per tool (``/drift/alertmanager``,
+  ``/drift/evidently``, ...), so the Sensor knows the payload shape from the endpoint instead of guessing.
+- Sensor ``drift-remediation``: per endpoint a dependency (name charset check on the model field, the
+  severity filter where the payload has one severity per delivery, firing-only for Alertmanager) and a trigger
+  with ``rateLimit`` and ``atLeastOnce`` that submits ``drift-remediation`` (or ``drift-retrain``).
+- WorkflowTemplate ``drift-remediation``: a per-model mutex (``synchronization.mutexes``) around
+  guard (normalise, severity, per-key cooldown, open-PR ceiling) -> context -> agent -> review (PR or issue)
+  -> smoke (the changed pipeline config parses and validates) -> report.
+- ``mode: retrain``: WorkflowTemplate ``drift-retrain`` = the same guard, then the team's own training
+  template through ``templateRef``.
+- CronWorkflow ``drift-monitor``: an Evidently DataDriftPreset report posting one event per drifted column.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from hera.workflows import DAG, Parameter, Task
+from hera.workflows import models as m
+
+from hera_flows.blocks import events, security
+from hera_flows.blocks.agent import AGENT_TASK, agent_template, forge_token
+from hera_flows.blocks.guard import guard_output, guard_template, proceeds
+from hera_flows.blocks.review import REVIEW_TASK, report_template, review_template
+from hera_flows.blocks.step import SecretEnv, step_template
+from hera_flows.blocks.workflow import PATTERN_LABEL, Param, pattern_workflow_template
 from hera_flows.config import Config
 from hera_flows.patterns import PatternManifests
+from hera_flows.steps.drift.normalise import NAME, SEVERITY_WORDS
+
+TEMPLATE_NAME = "drift-remediation"
+RETRAIN_TEMPLATE_NAME = "drift-retrain"
+MONITOR_NAME = "drift-monitor"
+EVENT_SOURCE_NAME = "drift"
+SENSOR_NAME = "drift-remediation"
+CONTEXT_TASK = "context"
+SMOKE_TASK = "smoke"
+RETRAIN_TASK = "retrain"
+GUARD_LABEL_ROLE = "hera-flows-guard-drift"
+# Where the model name is in each tool's body (the Sensor passes it to the workflow for the per-model mutex).
+MODEL_PATH = {
+    "alertmanager": "body.alerts.0.labels.model",
+    "evidently": "body.model",
+    "arize": "body.model_id",
+    "whylabs": "body.datasetId",
+    "fiddler": "body.model_name",
+    "nannyml": "body.model_name",
+}
+# Tools whose delivery carries one severity for everything in it: the Sensor filters on it. An Alertmanager
+# group has one severity per alert (and commonLabels.severity is absent when they differ), Arize and NannyML
+# make it optional: for those the guard alone filters.
+SEVERITY_PATH = {"evidently": "body.severity", "fiddler": "body.severity", "whylabs": "body.severity"}
+# The workflow-level mutex: one remediation per model at a time. The model reaches the name only after the
+# Sensor checked its charset (the name filter below), and the guard checks it again.
+MUTEX = "drift-{{workflow.parameters.model}}"
+GUARD_OUTPUTS = ["model", "feature", "severity", "metric", "metric-value", "threshold", "source", "id", "title",
+                 "considered"]
+
+
+def _params(cfg: Config) -> list[Param]:
+    sources = tuple(cfg.patterns.drift.webhook.sources)
+    return [
+        Param("event-source", "Which monitoring tool sent the event (set by the Sensor).", sources[0], sources),
+        Param("event-body", "The webhook body as Argo Events delivers it (set by the Sensor)."),
+        Param("model", "The model the event is about: the per-model mutex key (set by the Sensor; checked by the "
+              "guard)."),
+        Param("manual", "'true' for a hand-submitted run: model, feature and severity are required. The Sensor never "
+              "sets it.", "false", ("false", "true")),
+        Param("feature", "The drifted feature (manual runs only)."),
+        Param("severity", "Severity of a manual run.", "critical", ("critical", "high", "medium", "warning", "low",
+                                                                     "info")),
+    ]
 
 
 def build(cfg: Config) -> PatternManifests:
-    return PatternManifests()
+    d = cfg.patterns.drift
+    templates = [retrain_template(cfg)] if d.mode == "retrain" else [workflow_template(cfg)]
+    return PatternManifests(
+        workflow_templates=templates,
+        event_sources=[event_source(cfg)],
+        sensors=[sensor(cfg)],
+        cron_workflows=[monitor_cron_workflow(cfg)] if d.monitor.enabled else [],
+        rbac=security.role_documents(
+            GUARD_LABEL_ROLE, cfg.namespace,
+            # The drift guard labels its own Workflow with its decision; nothing else may patch workflows.
+            [{"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["patch"]}],
+            service_account=security.GUARD_SA, service_account_namespace=cfg.namespace,
+        ),
+    )
+
+
+def _guard(cfg: Config, *, ceiling: bool):
+    d = cfg.patterns.drift
+    repo = cfg.repository_for("drift")
+    return guard_template(
+        cfg,
+        "drift",
+        step="guard-drift",
+        flags=[
+            f"--severities={','.join(d.severities)}",
+            f"--cooldown-seconds={d.cooldown_seconds}",
+            f"--max-open-prs={d.max_open_prs if ceiling else 0}",
+            f"--reservation-seconds={d.active_deadline_seconds}",
+            f"--branch-prefix={d.branch_prefix}",
+            f"--forge={cfg.forge.kind}",
+            f"--api-url={cfg.forge.api_url}",
+            f"--repo-slug={repo.slug}",
+        ],
+        inputs=[p.name for p in _params(cfg)],
+        outputs=GUARD_OUTPUTS,
+        secrets=[forge_token(cfg, optional=not ceiling)],
+    )
+
+
+def _guard_arguments(cfg: Config) -> dict[str, str]:
+    return {p.name: f"{{{{workflow.parameters.{p.name}}}}}" for p in _params(cfg)} | {
+        "workflow-name": "{{workflow.name}}", "workflow-uid": "{{workflow.uid}}"}
+
+
+def _with_mutex(template: dict[str, Any]) -> dict[str, Any]:
+    # ``mutexes`` (a list) is the form both Argo 3.6+ and 4.x accept; 4.x removed the singular ``mutex``.
+    template["spec"]["synchronization"] = {"mutexes": [{"name": MUTEX}]}
+    return template
+
+
+def workflow_template(cfg: Config) -> dict[str, Any]:
+    d = cfg.patterns.drift
+    repo = cfg.repository_for("drift")
+    with pattern_workflow_template(
+        cfg,
+        name=TEMPLATE_NAME,
+        pattern="drift",
+        title="Drift remediation",
+        description="Drift alert -> retraining proposal PR (or data-quality issue) -> pipeline config check",
+        params=_params(cfg),
+        active_deadline_seconds=d.active_deadline_seconds,
+    ) as wt:
+        guard = _guard(cfg, ceiling=True)
+        context = step_template(
+            cfg,
+            name=CONTEXT_TASK,
+            step="context-drift",
+            flags=[
+                f"--tracking-uri={cfg.mlflow.tracking_uri}",
+                f"--repo-url={repo.url}",
+                f"--base-branch={repo.base_branch}",
+                f"--pipelines-dir={d.pipelines_dir}",
+                f"--params-file={d.params_file}",
+                f"--serving-alias={d.serving_alias}",
+                f"--git-log-limit={d.git_log_limit}",
+                f"--deadline-seconds={min(600, d.active_deadline_seconds // 3)}",
+            ],
+            inputs=["event", "dedupe-key", "branch"],
+            outputs=["context"],
+            secrets=[forge_token(cfg, optional=True)],
+            env_from_secrets=[cfg.mlflow.credentials_secret] if cfg.mlflow.credentials_secret else [],
+            network=True,
+        )
+        agent = agent_template(
+            cfg, "drift", repo=repo, allowed_paths=list(d.allowed_paths),
+            builtin_flags=[f"--pipelines-dir={d.pipelines_dir}", f"--params-file={d.params_file}",
+                           f"--min-window-days={d.min_window_days}"],
+        )
+        review = review_template(cfg, "drift", repo)
+        smoke = step_template(
+            cfg,
+            name=SMOKE_TASK,
+            step="smoke-drift",
+            flags=[f"--pipelines-dir={d.pipelines_dir}", f"--params-file={d.params_file}",
+                   f"--min-window-days={d.min_window_days}"],
+            inputs=["model-name", "files"],
+            outputs=["result", "report"],
+            network=True,  # no network, but the shared retry policy (exit 75 only) keeps smoke tasks alike
+        )
+        report = report_template(cfg, repo)
+
+        with DAG(name="main", outputs=[
+            _dag_output("decision", "tasks.guard.outputs.parameters.decision"),
+            _dag_output("reason", "tasks.guard.outputs.parameters.reason"),
+            _dag_output("pr-url", f"tasks.{REVIEW_TASK}.outputs.parameters.pr-url"),
+            _dag_output("issue-url", f"tasks.{REVIEW_TASK}.outputs.parameters.issue-url"),
+            _dag_output("smoke-result", f"tasks.{SMOKE_TASK}.outputs.parameters.result"),
+        ]):
+            guard(arguments=_guard_arguments(cfg))
+            context(depends="guard.Succeeded", when=proceeds(), arguments={
+                "event": guard_output("event"), "dedupe-key": guard_output("dedupe-key"),
+                "branch": guard_output("branch")})
+            agent(depends=f"{CONTEXT_TASK}.Succeeded", arguments={
+                "context": f"{{{{tasks.{CONTEXT_TASK}.outputs.parameters.context}}}}",
+                "branch": guard_output("branch"),
+                "title": guard_output("title"),
+            })
+            review(depends=f"{AGENT_TASK}.Succeeded", arguments={
+                "branch": _agent_output("branch"),
+                "changed": _agent_output("changed"),
+                "context": f"{{{{tasks.{CONTEXT_TASK}.outputs.parameters.context}}}}",
+                "summary": _agent_output("summary"),
+                "refused": _agent_output("refused"),
+                "dedupe-key": guard_output("dedupe-key"),
+                "issue": _agent_output("issue"),
+            })
+            smoke(depends=f"{REVIEW_TASK}.Succeeded",
+                  when=f"'{{{{tasks.{REVIEW_TASK}.outputs.parameters.pr-number}}}}' != ''",
+                  arguments={"model-name": guard_output("model"), "files": _agent_output("files")})
+            report(depends=f"{SMOKE_TASK}.Succeeded", arguments={
+                "pr-number": f"{{{{tasks.{REVIEW_TASK}.outputs.parameters.pr-number}}}}",
+                "body": f"{{{{tasks.{SMOKE_TASK}.outputs.parameters.report}}}}",
+                "result": f"{{{{tasks.{SMOKE_TASK}.outputs.parameters.result}}}}",
+            })
+    return _with_mutex(wt.to_dict())
+
+
+def retrain_template(cfg: Config) -> dict[str, Any]:
+    """``mode: retrain``: the drift guard (same cooldown, no PR ceiling), then the team's training template.
+
+    ``templateRef`` runs one template of the team's WorkflowTemplate inside this workflow (its pods get this
+    workflow's ServiceAccount and security context); its inputs receive the drift event fields named in
+    ``retrain.parameters``.
+    """
+    d = cfg.patterns.drift
+    with pattern_workflow_template(
+        cfg,
+        name=RETRAIN_TEMPLATE_NAME,
+        pattern="drift",
+        title="Drift retrain",
+        description=f"Drift alert -> guard -> {d.retrain.workflow_template}/{d.retrain.template}",
+        params=_params(cfg),
+        active_deadline_seconds=d.active_deadline_seconds,
+    ) as wt:
+        guard = _guard(cfg, ceiling=False)
+        with DAG(name="main", outputs=[
+            _dag_output("decision", "tasks.guard.outputs.parameters.decision"),
+            _dag_output("reason", "tasks.guard.outputs.parameters.reason"),
+        ]):
+            guard(arguments=_guard_arguments(cfg))
+            Task(
+                name=RETRAIN_TASK,
+                template_ref=m.TemplateRef(name=d.retrain.workflow_template, template=d.retrain.template),
+                depends="guard.Succeeded",
+                when=proceeds(),
+                arguments=[Parameter(name=name, value=guard_output(field))
+                           for name, field in sorted(d.retrain.parameters.items())],
+            )
+    return _with_mutex(wt.to_dict())
+
+
+def monitor_cron_workflow(cfg: Config) -> dict[str, Any]:
+    """The scheduled Evidently report; it posts to the EventSource like any other tool (bearer token)."""
+    d = cfg.patterns.drift
+    mon = d.monitor
+    event_url = mon.event_url or (
+        f"http://{EVENT_SOURCE_NAME}-eventsource-svc.{cfg.namespace}.svc:{d.webhook.port}"
+        f"{d.webhook.endpoint_prefix}/evidently")
+    flags = [
+        f"--model={mon.model}",
+        f"--reference={mon.reference}",
+        f"--current={mon.current}",
+        f"--max-rows={mon.max_rows}",
+        f"--seed={mon.seed}",
+        f"--severity={mon.severity}",
+        f"--event-url={event_url}",
+        f"--tracking-uri={cfg.mlflow.tracking_uri}",
+    ]
+    if mon.columns:
+        flags.append(f"--columns={','.join(mon.columns)}")
+    with pattern_workflow_template(
+        cfg,
+        name=MONITOR_NAME,
+        pattern="drift",
+        title="Drift monitor",
+        description="Evidently DataDriftPreset: reference vs current window; one drift event per drifted column",
+        params=[],
+        active_deadline_seconds=mon.active_deadline_seconds,
+    ) as wt:
+        monitor = step_template(
+            cfg,
+            name="monitor",
+            step="drift-monitor",
+            flags=flags,
+            outputs=["scores", "drifted", "posted"],
+            secrets=[SecretEnv("HF_DRIFT_TOKEN", d.webhook.auth_secret)],
+            env_from_secrets=[cfg.mlflow.credentials_secret] if cfg.mlflow.credentials_secret else [],
+            network=True,
+        )
+        with DAG(name="main", outputs=[_dag_output("scores", "tasks.monitor.outputs.parameters.scores"),
+                                       _dag_output("drifted", "tasks.monitor.outputs.parameters.drifted")]):
+            monitor()
+    spec = wt.to_dict()
+    metadata = spec["metadata"]
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "CronWorkflow",
+        "metadata": {"name": MONITOR_NAME, "namespace": cfg.namespace, "labels": metadata["labels"],
+                     "annotations": metadata["annotations"]},
+        "spec": {
+            # ``schedules`` (a list): Argo 4.x removed the singular ``schedule``; 3.6+ reads both.
+            "schedules": list(mon.schedules),
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": 600,
+            "successfulJobsHistoryLimit": 3,
+            "failedJobsHistoryLimit": 3,
+            "workflowSpec": spec["spec"],
+        },
+    }
+
+
+def _agent_output(name: str) -> str:
+    return f"{{{{tasks.{AGENT_TASK}.outputs.parameters.{name}}}}}"
+
+
+def _dag_output(name: str, reference: str) -> Parameter:
+    return Parameter(name=name, value_from=m.ValueFrom(parameter=f"{{{{{reference}}}}}", default=""))
+
+
+def event_source(cfg: Config) -> dict[str, Any]:
+    hook = cfg.patterns.drift.webhook
+    return events.webhook_event_source(
+        EVENT_SOURCE_NAME,
+        cfg.namespace,
+        [events.WebhookEndpoint(source, hook.port, f"{hook.endpoint_prefix}/{source}", auth_secret=hook.auth_secret)
+         for source in hook.sources],
+        event_bus=cfg.event_bus,
+    )
+
+
+def severity_regex(source: str, severities: list[str]) -> str:
+    """The raw severity values of ``source`` that normalise into ``severities`` (case-insensitive, anchored)."""
+    words = sorted(w for w, level in SEVERITY_WORDS.items() if level in severities)
+    if source == "whylabs":
+        from hera_flows.steps.drift.normalise import WHYLABS_SEVERITY
+
+        words += sorted(str(n) for n, level in WHYLABS_SEVERITY.items() if level in severities)
+    return "(?i)^(" + "|".join(words) + ")$"
+
+
+def sensor(cfg: Config) -> dict[str, Any]:
+    d = cfg.patterns.drift
+    template = RETRAIN_TEMPLATE_NAME if d.mode == "retrain" else TEMPLATE_NAME
+    labels = {PATTERN_LABEL: "drift"}
+    dependencies, triggers = [], []
+    for source in d.webhook.sources:
+        filters: list[Any] = [events.RegexFilter(MODEL_PATH[source], NAME.pattern)]
+        if source == "alertmanager":
+            filters.append(events.DataFilter("body.status", ("firing",)))  # a resolved group never triggers
+        if source in SEVERITY_PATH:
+            filters.append(events.RegexFilter(SEVERITY_PATH[source], severity_regex(source, list(d.severities))))
+        dependency = events.Dependency(name=f"{source}-drift", event_source=EVENT_SOURCE_NAME, event_name=source,
+                                       filters=tuple(filters))
+        dependencies.append(dependency)
+        triggers.append(events.WorkflowSubmitTrigger(
+            name=f"remediate-from-{source}",
+            dependency=dependency.name,
+            template=template,
+            parameters={
+                "event-source": events.Constant(source),
+                "event-body": events.FromEvent("body"),
+                "model": events.FromEvent(MODEL_PATH[source]),
+            },
+            rate_limit=d.rate_limit,
+            labels=labels,
+        ))
+    return events.sensor(SENSOR_NAME, cfg.namespace, dependencies, triggers, event_bus=cfg.event_bus, labels=labels)

@@ -1,0 +1,1 @@
+"""Steps of pattern 2 (drift remediation): normalise, guard, context, monitor, smoke."""

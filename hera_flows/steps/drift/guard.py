@@ -1,0 +1,313 @@
+"""`hera-flows step guard-drift`: turn one delivery into at most one remediation, race-free.
+
+The Sensor's ``rateLimit`` only delays events (ARGO-EVENTS-FACTS item 2), so discarding happens here:
+
+1. **normalise** the body into drift events (an Alertmanager group with N firing alerts gives N events);
+2. **filter**: keep the configured severities (re-applied here: the Sensor cannot filter per alert of a
+   group) and the workflow's own model (its mutex is per model);
+3. **cooldown**, per (model, feature): ``LeaseStore.acquire_cooldown`` — a create or a resourceVersion
+   compare-and-swap on one Lease per key, so two workflows started in the same second for the same key cannot
+   both proceed. The first key of the delivery that is not cooling down is chosen; the others are recorded in
+   the ``considered`` output (one workflow handles one event);
+4. **ceiling**: the open drift PRs (forge) plus slots reserved by runs still in flight (one Lease, updated by
+   compare-and-swap) must stay below ``--max-open-prs``; a key whose PR is already open needs no new slot (its
+   PR is updated).
+
+A skipped run ends Succeeded with ``decision=skipped-<why>`` (``proceed`` otherwise), the ``reason`` output,
+and the label
+``hera-flows.io/decision=skipped-<why>`` on its Workflow (plus ``hera-flows.io/dedupe-key``, a hash). Labelling
+uses the guard's own ServiceAccount (``patch workflows``); locally it is written to a file instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from hera_flows.steps import naming
+from hera_flows.steps.common import StepError, TransientError, log, param, secret, write_outputs
+from hera_flows.steps.drift.normalise import FEATURE, NAME, SEVERITIES, SOURCES, DriftEvent, key_hash, normalise
+
+DECISION_LABEL = "hera-flows.io/decision"
+KEY_LABEL = "hera-flows.io/dedupe-key"
+RESERVATIONS_ANNOTATION = "hera-flows.io/reservations"
+CEILING_LEASE_KEY = "drift-open-pr-ceiling"
+_CAS_ATTEMPTS = 10
+
+
+@dataclass(frozen=True)
+class Settings:
+    severities: tuple[str, ...] = ("high", "critical")
+    cooldown_seconds: float = 21600
+    max_open_prs: int = 10  # 0: no ceiling (mode retrain opens no PRs)
+    branch_prefix: str = "drift"
+    reservation_seconds: float = 3600
+
+
+@dataclass
+class Decision:
+    proceed: bool
+    label: str  # the decision output and label: proceed | skipped-filter | skipped-cooldown | skipped-ceiling
+    reason: str
+    event: DriftEvent | None = None
+    branch: str = ""
+    dedupe_key: str = ""
+    considered: list[dict[str, Any]] = field(default_factory=list)
+
+
+def dedupe_key(event: DriftEvent) -> str:
+    return naming.dedupe_key(event.model, event.feature)
+
+
+def branch_for(prefix: str, model: str, feature: str) -> str:
+    """``<prefix>/<model>-<feature>-<id>``; ``<id>`` is a hash of the key, so every event of a key gets the same
+    branch and the review step updates the same PR."""
+    return naming.branch_name(prefix, model, feature, key_hash(model, feature, 8))
+
+
+def decide(
+    events: list[DriftEvent],
+    *,
+    settings: Settings,
+    store: Any,
+    open_branches: Callable[[], set[str]],
+    holder: str,
+    model: str = "",
+    now: datetime | None = None,
+) -> Decision:
+    """The guard's decision for one delivery (see the module docstring). ``store`` is a LeaseStore."""
+    moment = now or datetime.now(timezone.utc)
+    considered: list[dict[str, Any]] = []
+    candidates: dict[tuple[str, str], DriftEvent] = {}
+    for event in events:
+        entry = {"model": event.model, "feature": event.feature, "severity": event.severity, "id": event.id}
+        if event.severity not in settings.severities:
+            considered.append({**entry, "outcome": f"severity {event.severity} not in {list(settings.severities)}"})
+        elif model and event.model != model:
+            considered.append({**entry, "outcome": f"model differs from this workflow's ({model}); group your "
+                                                   "alerts by model"})
+        elif event.key in candidates:
+            considered.append({**entry, "outcome": "duplicate of an earlier alert of this delivery"})
+        else:
+            candidates[event.key] = event
+    if not candidates:
+        return Decision(False, "skipped-filter",
+                        f"no firing drift event with severity in {list(settings.severities)}"
+                        + (f" for model {model}" if model else ""), considered=considered)
+
+    branches: set[str] | None = None
+    first_skip: Decision | None = None
+    for event in candidates.values():
+        key = dedupe_key(event)
+        branch = branch_for(settings.branch_prefix, event.model, event.feature)
+        entry = {"model": event.model, "feature": event.feature, "severity": event.severity, "id": event.id}
+        cooldown = store.acquire_cooldown(naming.lease_name("drift-cooldown", key), holder,
+                                          settings.cooldown_seconds, moment, key=key)
+        if not cooldown.proceed:
+            considered.append({**entry, "outcome": cooldown.reason})
+            first_skip = first_skip or Decision(False, "skipped-cooldown", f"{key}: {cooldown.reason}", event,
+                                                branch, key)
+            continue
+        if settings.max_open_prs > 0:
+            if branches is None:
+                branches = {b for b in open_branches() if b.startswith(settings.branch_prefix + "/")}
+            if not reserve_slot(store, branch, branches, settings, holder, moment):
+                reason = (f"ceiling: {settings.max_open_prs} drift pull requests are open or being opened; "
+                          f"{key} is recorded and skipped (its cooldown started)")
+                considered.append({**entry, "outcome": reason})
+                first_skip = first_skip or Decision(False, "skipped-ceiling", reason, event, branch, key)
+                continue
+        considered.append({**entry, "outcome": "proceed"})
+        return Decision(True, "proceed", f"{key}: {cooldown.reason}", event, branch, key, considered)
+    assert first_skip is not None
+    first_skip.considered = considered
+    return first_skip
+
+
+def reserve_slot(store: Any, branch: str, open_branches: set[str], settings: Settings, holder: str,
+                 now: datetime) -> bool:
+    """Count ``branch`` against the ceiling, race-free: open PRs + unexpired reservations < max_open_prs."""
+    from hera_flows.steps.state import AlreadyExists, Conflict, _aware, micro_time, parse_time
+
+    now = _aware(now)  # never a whole second: the Kubernetes client would send it without the fraction
+    if branch in open_branches:
+        return True  # its PR is updated, no new PR
+    name = naming.lease_name("drift-ceiling", CEILING_LEASE_KEY)
+    for _ in range(_CAS_ATTEMPTS):
+        current = store.get(name)
+        annotations = ((current or {}).get("metadata") or {}).get("annotations") or {}
+        try:
+            reservations = json.loads(annotations.get(RESERVATIONS_ANNOTATION) or "{}")
+        except json.JSONDecodeError:
+            reservations = {}
+        oldest = now - timedelta(seconds=settings.reservation_seconds)
+        live = {b: t for b, t in reservations.items()
+                if isinstance(t, str) and (parse_time(t) or oldest) > oldest and b not in open_branches}
+        if branch in live:
+            return True
+        if len(open_branches) + len(live) >= settings.max_open_prs:
+            return False
+        live[branch] = micro_time(now)
+        lease = json.loads(json.dumps(current)) if current else {
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": name, "namespace": store.namespace,
+                         "labels": {"app.kubernetes.io/managed-by": "hera-flows"}},
+            "spec": {}}
+        lease["metadata"].pop("managedFields", None)
+        lease["metadata"].setdefault("annotations", {})[RESERVATIONS_ANNOTATION] = json.dumps(live, sort_keys=True)
+        lease["spec"] = {**(lease.get("spec") or {}), "holderIdentity": holder, "renewTime": micro_time(now)}
+        try:
+            store.create(lease) if current is None else store.replace(lease)
+        except (AlreadyExists, Conflict):
+            continue
+        return True
+    raise TransientError("the drift ceiling record kept changing while reserving a slot; try again later")
+
+
+# --- labelling the Workflow ------------------------------------------------------------------------------
+
+
+def label_workflow(namespace: str, workflow: str, labels: dict[str, str]) -> None:
+    """Put ``labels`` on this run's Workflow so skipped runs can be listed (``-l hera-flows.io/decision``).
+
+    Locally (``$HERA_FLOWS_STATE_DIR`` set) the labels go to ``<state>/workflow-labels/<workflow>.json``. A
+    failure to label is logged, never fatal: the decision is already in the outputs.
+    """
+    from hera_flows.steps.state import STATE_DIR_ENV
+
+    if not workflow:
+        return
+    root = os.environ.get(STATE_DIR_ENV)
+    if root:
+        folder = Path(root) / "workflow-labels"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{workflow}.json").write_text(json.dumps(labels, sort_keys=True), encoding="utf-8")
+        return
+    try:
+        from kubernetes import client
+
+        from hera_flows.steps.state import _load_api_client
+
+        client.CustomObjectsApi(_load_api_client()).patch_namespaced_custom_object(
+            "argoproj.io", "v1alpha1", namespace, "workflows", workflow, {"metadata": {"labels": labels}},
+            _request_timeout=(5, 15))
+    except Exception as exc:  # noqa: BLE001 - labels are informational
+        log(f"guard-drift: could not label workflow {workflow} ({type(exc).__name__}: {str(exc)[:200]})")
+
+
+# --- the step --------------------------------------------------------------------------------------------
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _manual_event() -> list[DriftEvent]:
+    from hera_flows.steps.drift.normalise import _name, severity
+
+    model = _name(param("model"), "the model parameter")
+    feature = _name(param("feature"), "the feature parameter", FEATURE)
+    level = severity(param("severity") or "critical", "the severity parameter")
+    return [DriftEvent(model, feature, level, "manual", None, None, "manual", f"manual-{int(time.time())}")]
+
+
+def _open_branches(args: argparse.Namespace) -> Callable[[], set[str]]:
+    def fetch() -> set[str]:
+        from hera_flows.steps.forge.base import open_forge
+
+        with open_forge(args.forge, api_url=args.api_url, repo_slug=args.repo_slug,
+                        token=secret("HF_FORGE_TOKEN")) as forge:
+            return {pr.head for pr in forge.list_open_prs(args.branch_prefix + "/")}
+
+    return fetch
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hera-flows step guard-drift", description=__doc__.splitlines()[0],
+                                     allow_abbrev=False)
+    parser.add_argument("--pattern", default="drift", choices=["drift"])
+    parser.add_argument("--state-namespace", default="default")
+    parser.add_argument("--severities", default="high,critical")
+    parser.add_argument("--cooldown-seconds", type=float, default=21600)
+    parser.add_argument("--max-open-prs", type=int, default=10, help="0 disables the ceiling (mode retrain)")
+    parser.add_argument("--reservation-seconds", type=float, default=3600,
+                        help="how long a proceeding run holds a ceiling slot before its PR must exist")
+    parser.add_argument("--branch-prefix", default="drift")
+    parser.add_argument("--forge", default="github")
+    parser.add_argument("--api-url", default="https://api.github.com")
+    parser.add_argument("--repo-slug", default="")
+    parser.add_argument("--outputs")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    from hera_flows.steps.state import open_store
+
+    args = _parser().parse_args(argv)
+    severities = tuple(_csv(args.severities))
+    unknown = [s for s in severities if s not in SEVERITIES]
+    if unknown or not severities:
+        raise StepError(f"--severities: {unknown or 'empty'} (known: {', '.join(SEVERITIES)})")
+    if args.max_open_prs > 0 and not args.repo_slug:
+        raise StepError("--repo-slug is required for the open-PR ceiling (or set --max-open-prs=0)")
+    settings = Settings(severities, args.cooldown_seconds, args.max_open_prs, args.branch_prefix,
+                        args.reservation_seconds)
+
+    manual = param("manual", "false")
+    if manual not in ("true", "false", ""):
+        raise StepError(f"the parameter manual must be 'true' or 'false', not {manual[:20]!r}")
+    model = param("model").strip()
+    if manual == "true":
+        events = _manual_event()
+    else:
+        source = param("event-source").strip()
+        if source not in SOURCES:
+            raise StepError(f"unknown event-source {source[:40]!r} (known: {', '.join(SOURCES)})")
+        body = param("event-body")
+        if not body.strip():
+            raise StepError("the event body is empty (was the workflow submitted by hand without manual=true?)")
+        events = normalise(source, body)
+        if model and not NAME.match(model):
+            raise StepError(f"the model parameter {model[:60]!r} is not a valid name")
+    workflow_name, workflow_uid = param("workflow-name"), param("workflow-uid")
+    holder = workflow_uid or workflow_name
+    if not holder:
+        raise StepError("missing input parameters workflow-name/workflow-uid (the cooldown record needs its run)")
+
+    decision = decide(events, settings=settings, store=open_store(args.state_namespace),
+                      open_branches=_open_branches(args), holder=holder, model=model)
+    labels = {DECISION_LABEL: decision.label}
+    if decision.event is not None:
+        labels[KEY_LABEL] = key_hash(decision.event.model, decision.event.feature, 32)
+    label_workflow(args.state_namespace, workflow_name, labels)
+
+    event = decision.event
+    proceed = decision.proceed
+    write_outputs(
+        args.outputs,
+        decision=decision.label,
+        reason=decision.reason,
+        dedupe_key=decision.dedupe_key if proceed else "",
+        branch=decision.branch if proceed else "",
+        model=event.model if event and proceed else "",
+        feature=event.feature if event and proceed else "",
+        severity=event.severity if event and proceed else "",
+        metric=event.metric if event and proceed else "",
+        metric_value="" if not (event and proceed) or event.metric_value is None else repr(event.metric_value),
+        threshold="" if not (event and proceed) or event.threshold is None else repr(event.threshold),
+        source=event.source if event and proceed else "",
+        id=event.id if event and proceed else "",
+        title=f"Drift in {event.model}/{event.feature}: retraining proposal" if event and proceed else "",
+        event=json.dumps(event.to_dict() if event and proceed else {}, sort_keys=True),
+        considered=json.dumps(decision.considered[:200], sort_keys=True),
+    )
+    log(f"guard-drift: decision={decision.label}: {decision.reason}; "
+        f"{len(events)} firing event(s), {len(decision.considered)} considered")
+    return 0

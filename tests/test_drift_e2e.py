@@ -1,0 +1,163 @@
+"""End to end: the generated `drift-remediation` WorkflowTemplate on the local runner, an Alertmanager delivery
+routed through the generated Sensor, a real bare git remote, the GitHub stand-in and a real MLflow server.
+
+A drift alert opens a retraining PR (params file changed on `drift/<model>-<feature>-<id>`, config check
+commented); the same alert inside the cooldown ends Succeeded with the reason and opens nothing; after the
+cooldown a new alert updates the same PR with a comment carrying the new evidence; a data-bug alert opens an
+issue labelled data-quality and pushes nothing."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hera_flows.config import parse_config
+from hera_flows.generate import render, write
+from hera_flows.local.runner import RunResult, run_workflow
+from hera_flows.local.sensor import SensorError
+from hera_flows.steps.state import micro_time
+from tests.support.fixtures_gitops import create_gitops_remote
+from tests.support.mlflow_models import register_run_version, unique_model_name
+
+pytestmark = pytest.mark.slow
+
+PARAMS = """\
+# Training parameters (owned by the fraud team)
+features: [amount, merchant]
+dataset:
+  table: features.transactions
+  window_days: 30   # days of history
+  window_end: "2026-10-01"
+training:
+  learning_rate: 0.1
+"""
+
+
+def _alert(model: str, feature: str, *, value: str = "0.5", metric: str = "psi", severity: str = "critical",
+           status: str = "firing") -> str:
+    body = {
+        "version": "4", "status": status, "receiver": "argo-events-drift", "groupLabels": {"model": model},
+        "commonLabels": {"model": model}, "truncatedAlerts": 0,
+        "alerts": [{"status": status, "fingerprint": f"{feature}-{value}",
+                    "labels": {"alertname": "DataDriftDetected", "model": model, "feature": feature,
+                               "metric": metric, "severity": severity},
+                    "annotations": {"value": value, "threshold": "0.2"},
+                    "startsAt": "2026-11-22T06:15:00.000Z", "endsAt": "0001-01-01T00:00:00Z"}],
+    }
+    return json.dumps({"header": {"Content-Type": ["application/json"]}, "body": body}, separators=(",", ":"))
+
+
+class Setup:
+    def __init__(self, tmp: Path, model: str, remote: Any, github: Any, generated: Path) -> None:
+        self.tmp, self.model, self.remote, self.github, self.generated = tmp, model, remote, github, generated
+        self.count = 0
+
+    def run(self, event: str) -> RunResult:
+        self.count += 1
+        return run_workflow("drift-remediation", generated=self.generated, event=event,
+                            secrets={"forge": {"token": self.github.token}}, workdir=self.tmp / f"run-{self.count}",
+                            state_dir=self.tmp / "state", echo=False)
+
+    def drift_branches(self) -> list[str]:
+        return [b for b in self.remote.branches() if b.startswith("drift/")]
+
+    def age_cooldowns(self, hours: float) -> None:
+        """Move every cooldown record ``hours`` into the past (what waiting would do)."""
+        for path in (self.tmp / "state" / "mlops-automation").glob("hf-drift-cooldown-*.json"):
+            lease = json.loads(path.read_text())
+            moment = micro_time(datetime.now(timezone.utc) - timedelta(hours=hours))
+            lease["spec"]["acquireTime"] = lease["spec"]["renewTime"] = moment
+            path.write_text(json.dumps(lease))
+
+
+@pytest.fixture()
+def setup(tmp_path: Path, mlflow_server, github_api) -> Setup:
+    model = unique_model_name("fraud")
+    register_run_version(mlflow_server.uri, model, alias="champion", seed=1, metrics={"auc": 0.91, "f1": 0.7})
+    remote = create_gitops_remote(tmp_path / "remote", {
+        "README.md": "# ml-gitops\n",
+        f"pipelines/{model}/params.yaml": PARAMS,
+        f"pipelines/{model}/features.sql": "select amount, merchant from transactions\n",
+    })
+    remote.commit_files({f"pipelines/{model}/features.sql": "select amount, merchant, ts from transactions\n"},
+                        "features: add the event timestamp")
+    config = {
+        "namespace": "mlops-automation",
+        "repository": {"url": remote.url, "slug": "acme/ml-gitops", "base_branch": "main"},
+        "forge": {"api_url": github_api.url, "token_secret": {"name": "forge", "key": "token"}},
+        "mlflow": {"tracking_uri": mlflow_server.uri},
+        "workflow": {"retry": {"limit": 1, "backoff_seconds": 1}},
+        "patterns": {"promotion": {"enabled": False},
+                     "drift": {"enabled": True, "monitor": {"enabled": False}, "max_open_prs": 5}},
+    }
+    generated = tmp_path / "out"
+    write(render(parse_config(yaml.safe_dump(config))), generated)
+    return Setup(tmp_path, model, remote, github_api, generated)
+
+
+def _failed(result: RunResult) -> list:
+    return [(t.name, t.phase, t.message, t.log[-1500:]) for t in result.tasks.values() if t.phase == "Failed"]
+
+
+def test_alert_pr_cooldown_update_and_data_quality_issue(setup: Setup) -> None:
+    model = setup.model
+    # 1. a drift alert opens a retraining PR
+    first = setup.run(_alert(model, "amount"))
+    assert first.phase == "Succeeded", _failed(first)
+    assert [t.phase for t in first.tasks.values()] == ["Succeeded"] * 6
+    [branch] = setup.drift_branches()
+    assert branch.startswith(f"drift/{model}-amount-")
+    params = yaml.safe_load(setup.remote.read(f"pipelines/{model}/params.yaml", branch))
+    assert params["dataset"] == {"table": "features.transactions", "window_days": 15, "window_end": "2026-11-22"}
+    assert params["retraining"]["revision"] == 1 and "threshold 0.2" in params["retraining"]["reason"]
+    assert "# days of history" in setup.remote.read(f"pipelines/{model}/params.yaml", branch)
+    [pull] = setup.github.pulls()
+    assert pull["head"] == branch and pull["state"] == "open"
+    assert "threshold 0.2" in pull["body"] and "Serving version 1" in pull["body"]
+    assert "features: add the event timestamp" in pull["body"]  # git history of the feature's files
+    assert "drift" in setup.github.labels(pull["number"])
+    assert first.outputs["smoke-result"] == "passed"
+    assert any("parses and validates" in c["body"] for c in setup.github.comments(pull["number"]))
+    assert first.outputs["pr-url"].endswith(f"/pull/{pull['number']}")
+    labels = json.loads((setup.tmp / "state" / "workflow-labels" / f"{first.workflow_name}.json").read_text())
+    assert labels["hera-flows.io/decision"] == "proceed"
+
+    # 2. the same alert inside the cooldown: skipped, Succeeded, with the reason
+    second = setup.run(_alert(model, "amount", value="0.6"))
+    assert second.phase == "Succeeded", _failed(second)
+    assert second.outputs["decision"] == "skipped-cooldown" and "cooldown" in second.outputs["reason"]
+    assert all(t.phase in ("Skipped", "Omitted") for n, t in second.tasks.items() if n != "guard")
+    assert len(setup.github.pulls()) == 1
+    labels = json.loads((setup.tmp / "state" / "workflow-labels" / f"{second.workflow_name}.json").read_text())
+    assert labels["hera-flows.io/decision"] == "skipped-cooldown"
+
+    # 3. after the cooldown a new alert updates the same PR, with the new evidence in a comment
+    setup.age_cooldowns(7)
+    third = setup.run(_alert(model, "amount", value="0.7"))
+    assert third.phase == "Succeeded", _failed(third)
+    assert len(setup.github.pulls()) == 1 and setup.drift_branches() == [branch]
+    assert third.outputs["pr-url"] == first.outputs["pr-url"]
+    comments = [c["body"] for c in setup.github.comments(pull["number"])]
+    assert any("New drift evidence" in c and "0.7" in c for c in comments)
+
+    # 4. an upstream data bug: an issue labelled data-quality, nothing pushed
+    fourth = setup.run(_alert(model, "merchant", metric="missing_values", value="0.4"))
+    assert fourth.phase == "Succeeded", _failed(fourth)
+    [issue] = setup.github.issues()
+    assert "data-quality" in setup.github.labels(issue["number"])
+    assert model in issue["title"] and "missing_values" in issue["body"]
+    assert fourth.outputs["issue-url"] and setup.drift_branches() == [branch]
+    assert fourth.tasks["smoke"].phase == "Skipped"
+
+
+def test_resolved_and_low_severity_alerts(setup: Setup) -> None:
+    with pytest.raises(SensorError, match="sensor filters drop this event"):
+        setup.run(_alert(setup.model, "amount", status="resolved"))
+    low = setup.run(_alert(setup.model, "amount", severity="warning"))
+    assert low.phase == "Succeeded" and low.outputs["decision"] == "skipped-filter"
+    assert setup.drift_branches() == [] and setup.github.pulls() == []
