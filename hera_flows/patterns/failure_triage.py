@@ -1,10 +1,363 @@
-"""Pattern 3 — training-failure triage."""
+"""Pattern 3 — training-pipeline failure triage: a failed (or image-pull-stuck) Argo Workflow is classified and
+becomes a PR with a clear-cut fix to its WorkflowTemplate, or an issue for the pipeline's owner.
+
+Two cases, two watches per namespace (see docs/patterns/failure-triage.md):
+- ``failed``: workflows whose phase label is Failed or Error (ADD and UPDATE events; the same workflow arrives
+  more than once, the guard deduplicates by uid);
+- ``image-pull``: Running workflows (UPDATE events) with no running pod; the guard reads the workflow and
+  proceeds only when a pod node has been in ImagePullBackOff/ErrImagePull longer than the grace period (a pull
+  failure never fails a workflow before its deadline, and sensor filters cannot compute durations).
+
+Our own workflows are excluded twice: by the EventSource's label selector (``managed-by!=hera-flows``, no
+pattern label) and by the guard, which ends a run for one of them as a quiet skip (never as a failure).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from hera.workflows import DAG, Parameter
+from hera.workflows import models as m
+
+from hera_flows.blocks import events, metrics, security
+from hera_flows.blocks.agent import AGENT_TASK, agent_template
+from hera_flows.blocks.guard import GUARD_TASK, guard_output, guard_template, proceeds
+from hera_flows.blocks.review import REVIEW_TASK, report_template, review_template
+from hera_flows.blocks.step import step_template
+from hera_flows.blocks.workflow import PATTERN_LABEL, Param, pattern_workflow_template
 from hera_flows.config import Config
 from hera_flows.patterns import PatternManifests
 
+PATTERN = "failure_triage"
+TEMPLATE_NAME = "failure-triage"
+EVENT_SOURCE_NAME = "workflow-failures"
+SENSOR_NAME = "failure-triage"
+CONTEXT_TASK = "context"
+CLASSIFY_TASK = "classify"
+SMOKE_TASK = "smoke-schema"
+
+PHASE_LABEL = "workflows.argoproj.io/phase"
+FAILED_PHASES = ("Failed", "Error")
+CASES = ("failed", "image-pull")
+
+# Identities (least privilege, see docs/patterns/failure-triage.md).
+EVENTSOURCE_SA = "hera-flows-triage-eventsource"  # list/watch workflows in the watched namespaces
+GUARD_SA = "hera-flows-triage-guard"  # Leases here; get workflows in the watched namespaces
+CONTEXT_SA = "hera-flows-triage-context"  # get/list workflows, templates, pods, pods/log, events there
+
+WORKFLOW_GVR = {"group": "argoproj.io", "version": "v1alpha1", "resource": "workflows"}
+
+PARAMS = [
+    Param("target-name", "Name of the workflow to triage (set by the Sensor from the event)."),
+    Param("target-namespace", "Namespace of the workflow to triage (one of the watched namespaces)."),
+    Param("target-uid", "metadata.uid of the workflow: the dedupe key (a workflow is triaged once)."),
+    Param("trigger", "Which watch fired: a failed workflow or a Running one stuck pulling an image.",
+          "failed", CASES),
+]
+PARAM_NAMES = [p.name for p in PARAMS]
+
 
 def build(cfg: Config) -> PatternManifests:
-    return PatternManifests()
+    return PatternManifests(
+        workflow_templates=[workflow_template(cfg)],
+        event_sources=[event_source(cfg)],
+        sensors=[sensor(cfg)],
+        rbac=rbac(cfg),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Which workflows are ours (never triaged)
+
+
+def self_exclusion() -> tuple[events.LabelRequirement, ...]:
+    """Label requirements no hera-flows workflow satisfies (every one carries MANAGED_BY and the pattern label)."""
+    [(managed_key, managed_value)] = [
+        (k, v) for k, v in security.MANAGED_BY.items() if k == "app.kubernetes.io/managed-by"
+    ]
+    return (
+        events.LabelRequirement(managed_key, "!=", managed_value),
+        events.LabelRequirement(PATTERN_LABEL, "!"),
+    )
+
+
+def _opt_in(cfg: Config) -> tuple[events.LabelRequirement, ...]:
+    labels = cfg.patterns.failure_triage.opt_in_labels
+    return tuple(events.LabelRequirement(k, "==", v) for k, v in sorted(labels.items()))
+
+
+def event_name(case: str, namespace: str) -> str:
+    return f"{case}-{namespace}"
+
+
+def watches(cfg: Config) -> list[events.ResourceWatch]:
+    out: list[events.ResourceWatch] = []
+    for namespace in cfg.patterns.failure_triage.namespaces:
+        common = (*_opt_in(cfg), *self_exclusion())
+        out.append(events.ResourceWatch(
+            event_name=event_name("failed", namespace), namespace=namespace, **WORKFLOW_GVR,
+            # A workflow entering the selection (Running -> Failed) is an ADD for a label-selected watch.
+            event_types=("ADD", "UPDATE"),
+            labels=(events.LabelRequirement(PHASE_LABEL, "in", ",".join(FAILED_PHASES)), *common),
+        ))
+        out.append(events.ResourceWatch(
+            event_name=event_name("image-pull", namespace), namespace=namespace, **WORKFLOW_GVR,
+            event_types=("UPDATE",),
+            labels=(events.LabelRequirement(PHASE_LABEL, "==", "Running"), *common),
+            # Only while no pod runs: a pod stuck pulling its image is Pending. Durations are the guard's job.
+            fields=(events.FieldRequirement('status.conditions.#(type=="PodRunning").status', "^False$", "=="),),
+        ))
+    return out
+
+
+def event_source(cfg: Config) -> dict[str, Any]:
+    return events.resource_event_source(
+        EVENT_SOURCE_NAME, cfg.namespace, watches(cfg), event_bus=cfg.event_bus, service_account=EVENTSOURCE_SA
+    )
+
+
+def sensor(cfg: Config) -> dict[str, Any]:
+    p = cfg.patterns.failure_triage
+    labels = {PATTERN_LABEL: PATTERN}
+    dependencies: list[events.Dependency] = []
+    triggers: list[events.WorkflowSubmitTrigger] = []
+    for namespace in p.namespaces:
+        for case in CASES:
+            phases = FAILED_PHASES if case == "failed" else ("Running",)
+            types = ("ADD", "UPDATE") if case == "failed" else ("UPDATE",)
+            dependency = events.Dependency(
+                name=event_name(case, namespace),
+                event_source=EVENT_SOURCE_NAME,
+                event_name=event_name(case, namespace),
+                filters=(
+                    events.DataFilter("type", types),
+                    events.DataFilter("body.metadata.namespace", (namespace,)),
+                    events.DataFilter("body.status.phase", phases),
+                ),
+            )
+            dependencies.append(dependency)
+            # Only the identity of the workflow travels: the context step reads the rest from the API (node
+            # status may be offloaded and absent from the event, and the object can be large).
+            triggers.append(events.WorkflowSubmitTrigger(
+                name=f"triage-{case}-{namespace}",
+                dependency=dependency.name,
+                template=TEMPLATE_NAME,
+                parameters={
+                    "target-name": events.FromEvent("body.metadata.name"),
+                    "target-namespace": events.FromEvent("body.metadata.namespace"),
+                    "target-uid": events.FromEvent("body.metadata.uid"),
+                    "trigger": events.Constant(case),
+                },
+                rate_limit=p.rate_limit,
+                labels=labels,
+            ))
+    return events.sensor(SENSOR_NAME, cfg.namespace, dependencies, triggers, event_bus=cfg.event_bus, labels=labels)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# RBAC
+
+
+CONTEXT_READ_RULES: list[dict[str, Any]] = [
+    {"apiGroups": ["argoproj.io"], "resources": ["workflows", "workflowtemplates"], "verbs": ["get", "list"]},
+    {"apiGroups": [""], "resources": ["pods", "events"], "verbs": ["get", "list"]},
+    {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+]
+GUARD_READ_RULES: list[dict[str, Any]] = [
+    {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["get"]},
+]
+WATCH_RULES: list[dict[str, Any]] = [
+    {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["list", "watch"]},
+]
+LEASE_RULES: list[dict[str, Any]] = [
+    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]},
+]
+
+
+def rbac(cfg: Config) -> list[dict[str, Any]]:
+    """Three identities; a Role + RoleBinding per watched namespace for each, nothing cluster-wide."""
+    home = cfg.namespace
+    docs: list[dict[str, Any]] = [
+        # The EventSource pod template cannot set automountServiceAccountToken: its account allows it.
+        security.service_account_document(EVENTSOURCE_SA, home, automount=True),
+        security.service_account_document(GUARD_SA, home),
+        security.service_account_document(CONTEXT_SA, home),
+    ]
+    docs += security.role_documents(GUARD_SA, home, [*security.EXECUTOR_RULES, *LEASE_RULES],
+                                    service_account=GUARD_SA, service_account_namespace=home)
+    docs += security.role_documents(CONTEXT_SA, home, list(security.EXECUTOR_RULES),
+                                    service_account=CONTEXT_SA, service_account_namespace=home)
+    for namespace in cfg.patterns.failure_triage.namespaces:
+        for account, suffix, rules in (
+            (EVENTSOURCE_SA, "watch", WATCH_RULES),
+            (GUARD_SA, "read", GUARD_READ_RULES),
+            (CONTEXT_SA, "read", CONTEXT_READ_RULES),
+        ):
+            docs += security.role_documents(f"{account}-{suffix}", namespace, rules,
+                                            service_account=account, service_account_namespace=home)
+    return docs
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The WorkflowTemplate
+
+
+def workflow_template(cfg: Config) -> dict[str, Any]:
+    p = cfg.patterns.failure_triage
+    repo = cfg.repository_for(PATTERN)
+    opt_in = ",".join(f"{k}={v}" for k, v in sorted(p.opt_in_labels.items()))
+    with pattern_workflow_template(
+        cfg,
+        name=TEMPLATE_NAME,
+        pattern=PATTERN,
+        title="Training failure triage",
+        description="Failed workflow -> context from the API -> classification -> fix PR or owner issue",
+        params=PARAMS,
+        active_deadline_seconds=p.active_deadline_seconds,
+    ) as wt:
+        guard = guard_template(
+            cfg,
+            PATTERN,
+            step="guard-triage",
+            service_account=GUARD_SA,
+            flags=[
+                f"--namespaces={','.join(p.namespaces)}",
+                f"--opt-in-labels={opt_in}",
+                f"--grace-seconds={p.image_pull_grace_seconds}",
+                f"--max-age-seconds={p.max_event_age_seconds}",
+            ],
+            inputs=PARAM_NAMES,
+            outputs=["case", "title"],
+        )
+        context = step_template(
+            cfg,
+            name=CONTEXT_TASK,
+            step="context-triage",
+            flags=[
+                f"--tail-lines={p.logs.tail_lines}",
+                f"--limit-bytes={p.logs.limit_bytes}",
+                f"--keep-bytes={p.logs.keep_bytes}",
+                f"--max-pods={p.logs.max_pods}",
+                f"--owner-key={p.owner_annotation}",
+            ],
+            inputs=["target-name", "target-namespace", "target-uid", "case"],
+            outputs=["context"],
+            network=True,
+            service_account=CONTEXT_SA,
+        )
+        classify = step_template(
+            cfg,
+            name=CLASSIFY_TASK,
+            step="classify-triage",
+            inputs=["context"],
+            outputs=["context", "category", "title", "branch", "dedupe-key"],
+            metrics=metrics.triage_metrics("category"),
+        )
+        agent = agent_template(
+            cfg,
+            PATTERN,
+            repo=repo,
+            allowed_paths=list(p.allowed_paths),
+            builtin_flags=_agent_flags(cfg),
+        )
+        review = review_template(cfg, PATTERN, repo)
+        smoke = step_template(
+            cfg,
+            name=SMOKE_TASK,
+            step="smoke-triage",
+            inputs=["files"],
+            outputs=["result", "report"],
+        )
+        report = report_template(cfg, repo)
+
+        classified = f"{{{{tasks.{CLASSIFY_TASK}.outputs.parameters.context}}}}"
+        with DAG(
+            name="main",
+            outputs=[
+                _dag_output("decision", f"tasks.{GUARD_TASK}.outputs.parameters.decision"),
+                _dag_output("reason", f"tasks.{GUARD_TASK}.outputs.parameters.reason"),
+                _dag_output("category", f"tasks.{CLASSIFY_TASK}.outputs.parameters.category"),
+                _dag_output("pr-url", f"tasks.{REVIEW_TASK}.outputs.parameters.pr-url"),
+                _dag_output("issue-url", f"tasks.{REVIEW_TASK}.outputs.parameters.issue-url"),
+                _dag_output("smoke-result", f"tasks.{SMOKE_TASK}.outputs.parameters.result"),
+            ],
+        ):
+            guard(arguments={name: f"{{{{workflow.parameters.{name}}}}}" for name in PARAM_NAMES}
+                  | {"workflow-name": "{{workflow.name}}", "workflow-uid": "{{workflow.uid}}"})
+            context(
+                depends=f"{GUARD_TASK}.Succeeded",
+                when=proceeds(),
+                arguments={
+                    "target-name": "{{workflow.parameters.target-name}}",
+                    "target-namespace": "{{workflow.parameters.target-namespace}}",
+                    "target-uid": "{{workflow.parameters.target-uid}}",
+                    "case": guard_output("case"),
+                },
+            )
+            classify(
+                depends=f"{CONTEXT_TASK}.Succeeded",
+                arguments={"context": f"{{{{tasks.{CONTEXT_TASK}.outputs.parameters.context}}}}"},
+            )
+            agent(
+                depends=f"{CLASSIFY_TASK}.Succeeded",
+                arguments={
+                    "context": classified,
+                    "branch": _classify_output("branch"),
+                    "title": _classify_output("title"),
+                },
+            )
+            review(
+                depends=f"{AGENT_TASK}.Succeeded",
+                arguments={
+                    "branch": _agent_output("branch"),
+                    "changed": _agent_output("changed"),
+                    "context": classified,
+                    "summary": _agent_output("summary"),
+                    "refused": _agent_output("refused"),
+                    "dedupe-key": _classify_output("dedupe-key"),
+                    "issue": _agent_output("issue"),
+                },
+            )
+            smoke(
+                depends=f"{REVIEW_TASK}.Succeeded",
+                when=f"'{{{{tasks.{REVIEW_TASK}.outputs.parameters.pr-number}}}}' != ''",
+                arguments={"files": _agent_output("files")},
+            )
+            report(
+                depends=f"{SMOKE_TASK}.Succeeded",
+                arguments={
+                    "pr-number": f"{{{{tasks.{REVIEW_TASK}.outputs.parameters.pr-number}}}}",
+                    "body": f"{{{{tasks.{SMOKE_TASK}.outputs.parameters.report}}}}",
+                    "result": f"{{{{tasks.{SMOKE_TASK}.outputs.parameters.result}}}}",
+                },
+            )
+    return wt.to_dict()
+
+
+def _agent_flags(cfg: Config) -> list[str]:
+    import json
+
+    p = cfg.patterns.failure_triage
+    fixes = p.fixes
+    return [
+        f"--pipelines-dir={p.pipelines_dir}",
+        f"--memory-factor={fixes.memory_factor:g}",
+        f"--memory-cap={fixes.memory_cap}",
+        "--images=" + json.dumps(dict(sorted(fixes.images.items())), separators=(",", ":")),
+        f"--retry-limit={fixes.retry.limit}",
+        f"--retry-backoff-seconds={fixes.retry.backoff_seconds}",
+        f"--retry-factor={fixes.retry.factor}",
+        f"--retry-max-backoff-seconds={fixes.retry.max_backoff_seconds}",
+    ]
+
+
+def _agent_output(name: str) -> str:
+    return f"{{{{tasks.{AGENT_TASK}.outputs.parameters.{name}}}}}"
+
+
+def _classify_output(name: str) -> str:
+    return f"{{{{tasks.{CLASSIFY_TASK}.outputs.parameters.{name}}}}}"
+
+
+def _dag_output(name: str, reference: str) -> Parameter:
+    return Parameter(name=name, value_from=m.ValueFrom(parameter=f"{{{{{reference}}}}}", default=""))

@@ -1,0 +1,329 @@
+"""The builtin failure-triage editor: a clear-cut fix to the pipeline's WorkflowTemplate, or an issue.
+
+Repository layout it expects: the WorkflowTemplate YAML files under ``--pipelines-dir`` (any depth, ``*.yaml`` /
+``*.yml``, several documents per file allowed); the one whose ``metadata.name`` is the failed workflow's
+template is edited. Fixes, each a surgical text edit (``yaml_patch``: comments and layout survive):
+
+- ``oom``: ``resources.limits.memory`` of each failing template x ``--memory-factor`` (rounded up to a whole
+  Mi), never above ``--memory-cap``; no limit to raise, or already at the cap -> issue;
+- ``image-pull``: the failing template's image is replaced by the configured known-good reference of its
+  repository (``--images``, JSON {repository: reference}); a repository without one -> issue. Deterministic: no
+  registry is queried;
+- ``infrastructure``: a ``retryStrategy`` (limit, ``retryPolicy: Always``, backoff with factor and cap) on each
+  failing template that has none; one that already retries -> issue.
+
+Every other class (``data-missing``, ``code-bug``, ``gpu-unschedulable``, ``timeout``, ``unknown``), and any fix
+that does not apply, writes ``<workspace>/issue.json`` ({title, body, labels}) with the evidence, a remediation
+suggestion and the owner tagged; publish then pushes nothing and review opens (or updates) the issue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from hera_flows.steps.agents.model_card import inline_code
+from hera_flows.steps.common import StepError
+from hera_flows.steps.prompts import data_fence
+from hera_flows.steps.yaml_patch import (
+    MISSING,
+    YamlPatchError,
+    format_path,
+    load_documents,
+    read_value,
+    set_values,
+)
+
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50}
+_DECIMAL = {"k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "": 1}
+_OWNER = re.compile(r"^@?[A-Za-z0-9][A-Za-z0-9-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+MAX_LOG_IN_ISSUE = 6000
+
+
+@dataclass(frozen=True)
+class TriageOptions:
+    pipelines_dir: str = "pipelines"
+    memory_factor: float = 1.5
+    memory_cap: str = "64Gi"
+    images: dict[str, str] = field(default_factory=dict)
+    retry_limit: int = 3
+    retry_backoff_seconds: int = 30
+    retry_factor: int = 2
+    retry_max_backoff_seconds: int = 600
+
+
+@dataclass
+class Outcome:
+    changed: list[str] = field(default_factory=list)  # summary lines of applied edits
+    problem: str = ""  # why no clear-cut fix applies (-> issue)
+    file: str = ""
+
+
+def builtin_edit(repo: Path, context: dict[str, Any], argv: list[str]) -> str:
+    parser = argparse.ArgumentParser(prog="hera-flows step agent-builtin --pattern=failure_triage", allow_abbrev=False)
+    parser.add_argument("--pipelines-dir", default=TriageOptions.pipelines_dir)
+    parser.add_argument("--memory-factor", type=float, default=TriageOptions.memory_factor)
+    parser.add_argument("--memory-cap", default=TriageOptions.memory_cap)
+    parser.add_argument("--images", default="{}")
+    parser.add_argument("--retry-limit", type=int, default=TriageOptions.retry_limit)
+    parser.add_argument("--retry-backoff-seconds", type=int, default=TriageOptions.retry_backoff_seconds)
+    parser.add_argument("--retry-factor", type=int, default=TriageOptions.retry_factor)
+    parser.add_argument("--retry-max-backoff-seconds", type=int, default=TriageOptions.retry_max_backoff_seconds)
+    args = parser.parse_args(argv)
+    try:
+        images = json.loads(args.images)
+    except json.JSONDecodeError:
+        raise StepError("--images must be a JSON object {repository: reference}") from None
+    options = TriageOptions(args.pipelines_dir, args.memory_factor, args.memory_cap, images, args.retry_limit,
+                            args.retry_backoff_seconds, args.retry_factor, args.retry_max_backoff_seconds)
+    return triage(repo, context, options)
+
+
+def triage(repo: Path, context: dict[str, Any], options: TriageOptions = TriageOptions()) -> str:
+    """Edit the repository or write ``issue.json`` next to it; return the summary markdown."""
+    classification = context.get("classification") or {}
+    category = classification.get("category", "unknown")
+    outcome = apply_fix(repo, context, options)
+    if outcome.changed:
+        return fix_summary(context, outcome)
+    issue = issue_for(context, outcome.problem)
+    (repo.parent / "issue.json").write_text(json.dumps(issue, ensure_ascii=False, indent=2), encoding="utf-8")
+    return f"No clear-cut fix for this `{category}` failure: {outcome.problem}\n\nAn issue is opened for the owner.\n"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Finding the template
+
+
+def find_template(repo: Path, pipelines_dir: str, name: str) -> tuple[Path, int, Any] | None:
+    """(file, document index, data) of the WorkflowTemplate ``name`` under ``pipelines_dir``."""
+    root = repo / pipelines_dir
+    if not root.is_dir() or not name:
+        return None
+    for path in sorted([*root.rglob("*.yaml"), *root.rglob("*.yml")]):
+        if path.is_symlink() or not path.is_file():
+            continue
+        try:
+            documents = load_documents(path.read_text(encoding="utf-8"))
+        except (YamlPatchError, UnicodeDecodeError):
+            continue
+        for index, doc in enumerate(documents):
+            if isinstance(doc, dict) and doc.get("kind") == "WorkflowTemplate" and \
+                    (doc.get("metadata") or {}).get("name") == name:
+                return path, index, doc
+    return None
+
+
+def apply_fix(repo: Path, context: dict[str, Any], options: TriageOptions) -> Outcome:
+    category = (context.get("classification") or {}).get("category", "unknown")
+    if category not in ("oom", "image-pull", "infrastructure"):
+        return Outcome(problem=f"`{category}` failures need a person: hera-flows changes nothing for them")
+    name = (context.get("workflow") or {}).get("template", "")
+    if not name:
+        return Outcome(problem="the workflow was not created from a WorkflowTemplate, so there is no pipeline "
+                               "definition to change")
+    found = find_template(repo, options.pipelines_dir, name)
+    if found is None:
+        return Outcome(problem=f"no WorkflowTemplate named {inline_code(name)} under "
+                               f"{inline_code(options.pipelines_dir + '/')} in the repository")
+    path, document, data = found
+    rel = path.relative_to(repo).as_posix()
+    failing = [t for t in context.get("failing_templates") or [] if isinstance(t, str)]
+    templates = (data.get("spec") or {}).get("templates") or []
+    indexes = [(i, t) for i, t in enumerate(templates) if isinstance(t, dict) and t.get("name") in failing]
+    if not indexes:
+        return Outcome(problem=f"the failing step template(s) {', '.join(map(inline_code, failing)) or '(none)'} "
+                               f"are not in {inline_code(rel)}", file=rel)
+    text = path.read_text(encoding="utf-8")
+    edits: list[tuple[tuple[Any, ...], Any, str]] = []
+    for index, template in indexes:
+        body_key = "container" if "container" in template else "script" if "script" in template else None
+        if category == "infrastructure":
+            if template.get("retryStrategy"):
+                return Outcome(problem=f"template {inline_code(template['name'])} already has a retryStrategy; the "
+                                       "flake persisted through its retries", file=rel)
+            base: tuple[Any, ...] = ("spec", "templates", index, "retryStrategy")
+            why = "infrastructure flake: retry with backoff"
+            edits += [
+                ((*base, "limit"), str(options.retry_limit), why),
+                ((*base, "retryPolicy"), "Always", why),
+                ((*base, "backoff", "duration"), f"{options.retry_backoff_seconds}s", why),
+                ((*base, "backoff", "factor"), str(options.retry_factor), why),
+                ((*base, "backoff", "cap"), f"{options.retry_max_backoff_seconds}s", why),
+            ]
+            continue
+        if body_key is None:
+            return Outcome(problem=f"template {inline_code(template['name'])} is not a container or script template",
+                           file=rel)
+        if category == "oom":
+            limit_path = ("spec", "templates", index, body_key, "resources", "limits", "memory")
+            current = read_value(data, limit_path)
+            if not isinstance(current, (str, int)):
+                return Outcome(problem=f"template {inline_code(template['name'])} has no memory limit to raise",
+                               file=rel)
+            new, problem = raise_memory(str(current), options.memory_factor, options.memory_cap)
+            if problem:
+                return Outcome(problem=problem, file=rel)
+            edits.append((limit_path, new, f"OOMKilled at {current}: x{options.memory_factor:g} "
+                                            f"(cap {options.memory_cap})"))
+        elif category == "image-pull":
+            image_path = ("spec", "templates", index, body_key, "image")
+            current = read_value(data, image_path)
+            if not isinstance(current, str):
+                return Outcome(problem=f"template {inline_code(template['name'])} has no image", file=rel)
+            repository = image_repository(current)
+            target = options.images.get(repository)
+            if not target:
+                return Outcome(problem=f"no known-good reference is configured for {inline_code(repository)} "
+                                       "(failure_triage.fixes.images)", file=rel)
+            if image_repository(target) != repository:
+                return Outcome(problem=f"the configured reference {inline_code(target)} is not an image of "
+                                       f"{inline_code(repository)}", file=rel)
+            if target == current:
+                return Outcome(problem=f"the template already uses the known-good {inline_code(target)}", file=rel)
+            edits.append((image_path, target, f"image {current} cannot be pulled: pinned to the known-good reference"))
+    try:
+        new_text, changes = set_values(text, [(p, v) for p, v, _ in edits], document=document)
+    except YamlPatchError as exc:
+        return Outcome(problem=f"{inline_code(rel)} cannot be edited safely ({exc})", file=rel)
+    if not changes:
+        return Outcome(problem="the fix is already in the repository", file=rel)
+    path.write_text(new_text, encoding="utf-8")
+    reasons = {p: why for p, _, why in edits}
+    lines = [f"`{format_path(c.path)}`: {inline_code('(none)' if c.old is MISSING else c.old)} -> "
+             f"{inline_code(c.new)} ({reasons[c.path]})" for c in changes]
+    return Outcome(changed=lines, file=rel)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The rules
+
+
+def parse_quantity(text: str) -> Decimal:
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P|)\s*", text)
+    if not match:
+        raise ValueError(f"{text!r} is not a memory quantity")
+    try:
+        number = Decimal(match.group(1))
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not a memory quantity") from None
+    unit = match.group(2)
+    return number * (_BINARY.get(unit) or _DECIMAL[unit])
+
+
+def format_mebibytes(mib: int) -> str:
+    return f"{mib // 1024}Gi" if mib % 1024 == 0 else f"{mib}Mi"
+
+
+def raise_memory(current: str, factor: float, cap: str) -> tuple[str, str]:
+    """(new limit, "") or ("", why not). The new limit is a whole number of Mi (or Gi), at most ``cap``."""
+    try:
+        now, ceiling = parse_quantity(current), parse_quantity(cap)
+    except ValueError as exc:
+        return "", str(exc)
+    if now >= ceiling:
+        return "", f"the memory limit {inline_code(current)} is already at the configured cap {inline_code(cap)}"
+    wanted = math.ceil(now * Decimal(str(factor)) / _BINARY["Mi"])
+    capped = min(wanted, int(ceiling // _BINARY["Mi"]))
+    return format_mebibytes(capped), ""
+
+
+def image_repository(image: str) -> str:
+    """``registry/ns/name:tag@sha256:...`` -> ``registry/ns/name``."""
+    name = image.split("@", 1)[0]
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    return name[:colon] if colon > slash else name
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Summary, PR and issue text
+
+
+def _owner(context: dict[str, Any]) -> str:
+    owner = str((context.get("workflow") or {}).get("owner") or "").strip()
+    if not owner:
+        return ""
+    return ("@" + owner.lstrip("@")) if _OWNER.match(owner) else inline_code(owner)
+
+
+def _facts(context: dict[str, Any]) -> list[str]:
+    wf = context.get("workflow") or {}
+    cls = context.get("classification") or {}
+    lines = [
+        f"- Workflow: {inline_code(wf.get('namespace', '') + '/' + wf.get('name', ''))} "
+        f"(uid {inline_code(wf.get('uid', ''))}), phase {inline_code(wf.get('phase', ''))}",
+        f"- WorkflowTemplate: {inline_code(wf.get('template') or '(none)')}",
+        f"- Failing step template(s): {', '.join(map(inline_code, context.get('failing_templates') or [])) or '-'}",
+        f"- Class: **{cls.get('category', 'unknown')}** — {cls.get('means', '')}",
+    ]
+    return lines
+
+
+def _evidence(context: dict[str, Any]) -> list[str]:
+    lines = ["### Evidence", ""]
+    lines += [f"- {inline_code(e)}" for e in (context.get("classification") or {}).get("evidence") or []] or ["- none"]
+    return lines
+
+
+def fix_summary(context: dict[str, Any], outcome: Outcome) -> str:
+    lines = ["## Failure triage: clear-cut fix", "", *_facts(context), "", f"Changed `{outcome.file}`:", ""]
+    lines += [f"- {line}" for line in outcome.changed]
+    lines += ["", *_evidence(context)]
+    owner = _owner(context)
+    if owner:
+        lines += ["", f"cc {owner}"]
+    return "\n".join(lines) + "\n"
+
+
+def issue_for(context: dict[str, Any], problem: str) -> dict[str, Any]:
+    wf = context.get("workflow") or {}
+    cls = context.get("classification") or {}
+    category = cls.get("category", "unknown")
+    subject = wf.get("template") or wf.get("name") or "pipeline"
+    owner = _owner(context)
+    lines = [f"## Training pipeline failure: {category}", ""]
+    if owner:
+        lines += [f"{owner}: a run of your pipeline failed and needs a look.", ""]
+    lines += [*_facts(context), "", f"Why no automatic fix: {problem}", "", *_evidence(context), "",
+              "### Suggested remediation", "", str(cls.get("remediation", "")), ""]
+    for pod in context.get("pods") or []:
+        for container, entry in sorted((pod.get("logs") or {}).items()):
+            tail = str((entry or {}).get("tail") or "")
+            if not tail.strip():
+                continue
+            tail = tail[-MAX_LOG_IN_ISSUE:]
+            fence = data_fence(tail)
+            lines += [f"### Log tail of {inline_code(str(pod.get('step')) + '/' + container)}", "",
+                      f"{fence}text", tail.rstrip("\n"), fence, ""]
+    notes = context.get("notes") or []
+    if notes:
+        lines += ["### Notes", ""] + [f"- {inline_code(n)}" for n in notes] + [""]
+    lines += ["_Opened by hera-flows failure triage. A repeated failure of this pipeline with the same class updates "
+              "this issue._"]
+    return {
+        "title": f"[failure-triage] {subject}: {category} in {wf.get('name', '')}",
+        "body": "\n".join(lines) + "\n",
+        "labels": ["failure-triage", f"triage:{category}"],
+    }
+
+
+def review_text(context: dict[str, Any], summary: str, refused: list[dict[str, Any]], key: str,
+                branch: str) -> tuple[str, str]:
+    """The PR title and body for the review step (``review.LAYOUTS["failure_triage"]``)."""
+    wf = context.get("workflow") or {}
+    category = (context.get("classification") or {}).get("category", "unknown")
+    title = f"Fix {wf.get('template') or wf.get('name', 'pipeline')} (failure triage: {category})"
+    lines = [summary.strip() or "## Failure triage", ""]
+    if refused:
+        lines += ["### Refused changes", ""] + [f"- {inline_code(r.get('path', ''))}: {r.get('reason', '')}"
+                                                for r in refused[:20]] + [""]
+    lines += ["- [ ] The change fixes the cause, not only the symptom", "",
+              f"Dedupe key {inline_code(key)} · branch {inline_code(branch)}"]
+    return title, "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""Steps of the failure-triage pattern: guard, context (Kubernetes API), classify, smoke (schema check)."""
