@@ -218,3 +218,55 @@ def test_unknown_override_and_missing_template_fail_cleanly(tmp_path: Path, caps
     code = main(["run", "does-not-exist", "--generated", str(tmp_path)])
     assert code == 2
     assert "no WorkflowTemplate" in capsys.readouterr().err
+
+
+def _fan_out_workflow(items: str, *, parallelism: int | None = None) -> dict:
+    workflow = _workflow(
+        {
+            "list": _container("printf %s \"$P_X\" > $HOME/out", outputs=["out"], inputs=["x"]),
+            "each": _container('printf %s "$P_V" > $HOME/out; [ "$P_V" != "boom" ]', outputs=["out"], inputs=["v"]),
+            "b": _container('printf %s "$P_ALL" > $HOME/out', outputs=["out"], inputs=["all"]),
+        },
+        [
+            {"name": "list", "template": "list",
+             "arguments": {"parameters": [{"name": "x", "value": "{{workflow.parameters.items}}"}]}},
+            {"name": "each", "template": "each", "depends": "list.Succeeded",
+             "withParam": "{{tasks.list.outputs.parameters.out}}",
+             "arguments": {"parameters": [{"name": "v", "value": "{{item}}"}]}},
+            {"name": "b", "template": "b", "depends": "each.Succeeded || each.Failed",
+             "arguments": {"parameters": [{"name": "all", "value": "{{tasks.each.outputs.parameters.out}}"}]}},
+        ],
+        params={"items": items},
+    )
+    for tpl in workflow["spec"]["templates"][:3]:
+        tpl["outputs"]["parameters"][0]["valueFrom"]["path"] = "/tmp/out"
+    if parallelism:
+        workflow["spec"]["parallelism"] = parallelism
+    return workflow
+
+
+def test_with_param_fans_out_and_aggregates_outputs_as_argo_does(tmp_path: Path) -> None:
+    items = json.dumps([{"name": "b", "n": 2, "tag": "<x>"}, {"name": "a", "n": 1}])
+    result = _run(_fan_out_workflow(items, parallelism=2), tmp_path)
+    assert result.phase == "Succeeded", result.message
+    # {{item}} of an object is compact JSON with sorted keys (Go's encoding), HTML characters escaped.
+    # Every value is JSON, so the aggregate holds the parsed objects, in item order.
+    assert json.loads(result.outputs["final"]) == [{"n": 2, "name": "b", "tag": "<x>"}, {"n": 1, "name": "a"}]
+    assert "\\u003cx\\u003e" in result.outputs["final"]
+
+
+def test_with_param_string_items_aggregate_as_strings_and_a_failed_item_fails_the_group(tmp_path: Path) -> None:
+    result = _run(_fan_out_workflow(json.dumps(["one", "boom", "three"])), tmp_path)
+    assert result.tasks["each"].phase == "Failed"
+    assert result.tasks["b"].phase == "Succeeded"  # depends on each.Failed too
+    assert json.loads(result.outputs["final"]) == ["one", "three"]  # the failed item has no output
+
+
+def test_with_param_empty_list_is_skipped_and_not_a_list_fails(tmp_path: Path) -> None:
+    result = _run(_fan_out_workflow("[]"), tmp_path / "empty")
+    assert result.tasks["each"].phase == "Skipped" and result.tasks["b"].phase == "Omitted"
+    workflow = _fan_out_workflow('{"a": 1}')
+    workflow["spec"]["templates"][-1]["dag"]["tasks"][2]["depends"] = "each.Succeeded"
+    result = _run(workflow, tmp_path / "object")
+    assert result.tasks["each"].phase == "Failed" and "JSON list" in result.tasks["each"].message
+    assert result.tasks["b"].phase == "Omitted" and result.phase == "Failed"

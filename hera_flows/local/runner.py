@@ -4,6 +4,11 @@ It reads the generated YAML (so it tests the wiring that ships): DAG tasks in de
 `depends` and `when`, parameters and output parameters passed as Argo passes them (one substitution pass,
 no re-evaluation of values), containerSets with their container dependencies, emptyDir volumes as local
 folders, Secret references from a local secrets file, retryStrategy with the template's expression.
+Fan-out: ``withParam`` (a JSON list) and ``withItems`` run the task once per item with ``{{item}}`` (and
+``{{item.KEY}}`` for objects) substituted as Argo does — an object item as compact JSON with sorted keys — and
+``tasks.X.outputs.parameters.Y`` becomes Argo's aggregated JSON list of the items' values (parsed values when
+every value is JSON, else the strings). The workflow's ``parallelism`` bounds how many items run at once
+(capped locally by HERA_FLOWS_LOCAL_PARALLELISM, default 2).
 Each container's command runs as a local process (``hera-flows`` is this Python's package); images are not
 pulled. Lease records go to files under the run's folder (HERA_FLOWS_STATE_DIR), not a cluster.
 """
@@ -19,9 +24,12 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import json
 
 import yaml
 
@@ -98,6 +106,7 @@ class LocalRun:
         # Replay and cooldown records outlive a run, as Leases outlive workflows in a cluster.
         self.state_dir = state_dir or workdir / "state"
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.children: dict[str, list[TaskResult]] = {}  # fanned-out task -> one result per item
 
     # -- scopes ---------------------------------------------------------------------------------------------
     def _global_scope(self) -> dict[str, str]:
@@ -176,12 +185,54 @@ class LocalRun:
             if not proceed:
                 self.say(f"[{name}] Skipped (when: {condition})")
                 return TaskResult(name, "Skipped")
+        template = self.templates[task["template"]]
+        if "withParam" in task or "withItems" in task:
+            return self._run_fan_out(task, template, scope)
         arguments = {
             p["name"]: _substitute(str(p.get("value", "")), scope, where=f"task {name} arguments")
             for p in task.get("arguments", {}).get("parameters", [])
         }
-        template = self.templates[task["template"]]
         return self._run_template(name, template, arguments)
+
+    def _run_fan_out(self, task: dict[str, Any], template: dict[str, Any], scope: dict[str, str]) -> TaskResult:
+        """One run of ``template`` per item, ``parallelism`` at a time; outputs aggregated as Argo does."""
+        name = task["name"]
+        if "withParam" in task:
+            raw = _substitute(str(task["withParam"]), scope, where=f"task {name} withParam")
+            try:
+                items = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                return TaskResult(name, "Failed", message=f"withParam value is not JSON: {exc.msg}")
+            if not isinstance(items, list):
+                return TaskResult(name, "Failed", message="withParam value must be a JSON list")
+        else:
+            items = list(task["withItems"])
+        if not items:
+            self.say(f"[{name}] Skipped (withParam/withItems expanded to no items)")
+            return TaskResult(name, "Skipped", message="no items")
+
+        def run_item(index: int, item: Any) -> TaskResult:
+            item_scope = {**scope, **_item_scope(item)}
+            child = f"{name}({index}:{_item_label(item)})"
+            arguments = {
+                p["name"]: _substitute(str(p.get("value", "")), item_scope, where=f"task {child} arguments")
+                for p in task.get("arguments", {}).get("parameters", [])
+            }
+            return self._run_template(child, template, arguments)
+
+        workers = max(1, min(int(self.spec.get("parallelism") or 1), LOCAL_PARALLELISM, len(items)))
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            children = list(pool.map(run_item, range(len(items)), items))
+        failed = [c for c in children if c.phase == "Failed"]
+        outputs = _aggregate([c.outputs for c in children if c.phase == "Succeeded"])
+        result = TaskResult(
+            name, "Failed" if failed else "Succeeded", outputs=outputs,
+            message=failed[0].message if failed else "", attempts=max(c.attempts for c in children),
+            log="".join(c.log for c in children), seconds=time.monotonic() - started,
+        )
+        self.children[name] = children
+        return result
 
     # -- templates ------------------------------------------------------------------------------------------
     def _run_template(self, name: str, template: dict[str, Any], arguments: dict[str, str]) -> TaskResult:
@@ -278,6 +329,8 @@ class LocalRun:
             "HERA_FLOWS_STATE_DIR": str(self.state_dir),
             "PYTHONDONTWRITEBYTECODE": "1",
         }
+        if os.environ.get("KUBECONFIG"):  # steps that read the Kubernetes API (triage) use this cluster locally
+            env["KUBECONFIG"] = os.environ["KUBECONFIG"]
         for item in container.get("envFrom", []):
             ref = item.get("secretRef")
             if ref:
@@ -324,6 +377,43 @@ class LocalRun:
             what = f"secret {name!r}" + (f" key {key!r}" if key else "")
             raise RunError(f"{where}: {what} is missing (in a cluster the pod would not start); add it to --secrets")
         return dict(data) if key is None else {key: data[key]}
+
+
+LOCAL_PARALLELISM = max(1, int(os.environ.get("HERA_FLOWS_LOCAL_PARALLELISM", "2") or 2))
+
+
+def _go_json(value: Any) -> str:
+    """JSON as Go's encoding/json writes it: compact, object keys sorted, '<', '>' and '&' escaped."""
+    text = json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _item_scope(item: Any) -> dict[str, str]:
+    """``{{item}}`` (an object or list as JSON, a string as itself) and ``{{item.KEY}}`` for object items."""
+    scope = {"item": item if isinstance(item, str) else _go_json(item)}
+    if isinstance(item, dict):
+        for key, value in item.items():
+            scope[f"item.{key}"] = value if isinstance(value, str) else _go_json(value)
+    return scope
+
+
+def _item_label(item: Any) -> str:
+    text = item if isinstance(item, str) else str(item.get("name", "")) if isinstance(item, dict) else _go_json(item)
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text)[:40] or "item"
+
+
+def _aggregate(outputs: list[dict[str, str]]) -> dict[str, str]:
+    """Argo's aggregation of a fanned-out task's output parameters (``aggregatedJsonValueList``): per name, a JSON
+    list of the values in item order — parsed values when every value is JSON, otherwise the strings."""
+    names = sorted({name for out in outputs for name in out})
+    aggregated: dict[str, str] = {}
+    for name in names:
+        values = [out[name] for out in outputs if name in out]
+        try:
+            aggregated[name] = _go_json([json.loads(v) for v in values])
+        except json.JSONDecodeError:
+            aggregated[name] = _go_json(values)
+    return aggregated
 
 
 def _ordered(containers: list[dict[str, Any]]) -> list[dict[str, Any]]:

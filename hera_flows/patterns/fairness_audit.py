@@ -1,10 +1,203 @@
-"""Pattern 4 — weekly fairness audit."""
+"""Pattern 4 — weekly fairness audit: every production model in MLflow is audited on its evaluation set, and the
+model cards whose fairness metrics moved past the repository's policy are refreshed in one pull request.
+
+Trigger: a ``calendar`` EventSource (cron schedule and time zone from the config) and a Sensor with a rate
+limit that submits ``fairness-audit``. The DAG:
+
+    list-models ──▶ audit (withParam: one pod per model, `parallelism` at a time) ──▶ collect ──▶ agent ──▶ review
+
+``list-models`` pages through the registry (one request per 1000 models), ``audit`` never fails on bad data (it
+reports the problem as its result, so one broken model does not stop the others), ``collect`` receives every
+result as Argo's aggregated JSON list and builds the agent's context, and the shared agent block (builtin
+editor ``fairness``) rewrites only the cards that moved; publish and review are the shared ones, so the branch
+(one per ISO week), the allow-list and the idempotent PR work exactly as for promotions.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from hera.workflows import DAG, Parameter
+from hera.workflows import models as m
+
+from hera_flows.blocks import events
+from hera_flows.blocks.agent import AGENT_TASK, agent_template
+from hera_flows.blocks.review import REVIEW_TASK, review_template
+from hera_flows.blocks.step import resources, step_template
+from hera_flows.blocks.workflow import Param, pattern_workflow_template
 from hera_flows.config import Config
 from hera_flows.patterns import PatternManifests
 
+PATTERN = "fairness"
+TEMPLATE_NAME = "fairness-audit"
+EVENT_SOURCE_NAME = "fairness-schedule"
+EVENT_NAME = "weekly"
+SENSOR_NAME = "fairness-audit"
+LIST_TASK = "list-models"
+AUDIT_TASK = "audit"
+COLLECT_TASK = "collect"
+
+PARAMS = [
+    Param("event-time", "The calendar tick (Argo Events' eventTime, set by the Sensor); its date names the PR."),
+    Param("date", "Manual runs: the report date (YYYY-MM-DD); empty: the event's date, or today (UTC)."),
+]
+
 
 def build(cfg: Config) -> PatternManifests:
-    return PatternManifests()
+    return PatternManifests(
+        workflow_templates=[workflow_template(cfg)],
+        event_sources=[event_source(cfg)],
+        sensors=[sensor(cfg)],
+    )
+
+
+def _ref(task: str, name: str) -> str:
+    return f"{{{{tasks.{task}.outputs.parameters.{name}}}}}"
+
+
+def workflow_template(cfg: Config) -> dict[str, Any]:
+    p = cfg.patterns.fairness_audit
+    ev = p.evaluation
+    repo = cfg.repository_for("fairness_audit")
+    mlflow_secrets = [cfg.mlflow.credentials_secret] if cfg.mlflow.credentials_secret else []
+
+    with pattern_workflow_template(
+        cfg,
+        name=TEMPLATE_NAME,
+        pattern="fairness-audit",
+        title="Weekly fairness audit",
+        description="Production models -> disaggregated fairness metrics -> one model-card refresh PR",
+        params=PARAMS,
+        active_deadline_seconds=p.active_deadline_seconds,
+    ) as wt:
+        list_models = step_template(
+            cfg,
+            name=LIST_TASK,
+            step="fairness-list-models",
+            flags=[
+                f"--tracking-uri={cfg.mlflow.tracking_uri}",
+                f"--aliases={','.join(p.aliases)}",
+                f"--stages={','.join(p.stages)}",
+                f"--max-models={p.max_models}",
+                f"--branch-prefix={p.branch_prefix}",
+                f"--timezone={p.timezone}",
+            ],
+            inputs=["event-time", "date"],
+            outputs=["models", "count", "date", "week", "branch", "title", "dedupe-key"],
+            env_from_secrets=mlflow_secrets,
+            network=True,
+        )
+        audit = step_template(
+            cfg,
+            name=AUDIT_TASK,
+            step="fairness-audit",
+            flags=[
+                f"--tracking-uri={cfg.mlflow.tracking_uri}",
+                f"--dataset={ev.dataset}",
+                f"--label-column={ev.label_column}",
+                f"--prediction-column={ev.prediction_column}",
+                f"--positive-label={ev.positive_label}",
+                f"--threshold={ev.threshold}",
+                f"--sensitive-attributes={','.join(ev.sensitive_attributes)}",
+                f"--intersections={';'.join(','.join(pair) for pair in ev.intersections)}",
+                f"--min-group-count={ev.min_group_count}",
+            ],
+            inputs=["model"],
+            outputs=["result"],
+            env_from_secrets=mlflow_secrets,
+            network=True,
+        )
+        audit.resources = resources(p.audit_resources)
+        collect = step_template(
+            cfg,
+            name=COLLECT_TASK,
+            step="fairness-collect",
+            inputs=["models", "results", "date", "week"],
+            outputs=["context"],
+        )
+        agent = agent_template(
+            cfg,
+            PATTERN,
+            repo=repo,
+            allowed_paths=list(p.allowed_paths),
+            builtin_flags=[f"--model-cards-dir={p.model_cards_dir}", f"--policy-file={p.policy_file}"],
+        )
+        review = review_template(cfg, PATTERN, repo)
+
+        with DAG(
+            name="main",
+            outputs=[
+                _dag_output("models", _ref(LIST_TASK, "count")),
+                _dag_output("pr-url", _ref(REVIEW_TASK, "pr-url")),
+            ],
+        ):
+            list_models(arguments={"event-time": "{{workflow.parameters.event-time}}",
+                                   "date": "{{workflow.parameters.date}}"})
+            audit(
+                depends=f"{LIST_TASK}.Succeeded",
+                when=f"'{_ref(LIST_TASK, 'count')}' != '0'",
+                with_param=_ref(LIST_TASK, "models"),
+                arguments={"model": "{{item}}"},
+            )
+            # A model whose audit pod failed for good (MLflow unreachable after retries) is reported as missing by
+            # collect; data problems never fail the audit pod.
+            collect(
+                depends=f"{AUDIT_TASK}.Succeeded || {AUDIT_TASK}.Failed",
+                arguments={
+                    "models": _ref(LIST_TASK, "models"),
+                    "results": _ref(AUDIT_TASK, "result"),
+                    "date": _ref(LIST_TASK, "date"),
+                    "week": _ref(LIST_TASK, "week"),
+                },
+            )
+            agent(
+                depends=f"{COLLECT_TASK}.Succeeded",
+                arguments={
+                    "context": _ref(COLLECT_TASK, "context"),
+                    "branch": _ref(LIST_TASK, "branch"),
+                    "title": _ref(LIST_TASK, "title"),
+                },
+            )
+            review(
+                depends=f"{AGENT_TASK}.Succeeded",
+                arguments={
+                    "branch": _ref(AGENT_TASK, "branch"),
+                    "changed": _ref(AGENT_TASK, "changed"),
+                    "context": _ref(COLLECT_TASK, "context"),
+                    "summary": _ref(AGENT_TASK, "summary"),
+                    "refused": _ref(AGENT_TASK, "refused"),
+                    "dedupe-key": _ref(LIST_TASK, "dedupe-key"),
+                    "issue": _ref(AGENT_TASK, "issue"),
+                },
+            )
+    wt.parallelism = p.parallelism
+    # One audit at a time: a manual run during the scheduled one waits instead of racing for the same branch.
+    wt.synchronization = m.Synchronization(mutexes=[m.Mutex(name=TEMPLATE_NAME)])
+    return wt.to_dict()
+
+
+def _dag_output(name: str, reference: str) -> Parameter:
+    return Parameter(name=name, value_from=m.ValueFrom(parameter=reference, default=""))
+
+
+def event_source(cfg: Config) -> dict[str, Any]:
+    p = cfg.patterns.fairness_audit
+    return events.calendar_event_source(
+        EVENT_SOURCE_NAME, cfg.namespace, EVENT_NAME, schedule=p.schedule, timezone=p.timezone,
+        event_bus=cfg.event_bus, metadata={"pattern": "fairness-audit"},
+    )
+
+
+def sensor(cfg: Config) -> dict[str, Any]:
+    p = cfg.patterns.fairness_audit
+    dependency = events.Dependency(name="weekly-tick", event_source=EVENT_SOURCE_NAME, event_name=EVENT_NAME)
+    labels = {"hera-flows.io/pattern": "fairness-audit"}
+    trigger = events.WorkflowSubmitTrigger(
+        name="audit-every-production-model",
+        dependency=dependency.name,
+        template=TEMPLATE_NAME,
+        parameters={"event-time": events.FromEvent("eventTime")},
+        rate_limit=p.rate_limit,
+        labels=labels,
+    )
+    return events.sensor(SENSOR_NAME, cfg.namespace, [dependency], [trigger], event_bus=cfg.event_bus, labels=labels)

@@ -144,8 +144,13 @@ def new_card(model: str) -> str:
 
 def upsert_entry(card: str | None, model: str, version: str, entry: str) -> str:
     """The card with this version's entry added at the end, or replaced in place when it is already there."""
-    text = new_card(model) if card is None else card
-    start, end = start_marker(version), end_marker(version)
+    return upsert_marked(new_card(model) if card is None else card, start_marker(version), end_marker(version), entry)
+
+
+def upsert_marked(text: str, start: str, end: str, entry: str) -> str:
+    """``text`` with the section between the ``start`` and ``end`` marker lines replaced by ``entry`` (markers
+    included), or ``entry`` appended after a blank line when there is none yet. Shared by every pattern that keeps
+    a section in a model card (promotion entries, the fairness audit)."""
     begin = text.find(start)
     if begin >= 0:
         finish = text.find(end, begin)

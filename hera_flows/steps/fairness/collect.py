@@ -1,0 +1,172 @@
+"""The fan-in of the fairness audit.
+
+``hera-flows step fairness-collect`` receives every model's result as Argo's aggregated output (a JSON list, one
+entry per audit pod — Argo parses entries that are JSON, so an entry is an object or, if any entry was not JSON,
+a string) plus the list of models that were fanned out, and writes the agent's context: one result per listed
+model, in name order; a model whose audit pod failed for good is marked as not audited.
+
+``refresh`` is what the builtin agent editor (``agents.fairness``) runs in the checked-out repository: it reads
+the policy, compares each model's new values with the record in its card, rewrites the fairness section only
+of the cards that moved beyond the thresholds, and returns the digest that becomes the PR description. Nothing
+moved: no file changes, so publish pushes nothing and review opens no PR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from hera_flows.steps.agents import model_card
+from hera_flows.steps.common import StepError, log, param, parse_json, write_outputs
+from hera_flows.steps.fairness import card
+
+MAX_REASONS_SHOWN = 8
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="hera-flows step fairness-collect", description=__doc__, allow_abbrev=False)
+    parser.add_argument("--outputs", default=None)
+    args = parser.parse_args(argv)
+    models = parse_json(param("models", required=True), "the models parameter", list)
+    results = parse_json(param("results") or "[]", "the results parameter", list)
+    context = build_context(models, results, date=param("date", required=True), week=param("week", required=True))
+    text = json.dumps(context, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    log(f"fairness-collect: {len(context['results'])} model result(s), context {len(text)} bytes")
+    write_outputs(args.outputs, context=text)
+    return 0
+
+
+def build_context(models: list[Any], results: list[Any], *, date: str, week: str) -> dict[str, Any]:
+    by_key: dict[tuple[str, str], dict[str, Any]] = {}
+    for entry in results:
+        if isinstance(entry, str):
+            try:
+                entry = json.loads(entry)
+            except json.JSONDecodeError:
+                continue
+        if isinstance(entry, dict) and entry.get("model"):
+            by_key[(str(entry["model"]), str(entry.get("version", "")))] = entry
+    collected = []
+    for model in models:
+        if not isinstance(model, dict):
+            continue
+        key = (str(model.get("name", "")), str(model.get("version", "")))
+        collected.append(by_key.get(key) or {
+            "model": key[0], "version": key[1], "selector": model.get("selector", ""), "dataset": "", "rows": 0,
+            "overall": None, "attributes": {}, "problems": [],
+            "error": "the audit pod did not finish (see the workflow's audit step for this model)",
+        })
+    collected.sort(key=lambda r: (r["model"], r["version"]))
+    return {"pattern": "fairness", "date": date, "week": week, "results": collected}
+
+
+# --- the card refresh (run by the builtin agent in the checkout) -------------------------------------------------
+
+
+def load_policy(repo: Path, policy_file: str) -> card.Policy:
+    path = repo / policy_file
+    if path.is_symlink():
+        raise StepError(f"{policy_file} is a symbolic link; refusing to read it")
+    text = path.read_bytes().decode("utf-8") if path.is_file() else None
+    return card.parse_policy(text, policy_file)
+
+
+def refresh(repo: Path, context: dict[str, Any], *, cards_dir: str, policy_file: str) -> str:
+    """Rewrite the cards that moved; return the digest (markdown)."""
+    date, week = str(context.get("date", "")), str(context.get("week", ""))
+    results = context.get("results")
+    if not date or not week or not isinstance(results, list):
+        raise StepError("the fairness context has no date, week or results")
+    policy = load_policy(repo, policy_file)
+    refreshed: list[tuple[dict[str, Any], list[str], str]] = []
+    unchanged: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    for result in results:
+        if not isinstance(result, dict) or not result.get("model"):
+            continue
+        if result.get("error"):
+            failed.append(result)
+            continue
+        path = model_card.card_path(repo, cards_dir, str(result["model"]))
+        existing = path.read_bytes().decode("utf-8") if path.is_file() else None
+        old = card.previous_record(existing)
+        new = {**card.record(result, date, week)}
+        reasons = card.movements(new, old, policy)
+        if not reasons:
+            unchanged.append(result)
+            continue
+        updated = card.upsert_section(existing, str(result["model"]), card.render_section(str(result["model"]), new, old))
+        if updated != existing:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(updated.encode("utf-8"))
+        refreshed.append((result, reasons, path.relative_to(repo).as_posix()))
+    return digest(date, week, policy, refreshed, unchanged, failed, total=len(results))
+
+
+def _who(result: dict[str, Any]) -> str:
+    selector = result.get("selector") or ""
+    return f"{model_card.inline_code(result.get('model'))} v{model_card.table_cell(result.get('version'))}" + (
+        f" ({model_card.inline_code(selector)})" if selector else "")
+
+
+def digest(date: str, week: str, policy: card.Policy, refreshed: list[tuple[dict[str, Any], list[str], str]],
+           unchanged: list[dict[str, Any]], failed: list[dict[str, Any]], *, total: int) -> str:
+    cell = model_card.table_cell
+    lines = [
+        f"# Weekly model-card refresh — {cell(date)}",
+        "",
+        f"Fairness audit of {total} production model(s) for week {cell(week)}. Policy: {model_card.inline_code(policy.source)}. "
+        f"{len(refreshed)} card(s) refreshed, {len(unchanged)} within the thresholds, {len(failed)} not audited. "
+        "Written by the builtin hera-flows agent (deterministic, no LLM).",
+    ]
+    if refreshed:
+        lines += ["", "## Cards refreshed", ""]
+        for result, reasons, path in refreshed:
+            lines.append(f"- {_who(result)} → {model_card.inline_code(path)}:")
+            lines += [f"  - {cell(r)}" for r in reasons[:MAX_REASONS_SHOWN]]
+            if len(reasons) > MAX_REASONS_SHOWN:
+                lines.append(f"  - …and {len(reasons) - MAX_REASONS_SHOWN} more changes (see the card)")
+            lines += [f"  - ⚠ {cell(b)}" for b in card.limit_breaches(result, policy)]
+    if unchanged:
+        lines += ["", "## Within the thresholds (card unchanged)", ""]
+        lines += [f"- {_who(r)}" + "".join(f"; ⚠ {cell(b)}" for b in card.limit_breaches(r, policy)) for r in unchanged]
+    if failed:
+        lines += ["", "## Not audited", ""]
+        lines += [f"- {_who(r)}: {cell(r.get('error'))}" for r in failed]
+    problems = [(r, p) for r in [*(x[0] for x in refreshed), *unchanged] for p in (r.get("problems") or [])]
+    if problems:
+        lines += ["", "## Data problems", ""]
+        lines += [f"- {_who(r)}: {cell(p)}" for r, p in problems]
+    return "\n".join(lines) + "\n"
+
+
+# --- the pull request (review step renderer) ----------------------------------------------------------------------
+
+
+def review_text(context: dict[str, Any], summary: str, refused: list[dict[str, Any]], key: str, branch: str) -> tuple[str, str]:
+    """(title, body) of the weekly PR: the digest, refused paths, and the dedupe marker of the ISO week."""
+    from hera_flows.steps.pr_body import _refused_section, contain_markdown, dedupe_marker
+
+    date = str(context.get("date") or "")
+    if not date:
+        raise StepError("the fairness context has no 'date': cannot title the pull request")
+    title = f"Weekly model-card refresh — {date}"
+    body = [
+        contain_markdown(summary) if summary.strip() else "_The agent left no summary._",
+        *_refused_section(refused),
+        "",
+        "### Reviewer checklist",
+        "",
+        "- [ ] Every refreshed card's movement is explained (data drift, a new model version, a label change)",
+        "- [ ] Values outside the policy limits have an owner and a follow-up",
+        "- [ ] The models that were not audited get their evaluation data fixed",
+        "",
+        f"<sub>Opened by hera-flows from branch {model_card.inline_code(branch)}; a rerun in the same week "
+        "updates this pull request.</sub>",
+        "",
+        dedupe_marker(key),
+        "",
+    ]
+    return title, "\n".join(body)

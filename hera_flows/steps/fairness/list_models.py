@@ -1,0 +1,146 @@
+"""`hera-flows step fairness-list-models`: the production models to audit, in as few MLflow requests as the API
+allows, as the JSON list the audit task fans out over (Argo ``withParam``).
+
+One paged ``search_registered_models`` (1000 models per request, the server's maximum) gives everything: a
+registered model carries its aliases (alias -> version) and, for the legacy registry stages, its latest
+version per stage, plus its tags. So N models cost ``ceil(N / 1000)`` requests, not one per model; everything
+else a model's audit needs (its version's run, its dataset) is read by that model's own audit pod.
+
+It also fixes the run's names: the report date (the calendar tick's local date, a manual ``date``, or today in
+the schedule's time zone), the ISO week, and from the week the branch, so a rerun in the same week updates the
+same pull request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from datetime import date, datetime
+from typing import Any
+
+from hera_flows.steps.common import StepError, log, param, write_outputs
+
+PAGE_SIZE = 1000  # SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD of the MLflow server
+MAX_PAGES = 1000
+TAG_PREFIX = "fairness."  # registered-model tags passed on to the audit (dataset, columns, attributes)
+_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="hera-flows step fairness-list-models", description=__doc__,
+                                     allow_abbrev=False)
+    parser.add_argument("--tracking-uri", required=True)
+    parser.add_argument("--aliases", default="production", help="comma-separated aliases that mean 'in production'")
+    parser.add_argument("--stages", default="", help="comma-separated legacy stages, e.g. Production")
+    parser.add_argument("--max-models", type=int, default=150)
+    parser.add_argument("--branch-prefix", default="model-card-refresh")
+    parser.add_argument("--timezone", default="UTC")
+    parser.add_argument("--page-size", type=int, default=PAGE_SIZE)
+    parser.add_argument("--deadline-seconds", type=int, default=300)
+    parser.add_argument("--outputs", default=None)
+    args = parser.parse_args(argv)
+
+    from hera_flows.steps import naming
+
+    report_date = resolve_date(param("date").strip(), param("event-time").strip(), args.timezone)
+    iso_year, iso_week, _ = report_date.isocalendar()
+    week = f"{iso_year}-W{iso_week:02d}"
+    aliases, stages = _csv(args.aliases), _csv(args.stages)
+    models = list_production_models(args.tracking_uri, aliases, stages, page_size=args.page_size,
+                                    deadline=time.monotonic() + args.deadline_seconds)
+    if len(models) > args.max_models:
+        raise StepError(
+            f"{len(models)} production models found, more than --max-models={args.max_models}: every audit result "
+            "reaches the fan-in through one parameter; raise patterns.fairness_audit.max_models with care (see "
+            "docs/patterns/fairness-audit.md, 'Limits')"
+        )
+    log(f"fairness-list-models: {len(models)} production model(s) to audit for week {week}")
+    write_outputs(
+        args.outputs,
+        models=json.dumps(models, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
+        count=str(len(models)),
+        date=report_date.isoformat(),
+        week=week,
+        branch=naming.branch_name(args.branch_prefix, week.lower()),
+        title=title(report_date),
+        dedupe_key=naming.dedupe_key("fairness-audit", week),
+    )
+    return 0
+
+
+def title(report_date: date) -> str:
+    return f"Weekly model-card refresh — {report_date.isoformat()}"
+
+
+def resolve_date(manual: str, event_time: str, timezone: str) -> date:
+    """A manual ``YYYY-MM-DD``; else the calendar tick's date (Argo Events formats it in the schedule's zone);
+    else today in ``timezone``."""
+    for value, what in ((manual, "the date parameter"), (event_time, "the event time")):
+        if not value:
+            continue
+        match = _DATE.match(value)
+        try:
+            if not match or (what == "the date parameter" and len(value) != 10):
+                raise ValueError
+            return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+        except ValueError:
+            raise StepError(f"{what} {value[:60]!r} does not start with a YYYY-MM-DD date") from None
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo(timezone)).date()
+
+
+def list_production_models(
+    tracking_uri: str, aliases: list[str], stages: list[str], *, page_size: int = PAGE_SIZE, deadline: float
+) -> list[dict[str, Any]]:
+    """One entry per registered model that is in production: ``{name, version, selector, tags}``, sorted by name.
+
+    ``selector`` is the alias (``@champion``) or stage (``stage:Production``) that selected it; the first
+    configured alias wins, then the first stage. ``tags`` are the model's ``fairness.*`` tags.
+    """
+    from hera_flows.steps.context.mlflow import Registry, mlflow_http_settings
+
+    if not aliases and not stages:
+        raise StepError("neither --aliases nor --stages is set: no model can be selected")
+    found: list[dict[str, Any]] = []
+    with mlflow_http_settings():
+        registry = Registry(tracking_uri, deadline)
+        token: str | None = None
+        for _ in range(MAX_PAGES):
+            page = registry._call(
+                "searching registered models",
+                lambda token=token: registry.client.search_registered_models(max_results=page_size, page_token=token),
+            )
+            for model in page:
+                entry = select(model, aliases, stages)
+                if entry is not None:
+                    found.append(entry)
+            token = getattr(page, "token", None)
+            if not token:
+                break
+    return sorted(found, key=lambda e: e["name"])
+
+
+def select(model: Any, aliases: list[str], stages: list[str]) -> dict[str, Any] | None:
+    model_aliases = dict(getattr(model, "aliases", None) or {})
+    version = selector = None
+    for alias in aliases:
+        if alias in model_aliases:
+            version, selector = str(model_aliases[alias]), f"@{alias}"
+            break
+    if version is None:
+        by_stage = {mv.current_stage: mv for mv in (getattr(model, "latest_versions", None) or [])}
+        for stage in stages:
+            if stage in by_stage:
+                version, selector = str(by_stage[stage].version), f"stage:{stage}"
+                break
+    if version is None:
+        return None
+    tags = {k: v for k, v in sorted((getattr(model, "tags", None) or {}).items()) if k.startswith(TAG_PREFIX)}
+    return {"name": model.name, "version": version, "selector": selector, "tags": tags}
+
+
+def _csv(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
