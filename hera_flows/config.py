@@ -90,14 +90,36 @@ class AgentConfig(Model):
         return self
 
 
-class ForgeConfig(Model):
-    """The git forge that receives branches and pull requests."""
+FORGE_API_URLS = {"github": "https://api.github.com", "gitlab": "https://gitlab.com/api/v4"}
 
-    kind: Literal["github"] = "github"
-    api_url: Annotated[str, Field(pattern=r"^https?://")] = "https://api.github.com"
+
+class ForgeConfig(Model):
+    """The git forge: `github` (default api_url https://api.github.com) or `gitlab` (https://gitlab.com/api/v4).
+
+    Set ``api_url`` for GitHub Enterprise Server (https://HOST/api/v3) or self-managed GitLab (https://HOST/api/v4).
+    GitLab merge requests play the part of pull requests; a GitLab ``slug`` may hold subgroups (group/sub/name).
+    Token scopes and how each forge keeps one PR per branch and one issue per key: docs/forges.md.
+    """
+
+    kind: Annotated[Literal["github", "gitlab"], Field(
+        description="github (github.com or GitHub Enterprise Server) or gitlab (gitlab.com or self-managed); "
+        "selects the API client of the review/report steps and the git username of the clone and push")] = "github"
+    api_url: Annotated[str, Field(pattern=r"^https?://", description=(
+        "REST API root. When not set: https://api.github.com for github, https://gitlab.com/api/v4 for gitlab; "
+        "GitHub Enterprise Server: https://HOST/api/v3, self-managed GitLab: https://HOST/api/v4"))] = (
+        FORGE_API_URLS["github"]
+    )
     token_secret: SecretRef = SecretRef(name="hera-flows-forge", key="token")
     git_author_name: str = "hera-flows"
     git_author_email: str = "hera-flows@users.noreply.github.com"
+
+    @model_validator(mode="after")
+    def _api_url_of_the_kind(self) -> ForgeConfig:
+        if "api_url" not in self.model_fields_set:
+            object.__setattr__(self, "api_url", FORGE_API_URLS[self.kind])
+        elif self.kind == "github" and re.search(r"/api/v4/?$", self.api_url):
+            raise ValueError(f"forge.api_url {self.api_url!r} looks like GitLab's API: set forge.kind: gitlab")
+        return self
 
 
 class RepositoryConfig(Model):
@@ -189,14 +211,127 @@ class PromotionConfig(Model):
 # --- Pattern 2: drift remediation (hera_flows/patterns/drift.py) -------------------------------------------
 
 
+DriftSource = Literal["alertmanager", "evidently", "arize", "whylabs", "fiddler", "nannyml"]
+DriftParamSource = Literal["model", "feature", "severity", "metric", "metric-value", "threshold", "source", "id",
+                           "event"]
+_DRIFT_PATH = r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$"
+
+
+class DriftWebhook(Model):
+    """The `drift` EventSource: one bearer-authenticated endpoint per monitoring tool, ``<prefix>/<source>``."""
+
+    port: Annotated[int, Field(ge=1, le=65535)] = 12000
+    endpoint_prefix: Annotated[str, Field(pattern=r"^/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$")] = "/drift"
+    sources: Annotated[list[DriftSource], Field(min_length=1, description="tools that get an endpoint")] = [
+        "alertmanager", "evidently", "arize", "whylabs", "fiddler", "nannyml"]
+    auth_secret: SecretRef = Field(default=SecretRef(name="drift-webhook", key="token"),
+                                   description="bearer token every sender must present (EventSource authSecret)")
+
+
+class DriftRetrain(Model):
+    """``mode: retrain``: the team's own training WorkflowTemplate runs after the guard, via ``templateRef``."""
+
+    workflow_template: Annotated[str, Field(pattern=K8S_NAME, max_length=253)] = "train"
+    template: Annotated[str, Field(pattern=K8S_NAME, max_length=63,
+                                   description="the template inside it to run (usually its entrypoint)")] = "main"
+    parameters: Annotated[dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,63}$")], DriftParamSource], Field(
+        description="the team template's input parameter -> the drift event field it receives")] = {
+        "model": "model", "feature": "feature"}
+
+
+class DriftMonitor(Model):
+    """The `drift-monitor` CronWorkflow: an Evidently DataDriftPreset report, one event per drifted column."""
+
+    enabled: bool = True
+    schedules: Annotated[list[Annotated[str, Field(pattern=r"^\S+( \S+){4}$")]], Field(min_length=1)] = ["0 6 * * *"]
+    model: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
+                                description="the model the monitored features belong to")] = "fraud-detector"
+    reference: Annotated[str, Field(min_length=1, description="reference dataset: a path/URL readable by pandas "
+                                    "(csv or parquet) or runs:/<run>/<artifact> / models:/ MLflow artifact")] = \
+        "s3://ml-data/fraud-detector/reference.parquet"
+    current: Annotated[str, Field(min_length=1, description="current window, same forms as reference")] = \
+        "s3://ml-data/fraud-detector/current.parquet"
+    columns: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9._:-]{0,127}$")]] = Field(
+        default=[], description="columns to compare ([] = every column present in both)")
+    max_rows: Annotated[int, Field(ge=100, description="larger windows are sampled down to this many rows")] = 200_000
+    seed: int = Field(default=42, description="sampling seed: the same data gives the same report")
+    severity: Literal["critical", "high", "medium", "warning", "low", "info"] = "high"
+    event_url: Annotated[str | None, Field(pattern=r"^https?://", description="where events are posted (default: "
+                                           "the EventSource's evidently endpoint)")] = None
+    active_deadline_seconds: Annotated[int, Field(ge=60)] = 1800
+
+
 class DriftConfig(Model):
     """Pattern 2: a drift alert becomes a retraining PR (or a data-quality issue), with runaway protection."""
 
     enabled: bool = False
     repository: RepositoryConfig | None = None
+    mode: Literal["pr", "retrain"] = Field(default="pr", description="pr: agent proposes a retraining PR (or a "
+                                           "data-quality issue); retrain: run the team's training template directly")
+    webhook: DriftWebhook = DriftWebhook()
+    severities: Annotated[list[Literal["critical", "high", "medium", "warning", "low", "info"]], Field(
+        min_length=1, description="only these (normalised) severities trigger; applied by the Sensor where the "
+                                  "payload allows and always by the guard")] = ["high", "critical"]
+    rate_limit: RateLimit = Field(default=RateLimit(requests_per_unit=20, unit="Hour"),
+                                  description="per source endpoint; delays (never drops) events above it")
+    cooldown_seconds: Annotated[int, Field(ge=60, description="at most one remediation per (model, feature) in this "
+                                           "window; later events are skipped (Succeeded, reason recorded)")] = 21600
+    max_open_prs: Annotated[int, Field(ge=1, le=1000, description="global ceiling of open drift PRs; past it events "
+                                       "are recorded and skipped")] = 10
+    branch_prefix: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)*$")] = "drift"
+    pipelines_dir: Annotated[str, Field(pattern=_DRIFT_PATH, description="pipelines/<model>/<params_file> holds "
+                                        "the model's training parameters")] = "pipelines"
+    params_file: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+\.ya?ml$")] = "params.yaml"
+    serving_alias: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,255}$", description="MLflow alias of the version "
+                                        "serving in production (its metrics go into the context)")] = "champion"
+    min_window_days: Annotated[int, Field(ge=1, description="the agent never shortens a training window below "
+                                          "this")] = 7
+    git_log_limit: Annotated[int, Field(ge=1, le=200)] = 20
+    allowed_paths: Annotated[list[str], Field(min_length=1)] = ["pipelines/**"]
+    retrain: DriftRetrain = DriftRetrain()
+    monitor: DriftMonitor = DriftMonitor()
+    active_deadline_seconds: Annotated[int, Field(ge=60)] = 1800
+
+    @field_validator("allowed_paths")
+    @classmethod
+    def _relative_paths(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            if pattern.startswith("/") or ".." in pattern.split("/"):
+                raise ValueError(f"allowed path {pattern!r} must be relative and stay inside the repository")
+        return value
 
 
 # --- Pattern 3: training-failure triage (hera_flows/patterns/failure_triage.py) --------------------------------
+
+
+LabelKey = Annotated[str, Field(pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+                                          r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", max_length=316)]
+LabelValue = Annotated[str, Field(pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$", max_length=63)]
+RepoPath = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")]
+
+
+class TriageLogs(Model):
+    """How much of a failing container's log the context step reads (a training log can be many GB)."""
+
+    tail_lines: Annotated[int, Field(ge=1, le=5000, description="lines requested from the end of the log "
+                                                                "(read_namespaced_pod_log tail_lines)")] = 200
+    limit_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024, description="hard cap on bytes transferred per "
+                                      "container (limit_bytes, and enforced while streaming)")] = 1024 * 1024
+    keep_bytes: Annotated[int, Field(ge=512, le=256 * 1024, description="bytes of the tail kept per container "
+                                     "(the end of what was read)")] = 16 * 1024
+    max_pods: Annotated[int, Field(ge=1, le=20, description="failing pods inspected per workflow")] = 5
+
+
+class TriageFixes(Model):
+    """The clear-cut fixes the builtin agent may apply to the pipeline's WorkflowTemplate."""
+
+    memory_factor: Annotated[float, Field(gt=1, le=4, description="OOM: memory limit (and request) x factor")] = 1.5
+    memory_cap: Annotated[str, Field(pattern=QUANTITY, description="OOM: never raise a memory limit above this; at "
+                                     "the cap an issue is opened instead")] = "64Gi"
+    images: Annotated[dict[str, str], Field(description="image-pull: image repository (without tag/digest) -> the "
+                                            "known-good reference (tag or @sha256 digest) to pin it to")] = {}
+    retry: RetryPolicy = Field(default=RetryPolicy(limit=3, backoff_seconds=30, factor=2, max_backoff_seconds=600),
+                               description="infrastructure flakes: the retryStrategy added to the failing template")
 
 
 class FailureTriageConfig(Model):
@@ -204,9 +339,67 @@ class FailureTriageConfig(Model):
 
     enabled: bool = False
     repository: RepositoryConfig | None = None
+    namespaces: Annotated[list[Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]], Field(
+        min_length=1, description="namespaces whose workflows are watched (one Role per namespace, no cluster "
+                                  "access)")] = ["ml-training"]
+    opt_in_labels: Annotated[dict[LabelKey, LabelValue], Field(
+        description="workflows must carry all these labels to be triaged; {} watches every workflow")] = {
+        "mlops.hera-flows/triage": "enabled"}
+    image_pull_grace_seconds: Annotated[int, Field(ge=60, le=86400, description="a Running workflow whose pod node "
+                                                   "has been in image-pull back-off this long is triaged")] = 600
+    max_event_age_seconds: Annotated[int, Field(ge=60, description="failures that finished longer ago are skipped "
+                                                "(an EventSource restart re-lists every Failed workflow)")] = 21600
+    owner_annotation: Annotated[LabelKey, Field(description="label or annotation of the failed workflow (or its "
+                                                "WorkflowTemplate) naming the owner to tag in issues")] = \
+        "mlops.hera-flows/owner"
+    pipelines_dir: Annotated[RepoPath, Field(description="folder of the repository holding the WorkflowTemplate "
+                                             "YAML files, found by metadata.name")] = "pipelines"
+    allowed_paths: Annotated[list[str], Field(min_length=1)] = ["pipelines/**"]
+    logs: TriageLogs = TriageLogs()
+    fixes: TriageFixes = TriageFixes()
+    rate_limit: RateLimit = RateLimit(requests_per_unit=5, unit="Minute")
+    active_deadline_seconds: Annotated[int, Field(ge=60)] = 1800
+
+    @field_validator("allowed_paths")
+    @classmethod
+    def _relative_paths(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            if pattern.startswith("/") or ".." in pattern.split("/"):
+                raise ValueError(f"allowed path {pattern!r} must be relative and stay inside the repository")
+        return value
 
 
 # --- Pattern 4: fairness audit (hera_flows/patterns/fairness_audit.py) ----------------------------------------
+
+
+CRON_5_FIELDS = r"^\S+( \S+){4}$"
+COLUMN = Annotated[str, Field(min_length=1, max_length=256)]
+REPO_PATH = r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$"
+
+
+class FairnessEvaluation(Model):
+    """How the audit finds and reads each model's evaluation data. MLflow tags on the model version (or, failing
+    that, on the registered model) override these defaults per model: ``fairness.dataset``,
+    ``fairness.label_column``, ``fairness.prediction_column``, ``fairness.sensitive_attributes`` (comma-separated)."""
+
+    dataset: str = Field(
+        "evaluation/eval.parquet",
+        description="Default dataset when a model has no `fairness.dataset` tag: a path relative to the model "
+        "version's run artifacts (or any absolute path / URI). Parquet or CSV.",
+    )
+    label_column: COLUMN = "label"
+    prediction_column: str = Field(
+        "", description="Column with precomputed predictions; empty: load the model (mlflow pyfunc) and predict."
+    )
+    positive_label: Annotated[str, Field(min_length=1)] = "1"
+    threshold: Annotated[float, Field(ge=0, le=1, description="Scores (floats) at or above it are positive.")] = 0.5
+    sensitive_attributes: Annotated[list[COLUMN], Field(min_length=1)] = ["sex", "race", "age_group"]
+    intersections: list[Annotated[list[COLUMN], Field(min_length=2, max_length=2)]] = Field(
+        [], description="Pairs of attributes audited together, e.g. [[sex, race]]."
+    )
+    min_group_count: Annotated[int, Field(ge=0)] = Field(
+        30, description="Groups with fewer rows are flagged as small and left out of the disparities."
+    )
 
 
 class FairnessAuditConfig(Model):
@@ -214,6 +407,59 @@ class FairnessAuditConfig(Model):
 
     enabled: bool = False
     repository: RepositoryConfig | None = None
+    schedule: Annotated[str, Field(pattern=CRON_5_FIELDS)] = Field(
+        "0 6 * * 1", description="Cron schedule of the calendar EventSource (default Mondays 06:00)."
+    )
+    timezone: str = "UTC"
+    rate_limit: RateLimit = RateLimit(requests_per_unit=1, unit="Hour")
+    aliases: list[Alias] = Field(
+        ["production"], description="A registered model whose alias is one of these is audited (that version)."
+    )
+    stages: list[Literal["Production", "Staging"]] = Field(
+        [], description="Legacy registry stages: the latest version in one of these stages is audited too."
+    )
+    parallelism: Annotated[int, Field(ge=1, le=500)] = Field(
+        10, description="How many audit pods run at once (the workflow's `parallelism`)."
+    )
+    max_models: Annotated[int, Field(ge=1, le=1000)] = Field(
+        150, description="Refuse to fan out over more models: the fan-in receives every result in one parameter."
+    )
+    evaluation: FairnessEvaluation = FairnessEvaluation()
+    model_cards_dir: Annotated[str, Field(pattern=REPO_PATH)] = "model-cards"
+    policy_file: Annotated[str, Field(pattern=REPO_PATH)] = Field(
+        "model-cards/POLICY.md", description="Thresholds: YAML front matter of a markdown file, or a .yaml file."
+    )
+    allowed_paths: Annotated[list[str], Field(min_length=1)] = ["model-cards/**"]
+    branch_prefix: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._/-]*[a-z0-9]$")] = "model-card-refresh"
+    audit_resources: Resources = Resources(
+        requests=ResourceSpec(cpu="500m", memory="1Gi"), limits=ResourceSpec(cpu="2", memory="4Gi")
+    )
+    active_deadline_seconds: Annotated[int, Field(ge=60)] = 7200
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
+
+    @field_validator("allowed_paths")
+    @classmethod
+    def _relative_paths(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            if pattern.startswith("/") or ".." in pattern.split("/"):
+                raise ValueError(f"allowed path {pattern!r} must be relative and stay inside the repository")
+        return value
+
+    @model_validator(mode="after")
+    def _selects_something(self) -> FairnessAuditConfig:
+        if not self.aliases and not self.stages:
+            raise ValueError("set at least one of 'aliases' or 'stages': otherwise no model is ever audited")
+        return self
 
 
 class Patterns(Model):
@@ -224,11 +470,16 @@ class Patterns(Model):
 
 
 class Config(Model):
-    """The whole of `config/flows.yaml`."""
+    """The whole of `config/flows.yaml`, with any overlays merged over it (`--config` repeated: examples/overlay/).
+    """
 
     namespace: Annotated[str, Field(pattern=DNS_LABEL, max_length=63)] = "mlops-automation"
     image: Annotated[str, Field(min_length=1, pattern=r"^\S+$")] = "ghcr.io/hera-flows/hera-flows:0.1.0"
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    image_pull_secrets: Annotated[list[Annotated[str, Field(pattern=K8S_NAME, max_length=253)]], Field(
+        description="Secrets (type kubernetes.io/dockerconfigjson, in `namespace`) for a private registry: set as "
+        "imagePullSecrets on every pod hera-flows defines (workflow and cron pods, EventSource and Sensor pods)"
+    )] = []
     event_bus: Annotated[str, Field(pattern=K8S_NAME)] = "default"
     repository: RepositoryConfig | None = None
     agent: AgentConfig = AgentConfig()
@@ -246,6 +497,25 @@ class Config(Model):
         return self
 
     @model_validator(mode="after")
+    def _slugs_fit_the_forge(self) -> Config:
+        # GitLab projects may sit in subgroups (group/subgroup/name); a GitHub repository is always owner/name.
+        if self.forge.kind == "github":
+            repos = [self.repository, *(getattr(self.patterns, n).repository for n in type(self.patterns).model_fields)]
+            for repo in repos:
+                if repo is not None and repo.slug is not None and repo.slug.count("/") != 1:
+                    raise ValueError(f"repository slug {repo.slug!r} is not owner/name, as GitHub requires "
+                                     "(group/subgroup/name needs forge.kind: gitlab)")
+        return self
+
+    @model_validator(mode="after")
+    def _forge_api_fits_the_kind(self) -> Config:
+        # The layering trap: the base sets api_url for GitHub, an overlay switches only forge.kind to gitlab.
+        if self.forge.kind == "gitlab" and self.forge.api_url.rstrip("/") == FORGE_API_URLS["github"]:
+            raise ValueError("forge.api_url is GitHub's API but forge.kind is gitlab: set forge.api_url too "
+                             "(https://gitlab.com/api/v4 or https://HOST/api/v4)")
+        return self
+
+    @model_validator(mode="after")
     def _replay_records_outlive_the_tolerance(self) -> Config:
         # Replay records are owned by their Workflow and garbage-collected with it: the workflow must be kept
         # longer than a signature stays acceptable, or a replay inside the window would pass.
@@ -258,6 +528,18 @@ class Config(Model):
             )
         return self
 
+    @model_validator(mode="after")
+    def _triage_records_outlive_the_event_window(self) -> Config:
+        # The per-uid dedupe Lease belongs to the triage workflow: it must live as long as a failure is accepted.
+        triage = self.patterns.failure_triage
+        kept = min(self.workflow.ttl_seconds_after_success, self.workflow.ttl_seconds_after_failure)
+        if triage.enabled and kept < triage.max_event_age_seconds:
+            raise ValueError(
+                f"workflow TTLs ({kept}s) must be at least patterns.failure_triage.max_event_age_seconds "
+                f"({triage.max_event_age_seconds}s): the dedupe records are deleted with their workflow"
+            )
+        return self
+
     def repository_for(self, pattern: str) -> RepositoryConfig:
         """The pattern's own repository, or the top-level default."""
         repo = getattr(self.patterns, pattern).repository or self.repository
@@ -265,40 +547,77 @@ class Config(Model):
         return repo
 
 
-def load_config(path: str | Path) -> Config:
-    """Load and validate a configuration file; raise ConfigError with one line per problem."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read the configuration: {exc.strerror or exc}"]) from None
-    return parse_config(text, str(path))
+def load_config(*paths: str | Path) -> Config:
+    """Load and validate one configuration file, or several layered ones (``config/flows.yaml`` then e.g. an
+    environment overlay): each later file deep-merges over the ones before it. Raise ConfigError with one line
+    per problem, naming the file and line that set the offending value."""
+    if not paths:
+        raise ConfigError(["no configuration file given"])
+    layers: list[tuple[str, str]] = []
+    for path in map(Path, paths):
+        try:
+            layers.append((path.read_text(encoding="utf-8"), str(path)))
+        except OSError as exc:
+            raise ConfigError([f"{path}: cannot read the configuration: {exc.strerror or exc}"]) from None
+        except UnicodeDecodeError:
+            raise ConfigError([f"{path}: cannot read the configuration: not UTF-8 text"]) from None
+    return parse_layers(layers)
 
 
 def parse_config(text: str, source: str = "<config>") -> Config:
+    return parse_layers([(text, source)])
+
+
+def parse_layers(layers: list[tuple[str, str]]) -> Config:
+    """Validate the deep merge of ``(text, source)`` layers, later over earlier: mappings merge key by key;
+    lists, scalars and null replace what was there (a list is one setting: an overlay that sets
+    ``aliases: [production]`` means exactly that list, not an addition to the base's)."""
+    parsed = [(*_read_yaml(text, source), source) for text, source in layers]
+    data: dict[str, Any] = {}
+    for _, layer, _ in parsed:
+        data = merge_layers(data, layer)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        nodes = [(node, source) for node, _, source in parsed]
+        raise ConfigError([_describe(error, nodes) for error in exc.errors()]) from None
+
+
+def merge_layers(base: Any, overlay: Any) -> Any:
+    """``overlay`` over ``base``: mappings merge recursively, anything else (lists, scalars, null) replaces."""
+    if isinstance(base, dict) and isinstance(overlay, dict):
+        merged = dict(base)
+        for key, value in overlay.items():
+            merged[key] = merge_layers(base[key], value) if key in base else value
+        return merged
+    return overlay
+
+
+def _read_yaml(text: str, source: str) -> tuple[yaml.Node | None, dict[str, Any]]:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
+        position = getattr(exc, "position", None)  # a ReaderError (a forbidden character) has no mark
+        line = mark.line + 1 if mark is not None else text.count("\n", 0, position) + 1 if position is not None else None
+        where = f":{line}" if line is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError([f"{source}{where}: not valid YAML: {problem}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{source}: not valid YAML: nested too deeply"]) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError([f"{source}: the configuration must be a mapping of settings, not {type(data).__name__}"])
-    try:
-        return Config.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError([_describe(error, node, source) for error in exc.errors()]) from None
+    return node, data
 
 
-def _describe(error: dict[str, Any], node: yaml.Node | None, source: str) -> str:
+def _describe(error: dict[str, Any], layers: list[tuple[yaml.Node | None, str]]) -> str:
     loc = [part for part in error["loc"] if not isinstance(part, str) or not part.startswith("function-")]
-    line = _line_of(node, loc)
-    where = f"{source}:{line}" if line else source
-    field = ".".join(str(part) for part in loc) or "(top level)"
+    where = _locate(layers, loc)
+    # a key with a newline or control character is shown quoted: one problem stays one line
+    field = ".".join(str(part) if str(part).isprintable() else repr(part) for part in loc) or "(top level)"
     message = error["msg"]
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
@@ -309,10 +628,27 @@ def _describe(error: dict[str, Any], node: yaml.Node | None, source: str) -> str
     return f"{where}: {field}: {message}"
 
 
-def _line_of(node: yaml.Node | None, loc: list[Any]) -> int | None:
-    """The 1-based line of the YAML node at ``loc``, or of its deepest existing parent."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
+def _locate(layers: list[tuple[yaml.Node | None, str]], loc: list[Any]) -> str:
+    """``file:line`` of the value at ``loc``: the layer that reaches deepest along ``loc`` set it (the last such
+    layer, since later layers win). A whole-configuration problem in a layered config names every file."""
+    best: tuple[int, str, int | None] = (-1, layers[-1][1], None)
+    for node, source in layers:
+        depth, line = _match(node, loc)
+        if depth >= best[0]:
+            best = (depth, source, line)
+    depth, source, line = best
+    if depth <= 0 and len(layers) > 1:
+        return " + ".join(source for _, source in layers)
+    return f"{source}:{line}" if line else source
+
+
+def _match(node: yaml.Node | None, loc: list[Any]) -> tuple[int, int | None]:
+    """How many parts of ``loc`` exist in the YAML ``node`` (-1: empty document), and the 1-based line of the
+    deepest one found."""
+    if node is None:
+        return -1, None
+    line = node.start_mark.line + 1
+    for depth, part in enumerate(loc):
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 if key.value == part:
@@ -320,10 +656,10 @@ def _line_of(node: yaml.Node | None, loc: list[Any]) -> int | None:
                     node = value
                     break
             else:
-                return line
+                return depth, line
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
             node = node.value[part]
             line = node.start_mark.line + 1
         else:
-            return line
-    return line
+            return depth, line
+    return len(loc), line

@@ -385,7 +385,7 @@ def test_the_cli_runs_the_step(repo: Path, capsys):
 @pytest.mark.parametrize(
     ("ctx_update", "argv", "message"),
     [
-        ({}, ["--pattern=drift"], "no editor for pattern 'drift'"),
+        ({}, ["--pattern=no-such-pattern"], "no editor for pattern 'no-such-pattern'"),
         ({"model": "unknown-model"}, [], "no InferenceService for model 'unknown-model' under inference/"),
         ({}, ["--pattern=promotion", "--inference-dir=manifests"], "under manifests/"),
         ({"pattern": "drift"}, [], "is for pattern 'drift'"),

@@ -15,7 +15,7 @@ import yaml
 from hera_flows.config import parse_config
 from hera_flows.generate import check, dump_documents, render
 from tests.conftest import ROOT
-from tests.support import schemas
+from tests.support import pod_policy, schemas
 
 CONFIG = ROOT / "config" / "flows.yaml"
 
@@ -111,7 +111,8 @@ def test_kustomization_lists_every_workflow_template_and_rbac(rendered) -> None:
     # monitoring has its own kustomization (the PrometheusRule needs the Prometheus Operator's CRDs)
     monitoring = yaml.safe_load(rendered["generated/monitoring/kustomization.yaml"])
     assert monitoring["resources"] == ["monitoring.yaml"]
-    assert kustomization["namespace"] == "mlops-automation"
+    # no kustomize `namespace:`: documents carry their own (triage Roles live in the watched namespaces)
+    assert "namespace" not in kustomization
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -119,22 +120,9 @@ def test_kustomization_lists_every_workflow_template_and_rbac(rendered) -> None:
 
 
 def _containers(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """Every container spec in a document, with where it is."""
-    found: list[tuple[str, dict[str, Any]]] = []
-    if doc["kind"] in ("WorkflowTemplate", "CronWorkflow"):
-        spec = doc["spec"].get("workflowSpec", doc["spec"])
-        for tpl in spec["templates"]:
-            if "container" in tpl:
-                found.append((f"{tpl['name']}", tpl["container"]))
-            for c in tpl.get("containerSet", {}).get("containers", []):
-                found.append((f"{tpl['name']}/{c['name']}", c))
-            for c in tpl.get("initContainers", []):
-                found.append((f"{tpl['name']}/init/{c['name']}", c))
-            if "script" in tpl:
-                found.append((f"{tpl['name']}/script", tpl["script"]))
-    elif doc["kind"] in ("EventSource", "Sensor"):
-        found.append(("template.container", doc["spec"]["template"]["container"]))
-    return found
+    """Every container spec in a document, with where it is (containerSet members, init containers, sidecars,
+    scripts, CronWorkflows, EventSource/Sensor pods: see tests/support/pod_policy.py, the full policy gate)."""
+    return pod_policy.containers(doc)
 
 
 def test_every_container_passes_pod_security_restricted(documents) -> None:
@@ -170,12 +158,22 @@ def test_every_pod_has_a_restricted_pod_context_and_a_non_default_identity(docum
         assert pod["runAsNonRoot"] is True and pod["seccompProfile"]["type"] == "RuntimeDefault", path
 
 
+# (template, step template) -> the only identity allowed to mount a token there; everything else has none.
+TOKEN_HOLDERS = {
+    ("failure-triage", "guard"): "hera-flows-triage-guard",  # Leases + get workflows in watched namespaces
+    ("failure-triage", "context"): "hera-flows-triage-context",  # reads workflows, pods, logs, events there
+}
+
+
 def test_only_the_guard_gets_a_kubernetes_token(documents) -> None:
     for template in _by_kind(documents, "WorkflowTemplate"):
         for tpl in template["spec"]["templates"]:
             if tpl.get("automountServiceAccountToken"):
-                assert tpl["name"] == "guard"
-                assert tpl["serviceAccountName"] == "hera-flows-guard"
+                expected = TOKEN_HOLDERS.get((template["metadata"]["name"], tpl["name"]))
+                if expected is None:
+                    assert tpl["name"] == "guard"
+                    expected = "hera-flows-guard"
+                assert tpl["serviceAccountName"] == expected
 
 
 def test_the_agent_container_holds_no_forge_token(documents) -> None:

@@ -113,7 +113,7 @@ def test_alerts_and_dashboard_query_only_series_we_emit(rendered: dict[str, str]
 
 
 def test_a_metric_outside_the_catalogue_is_caught(rendered: dict[str, str]) -> None:
-    path, doc = next(_workflow_docs(rendered))
+    path, doc = next((p, d) for p, d in _workflow_docs(rendered) if d["kind"] == "WorkflowTemplate")
     doc["spec"]["metrics"]["prometheus"].append({"name": "bad-name", "help": "x", "counter": {"value": "1"}})
     with pytest.raises(AssertionError):
         test_every_metric_is_from_the_catalogue_and_consistent({path: yaml.safe_dump(doc)})

@@ -235,3 +235,169 @@ def sensor(
             "triggers": [t.render(namespace) for t in triggers],
         },
     }
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Resource EventSources (Kubernetes objects watched by an informer)
+
+
+@dataclass(frozen=True)
+class LabelRequirement:
+    """One Kubernetes label-selector requirement, applied by the API server to the EventSource's watch.
+
+    ``operation`` is a ``k8s.io/apimachinery/pkg/selection`` operator: ``==``, ``!=``, ``in``, ``notin`` (``value``
+    is then comma-separated), ``exists`` or ``!`` (does not exist; no value). ``!=`` and ``notin`` also match
+    objects that do not carry the label at all.
+    """
+
+    key: str
+    operation: str
+    value: str = ""
+
+    def render(self) -> dict[str, Any]:
+        if self.operation not in ("=", "==", "!=", "in", "notin", "exists", "!"):
+            raise ValueError(f"unsupported label selector operation {self.operation!r}")
+        if self.operation in ("exists", "!") and self.value:
+            raise ValueError(f"label selector operation {self.operation!r} takes no value")
+        # The schema requires ``value``; Argo Events passes no values to ``exists``/``!`` when it is empty.
+        return {"key": self.key, "operation": self.operation, "value": self.value}
+
+
+@dataclass(frozen=True)
+class FieldRequirement:
+    """A client-side filter on the object: the string at gjson path ``key`` matches the RE2 ``value``.
+
+    ``operation`` must be explicit (``==`` or ``!=``): Argo Events rejects every event when it is empty
+    (ARGO-EVENTS-FACTS item 6). A path that does not exist rejects the event whatever the operation.
+    """
+
+    key: str
+    value: str
+    operation: str = "=="
+
+    def render(self) -> dict[str, Any]:
+        if self.operation not in ("=", "==", "!="):
+            raise ValueError(f"unsupported field filter operation {self.operation!r}")
+        return {"key": self.key, "operation": self.operation, "value": self.value}
+
+
+@dataclass(frozen=True)
+class ResourceWatch:
+    """One named event of a resource EventSource: objects of one resource in one namespace."""
+
+    event_name: str
+    namespace: str
+    group: str
+    version: str
+    resource: str
+    event_types: tuple[str, ...]
+    labels: tuple[LabelRequirement, ...] = ()
+    fields: tuple[FieldRequirement, ...] = ()
+
+    def render(self) -> dict[str, Any]:
+        unknown = set(self.event_types) - {"ADD", "UPDATE", "DELETE"}
+        if not self.event_types or unknown:
+            raise ValueError(f"{self.event_name}: event types must be ADD, UPDATE or DELETE, not {sorted(unknown)}")
+        if not self.namespace:
+            raise ValueError(f"{self.event_name}: a namespace is required (an empty one watches the whole cluster)")
+        spec: dict[str, Any] = {
+            "namespace": self.namespace,
+            "group": self.group,
+            "version": self.version,
+            "resource": self.resource,
+            "eventTypes": list(self.event_types),
+        }
+        selector: dict[str, Any] = {}
+        if self.labels:
+            selector["labels"] = [r.render() for r in self.labels]
+        if self.fields:
+            selector["fields"] = [r.render() for r in self.fields]
+        if selector:
+            spec["filter"] = selector
+        return spec
+
+
+def resource_event_source(
+    name: str, namespace: str, watches: list[ResourceWatch], *, event_bus: str, service_account: str
+) -> dict[str, Any]:
+    """An EventSource whose informers watch Kubernetes objects (one entry per namespace and selector).
+
+    It runs as ``service_account``, which needs list/watch on the resource in each watched namespace; the pod
+    template has no ``automountServiceAccountToken`` field, so that ServiceAccount must allow automounting.
+    """
+    names = [w.event_name for w in watches]
+    if not watches or len(set(names)) != len(names):
+        raise ValueError(f"event source {name}: event names must be present and unique: {names}")
+    return {
+        "apiVersion": EVENTS_API,
+        "kind": "EventSource",
+        "metadata": _metadata(name, namespace),
+        "spec": {
+            "eventBusName": event_bus,
+            "template": _pod_template(service_account),
+            "resource": {w.event_name: w.render() for w in watches},
+        },
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Calendar EventSources
+
+
+def calendar_event_source(
+    name: str,
+    namespace: str,
+    event_name: str,
+    *,
+    schedule: str,
+    timezone: str,
+    event_bus: str,
+    metadata: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """An EventSource that emits ``event_name`` on a cron ``schedule`` in ``timezone``.
+
+    Argo Events delivers ``{"eventTime": "<Go time.String() of the tick>", "metadata": {...}}``; the tick is in
+    the schedule's time zone, so ``eventTime``'s first ten characters are the local date of the run. It needs
+    no Service (nothing connects to it) and no persistence: a missed tick is not replayed, the next one comes.
+    """
+    calendar: dict[str, Any] = {"schedule": schedule, "timezone": timezone}
+    if metadata:
+        calendar["metadata"] = dict(metadata)
+    return {
+        "apiVersion": EVENTS_API,
+        "kind": "EventSource",
+        "metadata": _metadata(name, namespace),
+        "spec": {
+            "eventBusName": event_bus,
+            "template": _pod_template(security.EVENTSOURCE_SA),
+            "calendar": {event_name: calendar},
+        },
+    }
+
+
+@dataclass(frozen=True)
+class RegexFilter:
+    """Pass an event only when the string at ``path`` matches ``pattern``, an RE2 regex written by the caller
+    (anchor it yourself: data filter values are unanchored). For checks a list of exact values cannot express,
+    e.g. a name charset or case-insensitive severities; it renders like :class:`DataFilter`."""
+
+    path: str
+    pattern: str
+
+    def render(self) -> dict[str, Any]:
+        if not (self.pattern.startswith("^") or self.pattern.startswith("(?i)^")) or not self.pattern.endswith("$"):
+            raise ValueError(f"filter on {self.path}: anchor the regex with ^...$ (data filters are unanchored)")
+        return {"path": self.path, "type": "string", "value": [self.pattern]}
+
+
+def with_image_pull_secrets(document: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
+    """Set ``imagePullSecrets`` on an EventSource's or Sensor's pod template (a private registry mirroring the
+    Argo Events image). Applied by `generate` to every EventSource and Sensor, so the builders above need no
+    configuration and a new pattern cannot forget it."""
+    if not secrets:
+        return document
+    if document.get("kind") not in ("EventSource", "Sensor"):
+        raise ValueError(f"imagePullSecrets: {document.get('kind')} is not an EventSource or Sensor")
+    template = document["spec"].setdefault("template", {})
+    template["imagePullSecrets"] = [{"name": name} for name in secrets]
+    return document

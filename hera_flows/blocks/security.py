@@ -67,6 +67,20 @@ def _dump(model: m.SecurityContext | m.PodSecurityContext) -> dict[str, Any]:
     return model.model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
+def checkov_skips(reasons: dict[str, str]) -> dict[str, str]:
+    """Annotations that suppress checkov checks on one Kubernetes resource, each with its written reason.
+
+    checkov reads ``checkov.io/skipN: CHECK_ID=reason`` from ``metadata.annotations`` (kubernetes framework). A
+    suppression without a reason is refused here; every one in use is listed in docs/security.md ("Static scan").
+    """
+    annotations: dict[str, str] = {}
+    for index, (check, reason) in enumerate(sorted(reasons.items()), start=1):
+        if not check.startswith(("CKV_", "CKV2_")) or not reason.strip():
+            raise ValueError(f"a checkov suppression needs a check id and a reason, got {check!r}={reason!r}")
+        annotations[f"checkov.io/skip{index}"] = f"{check}={' '.join(reason.split())}"
+    return annotations
+
+
 def rbac_documents(namespace: str, *, guard_lease_access: bool) -> list[dict[str, Any]]:
     """ServiceAccounts, Roles and RoleBindings for everything hera-flows runs, in a stable order."""
     docs: list[dict[str, Any]] = []
@@ -113,3 +127,36 @@ def rbac_documents(namespace: str, *, guard_lease_access: bool) -> list[dict[str
             }
         )
     return docs
+
+
+def role_documents(
+    name: str,
+    namespace: str,
+    rules: list[dict[str, Any]],
+    *,
+    service_account: str,
+    service_account_namespace: str,
+) -> list[dict[str, Any]]:
+    """A Role in ``namespace`` and the RoleBinding granting it to a ServiceAccount (possibly of another
+    namespace): how a pattern gives one identity narrow access to namespaces it watches."""
+    metadata = {"name": name, "namespace": namespace, "labels": dict(MANAGED_BY)}
+    return [
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": dict(metadata), "rules": rules},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": dict(metadata),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": service_account, "namespace": service_account_namespace}],
+        },
+    ]
+
+
+def service_account_document(name: str, namespace: str, *, automount: bool = False) -> dict[str, Any]:
+    """A ServiceAccount; tokens are mounted per pod where needed unless ``automount`` (pods without that field)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(MANAGED_BY)},
+        "automountServiceAccountToken": automount,
+    }

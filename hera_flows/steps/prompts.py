@@ -27,6 +27,12 @@ PATTERN_SETTINGS: dict[str, dict[str, str]] = {
     },
 }
 DEFAULT_ALLOWED_PATHS: dict[str, tuple[str, ...]] = {"promotion": ("inference/**", "model-cards/**")}
+PATTERN_SETTINGS["fairness"] = {"model_cards_dir": "model-cards", "policy_file": "model-cards/POLICY.md"}
+DEFAULT_ALLOWED_PATHS["fairness"] = ("model-cards/**",)
+PATTERN_SETTINGS["failure_triage"] = {}
+DEFAULT_ALLOWED_PATHS["failure_triage"] = ("pipelines/**",)
+PATTERN_SETTINGS["drift"] = {"pipelines_dir": "pipelines", "params_file": "params.yaml", "min_window_days": "7"}
+DEFAULT_ALLOWED_PATHS["drift"] = ("pipelines/**",)
 # Configuration values are trusted but still land in the instruction text: keep them to one plain token.
 _SETTING = re.compile(r"^[A-Za-z0-9._/*@:+-]{1,253}$")
 

@@ -11,31 +11,41 @@ report comments a later step's report (e.g. the smoke test) on that PR.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import importlib
+from dataclasses import dataclass
 from typing import Any
 
 from hera_flows.steps.common import StepError, log, param, parse_json, secret, write_outputs
 from hera_flows.steps.forge.base import Forge, ForgeError, PullRequest, open_forge
 from hera_flows.steps.gitrepo import check_branch_name
 
-LABELS: dict[str, tuple[str, ...]] = {"promotion": ("hera-flows", "model-promotion")}
+@dataclass(frozen=True)
+class Layout:
+    """How one pattern's pull requests look: labels, and the renderer (imported lazily, like steps)."""
+
+    labels: tuple[str, ...]
+    # "module:function" taking (context, summary, refused, dedupe key, branch) and returning (title, body) or
+    # (title, body, update comment); the update comment replaces the generic one when an open PR is updated.
+    renderer: str
+
+    def render(self, *args: Any) -> tuple[str, ...]:
+        module_name, function_name = self.renderer.split(":")
+        return getattr(importlib.import_module(module_name), function_name)(*args)
 
 
-def _promotion(context: dict[str, Any], summary: str, refused: list[dict[str, Any]], key: str, branch: str) -> tuple[str, str]:
-    from hera_flows.steps.pr_body import promotion_body, promotion_title
-
-    body = promotion_body(context, summary=summary, refused=refused, dedupe_key=key, branch=branch)
-    return promotion_title(context), body
-
-
-# pattern -> (context, summary, refused, dedupe key, branch) -> (title, body)
-RENDERERS: dict[str, Callable[..., tuple[str, str]]] = {"promotion": _promotion}
+LAYOUTS: dict[str, Layout] = {
+    "promotion": Layout(("hera-flows", "model-promotion"), "hera_flows.steps.pr_body:review_text"),
+    "drift": Layout(("hera-flows", "drift"), "hera_flows.steps.drift.pr:render"),
+    "failure_triage": Layout(("hera-flows", "failure-triage"), "hera_flows.steps.agents.failure_triage:review_text"),
+    "fairness": Layout(("hera-flows", "fairness-audit"), "hera_flows.steps.fairness.collect:review_text"),
+}
 
 
 def _forge_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--forge", default="github", help="forge kind (github)")
-    parser.add_argument("--api-url", required=True, help="e.g. https://api.github.com or https://ghe.example/api/v3")
-    parser.add_argument("--repo-slug", required=True, help="owner/name of the repository")
+    parser.add_argument("--forge", default="github", help="forge kind (github or gitlab)")
+    parser.add_argument("--api-url", required=True,
+                        help="e.g. https://api.github.com, https://ghe.example/api/v3 or https://gitlab.com/api/v4")
+    parser.add_argument("--repo-slug", required=True, help="owner/name of the repository (GitLab: the project path)")
 
 
 def _open(args: argparse.Namespace) -> Forge:
@@ -49,8 +59,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--base-branch", default="main")
     parser.add_argument("--outputs", default=None)
     args = parser.parse_args(argv)
-    if args.pattern not in RENDERERS:
-        raise StepError(f"no pull request layout for pattern {args.pattern!r} (known: {', '.join(sorted(RENDERERS))})")
+    if args.pattern not in LAYOUTS:
+        raise StepError(f"no pull request layout for pattern {args.pattern!r} (known: {', '.join(sorted(LAYOUTS))})")
 
     issue = param("issue").strip()
     if issue:
@@ -67,11 +77,12 @@ def main(argv: list[str]) -> int:
     context = _json_param("context", dict)
     refused = [r for r in _json_param("refused", list, default=[]) if isinstance(r, dict)]
     key = param("dedupe-key").strip() or branch
-    title, body = RENDERERS[args.pattern](context, param("summary"), refused, key, branch)
+    title, body, *update = LAYOUTS[args.pattern].render(context, param("summary"), refused, key, branch)
 
     with _open(args) as forge:
-        pr, created = create_or_update(forge, branch=branch, base=args.base_branch, title=title, body=body, key=key)
-        forge.add_labels(pr.number, LABELS.get(args.pattern, ("hera-flows",)))
+        pr, created = create_or_update(forge, branch=branch, base=args.base_branch, title=title, body=body, key=key,
+                                       comment=update[0] if update else None)
+        forge.add_labels(pr.number, LAYOUTS[args.pattern].labels)
     log(f"review: {'opened' if created else 'updated'} pull request #{pr.number}: {pr.url}")
     write_outputs(args.outputs, pr_url=pr.url, pr_number=str(pr.number), issue_url="", issue_number="",
                   action="pr-opened" if created else "pr-updated")
@@ -91,7 +102,7 @@ def _review_issue(args: argparse.Namespace, raw: str) -> int:
     key = param("dedupe-key").strip() or issue["title"]
     marker = issue_marker(key)
     body = f"{issue['body'].rstrip()}\n\n{marker}\n"
-    labels = list(dict.fromkeys([*LABELS.get(args.pattern, ("hera-flows",)), *issue.get("labels", [])]))
+    labels = list(dict.fromkeys([*LAYOUTS[args.pattern].labels, *issue.get("labels", [])]))
     with _open(args) as forge:
         existing = forge.find_open_issue(marker)
         action = "issue-opened" if existing is None else "issue-updated"
@@ -100,8 +111,8 @@ def _review_issue(args: argparse.Namespace, raw: str) -> int:
             log(f"review: opened issue #{found.number}: {found.url}")
         else:
             found = forge.update_issue(existing.number, title=issue["title"], body=body)
-            forge.add_labels(found.number, labels)
-            forge.comment(found.number, issue_update_comment(key))
+            forge.add_labels(found.number, labels, kind="issue")
+            forge.comment(found.number, issue_update_comment(key), kind="issue")
             log(f"review: updated issue #{found.number} (same dedupe key): {found.url}")
     write_outputs(args.outputs, pr_url="", pr_number="", issue_url=found.url, issue_number=str(found.number),
                   action=action)
@@ -117,21 +128,24 @@ def issue_update_comment(key: str) -> str:
     )
 
 
-def create_or_update(forge: Forge, *, branch: str, base: str, title: str, body: str, key: str) -> tuple[PullRequest, bool]:
+def create_or_update(forge: Forge, *, branch: str, base: str, title: str, body: str, key: str,
+                     comment: str | None = None) -> tuple[PullRequest, bool]:
     """The open PR for ``branch``, updated; or a new one. Returns (pull request, created)."""
     existing = forge.find_open_pr(branch)
     if existing is None:
         try:
             return forge.create_pr(branch=branch, base=base, title=title, body=body), True
         except ForgeError as exc:
-            # Another run created it between our lookup and our create (or a retried create already succeeded).
-            if exc.status != 422 or "already exists" not in exc.detail:
+            # Another run created it between our lookup and our create (or a retried create already succeeded):
+            # GitHub answers 422 "A pull request already exists", GitLab 409 "Another open merge request already
+            # exists for this source branch".
+            if exc.status not in (409, 422) or "already exists" not in exc.detail:
                 raise
             existing = forge.find_open_pr(branch)
             if existing is None:
                 raise
     pr = forge.update_pr(existing.number, title=title, body=body)
-    forge.comment(existing.number, update_comment(key, branch, base))
+    forge.comment(existing.number, comment or update_comment(key, branch, base))
     return pr, False
 
 

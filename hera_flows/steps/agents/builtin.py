@@ -19,6 +19,9 @@ from hera_flows.steps.common import StepError, log
 # summary markdown. Imported lazily: a run loads only its own editor.
 EDITORS: dict[str, str] = {
     "promotion": "hera_flows.steps.agents.promotion:builtin_edit",
+    "drift": "hera_flows.steps.agents.drift:builtin_edit",
+    "fairness": "hera_flows.steps.agents.fairness:builtin_edit",
+    "failure_triage": "hera_flows.steps.agents.failure_triage:builtin_edit",
 }
 
 
