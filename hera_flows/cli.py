@@ -9,6 +9,11 @@ from collections.abc import Sequence
 
 from hera_flows.steps import STEPS
 
+DEFAULT_CONFIG = "config/flows.yaml"
+LAYERS_HELP = (f"configuration file (default {DEFAULT_CONFIG}); repeat to layer, e.g. --config {DEFAULT_CONFIG} "
+               "--config overlays/prod.yaml: later files deep-merge over earlier ones (mappings merge, lists and "
+               "scalars replace)")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -19,12 +24,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="render config/flows.yaml into generated/, eventsources/ and sensors/")
-    gen.add_argument("--config", default="config/flows.yaml")
+    gen.add_argument("--config", action="append", metavar="FILE", help=LAYERS_HELP)
     gen.add_argument("--out", default=".", help="folder that receives generated/, eventsources/, sensors/")
     gen.add_argument("--check", action="store_true", help="fail if the files on disk differ from the output")
 
     val = sub.add_parser("validate", help="validate the configuration only")
-    val.add_argument("--config", default="config/flows.yaml")
+    val.add_argument("--config", action="append", metavar="FILE", help=LAYERS_HELP)
 
     run = sub.add_parser("run", help="run a generated WorkflowTemplate on this machine (development, demo, tests)")
     run.add_argument("template", help="WorkflowTemplate name, e.g. mlflow-promotion, or a path to its YAML")
@@ -43,11 +48,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "generate":
         from hera_flows.generate import generate_command
 
-        return generate_command(args.config, args.out, check_only=args.check)
+        return generate_command(args.config or [DEFAULT_CONFIG], args.out, check_only=args.check)
     if args.command == "validate":
         from hera_flows.generate import validate_command
 
-        return validate_command(args.config)
+        return validate_command(args.config or [DEFAULT_CONFIG])
     if args.command == "run":
         from hera_flows.local.runner import run_command
 

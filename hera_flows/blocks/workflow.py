@@ -49,6 +49,8 @@ def pattern_workflow_template(
         arguments=[p.build() for p in params],
         service_account_name=security.WORKFLOW_SA,
         automount_service_account_token=False,
+        # A private registry: every pod of the workflow (CronWorkflows reuse this spec) pulls with these.
+        image_pull_secrets=list(cfg.image_pull_secrets) or None,
         executor=m.ExecutorConfig(service_account_name=security.WORKFLOW_SA),
         security_context=security.pod_security_context(),
         active_deadline_seconds=active_deadline_seconds,
