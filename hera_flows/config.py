@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 K8S_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
@@ -172,6 +172,17 @@ class SmokeConfig(Model):
 Alias = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,255}$")]
 
 
+def _inside_the_repository(value: list[str]) -> list[str]:
+    for pattern in value:
+        if pattern.startswith("/") or ".." in pattern.split("/"):
+            raise ValueError(f"allowed path {pattern!r} must be relative and stay inside the repository")
+    return value
+
+
+# The globs a pattern's publish step may push (everything else the agent touched is refused and reported).
+AllowedPaths = Annotated[list[str], Field(min_length=1), AfterValidator(_inside_the_repository)]
+
+
 class PromotionConfig(Model):
     """Pattern 1: a model-registry promotion becomes a PR that updates the model's InferenceService."""
 
@@ -188,18 +199,10 @@ class PromotionConfig(Model):
     rate_limit: RateLimit = RateLimit(requests_per_unit=10, unit="Minute")
     inference_dir: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")] = "inference"
     model_cards_dir: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")] = "model-cards"
-    allowed_paths: Annotated[list[str], Field(min_length=1)] = ["inference/**", "model-cards/**"]
+    allowed_paths: AllowedPaths = ["inference/**", "model-cards/**"]
     gpu_node_selector_key: str = "nvidia.com/gpu.product"
     smoke: SmokeConfig = SmokeConfig()
     active_deadline_seconds: Annotated[int, Field(ge=60)] = 1800
-
-    @field_validator("allowed_paths")
-    @classmethod
-    def _relative_paths(cls, value: list[str]) -> list[str]:
-        for pattern in value:
-            if pattern.startswith("/") or ".." in pattern.split("/"):
-                raise ValueError(f"allowed path {pattern!r} must be relative and stay inside the repository")
-        return value
 
     @model_validator(mode="after")
     def _distinct_endpoints(self) -> PromotionConfig:
@@ -287,18 +290,10 @@ class DriftConfig(Model):
     min_window_days: Annotated[int, Field(ge=1, description="the agent never shortens a training window below "
                                           "this")] = 7
     git_log_limit: Annotated[int, Field(ge=1, le=200)] = 20
-    allowed_paths: Annotated[list[str], Field(min_length=1)] = ["pipelines/**"]
+    allowed_paths: AllowedPaths = ["pipelines/**"]
     retrain: DriftRetrain = DriftRetrain()
     monitor: DriftMonitor = DriftMonitor()
     active_deadline_seconds: Annotated[int, Field(ge=60)] = 1800
-
-    @field_validator("allowed_paths")
-    @classmethod
-    def _relative_paths(cls, value: list[str]) -> list[str]:
-        for pattern in value:
-            if pattern.startswith("/") or ".." in pattern.split("/"):
-                raise ValueError(f"allowed path {pattern!r} must be relative and stay inside the repository")
-        return value
 
 
 # --- Pattern 3: training-failure triage (hera_flows/patterns/failure_triage.py) --------------------------------
@@ -354,19 +349,11 @@ class FailureTriageConfig(Model):
         "mlops.hera-flows/owner"
     pipelines_dir: Annotated[RepoPath, Field(description="folder of the repository holding the WorkflowTemplate "
                                              "YAML files, found by metadata.name")] = "pipelines"
-    allowed_paths: Annotated[list[str], Field(min_length=1)] = ["pipelines/**"]
+    allowed_paths: AllowedPaths = ["pipelines/**"]
     logs: TriageLogs = TriageLogs()
     fixes: TriageFixes = TriageFixes()
     rate_limit: RateLimit = RateLimit(requests_per_unit=5, unit="Minute")
     active_deadline_seconds: Annotated[int, Field(ge=60)] = 1800
-
-    @field_validator("allowed_paths")
-    @classmethod
-    def _relative_paths(cls, value: list[str]) -> list[str]:
-        for pattern in value:
-            if pattern.startswith("/") or ".." in pattern.split("/"):
-                raise ValueError(f"allowed path {pattern!r} must be relative and stay inside the repository")
-        return value
 
 
 # --- Pattern 4: fairness audit (hera_flows/patterns/fairness_audit.py) ----------------------------------------
@@ -429,7 +416,7 @@ class FairnessAuditConfig(Model):
     policy_file: Annotated[str, Field(pattern=REPO_PATH)] = Field(
         "model-cards/POLICY.md", description="Thresholds: YAML front matter of a markdown file, or a .yaml file."
     )
-    allowed_paths: Annotated[list[str], Field(min_length=1)] = ["model-cards/**"]
+    allowed_paths: AllowedPaths = ["model-cards/**"]
     branch_prefix: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._/-]*[a-z0-9]$")] = "model-card-refresh"
     audit_resources: Resources = Resources(
         requests=ResourceSpec(cpu="500m", memory="1Gi"), limits=ResourceSpec(cpu="2", memory="4Gi")
@@ -445,14 +432,6 @@ class FairnessAuditConfig(Model):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown IANA time zone {value!r}") from None
-        return value
-
-    @field_validator("allowed_paths")
-    @classmethod
-    def _relative_paths(cls, value: list[str]) -> list[str]:
-        for pattern in value:
-            if pattern.startswith("/") or ".." in pattern.split("/"):
-                raise ValueError(f"allowed path {pattern!r} must be relative and stay inside the repository")
         return value
 
     @model_validator(mode="after")

@@ -332,23 +332,11 @@ def _status_message(body: Any) -> str:
 
 
 def _load_api_client() -> Any:
-    """In-cluster ServiceAccount credentials, falling back to the local kubeconfig."""
-    from kubernetes import client, config
+    from hera_flows.steps.kubeapi import load_api_client
 
-    configuration = client.Configuration()
-    try:
-        config.load_incluster_config(client_configuration=configuration)
-    except config.ConfigException:
-        try:
-            # KUBECONFIG is read now, not when the kubernetes package was imported
-            config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None,
-                                    client_configuration=configuration)
-        except (config.ConfigException, OSError) as exc:
-            raise StepError(
-                f"no Kubernetes credentials for the lease store ({exc}); in a pod mount the guard's ServiceAccount "
-                f"token, locally set {STATE_DIR_ENV} to keep the records in files"
-            ) from None
-    return client.ApiClient(configuration)
+    return load_api_client(
+        f"in a pod mount the guard's ServiceAccount token; locally set {STATE_DIR_ENV} to keep the records in files"
+    )
 
 
 class FileLeaseStore(LeaseStore):

@@ -21,7 +21,7 @@ from typing import Any
 
 from hera_flows.steps import gitrepo
 from hera_flows.steps.allowlist import parse_patterns
-from hera_flows.steps.common import StepError, log, param, parse_json, secret
+from hera_flows.steps.common import log, param, parse_json, secret
 
 DEFAULT_CLONE_DEPTH = 50  # enough history for an agent's `git log`; 0 clones everything
 

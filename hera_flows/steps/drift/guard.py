@@ -25,7 +25,7 @@ import argparse
 import json
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -193,9 +193,10 @@ def label_workflow(namespace: str, workflow: str, labels: dict[str, str]) -> Non
     try:
         from kubernetes import client
 
-        from hera_flows.steps.state import _load_api_client
+        from hera_flows.steps.kubeapi import load_api_client
 
-        client.CustomObjectsApi(_load_api_client()).patch_namespaced_custom_object(
+        api_client = load_api_client("in a pod mount the guard's ServiceAccount token")
+        client.CustomObjectsApi(api_client).patch_namespaced_custom_object(
             "argoproj.io", "v1alpha1", namespace, "workflows", workflow, {"metadata": {"labels": labels}},
             _request_timeout=(5, 15))
     except Exception as exc:  # noqa: BLE001 - labels are informational

@@ -13,7 +13,6 @@ the limit cannot make the step read a multi-GB log), keeping only the last ``kee
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -42,22 +41,9 @@ class LogTail:
 
 
 def load_api_client() -> Any:
-    """In-cluster ServiceAccount credentials, else the kubeconfig named by KUBECONFIG (local runs)."""
-    from kubernetes import client, config
+    from hera_flows.steps import kubeapi
 
-    configuration = client.Configuration()
-    try:
-        config.load_incluster_config(client_configuration=configuration)
-    except config.ConfigException:
-        try:
-            config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None,
-                                    client_configuration=configuration)
-        except (config.ConfigException, OSError) as exc:
-            raise StepError(
-                f"no Kubernetes credentials ({exc}): in a pod the step's ServiceAccount token must be mounted; "
-                "locally set KUBECONFIG"
-            ) from None
-    return client.ApiClient(configuration)
+    return kubeapi.load_api_client("in a pod the step's ServiceAccount token must be mounted; locally set KUBECONFIG")
 
 
 class KubeReader:
