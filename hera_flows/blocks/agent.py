@@ -113,3 +113,8 @@ def agent_template(
             dependencies=["agent"],
         )
     return container_set
+
+
+def agent_output(name: str) -> str:
+    """What the agent pod published (``PUBLISH_OUTPUTS``), as a later task reads it."""
+    return f"{{{{tasks.{AGENT_TASK}.outputs.parameters.{name}}}}}"

@@ -5,11 +5,13 @@ These are the only templates besides publish that hold the forge token.
 
 from __future__ import annotations
 
-from hera.workflows import Container
+from hera.workflows import Container, Parameter
 
 from hera_flows.blocks import metrics
-from hera_flows.blocks.agent import forge_token
+from hera_flows.blocks.agent import AGENT_TASK, agent_output, forge_token
+from hera_flows.blocks.smoke import SMOKE_TASK
 from hera_flows.blocks.step import step_template
+from hera_flows.blocks.workflow import dag_output, task_output
 from hera_flows.config import Config, RepositoryConfig
 
 REVIEW_TASK = "review"
@@ -44,4 +46,54 @@ def report_template(cfg: Config, repo: RepositoryConfig) -> Container:
         inputs=["pr-number", "body", "result"],
         secrets=[forge_token(cfg)],
         network=True,
+    )
+
+
+def outcome_outputs(*, decision_task: str = "guard", smoke_task: str = SMOKE_TASK) -> list[Parameter]:
+    """The DAG outputs every pattern reports: the guard's decision and reason, the PR or issue, the smoke result."""
+    return [
+        dag_output("decision", decision_task),
+        dag_output("reason", decision_task),
+        dag_output("pr-url", REVIEW_TASK),
+        dag_output("issue-url", REVIEW_TASK),
+        dag_output("smoke-result", smoke_task, "result"),
+    ]
+
+
+def review_smoke_report(
+    review: Container,
+    smoke: Container,
+    report: Container,
+    *,
+    context: str,
+    dedupe_key: str,
+    smoke_arguments: dict[str, str] | None = None,
+) -> None:
+    """Add the shared tail to the open DAG: review (PR or issue) after the agent, the smoke test only when a PR
+    exists (it receives the published ``files``), and the report of the smoke test on that PR."""
+    smoke_task = smoke.name
+    review(
+        depends=f"{AGENT_TASK}.Succeeded",
+        arguments={
+            "branch": agent_output("branch"),
+            "changed": agent_output("changed"),
+            "context": context,
+            "summary": agent_output("summary"),
+            "refused": agent_output("refused"),
+            "dedupe-key": dedupe_key,
+            "issue": agent_output("issue"),
+        },
+    )
+    smoke(
+        depends=f"{REVIEW_TASK}.Succeeded",
+        when=f"'{task_output(REVIEW_TASK, 'pr-number')}' != ''",
+        arguments={**(smoke_arguments or {}), "files": agent_output("files")},
+    )
+    report(
+        depends=f"{smoke_task}.Succeeded",
+        arguments={
+            "pr-number": task_output(REVIEW_TASK, "pr-number"),
+            "body": task_output(smoke_task, "report"),
+            "result": task_output(smoke_task, "result"),
+        },
     )

@@ -66,3 +66,13 @@ def pattern_workflow_template(
             annotations={"workflows.argoproj.io/title": title, "workflows.argoproj.io/description": description},
         ),
     )
+
+
+def task_output(task: str, name: str) -> str:
+    """``{{tasks.TASK.outputs.parameters.NAME}}``: how a later task (or the DAG's outputs) reads an output."""
+    return f"{{{{tasks.{task}.outputs.parameters.{name}}}}}"
+
+
+def dag_output(name: str, task: str, parameter: str | None = None) -> Parameter:
+    """A DAG output that reads a task's output and is empty when that task did not run (skipped runs)."""
+    return Parameter(name=name, value_from=m.ValueFrom(parameter=task_output(task, parameter or name), default=""))

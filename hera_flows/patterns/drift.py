@@ -23,11 +23,11 @@ from hera.workflows import DAG, Parameter, Task
 from hera.workflows import models as m
 
 from hera_flows.blocks import events, security
-from hera_flows.blocks.agent import AGENT_TASK, agent_template, forge_token
+from hera_flows.blocks.agent import agent_template, forge_token
 from hera_flows.blocks.guard import guard_output, guard_template, proceeds
-from hera_flows.blocks.review import REVIEW_TASK, report_template, review_template
+from hera_flows.blocks.review import outcome_outputs, report_template, review_smoke_report, review_template
 from hera_flows.blocks.step import SecretEnv, step_template
-from hera_flows.blocks.workflow import PATTERN_LABEL, Param, pattern_workflow_template
+from hera_flows.blocks.workflow import PATTERN_LABEL, Param, dag_output, pattern_workflow_template, task_output
 from hera_flows.config import Config
 from hera_flows.patterns import PatternManifests
 from hera_flows.steps.drift.normalise import NAME, SEVERITY_WORDS
@@ -178,39 +178,22 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
         )
         report = report_template(cfg, repo)
 
-        with DAG(name="main", outputs=[
-            _dag_output("decision", "tasks.guard.outputs.parameters.decision"),
-            _dag_output("reason", "tasks.guard.outputs.parameters.reason"),
-            _dag_output("pr-url", f"tasks.{REVIEW_TASK}.outputs.parameters.pr-url"),
-            _dag_output("issue-url", f"tasks.{REVIEW_TASK}.outputs.parameters.issue-url"),
-            _dag_output("smoke-result", f"tasks.{SMOKE_TASK}.outputs.parameters.result"),
-        ]):
+        with DAG(name="main", outputs=outcome_outputs()):
             guard(arguments=_guard_arguments(cfg))
             context(depends="guard.Succeeded", when=proceeds(), arguments={
                 "event": guard_output("event"), "dedupe-key": guard_output("dedupe-key"),
                 "branch": guard_output("branch")})
             agent(depends=f"{CONTEXT_TASK}.Succeeded", arguments={
-                "context": f"{{{{tasks.{CONTEXT_TASK}.outputs.parameters.context}}}}",
+                "context": task_output(CONTEXT_TASK, "context"),
                 "branch": guard_output("branch"),
                 "title": guard_output("title"),
             })
-            review(depends=f"{AGENT_TASK}.Succeeded", arguments={
-                "branch": _agent_output("branch"),
-                "changed": _agent_output("changed"),
-                "context": f"{{{{tasks.{CONTEXT_TASK}.outputs.parameters.context}}}}",
-                "summary": _agent_output("summary"),
-                "refused": _agent_output("refused"),
-                "dedupe-key": guard_output("dedupe-key"),
-                "issue": _agent_output("issue"),
-            })
-            smoke(depends=f"{REVIEW_TASK}.Succeeded",
-                  when=f"'{{{{tasks.{REVIEW_TASK}.outputs.parameters.pr-number}}}}' != ''",
-                  arguments={"model-name": guard_output("model"), "files": _agent_output("files")})
-            report(depends=f"{SMOKE_TASK}.Succeeded", arguments={
-                "pr-number": f"{{{{tasks.{REVIEW_TASK}.outputs.parameters.pr-number}}}}",
-                "body": f"{{{{tasks.{SMOKE_TASK}.outputs.parameters.report}}}}",
-                "result": f"{{{{tasks.{SMOKE_TASK}.outputs.parameters.result}}}}",
-            })
+            review_smoke_report(
+                review, smoke, report,
+                context=task_output(CONTEXT_TASK, "context"),
+                dedupe_key=guard_output("dedupe-key"),
+                smoke_arguments={"model-name": guard_output("model")},
+            )
     return _with_mutex(wt.to_dict())
 
 
@@ -232,10 +215,7 @@ def retrain_template(cfg: Config) -> dict[str, Any]:
         active_deadline_seconds=d.active_deadline_seconds,
     ) as wt:
         guard = _guard(cfg, ceiling=False)
-        with DAG(name="main", outputs=[
-            _dag_output("decision", "tasks.guard.outputs.parameters.decision"),
-            _dag_output("reason", "tasks.guard.outputs.parameters.reason"),
-        ]):
+        with DAG(name="main", outputs=[dag_output("decision", "guard"), dag_output("reason", "guard")]):
             guard(arguments=_guard_arguments(cfg))
             Task(
                 name=RETRAIN_TASK,
@@ -286,8 +266,7 @@ def monitor_cron_workflow(cfg: Config) -> dict[str, Any]:
             env_from_secrets=[cfg.mlflow.credentials_secret] if cfg.mlflow.credentials_secret else [],
             network=True,
         )
-        with DAG(name="main", outputs=[_dag_output("scores", "tasks.monitor.outputs.parameters.scores"),
-                                       _dag_output("drifted", "tasks.monitor.outputs.parameters.drifted")]):
+        with DAG(name="main", outputs=[dag_output("scores", "monitor"), dag_output("drifted", "monitor")]):
             monitor()
     spec = wt.to_dict()
     metadata = spec["metadata"]
@@ -306,14 +285,6 @@ def monitor_cron_workflow(cfg: Config) -> dict[str, Any]:
             "workflowSpec": spec["spec"],
         },
     }
-
-
-def _agent_output(name: str) -> str:
-    return f"{{{{tasks.{AGENT_TASK}.outputs.parameters.{name}}}}}"
-
-
-def _dag_output(name: str, reference: str) -> Parameter:
-    return Parameter(name=name, value_from=m.ValueFrom(parameter=f"{{{{{reference}}}}}", default=""))
 
 
 def event_source(cfg: Config) -> dict[str, Any]:

@@ -16,15 +16,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from hera.workflows import DAG, Parameter
-from hera.workflows import models as m
+from hera.workflows import DAG
 
 from hera_flows.blocks import events, metrics, security
-from hera_flows.blocks.agent import AGENT_TASK, agent_template
+from hera_flows.blocks.agent import agent_template
 from hera_flows.blocks.guard import GUARD_TASK, guard_output, guard_template, proceeds
-from hera_flows.blocks.review import REVIEW_TASK, report_template, review_template
+from hera_flows.blocks.review import outcome_outputs, report_template, review_smoke_report, review_template
 from hera_flows.blocks.step import step_template
-from hera_flows.blocks.workflow import PATTERN_LABEL, Param, pattern_workflow_template
+from hera_flows.blocks.workflow import PATTERN_LABEL, Param, dag_output, pattern_workflow_template, task_output
 from hera_flows.config import Config
 from hera_flows.patterns import PatternManifests
 
@@ -274,12 +273,8 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
         with DAG(
             name="main",
             outputs=[
-                _dag_output("decision", f"tasks.{GUARD_TASK}.outputs.parameters.decision"),
-                _dag_output("reason", f"tasks.{GUARD_TASK}.outputs.parameters.reason"),
-                _dag_output("category", f"tasks.{CLASSIFY_TASK}.outputs.parameters.category"),
-                _dag_output("pr-url", f"tasks.{REVIEW_TASK}.outputs.parameters.pr-url"),
-                _dag_output("issue-url", f"tasks.{REVIEW_TASK}.outputs.parameters.issue-url"),
-                _dag_output("smoke-result", f"tasks.{SMOKE_TASK}.outputs.parameters.result"),
+                *outcome_outputs(decision_task=GUARD_TASK, smoke_task=SMOKE_TASK),
+                dag_output("category", CLASSIFY_TASK),
             ],
         ):
             guard(arguments={name: f"{{{{workflow.parameters.{name}}}}}" for name in PARAM_NAMES}
@@ -306,30 +301,8 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
                     "title": _classify_output("title"),
                 },
             )
-            review(
-                depends=f"{AGENT_TASK}.Succeeded",
-                arguments={
-                    "branch": _agent_output("branch"),
-                    "changed": _agent_output("changed"),
-                    "context": classified,
-                    "summary": _agent_output("summary"),
-                    "refused": _agent_output("refused"),
-                    "dedupe-key": _classify_output("dedupe-key"),
-                    "issue": _agent_output("issue"),
-                },
-            )
-            smoke(
-                depends=f"{REVIEW_TASK}.Succeeded",
-                when=f"'{{{{tasks.{REVIEW_TASK}.outputs.parameters.pr-number}}}}' != ''",
-                arguments={"files": _agent_output("files")},
-            )
-            report(
-                depends=f"{SMOKE_TASK}.Succeeded",
-                arguments={
-                    "pr-number": f"{{{{tasks.{REVIEW_TASK}.outputs.parameters.pr-number}}}}",
-                    "body": f"{{{{tasks.{SMOKE_TASK}.outputs.parameters.report}}}}",
-                    "result": f"{{{{tasks.{SMOKE_TASK}.outputs.parameters.result}}}}",
-                },
+            review_smoke_report(
+                review, smoke, report, context=classified, dedupe_key=_classify_output("dedupe-key")
             )
     return wt.to_dict()
 
@@ -351,13 +324,5 @@ def _agent_flags(cfg: Config) -> list[str]:
     ]
 
 
-def _agent_output(name: str) -> str:
-    return f"{{{{tasks.{AGENT_TASK}.outputs.parameters.{name}}}}}"
-
-
 def _classify_output(name: str) -> str:
-    return f"{{{{tasks.{CLASSIFY_TASK}.outputs.parameters.{name}}}}}"
-
-
-def _dag_output(name: str, reference: str) -> Parameter:
-    return Parameter(name=name, value_from=m.ValueFrom(parameter=f"{{{{{reference}}}}}", default=""))
+    return task_output(CLASSIFY_TASK, name)

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from hera.workflows import DAG, Parameter
-from hera.workflows import models as m
+from hera.workflows import DAG
 
 from hera_flows.blocks import events
-from hera_flows.blocks.agent import AGENT_TASK, agent_template, forge_token
+from hera_flows.blocks.agent import agent_template, forge_token
 from hera_flows.blocks.guard import guard_output, guard_template, proceeds
-from hera_flows.blocks.review import REVIEW_TASK, report_template, review_template
-from hera_flows.blocks.smoke import SMOKE_TASK, smoke_template
+from hera_flows.blocks.review import outcome_outputs, report_template, review_smoke_report, review_template
+from hera_flows.blocks.smoke import smoke_template
 from hera_flows.blocks.step import SecretEnv, step_template
-from hera_flows.blocks.workflow import Param, pattern_workflow_template
+from hera_flows.blocks.workflow import Param, pattern_workflow_template, task_output
 from hera_flows.config import Config
 from hera_flows.patterns import PatternManifests
 
@@ -116,15 +115,7 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
         smoke = smoke_template(cfg, p.smoke)
         report = report_template(cfg, repo)
 
-        with DAG(
-            name="main",
-            outputs=[
-                _dag_output("decision", "tasks.guard.outputs.parameters.decision"),
-                _dag_output("reason", "tasks.guard.outputs.parameters.reason"),
-                _dag_output("pr-url", f"tasks.{REVIEW_TASK}.outputs.parameters.pr-url"),
-                _dag_output("smoke-result", f"tasks.{SMOKE_TASK}.outputs.parameters.result"),
-            ],
-        ):
+        with DAG(name="main", outputs=outcome_outputs()):
             guard(arguments={name: f"{{{{workflow.parameters.{name}}}}}" for name in EVENT_PARAM_NAMES}
                   | {"workflow-name": "{{workflow.name}}", "workflow-uid": "{{workflow.uid}}"})
             context(
@@ -139,45 +130,18 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
             agent(
                 depends=f"{CONTEXT_TASK}.Succeeded",
                 arguments={
-                    "context": f"{{{{tasks.{CONTEXT_TASK}.outputs.parameters.context}}}}",
+                    "context": task_output(CONTEXT_TASK, "context"),
                     "branch": guard_output("branch"),
                     "title": guard_output("title"),
                 },
             )
-            review(
-                depends=f"{AGENT_TASK}.Succeeded",
-                arguments={
-                    "branch": _agent_output("branch"),
-                    "changed": _agent_output("changed"),
-                    "context": f"{{{{tasks.{CONTEXT_TASK}.outputs.parameters.context}}}}",
-                    "summary": _agent_output("summary"),
-                    "refused": _agent_output("refused"),
-                    "dedupe-key": guard_output("dedupe-key"),
-                    "issue": _agent_output("issue"),
-                },
-            )
-            smoke(
-                depends=f"{REVIEW_TASK}.Succeeded",
-                when=f"'{{{{tasks.{REVIEW_TASK}.outputs.parameters.pr-number}}}}' != ''",
-                arguments={"model-name": guard_output("model"), "files": _agent_output("files")},
-            )
-            report(
-                depends=f"{SMOKE_TASK}.Succeeded",
-                arguments={
-                    "pr-number": f"{{{{tasks.{REVIEW_TASK}.outputs.parameters.pr-number}}}}",
-                    "body": f"{{{{tasks.{SMOKE_TASK}.outputs.parameters.report}}}}",
-                    "result": f"{{{{tasks.{SMOKE_TASK}.outputs.parameters.result}}}}",
-                },
+            review_smoke_report(
+                review, smoke, report,
+                context=task_output(CONTEXT_TASK, "context"),
+                dedupe_key=guard_output("dedupe-key"),
+                smoke_arguments={"model-name": guard_output("model")},
             )
     return wt.to_dict()
-
-
-def _agent_output(name: str) -> str:
-    return f"{{{{tasks.{AGENT_TASK}.outputs.parameters.{name}}}}}"
-
-
-def _dag_output(name: str, reference: str) -> Parameter:
-    return Parameter(name=name, value_from=m.ValueFrom(parameter=f"{{{{{reference}}}}}", default=""))
 
 
 def event_source(cfg: Config) -> dict[str, Any]:
