@@ -1,8 +1,9 @@
 """End to end: the generated `fairness-audit` WorkflowTemplate on the local runner, from the calendar event
 through the Sensor, against a real MLflow server (aliases, a legacy stage, datasets on disk and as run
 artifacts, a real sklearn model predicting through pyfunc), a real bare git remote with model cards and a
-policy, and the GitHub stand-in: one PR with the digest; bad input per model is a line in it; the same week
-again updates the same PR; after merging, unchanged data opens nothing."""
+policy, and the GitHub stand-in: one PR with the digest and the model-card check commented on it; bad input per
+model is a line in it; the same calendar tick delivered again is skipped by the guard (one audit per week); after
+merging, a manual rerun with unchanged data opens nothing."""
 
 from __future__ import annotations
 
@@ -110,10 +111,11 @@ def world(tmp_path, mlflow_server, make_gitops_remote, github_api):  # noqa: ANN
             "hand_written": hand_written}
 
 
-def _run(world, name: str):  # noqa: ANN001, ANN202
+def _run(world, name: str, manual: dict[str, str] | None = None):  # noqa: ANN001, ANN202
+    """The calendar tick through the Sensor, or a hand-submitted run with ``manual`` parameters (no event)."""
     fixture = Path(__file__).resolve().parents[2] / "shared/fixtures/argo-events/calendar_event.json"
-    event = json.dumps(json.loads(fixture.read_text()), separators=(",", ":"))
-    return run_workflow("fairness-audit", generated=world["generated"], event=event,
+    event = None if manual else json.dumps(json.loads(fixture.read_text()), separators=(",", ":"))
+    return run_workflow("fairness-audit", generated=world["generated"], event=event, overrides=manual,
                         secrets={"forge": {"token": world["github"].token}}, workdir=world["tmp"] / f"run-{name}",
                         state_dir=world["tmp"] / "state", echo=False)
 
@@ -152,20 +154,30 @@ def test_weekly_audit_opens_one_pr_and_is_idempotent(world) -> None:  # noqa: AN
     assert names["nolabel"] in body and "no label column 'label'" in body
     assert "'age\\_group' is not in the evaluation dataset" in body  # escaped for markdown
     assert first.outputs["pr-url"].endswith(f"/pull/{pull['number']}")
+    assert first.outputs["decision"] == "proceed"
+    # the smoke step re-read both refreshed cards and the report step commented the result on the PR
+    assert first.outputs["smoke-result"] == "passed", first.tasks["smoke"].outputs.get("report")
+    [comment] = github.comments(pull["number"])
+    assert "Model-card check" in comment["body"] and "2 card(s) checked" in comment["body"]
 
-    # The same week again (e.g. a manual rerun): the same branch, the same PR, no new commit.
+    # The same tick delivered again (Sensor redelivery, a second EventSource replica): the guard finds the week
+    # claimed; the run ends Succeeded after the guard and touches nothing.
     head = remote.head(branch)
+    requests = len(github.requests)
     again = _run(world, "again")
     assert again.phase == "Succeeded", again.message
-    assert len(github.pulls()) == 1 and remote.head(branch) == head
-    assert len(github.requests_to("POST", r"/pulls$")) == 1
+    assert again.outputs["decision"] == "skipped-duplicate" and "2026-W47" in again.outputs["reason"]
+    assert [name for name, task in again.tasks.items() if task.phase == "Succeeded"] == ["guard"]
+    assert len(github.requests) == requests and remote.head(branch) == head
 
-    # Merge the refresh; next run with unchanged data moves nothing: no change, no PR.
+    # Merge the refresh; a manual rerun of the same week (not blocked by the claim) with unchanged data moves
+    # nothing: no change, no PR.
     remote.git("update-ref", "refs/heads/main", head)
     for pr in github.repos["acme/ml-gitops"].pulls.values():
         pr["state"] = "closed"  # merged
-    third = _run(world, "unchanged")
+    third = _run(world, "unchanged", manual={"manual": "true", "date": "2026-11-22"})
     assert third.phase == "Succeeded", third.message
+    assert third.outputs["decision"] == "proceed"
     assert third.tasks["agent"].outputs["changed"] == "false"
-    assert third.outputs["pr-url"] == ""
+    assert third.outputs["pr-url"] == "" and third.outputs["smoke-result"] == ""
     assert len(github.requests_to("POST", r"/pulls$")) == 1

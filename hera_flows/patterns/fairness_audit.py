@@ -2,29 +2,34 @@
 model cards whose fairness metrics moved past the repository's policy are refreshed in one pull request.
 
 Trigger: a ``calendar`` EventSource (cron schedule and time zone from the config) and a Sensor with a rate
-limit that submits ``fairness-audit``. The DAG:
+limit that submits ``fairness-audit``. The DAG has the project's shape, guard -> context -> agent -> PR -> smoke:
 
-    list-models ──▶ audit (withParam: one pod per model, `parallelism` at a time) ──▶ collect ──▶ agent ──▶ review
+    guard ──▶ list-models ──▶ audit (withParam: one pod per model, `parallelism` at a time) ──▶ collect
+          ──▶ agent ──▶ review ──▶ smoke (when a PR exists) ──▶ report
 
-``list-models`` pages through the registry (one request per 1000 models), ``audit`` never fails on bad data (it
+``guard`` (``guard-fairness``) validates the calendar tick (or a ``manual=true`` run), fixes the run's date, ISO
+week, branch, title and dedupe key, and claims the week race-free on a Lease, so a duplicated or redelivered tick
+ends Succeeded as ``skipped-duplicate`` instead of auditing twice. ``list-models`` pages through the registry (one request per 1000 models), ``audit`` never fails on bad data (it
 reports the problem as its result, so one broken model does not stop the others), ``collect`` receives every
 result as Argo's aggregated JSON list and builds the agent's context, and the shared agent block (builtin
 editor ``fairness``) rewrites only the cards that moved; publish and review are the shared ones, so the branch
-(one per ISO week), the allow-list and the idempotent PR work exactly as for promotions.
+(one per ISO week), the allow-list and the idempotent PR work exactly as for promotions. ``smoke``
+(``smoke-fairness``) re-reads the changed cards and the shared ``report`` step comments the result on the PR.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from hera.workflows import DAG, Parameter
+from hera.workflows import DAG
 from hera.workflows import models as m
 
 from hera_flows.blocks import events
-from hera_flows.blocks.agent import AGENT_TASK, agent_template
-from hera_flows.blocks.review import REVIEW_TASK, review_template
+from hera_flows.blocks.agent import agent_output, agent_template
+from hera_flows.blocks.guard import GUARD_TASK, guard_output, guard_template, proceeds
+from hera_flows.blocks.review import outcome_outputs, report_template, review_smoke_report, review_template
 from hera_flows.blocks.step import resources, step_template
-from hera_flows.blocks.workflow import Param, pattern_workflow_template
+from hera_flows.blocks.workflow import Param, dag_output, pattern_workflow_template, task_output
 from hera_flows.config import Config
 from hera_flows.patterns import PatternManifests
 
@@ -36,11 +41,17 @@ SENSOR_NAME = "fairness-audit"
 LIST_TASK = "list-models"
 AUDIT_TASK = "audit"
 COLLECT_TASK = "collect"
+SMOKE_TASK = "smoke"
+GUARD_PATTERN = "fairness_audit"  # the guard-decision metric's pattern label (the config key, as triage does)
 
 PARAMS = [
     Param("event-time", "The calendar tick (Argo Events' eventTime, set by the Sensor); its date names the PR."),
-    Param("date", "Manual runs: the report date (YYYY-MM-DD); empty: the event's date, or today (UTC)."),
+    Param("manual", "'true' for a hand-submitted run: no event time needed, the weekly claim is not checked. "
+          "The Sensor never sets it.", "false", ("false", "true")),
+    Param("date", "Manual runs: the report date (YYYY-MM-DD); empty: the event's date, or today in the "
+          "schedule's time zone."),
 ]
+PARAM_NAMES = [p.name for p in PARAMS]
 
 
 def build(cfg: Config) -> PatternManifests:
@@ -49,10 +60,6 @@ def build(cfg: Config) -> PatternManifests:
         event_sources=[event_source(cfg)],
         sensors=[sensor(cfg)],
     )
-
-
-def _ref(task: str, name: str) -> str:
-    return f"{{{{tasks.{task}.outputs.parameters.{name}}}}}"
 
 
 def workflow_template(cfg: Config) -> dict[str, Any]:
@@ -70,6 +77,14 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
         params=PARAMS,
         active_deadline_seconds=p.active_deadline_seconds,
     ) as wt:
+        guard = guard_template(
+            cfg,
+            GUARD_PATTERN,
+            step="guard-fairness",
+            flags=[f"--branch-prefix={p.branch_prefix}", f"--timezone={p.timezone}"],
+            inputs=PARAM_NAMES,
+            outputs=["date", "week", "title"],
+        )
         list_models = step_template(
             cfg,
             name=LIST_TASK,
@@ -79,11 +94,8 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
                 f"--aliases={','.join(p.aliases)}",
                 f"--stages={','.join(p.stages)}",
                 f"--max-models={p.max_models}",
-                f"--branch-prefix={p.branch_prefix}",
-                f"--timezone={p.timezone}",
             ],
-            inputs=["event-time", "date"],
-            outputs=["models", "count", "date", "week", "branch", "title", "dedupe-key"],
+            outputs=["models", "count"],
             env_from_secrets=mlflow_secrets,
             network=True,
         )
@@ -123,20 +135,29 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
             builtin_flags=[f"--model-cards-dir={p.model_cards_dir}", f"--policy-file={p.policy_file}"],
         )
         review = review_template(cfg, PATTERN, repo)
+        smoke = step_template(
+            cfg,
+            name=SMOKE_TASK,
+            step="smoke-fairness",
+            flags=[f"--model-cards-dir={p.model_cards_dir}", f"--policy-file={p.policy_file}"],
+            inputs=["files", "summary", "context"],
+            outputs=["result", "report"],
+            network=True,  # no network, but the shared retry policy (exit 75 only) keeps smoke tasks alike
+        )
+        report = report_template(cfg, repo)
 
         with DAG(
             name="main",
-            outputs=[
-                _dag_output("models", _ref(LIST_TASK, "count")),
-                _dag_output("pr-url", _ref(REVIEW_TASK, "pr-url")),
-            ],
+            outputs=[*outcome_outputs(smoke_task=SMOKE_TASK), dag_output("models", LIST_TASK, "count")],
         ):
-            list_models(arguments={"event-time": "{{workflow.parameters.event-time}}",
-                                   "date": "{{workflow.parameters.date}}"})
+            guard(arguments={name: f"{{{{workflow.parameters.{name}}}}}" for name in PARAM_NAMES}
+                  | {"workflow-name": "{{workflow.name}}", "workflow-uid": "{{workflow.uid}}"})
+            # A skipped guard (the week is already audited) ends the run here, Succeeded.
+            list_models(depends=f"{GUARD_TASK}.Succeeded", when=proceeds())
             audit(
                 depends=f"{LIST_TASK}.Succeeded",
-                when=f"'{_ref(LIST_TASK, 'count')}' != '0'",
-                with_param=_ref(LIST_TASK, "models"),
+                when=f"'{task_output(LIST_TASK, 'count')}' != '0'",
+                with_param=task_output(LIST_TASK, "models"),
                 arguments={"model": "{{item}}"},
             )
             # A model whose audit pod failed for good (MLflow unreachable after retries) is reported as missing by
@@ -144,40 +165,30 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
             collect(
                 depends=f"{AUDIT_TASK}.Succeeded || {AUDIT_TASK}.Failed",
                 arguments={
-                    "models": _ref(LIST_TASK, "models"),
-                    "results": _ref(AUDIT_TASK, "result"),
-                    "date": _ref(LIST_TASK, "date"),
-                    "week": _ref(LIST_TASK, "week"),
+                    "models": task_output(LIST_TASK, "models"),
+                    "results": task_output(AUDIT_TASK, "result"),
+                    "date": guard_output("date"),
+                    "week": guard_output("week"),
                 },
             )
             agent(
                 depends=f"{COLLECT_TASK}.Succeeded",
                 arguments={
-                    "context": _ref(COLLECT_TASK, "context"),
-                    "branch": _ref(LIST_TASK, "branch"),
-                    "title": _ref(LIST_TASK, "title"),
+                    "context": task_output(COLLECT_TASK, "context"),
+                    "branch": guard_output("branch"),
+                    "title": guard_output("title"),
                 },
             )
-            review(
-                depends=f"{AGENT_TASK}.Succeeded",
-                arguments={
-                    "branch": _ref(AGENT_TASK, "branch"),
-                    "changed": _ref(AGENT_TASK, "changed"),
-                    "context": _ref(COLLECT_TASK, "context"),
-                    "summary": _ref(AGENT_TASK, "summary"),
-                    "refused": _ref(AGENT_TASK, "refused"),
-                    "dedupe-key": _ref(LIST_TASK, "dedupe-key"),
-                    "issue": _ref(AGENT_TASK, "issue"),
-                },
+            review_smoke_report(
+                review, smoke, report,
+                context=task_output(COLLECT_TASK, "context"),
+                dedupe_key=guard_output("dedupe-key"),
+                smoke_arguments={"summary": agent_output("summary"), "context": task_output(COLLECT_TASK, "context")},
             )
     wt.parallelism = p.parallelism
     # One audit at a time: a manual run during the scheduled one waits instead of racing for the same branch.
     wt.synchronization = m.Synchronization(mutexes=[m.Mutex(name=TEMPLATE_NAME)])
     return wt.to_dict()
-
-
-def _dag_output(name: str, reference: str) -> Parameter:
-    return Parameter(name=name, value_from=m.ValueFrom(parameter=reference, default=""))
 
 
 def event_source(cfg: Config) -> dict[str, Any]:

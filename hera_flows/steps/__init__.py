@@ -25,4 +25,6 @@ STEPS: dict[str, str] = {
     "context-triage": "hera_flows.steps.triage.context:main",
     "classify-triage": "hera_flows.steps.triage.classify:main",
     "smoke-triage": "hera_flows.steps.triage.smoke:main",
+    "guard-fairness": "hera_flows.steps.fairness.guard:main",
+    "smoke-fairness": "hera_flows.steps.fairness.smoke:main",
 }

@@ -6,26 +6,22 @@ registered model carries its aliases (alias -> version) and, for the legacy regi
 version per stage, plus its tags. So N models cost ``ceil(N / 1000)`` requests, not one per model; everything
 else a model's audit needs (its version's run, its dataset) is read by that model's own audit pod.
 
-It also fixes the run's names: the report date (the calendar tick's local date, a manual ``date``, or today in
-the schedule's time zone), the ISO week, and from the week the branch, so a rerun in the same week updates the
-same pull request.
+The run's names (report date, ISO week, branch, PR title, dedupe key) come from the guard
+(``steps.fairness.guard``), which also decided that this week's audit runs at all.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import time
-from datetime import date, datetime
 from typing import Any
 
-from hera_flows.steps.common import StepError, log, param, write_outputs
+from hera_flows.steps.common import StepError, log, write_outputs
 
 PAGE_SIZE = 1000  # SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD of the MLflow server
 MAX_PAGES = 1000
 TAG_PREFIX = "fairness."  # registered-model tags passed on to the audit (dataset, columns, attributes)
-_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
 
 
 def main(argv: list[str]) -> int:
@@ -35,18 +31,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--aliases", default="production", help="comma-separated aliases that mean 'in production'")
     parser.add_argument("--stages", default="", help="comma-separated legacy stages, e.g. Production")
     parser.add_argument("--max-models", type=int, default=150)
-    parser.add_argument("--branch-prefix", default="model-card-refresh")
-    parser.add_argument("--timezone", default="UTC")
     parser.add_argument("--page-size", type=int, default=PAGE_SIZE)
     parser.add_argument("--deadline-seconds", type=int, default=300)
     parser.add_argument("--outputs", default=None)
     args = parser.parse_args(argv)
 
-    from hera_flows.steps import naming
-
-    report_date = resolve_date(param("date").strip(), param("event-time").strip(), args.timezone)
-    iso_year, iso_week, _ = report_date.isocalendar()
-    week = f"{iso_year}-W{iso_week:02d}"
     aliases, stages = _csv(args.aliases), _csv(args.stages)
     models = list_production_models(args.tracking_uri, aliases, stages, page_size=args.page_size,
                                     deadline=time.monotonic() + args.deadline_seconds)
@@ -56,40 +45,13 @@ def main(argv: list[str]) -> int:
             "reaches the fan-in through one parameter; raise patterns.fairness_audit.max_models with care (see "
             "docs/patterns/fairness-audit.md, 'Limits')"
         )
-    log(f"fairness-list-models: {len(models)} production model(s) to audit for week {week}")
+    log(f"fairness-list-models: {len(models)} production model(s) to audit")
     write_outputs(
         args.outputs,
         models=json.dumps(models, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
         count=str(len(models)),
-        date=report_date.isoformat(),
-        week=week,
-        branch=naming.branch_name(args.branch_prefix, week.lower()),
-        title=title(report_date),
-        dedupe_key=naming.dedupe_key("fairness-audit", week),
     )
     return 0
-
-
-def title(report_date: date) -> str:
-    return f"Weekly model-card refresh — {report_date.isoformat()}"
-
-
-def resolve_date(manual: str, event_time: str, timezone: str) -> date:
-    """A manual ``YYYY-MM-DD``; else the calendar tick's date (Argo Events formats it in the schedule's zone);
-    else today in ``timezone``."""
-    for value, what in ((manual, "the date parameter"), (event_time, "the event time")):
-        if not value:
-            continue
-        match = _DATE.match(value)
-        try:
-            if not match or (what == "the date parameter" and len(value) != 10):
-                raise ValueError
-            return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
-        except ValueError:
-            raise StepError(f"{what} {value[:60]!r} does not start with a YYYY-MM-DD date") from None
-    from zoneinfo import ZoneInfo
-
-    return datetime.now(ZoneInfo(timezone)).date()
 
 
 def list_production_models(
