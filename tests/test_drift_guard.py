@@ -18,7 +18,8 @@ import yaml
 from hera_flows.config import parse_config
 from hera_flows.generate import render
 from hera_flows.local.sensor import dependency_passes, submitted_workflow
-from hera_flows.steps.drift.guard import Settings, branch_for, decide, label_workflow, main
+from hera_flows.steps.drift.guard import Settings, branch_for, decide, main
+from hera_flows.steps.run_labels import label_workflow
 from hera_flows.steps.drift.normalise import DriftEvent, normalise
 from hera_flows.steps.state import FileLeaseStore, KubernetesLeaseStore
 

@@ -168,6 +168,8 @@ def test_weekly_audit_opens_one_pr_and_is_idempotent(world) -> None:  # noqa: AN
     assert again.phase == "Succeeded", again.message
     assert again.outputs["decision"] == "skipped-duplicate" and "2026-W47" in again.outputs["reason"]
     assert [name for name, task in again.tasks.items() if task.phase == "Succeeded"] == ["guard"]
+    labels = json.loads((world["tmp"] / "state" / "workflow-labels" / f"{again.workflow_name}.json").read_text())
+    assert labels["hera-flows.io/decision"] == "skipped-duplicate"  # the guard labelled its own run
     assert len(github.requests) == requests and remote.head(branch) == head
 
     # Merge the refresh; a manual rerun of the same week (not blocked by the claim) with unchanged data moves

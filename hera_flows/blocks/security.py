@@ -7,7 +7,8 @@ Identities (all namespaced):
 - ``hera-flows-eventsource``: the EventSource pods of webhook and calendar sources; no API access at all.
 - ``hera-flows-workflow``: every workflow pod. The token is not mounted into the step containers
   (``automountServiceAccountToken: false``); Argo's executor gets it to report results (workflowtaskresults).
-- ``hera-flows-guard``: only the guard step, which keeps replay and cooldown records in Leases.
+- ``hera-flows-guard``: only the guard step, which keeps replay and cooldown records in Leases and labels its
+  own Workflow with its decision (``patch workflows``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,15 @@ WORKFLOW_SA = "hera-flows-workflow"
 GUARD_SA = "hera-flows-guard"
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "hera-flows", "app.kubernetes.io/part-of": "hera-flows"}
+
+# Guards keep replay, dedupe and cooldown records in Leases (compare-and-swap on resourceVersion).
+LEASE_RULES: list[dict[str, Any]] = [
+    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]},
+]
+# Guards label their own Workflow with the decision (hera_flows/steps/run_labels.py); only guards may patch.
+LABEL_RUN_RULES: list[dict[str, Any]] = [
+    {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["patch"]},
+]
 
 # What Argo's executor needs (Argo Workflows >= 3.4 reports outputs through WorkflowTaskResults).
 EXECUTOR_RULES: list[dict[str, Any]] = [
@@ -102,11 +112,8 @@ def rbac_documents(namespace: str, *, guard_lease_access: bool) -> list[dict[str
         ],
         WORKFLOW_SA: list(EXECUTOR_RULES),
         GUARD_SA: list(EXECUTOR_RULES)
-        + (
-            [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}]
-            if guard_lease_access
-            else []
-        ),
+        + (list(LEASE_RULES) if guard_lease_access else [])
+        + list(LABEL_RUN_RULES),
     }
     for name, rules in roles.items():
         docs.append(

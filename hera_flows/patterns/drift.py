@@ -22,7 +22,7 @@ from typing import Any
 from hera.workflows import DAG, Parameter, Task
 from hera.workflows import models as m
 
-from hera_flows.blocks import events, security
+from hera_flows.blocks import events
 from hera_flows.blocks.agent import agent_template, forge_token
 from hera_flows.blocks.guard import guard_output, guard_template, proceeds
 from hera_flows.blocks.review import outcome_outputs, report_template, review_smoke_report, review_template
@@ -40,7 +40,6 @@ SENSOR_NAME = "drift-remediation"
 CONTEXT_TASK = "context"
 SMOKE_TASK = "smoke"
 RETRAIN_TASK = "retrain"
-GUARD_LABEL_ROLE = "hera-flows-guard-drift"
 # Where the model name is in each tool's body (the Sensor passes it to the workflow for the per-model mutex).
 MODEL_PATH = {
     "alertmanager": "body.alerts.0.labels.model",
@@ -84,12 +83,6 @@ def build(cfg: Config) -> PatternManifests:
         event_sources=[event_source(cfg)],
         sensors=[sensor(cfg)],
         cron_workflows=[monitor_cron_workflow(cfg)] if d.monitor.enabled else [],
-        rbac=security.role_documents(
-            GUARD_LABEL_ROLE, cfg.namespace,
-            # The drift guard labels its own Workflow with its decision; nothing else may patch workflows.
-            [{"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["patch"]}],
-            service_account=security.GUARD_SA, service_account_namespace=cfg.namespace,
-        ),
     )
 
 

@@ -168,9 +168,6 @@ GUARD_READ_RULES: list[dict[str, Any]] = [
 WATCH_RULES: list[dict[str, Any]] = [
     {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["list", "watch"]},
 ]
-LEASE_RULES: list[dict[str, Any]] = [
-    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]},
-]
 
 
 def rbac(cfg: Config) -> list[dict[str, Any]]:
@@ -182,7 +179,8 @@ def rbac(cfg: Config) -> list[dict[str, Any]]:
         security.service_account_document(GUARD_SA, home),
         security.service_account_document(CONTEXT_SA, home),
     ]
-    docs += security.role_documents(GUARD_SA, home, [*security.EXECUTOR_RULES, *LEASE_RULES],
+    guard_rules = [*security.EXECUTOR_RULES, *security.LEASE_RULES, *security.LABEL_RUN_RULES]
+    docs += security.role_documents(GUARD_SA, home, guard_rules,
                                     service_account=GUARD_SA, service_account_namespace=home)
     docs += security.role_documents(CONTEXT_SA, home, list(security.EXECUTOR_RULES),
                                     service_account=CONTEXT_SA, service_account_namespace=home)

@@ -18,6 +18,7 @@ from typing import Any
 
 from hera_flows.steps import naming, verify
 from hera_flows.steps.common import StepError, log, param, secret, write_outputs
+from hera_flows.steps.run_labels import label_workflow, run_labels
 
 PROMOTION_BRANCH_PREFIX = "model-promotion"
 MAX_NAME_LENGTH = 256  # MLflow's registered model name column
@@ -240,6 +241,11 @@ def main(argv: list[str]) -> int:
         title=_title(outcome) if proceed else "",
         event=json.dumps(event, ensure_ascii=False, sort_keys=True),
     )
+    label_workflow(args.state_namespace, param("workflow-name"), run_labels(
+        outcome.decision,
+        dedupe_key=naming.dedupe_key(outcome.model, version_tag) if outcome.model else "",
+        model=outcome.model,
+    ))
     log(f"guard: decision={outcome.decision} source={outcome.source} model={outcome.model or '-'} "
         f"version={outcome.version or '-'} alias={outcome.alias or '-'}: {outcome.reason}")
     return 0

@@ -23,20 +23,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 from hera_flows.steps import naming
 from hera_flows.steps.common import StepError, TransientError, log, param, secret, write_outputs
 from hera_flows.steps.drift.normalise import FEATURE, NAME, SEVERITIES, SOURCES, DriftEvent, key_hash, normalise
+from hera_flows.steps.run_labels import label_workflow, run_labels
 
-DECISION_LABEL = "hera-flows.io/decision"
-KEY_LABEL = "hera-flows.io/dedupe-key"
 RESERVATIONS_ANNOTATION = "hera-flows.io/reservations"
 CEILING_LEASE_KEY = "drift-open-pr-ceiling"
 _CAS_ATTEMPTS = 10
@@ -171,38 +168,6 @@ def reserve_slot(store: Any, branch: str, open_branches: set[str], settings: Set
     raise TransientError("the drift ceiling record kept changing while reserving a slot; try again later")
 
 
-# --- labelling the Workflow ------------------------------------------------------------------------------
-
-
-def label_workflow(namespace: str, workflow: str, labels: dict[str, str]) -> None:
-    """Put ``labels`` on this run's Workflow so skipped runs can be listed (``-l hera-flows.io/decision``).
-
-    Locally (``$HERA_FLOWS_STATE_DIR`` set) the labels go to ``<state>/workflow-labels/<workflow>.json``. A
-    failure to label is logged, never fatal: the decision is already in the outputs.
-    """
-    from hera_flows.steps.state import STATE_DIR_ENV
-
-    if not workflow:
-        return
-    root = os.environ.get(STATE_DIR_ENV)
-    if root:
-        folder = Path(root) / "workflow-labels"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{workflow}.json").write_text(json.dumps(labels, sort_keys=True), encoding="utf-8")
-        return
-    try:
-        from kubernetes import client
-
-        from hera_flows.steps.kubeapi import load_api_client
-
-        api_client = load_api_client("in a pod mount the guard's ServiceAccount token")
-        client.CustomObjectsApi(api_client).patch_namespaced_custom_object(
-            "argoproj.io", "v1alpha1", namespace, "workflows", workflow, {"metadata": {"labels": labels}},
-            _request_timeout=(5, 15))
-    except Exception as exc:  # noqa: BLE001 - labels are informational
-        log(f"guard-drift: could not label workflow {workflow} ({type(exc).__name__}: {str(exc)[:200]})")
-
-
 # --- the step --------------------------------------------------------------------------------------------
 
 
@@ -284,10 +249,12 @@ def main(argv: list[str]) -> int:
 
     decision = decide(events, settings=settings, store=open_store(args.state_namespace),
                       open_branches=_open_branches(args), holder=holder, model=model)
-    labels = {DECISION_LABEL: decision.label}
-    if decision.event is not None:
-        labels[KEY_LABEL] = key_hash(decision.event.model, decision.event.feature, 32)
-    label_workflow(args.state_namespace, workflow_name, labels)
+    chosen = decision.event
+    label_workflow(args.state_namespace, workflow_name, run_labels(
+        decision.label,
+        dedupe_key=dedupe_key(chosen) if chosen is not None else "",
+        model=chosen.model if chosen is not None else model,
+    ), who="guard-drift")
 
     event = decision.event
     proceed = decision.proceed

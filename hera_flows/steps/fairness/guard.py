@@ -33,6 +33,7 @@ from typing import Any
 
 from hera_flows.steps import naming
 from hera_flows.steps.common import StepError, log, param, write_outputs
+from hera_flows.steps.run_labels import label_workflow, run_labels
 
 LEASE_KIND = "fairness-week"
 KEY_PREFIX = "fairness-audit"
@@ -201,5 +202,7 @@ def main(argv: list[str]) -> int:
         week=tick.week,
         title=title(tick.date) if proceed else "",
     )
+    label_workflow(args.state_namespace, workflow_name, run_labels(decision.decision, dedupe_key=tick.dedupe_key),
+                   who="guard-fairness")
     log(f"guard-fairness: decision={decision.decision} source={tick.source} week={tick.week}: {decision.reason}")
     return 0

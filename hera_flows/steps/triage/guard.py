@@ -28,6 +28,7 @@ from typing import Any
 
 from hera_flows.steps import naming
 from hera_flows.steps.common import StepError, log, param, write_outputs
+from hera_flows.steps.run_labels import label_workflow, run_labels
 from hera_flows.steps.state import WorkflowOwner, open_store, parse_time
 
 MANAGED_BY_KEY = "app.kubernetes.io/managed-by"
@@ -167,6 +168,7 @@ def main(argv: list[str]) -> int:
             by = (current.get("spec") or {}).get("holderIdentity") or "another run"
             decision = Decision("skip", f"workflow {namespace}/{name} (uid {uid}) was already triaged by {by}")
     log(f"guard-triage: {decision.decision}: {decision.reason}")
+    label_workflow(args.state_namespace, run_name, run_labels(decision.decision, dedupe_key=key), who="guard-triage")
     template = ""
     if workflow:
         labels = (workflow.get("metadata") or {}).get("labels") or {}
