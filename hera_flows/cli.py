@@ -74,8 +74,19 @@ def run_step(argv: list[str]) -> int:
     try:
         return int(function(argv[1:]) or 0)
     except StepError as exc:
-        print(f"{argv[0]}: {exc}", file=sys.stderr)
+        print(f"{argv[0]}: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
+
+
+MAX_MESSAGE_CHARS = 1000
+
+
+def one_line(message: str) -> str:
+    """A step's error as one readable line: messages quote event data, which may hold newlines or 100k chars."""
+    text = " ".join(message.splitlines())
+    if len(text) > MAX_MESSAGE_CHARS:
+        text = f"{text[:MAX_MESSAGE_CHARS]}... ({len(text) - MAX_MESSAGE_CHARS} more characters)"
+    return text
 
 
 if __name__ == "__main__":

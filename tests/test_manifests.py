@@ -231,6 +231,28 @@ def test_event_data_reaches_steps_only_through_env(documents) -> None:
                     assert env["name"].startswith("HF_PARAM_"), env
 
 
+def test_no_expression_is_spliced_anywhere_a_container_runs(documents) -> None:
+    """Every template kind: containers, scripts, containerSet members, init/sidecars of WorkflowTemplates and
+    CronWorkflows, EventSource/Sensor pods and the Workflows a Sensor's trigger submits: commands, args and script
+    sources carry no ``{{...}}``; env values carry one only into ``HF_PARAM_*``."""
+    checked = 0
+    for path, doc in documents:
+        found = list(_containers(doc))
+        if doc["kind"] == "Sensor":
+            for trigger in doc["spec"]["triggers"]:
+                resource = trigger["template"].get("argoWorkflow", {}).get("source", {}).get("resource", {})
+                found += pod_policy.containers(resource) if resource.get("kind") == "Workflow" else []
+        for where, container in found:
+            checked += 1
+            label = f"{path}: {where}"
+            for text in [*container.get("command", []), *container.get("args", []), container.get("source", "")]:
+                assert not _EXPRESSION.search(text), f"{label}: {text}"
+            for env in container.get("env", []):
+                if _EXPRESSION.search(env.get("value", "")):
+                    assert env["name"].startswith("HF_PARAM_"), f"{label}: {env}"
+    assert checked >= 20
+
+
 def test_dump_is_stable_for_unicode_and_multiline() -> None:
     text = dump_documents([{"a": "é\nline two", "b": ["x"]}])
     assert yaml.safe_load(text.split("\n", 1)[1]) == {"a": "é\nline two", "b": ["x"]}

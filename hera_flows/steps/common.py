@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -67,13 +68,41 @@ def secret(name: str, *, required: bool = True) -> str:
 
 
 def write_outputs(out_dir: str | os.PathLike[str] | None, **values: str) -> None:
-    """Write each output parameter to ``out_dir/<name>`` (underscores become dashes, as Argo names them)."""
+    """Write each output parameter to ``out_dir/<name>`` (underscores become dashes, as Argo names them).
+
+    Every value passes :func:`neutralise_braces` first: an output that flows into a later task's arguments must
+    never hold ``{{``, or Argo would read event data as a template expression.
+    """
     if out_dir is None:
         return
     directory = Path(out_dir)
     directory.mkdir(parents=True, exist_ok=True)
     for name, value in values.items():
-        (directory / name.replace("_", "-")).write_text(value, encoding="utf-8")
+        (directory / name.replace("_", "-")).write_text(neutralise_braces(value), encoding="utf-8")
+
+
+_SECOND_BRACE = re.compile(r"(?<=\{)\{")
+
+
+def neutralise_braces(value: str) -> str:
+    """Break every ``{{`` so Argo's template substitution finds no expression in a value.
+
+    Argo substitutes ``{{...}}`` in a task's arguments after earlier outputs are spliced in, so an output holding
+    event data such as ``{{workflow.name}}`` or ``{{=sprig...}}`` would be evaluated (or fail the workflow with
+    "Unable to resolve"). JSON values: ``{{`` can only occur inside strings, so each second brace becomes the
+    escape ``\\u007b`` -- the text parses to exactly the same data. Plain text: a space goes between the braces
+    (``{{x}}`` -> ``{ {x}}``), visible to a reader and stable (a neutralised value passes unchanged).
+    """
+    if "{{" not in value:
+        return value
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return _SECOND_BRACE.sub(" {", value)
+    escaped = _SECOND_BRACE.sub(lambda _: "\\u007b", value)
+    if json.loads(escaped) != parsed:  # cannot happen for valid JSON; never trade correctness for the escape
+        return _SECOND_BRACE.sub(" {", value)
+    return escaped
 
 
 def retry(

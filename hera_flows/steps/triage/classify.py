@@ -127,12 +127,16 @@ class Classification:
 
 
 def _sources(context: dict[str, Any]) -> dict[str, list[str]]:
-    status = [str(line) for line in context.get("evidence") or []]
+    evidence, pods = context.get("evidence") or [], context.get("pods") or []
+    if not isinstance(evidence, list) or not isinstance(pods, list):
+        raise StepError("the triage context's 'evidence' and 'pods' must be lists")
+    status = [str(line) for line in evidence]
     exceptions: list[str] = []
     logs: list[str] = []
-    for pod in context.get("pods") or []:
-        for container, entry in sorted((pod.get("logs") or {}).items()):
-            tail = str((entry or {}).get("tail") or "")
+    for pod in pods:
+        pod_logs = pod.get("logs") if isinstance(pod, dict) else None
+        for container, entry in sorted(pod_logs.items() if isinstance(pod_logs, dict) else []):
+            tail = str(entry.get("tail") or "") if isinstance(entry, dict) else ""
             found = final_exception(tail)
             if found:
                 exceptions.append(f"{pod.get('step') or pod.get('name')}/{container}: {found[1]}")
@@ -169,7 +173,7 @@ def main(argv: list[str]) -> int:
         raise StepError("the context is not a failure-triage context")
     result = classify(context)
     context["classification"] = result.as_dict()
-    workflow = context.get("workflow") or {}
+    workflow = context.get("workflow") if isinstance(context.get("workflow"), dict) else {}
     subject = workflow.get("template") or workflow.get("name") or "workflow"
     namespace = workflow.get("namespace", "")
     key = naming.dedupe_key(namespace, subject, result.category)
