@@ -41,7 +41,13 @@ class _Dumper(yaml.SafeDumper):
         super().increase_indent(flow, False)
 
 
+# YAML 1.1 readers treat these as line breaks: written raw they would not read back as the same string.
+_UNICODE_BREAKS = ("\x85", "\u2028", "\u2029")
+
+
 def _str_presenter(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    if any(ch in value for ch in _UNICODE_BREAKS):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')  # escaped as \N, \L, \P
     if "\n" in value:
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
     return dumper.represent_scalar("tag:yaml.org,2002:str", value)
