@@ -11,7 +11,7 @@ CHECKOV_VENV    := .venv-checkov
 CHECKOV_STAMP   := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 SCAN_DIRS       := generated eventsources sensors
 
-.PHONY: generate test scan check-generated lint bench docs clean help
+.PHONY: generate test scan check-generated lint bench docs demo clean help
 
 help:
 	@echo "make generate         render config/flows.yaml into generated/ eventsources/ sensors/"
@@ -21,6 +21,7 @@ help:
 	@echo "make scan             checkov (kubernetes, argo_workflows) over the generated manifests; fails on any finding"
 	@echo "make bench            run the benchmarks"
 	@echo "make docs             regenerate docs/configuration.md from the configuration model"
+	@echo "make demo             run the four patterns locally: real MLflow, real git, stand-ins for GitHub/Kubernetes"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +61,10 @@ scan: $(CHECKOV_STAMP)
 
 test: $(DEV_STAMP) scan
 	$(BIN)/python -m pytest
+
+# Everything it starts (MLflow server, stand-ins, a temporary folder) it stops, also on Ctrl-C.
+demo: $(DEV_STAMP)
+	$(BIN)/python -m hera_flows.local.demo
 
 docs: $(BASE_STAMP)
 	$(BIN)/python -m hera_flows.config_reference > docs/configuration.md

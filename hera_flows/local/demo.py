@@ -1,0 +1,546 @@
+"""`make demo`: the four patterns, end to end, on this machine — visibly.
+
+    python -m hera_flows.local.demo [--workdir DIR] [--summary-json FILE]
+
+What runs for real: an MLflow server (sqlite store) started here, a scikit-learn model trained and registered in
+it, MLflow's own signed webhook delivery when an alias is set, the generated WorkflowTemplates (rendered from a
+temporary copy of config/flows.yaml) run step by step by the local runner with the builtin agent, and bare git
+repositories the steps clone and push branches to. What cannot run on a laptop is a thin stand-in
+(hera_flows/local/standins/): GitHub's REST API (the PR "that would be opened" is printed from it), the
+Kubernetes API the triage steps read, a KServe staging endpoint, and the Argo Events webhook EventSource (the
+receiver here wraps MLflow's delivery exactly as Argo Events would; the generated Sensor's filters and
+parameter mapping then run locally).
+
+Acts: 1. promotion (alias `champion` set -> PR), 2. drift (Alertmanager alert -> PR; the same alert inside the
+cooldown is skipped), 3. failure triage (a failed training workflow, OOMKilled -> PR raising its memory),
+4. fairness audit (the weekly calendar event -> model-card refresh PR). A summary table ends it.
+
+Everything it starts it stops, on success, error, Ctrl-C or SIGTERM: the MLflow server's whole process group,
+the stand-in servers, and the temporary folder (unless ``--workdir`` was given). The committed output
+(generated/, eventsources/, sensors/) is never touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+MODEL = "fraud-detector"
+WEBHOOK_SECRET = "demo-webhook-secret"
+FORGE_SECRET = "hera-flows-forge"
+GITOPS_SLUG = "acme/ml-gitops"
+PIPELINES_SLUG = "acme/ml-pipelines"
+
+
+class DemoError(Exception):
+    """Something the demo needs is missing or a step of the story did not happen."""
+
+
+@dataclass
+class Outcome:
+    """One row of the summary table."""
+
+    pattern: str
+    event: str
+    workflow: str
+    phase: str
+    decision: str
+    result: str
+    ok: bool
+
+
+# --- output ------------------------------------------------------------------------------------------------------
+
+BOLD, DIM, GREEN, RED, RESET = ("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m") if sys.stdout.isatty() \
+    else ("", "", "", "", "")
+
+
+def say(line: str = "") -> None:
+    print(line, flush=True)
+
+
+def banner(title: str) -> None:
+    say()
+    say(f"{BOLD}{'=' * 100}{RESET}")
+    say(f"{BOLD}{title}{RESET}")
+    say(f"{BOLD}{'=' * 100}{RESET}")
+
+
+def note(line: str) -> None:
+    say(f"{DIM}--{RESET} {line}")
+
+
+# --- git ---------------------------------------------------------------------------------------------------------
+
+def git(*args: str, cwd: Path | None = None) -> str:
+    """Plain git with user/system configuration ignored (the demo's own seeding commits)."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"),
+           "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C",
+           "GIT_AUTHOR_NAME": "Platform team", "GIT_AUTHOR_EMAIL": "platform@example.com",
+           "GIT_COMMITTER_NAME": "Platform team", "GIT_COMMITTER_EMAIL": "platform@example.com"}
+    result = subprocess.run(["git", "-c", "core.hooksPath=/dev/null", "-c", "commit.gpgSign=false", *args],
+                            cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=60)
+    if result.returncode != 0:
+        raise DemoError(f"git {' '.join(args)}: {result.stderr.strip()}")
+    return result.stdout
+
+
+@dataclass
+class BareRepo:
+    path: Path
+
+    @property
+    def url(self) -> str:
+        return str(self.path)
+
+    def branches(self, prefix: str = "") -> list[str]:
+        refs = git("for-each-ref", "--format=%(refname:short)", "refs/heads", cwd=self.path).split()
+        return [b for b in refs if b.startswith(prefix) and b != "main"]
+
+    def diff(self, branch: str) -> str:
+        return git("diff", "main", branch, cwd=self.path)
+
+
+def bare_repo(root: Path, files: dict[str, str]) -> BareRepo:
+    """A bare repository whose main branch holds ``files`` (the layout from examples/) in one commit."""
+    bare, seed = root / "remote.git", root / "seed"
+    git("init", "--quiet", "--bare", "--initial-branch=main", str(bare))
+    git("init", "--quiet", "--initial-branch=main", str(seed))
+    for relative, content in files.items():
+        target = seed / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content, encoding="utf-8")
+    git("add", "--all", cwd=seed)
+    git("commit", "--quiet", "-m", "Initial layout", cwd=seed)
+    git("push", "--quiet", str(bare), "HEAD:refs/heads/main", cwd=seed)
+    shutil.rmtree(seed)
+    return BareRepo(bare)
+
+
+def example_files(*folders: str) -> dict[str, str]:
+    files: dict[str, str] = {"README.md": "# GitOps repository (hera-flows demo)\n"}
+    for folder in folders:
+        base = EXAMPLES / folder / "gitops-repo"
+        for path in sorted(base.rglob("*")):
+            if path.is_file():
+                files[str(path.relative_to(base))] = path.read_text(encoding="utf-8")
+    return files
+
+
+# --- the demo ----------------------------------------------------------------------------------------------------
+
+class Demo:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.stack = contextlib.ExitStack()
+        self.outcomes: list[Outcome] = []
+        self.generated = workdir / "rendered"
+        self.state = workdir / "state"
+        self.runs = 0
+
+    # -- services ---------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        from hera_flows.local.mlflow_server import WebhookReceiver, start_mlflow_server, stop_mlflow_server
+        from hera_flows.local.standins.github import GitHubStandIn
+        from hera_flows.local.standins.kserve import start_kserve
+        from hera_flows.local.standins.kube import start_triage_kube
+
+        banner("Starting what a cluster would provide")
+        started = time.monotonic()
+        self.mlflow = start_mlflow_server(self.workdir / "mlflow")
+        self.stack.callback(stop_mlflow_server, self.mlflow)
+        self.stack.callback(note, "stopping the MLflow server (its whole process group) and the stand-ins")
+        note(f"MLflow server (sqlite store)       {self.mlflow.uri}  pid {self.mlflow.process.pid}, "
+             f"up in {time.monotonic() - started:.1f}s, log {self.mlflow.log_path}")
+        self.receiver = WebhookReceiver()
+        self.stack.callback(self.receiver.close)
+        note(f"webhook EventSource stand-in       {self.receiver.url_for('/mlflow')}")
+        self.github = GitHubStandIn().start()
+        self.stack.callback(self.github.stop)
+        for slug in (GITOPS_SLUG, PIPELINES_SLUG):
+            self.github.add_repo(slug)
+        note(f"GitHub REST API stand-in           {self.github.url}  (repos {GITOPS_SLUG}, {PIPELINES_SLUG})")
+        self.kserve, stop = start_kserve(MODEL)
+        self.stack.callback(stop)
+        note(f"KServe staging endpoint stand-in   {self.kserve.url}")
+        self.kube, stop = start_triage_kube()
+        self.stack.callback(stop)
+        note(f"Kubernetes API stand-in (triage)   {self.kube.host}")
+        self.gitops = bare_repo(self.workdir / "gitops", example_files("promotion", "drift", "fairness"))
+        self.pipelines = bare_repo(self.workdir / "pipelines", {
+            "README.md": "# ML pipelines\n",
+            "pipelines/fraud-detector-training.yaml":
+                (EXAMPLES / "training" / "fraud-detector-training.yaml").read_text(encoding="utf-8"),
+        })
+        note(f"GitOps repository (bare git)       {self.gitops.url}  seeded from examples/*/gitops-repo")
+        note(f"pipelines repository (bare git)    {self.pipelines.url}  seeded from examples/training")
+
+    def close(self) -> None:
+        self.stack.close()
+
+    # -- configuration ----------------------------------------------------------------------------------------
+    def render(self) -> None:
+        """A temporary copy of config/flows.yaml pointed at the local services, rendered into the work folder."""
+        from hera_flows.config import parse_config
+        from hera_flows.generate import render, write
+
+        config = yaml.safe_load((ROOT / "config" / "flows.yaml").read_text(encoding="utf-8"))
+        config["repository"] = {"url": self.gitops.url, "slug": GITOPS_SLUG, "base_branch": "main"}
+        config["forge"] = {"kind": "github", "api_url": self.github.url,
+                           "token_secret": {"name": FORGE_SECRET, "key": "token"}}
+        config["mlflow"] = {"tracking_uri": self.mlflow.uri}
+        config["workflow"] = {**config.get("workflow", {}), "retry": {"limit": 1, "backoff_seconds": 1},
+                              # the example failure is from 2026-11: accept it whatever today is
+                              "ttl_seconds_after_success": 10**9, "ttl_seconds_after_failure": 10**9}
+        patterns = config["patterns"]
+        patterns["promotion"]["smoke"]["endpoint"] = self.kserve.url
+        patterns["drift"]["monitor"]["enabled"] = False
+        triage = patterns["failure_triage"]
+        triage["repository"] = {"url": self.pipelines.url, "slug": PIPELINES_SLUG, "base_branch": "main"}
+        triage["max_event_age_seconds"] = 10**9
+        path = self.workdir / "flows.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        write(render(parse_config(path.read_text(encoding="utf-8"))), self.generated)
+        note(f"configuration: a copy of config/flows.yaml pointed at the services above -> {path}")
+        note(f"rendered manifests (never the committed ones)  -> {self.generated}")
+
+    # -- running ----------------------------------------------------------------------------------------------
+    def run(self, template: str, event: str) -> Any:
+        from hera_flows.local.runner import run_workflow
+
+        self.runs += 1
+        say(f"{BOLD}$ hera-flows run {template} --event <event>{RESET}   (the local runner: one process per step)")
+        return run_workflow(template, generated=self.generated, event=event,
+                            secrets={FORGE_SECRET: {"token": self.github.token},
+                                     "mlflow-webhook": {"secret": WEBHOOK_SECRET}},
+                            workdir=self.workdir / "runs" / f"{self.runs:02d}-{template}", state_dir=self.state,
+                            echo=True)
+
+    def show_pull(self, number: int, repo: BareRepo, *, diff_lines: int = 40) -> None:
+        slug = GITOPS_SLUG if repo is self.gitops else PIPELINES_SLUG
+        pull = self.github.repos[slug].pulls[number]
+        say()
+        say(f"{BOLD}The pull request that would be opened on github.com/{slug}:{RESET}")
+        say(f"  #{number} {pull['title']}")
+        say(f"  {pull['head']} -> {pull['base']}   labels: {', '.join(self.github.labels(number, slug=slug)) or '-'}")
+        for line in (pull["body"] or "").splitlines()[:18]:
+            say(f"  | {line}")
+        say(f"  | ... ({len((pull['body'] or '').splitlines())} lines)")
+        for comment in self.github.comments(number, slug=slug):
+            say(f"  comment: {comment['body'].splitlines()[0]}")
+        diff = repo.diff(pull["head"]).splitlines()
+        say(f"{BOLD}git diff main {pull['head']}{RESET}")
+        for line in diff[:diff_lines]:
+            say(f"  {line}")
+        if len(diff) > diff_lines:
+            say(f"  ... ({len(diff) - diff_lines} more lines)")
+
+    def record(self, pattern: str, event: str, result: Any, decision: str, outcome: str, ok: bool) -> None:
+        self.outcomes.append(Outcome(pattern, event, result.workflow_name, result.phase, decision, outcome, ok))
+        mark = f"{GREEN}OK{RESET}" if ok else f"{RED}UNEXPECTED{RESET}"
+        say(f"{BOLD}=> {pattern}: {result.phase}, {outcome}{RESET} [{mark}]")
+        if not ok:
+            for task in result.tasks.values():
+                if task.phase == "Failed":
+                    say(f"   {task.name}: {task.message}")
+
+    # -- act 1 ------------------------------------------------------------------------------------------------
+    def promotion(self) -> None:
+        from hera_flows.local.standins.go_json import argo_event_data
+
+        banner("1. Model promotion: an alias set in MLflow becomes a PR")
+        client = self.mlflow.client()
+        serving = register_version(self.mlflow.uri, seed=1, c=0.05)
+        note(f"trained and registered {MODEL} v{serving['version']} (accuracy {serving['metrics']['accuracy']:.3f}): "
+             "what production serves today")
+        manifest = self.gitops_file("inference/fraud-detector.yaml")
+        manifest = manifest.replace('hera-flows.io/mlflow-version: "6"', f'hera-flows.io/mlflow-version: "{serving["version"]}"')
+        manifest = "\n".join(
+            line.split("storageUri:")[0] + f"storageUri: {serving['storage_uri']}" if "storageUri:" in line else line
+            for line in manifest.splitlines()
+        ) + "\n"
+        self.commit_gitops({"inference/fraud-detector.yaml": manifest}, f"serve {MODEL} v{serving['version']}")
+        webhook = client.create_webhook(name="hera-flows-promotion", url=self.receiver.url_for("/mlflow"),
+                                        events=["model_version_alias.created"], secret=WEBHOOK_SECRET)
+        self.stack.callback(_quietly, client.delete_webhook, webhook.webhook_id)
+        note(f"MLflow webhook {webhook.webhook_id} -> {self.receiver.url_for('/mlflow')} (model_version_alias.created, "
+             "HMAC-signed)")
+        candidate = register_version(self.mlflow.uri, seed=2, c=1.0,
+                                     tags={"replica_min": "3", "replica_max": "8", "runtime_version": "1.7.0"})
+        note(f"trained and registered {MODEL} v{candidate['version']} (accuracy "
+             f"{candidate['metrics']['accuracy']:.3f}), deployment tags replica_min=3 replica_max=8 "
+             "runtime_version=1.7.0")
+        self.receiver.clear()
+        client.set_registered_model_alias(MODEL, "champion", candidate["version"])
+        note(f"set alias champion -> v{candidate['version']}; waiting for MLflow's webhook delivery ...")
+        [request] = self.receiver.wait_for(1, timeout=30)
+        note(f"MLflow delivered POST {request.path}: X-MLflow-Signature {request.header('X-MLflow-Signature')[:18]}..., "
+             f"delivery id {request.header('X-MLflow-Delivery-Id')}, {len(request.body)} bytes")
+        event = argo_event_data(request.headers, request.body)
+        note("wrapped as the Argo Events webhook event ({\"header\": ..., \"body\": ...}, Go's JSON); "
+             "the generated Sensor filters it and maps the parameters")
+        result = self.run("mlflow-promotion", event)
+        pulls = self.github.pulls(slug=GITOPS_SLUG)
+        ok = result.phase == "Succeeded" and len(pulls) == 1 and bool(result.outputs.get("pr-url"))
+        if pulls:
+            self.show_pull(pulls[0]["number"], self.gitops)
+        self.record("promotion", f"alias champion -> v{candidate['version']} (MLflow webhook)", result,
+                    "proceed", f"PR opened: {result.outputs.get('pr-url') or '-'} (smoke test "
+                    f"{result.outputs.get('smoke-result') or '-'})", ok)
+
+    # -- act 2 ------------------------------------------------------------------------------------------------
+    def drift(self) -> None:
+        banner("2. Drift remediation: an Alertmanager alert becomes a retraining PR; a second one is held back")
+        event = (EXAMPLES / "drift" / "event.alertmanager-firing.json").read_text(encoding="utf-8")
+        note("event: examples/drift/event.alertmanager-firing.json (PSI of 'amount' 0.52 > 0.2, critical; "
+             "a 'warning' alert in the same group is filtered)")
+        result = self.run("drift-remediation", event)
+        pulls = [p for p in self.github.pulls(slug=GITOPS_SLUG) if p["head"].startswith("drift/")]
+        ok = result.phase == "Succeeded" and len(pulls) == 1 and result.outputs.get("decision") == "proceed"
+        if pulls:
+            self.show_pull(pulls[0]["number"], self.gitops)
+        self.record("drift", "Alertmanager: amount PSI 0.52", result, result.outputs.get("decision", "-"),
+                    f"PR opened: {result.outputs.get('pr-url') or '-'}", ok)
+
+        say()
+        note("the same alert fires again a minute later: inside the 6 h cooldown of fraud-detector@amount")
+        again = self.run("drift-remediation", event)
+        decision = again.outputs.get("decision", "-")
+        still = [p for p in self.github.pulls(slug=GITOPS_SLUG) if p["head"].startswith("drift/")]
+        ok = again.phase == "Succeeded" and decision == "skipped-cooldown" and len(still) == 1
+        self.record("drift", "the same alert again (inside the cooldown)", again, decision,
+                    f"skipped: {again.outputs.get('reason') or '-'}", ok)
+
+    # -- act 3 ------------------------------------------------------------------------------------------------
+    def triage(self) -> None:
+        from hera_flows.local import eventsource
+        from hera_flows.local.standins.kube import pod_for_node
+
+        banner("3. Failure triage: a training workflow killed for memory becomes a PR raising the limit")
+        example = json.loads((EXAMPLES / "triage" / "event.workflow-failed-oom.json").read_text(encoding="utf-8"))
+        workflow = example["body"]
+        meta = workflow["metadata"]
+        note(f"training run {meta['namespace']}/{meta['name']} of examples/training/fraud-detector-training.yaml "
+             "failed: its train pod was OOMKilled")
+        template = yaml.safe_load((EXAMPLES / "training" / "fraud-detector-training.yaml").read_text(encoding="utf-8"))
+        template["metadata"]["namespace"] = meta["namespace"]
+        self.kube.add_workflow(workflow)
+        self.kube.add_template(template)
+        node_id = next(n for n, node in workflow["status"]["nodes"].items() if node.get("type") == "Pod")
+        pod = pod_for_node(workflow, node_id, main={"state": {"terminated": {"reason": "OOMKilled", "exitCode": 137}}})
+        self.kube.add_pod(pod, logs={"main": "loading s3://acme-ml/fraud/transactions/ (90 days)\n"
+                                             "building features: 41,250,112 rows\nfitting gradient boosting ...\n"})
+        note("the Kubernetes API stand-in now holds that Workflow, its WorkflowTemplate, its pod and the pod's log")
+        source = yaml.safe_load((self.generated / "eventsources" / "workflow-failures.yaml").read_text(encoding="utf-8"))
+        delivered = eventsource.delivering_events(source, workflow, "ADD")
+        if not delivered:
+            raise DemoError("the generated workflow-failures EventSource does not deliver the example workflow")
+        event = eventsource.event_data(workflow, "ADD", source["spec"]["resource"][delivered[0]])
+        note(f"the generated EventSource's label selector and field filters deliver it (event '{delivered[0]}', ADD)")
+        kubeconfig = self.kube.write_kubeconfig(self.workdir / "kubeconfig")
+        with _env("KUBECONFIG", str(kubeconfig)):
+            result = self.run("failure-triage", event)
+        pulls = self.github.pulls(slug=PIPELINES_SLUG)
+        issues = self.github.issues(slug=PIPELINES_SLUG)
+        if pulls:
+            self.show_pull(pulls[0]["number"], self.pipelines)
+        ok = result.phase == "Succeeded" and bool(pulls or issues)
+        where = f"PR opened: {result.outputs.get('pr-url')}" if pulls else \
+            f"issue opened: {result.outputs.get('issue-url') or '-'}"
+        self.record("failure-triage", f"workflow {meta['name']} Failed (OOMKilled)", result,
+                    result.outputs.get("category", "-"), where, ok)
+
+    # -- act 4 ------------------------------------------------------------------------------------------------
+    def fairness(self) -> None:
+        banner("4. Fairness audit: the weekly calendar event refreshes the model cards in one PR")
+        dataset = self.workdir / "data" / "fraud-detector-eval.csv"
+        write_evaluation_set(dataset)
+        client = self.mlflow.client()
+        client.set_registered_model_tag(MODEL, "fairness.dataset", str(dataset))
+        client.set_registered_model_tag(MODEL, "fairness.prediction_column", "pred")
+        note(f"{MODEL}'s evaluation set (600 rows with sex, race, age_group, label and predictions): {dataset}, "
+             "named by the registered-model tag fairness.dataset")
+        event = (EXAMPLES / "fairness" / "event.calendar.json").read_text(encoding="utf-8")
+        note("event: examples/fairness/event.calendar.json (what the calendar EventSource sends on Monday 06:00)")
+        result = self.run("fairness-audit", event)
+        pulls = [p for p in self.github.pulls(slug=GITOPS_SLUG) if p["head"].startswith("model-card-refresh/")]
+        if pulls:
+            self.show_pull(pulls[0]["number"], self.gitops, diff_lines=30)
+        ok = result.phase == "Succeeded" and len(pulls) == 1
+        self.record("fairness-audit", "calendar: weekly audit", result, "proceed",
+                    f"PR opened: {result.outputs.get('pr-url') or '-'}", ok)
+
+    # -- helpers ----------------------------------------------------------------------------------------------
+    def gitops_file(self, path: str) -> str:
+        return git("show", f"main:{path}", cwd=self.gitops.path)
+
+    def commit_gitops(self, files: dict[str, str], message: str) -> None:
+        work = self.workdir / "gitops" / "edit"
+        git("clone", "--quiet", "--", self.gitops.url, str(work))
+        for relative, content in files.items():
+            (work / relative).write_text(content, encoding="utf-8")
+        git("commit", "--quiet", "-am", message, cwd=work)
+        git("push", "--quiet", "origin", "HEAD:refs/heads/main", cwd=work)
+        shutil.rmtree(work)
+
+    def summary(self) -> None:
+        banner("Summary")
+        rows = [("pattern", "event", "workflow", "phase", "decision", "result")]
+        rows += [(o.pattern, o.event, o.workflow, o.phase, o.decision, o.result) for o in self.outcomes]
+        widths = [min(52, max(len(r[i]) for r in rows)) for i in range(5)]
+        for i, row in enumerate(rows):
+            say("  ".join(cell[:52].ljust(widths[j]) for j, cell in enumerate(row[:5])) + "  " + row[5])
+            if i == 0:
+                say("  ".join("-" * w for w in widths) + "  " + "-" * 6)
+        failed = [o for o in self.outcomes if not o.ok]
+        say()
+        say(f"{len(self.outcomes) - len(failed)}/{len(self.outcomes)} as expected. Nothing was sent anywhere: the "
+            "PRs live in the GitHub stand-in, the branches in bare repositories under the work folder.")
+
+
+def _quietly(function: Callable[..., Any], *args: Any) -> None:
+    with contextlib.suppress(Exception):
+        function(*args)
+
+
+@contextlib.contextmanager
+def _env(name: str, value: str) -> Iterator[None]:
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
+def register_version(tracking_uri: str, *, seed: int, c: float, tags: dict[str, str] | None = None) -> dict[str, Any]:
+    """Train a small scikit-learn classifier, log it in an MLflow run and register it as a new version of MODEL."""
+    import mlflow
+    import mlflow.sklearn
+    import numpy as np
+    from mlflow import MlflowClient
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # the registry's progress lines would drown the story
+    rng = np.random.RandomState(seed)
+    x = rng.normal(size=(800, 4))
+    y = (x[:, 0] + 0.5 * x[:, 1] - 0.25 * x[:, 2] + rng.normal(size=800) > 0).astype(int)
+    model = LogisticRegression(C=c, max_iter=200).fit(x[:600], y[:600])
+    predicted, scores = model.predict(x[600:]), model.predict_proba(x[600:])[:, 1]
+    metrics = {"accuracy": float(accuracy_score(y[600:], predicted)), "f1": float(f1_score(y[600:], predicted)),
+               "roc_auc": float(roc_auc_score(y[600:], scores))}
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    mlflow.set_tracking_uri(tracking_uri)
+    experiment = client.get_experiment_by_name(MODEL)
+    experiment_id = experiment.experiment_id if experiment else client.create_experiment(MODEL)
+    if not client.search_registered_models(filter_string=f"name='{MODEL}'"):
+        client.create_registered_model(MODEL)
+    with contextlib.redirect_stdout(io.StringIO()), tempfile.TemporaryDirectory() as scratch, \
+            mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{MODEL}-{seed}") as run:
+        mlflow.log_params({"C": c, "max_iter": 200, "seed": seed})
+        mlflow.log_metrics(metrics)
+        mlflow.sklearn.save_model(model, f"{scratch}/model", pip_requirements=["scikit-learn", "numpy"])
+        mlflow.log_artifacts(f"{scratch}/model", artifact_path="model")
+    run_id = run.info.run_id
+    version = client.create_model_version(MODEL, source=f"runs:/{run_id}/model", run_id=run_id, tags=tags or {})
+    storage_uri = client.get_run(run_id).info.artifact_uri.rstrip("/") + "/model"
+    return {"version": str(version.version), "metrics": metrics, "storage_uri": storage_uri}
+
+
+def write_evaluation_set(path: Path, rows: int = 600, seed: int = 7) -> None:
+    """An evaluation set whose predictions favour one group a little: something for the audit to report."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"sex": rng.choice(["F", "M"], rows), "race": rng.choice(["a", "b", "c"], rows),
+                          "age_group": rng.choice(["18-34", "35-54", "55+"], rows),
+                          "label": (rng.random(rows) < 0.4).astype(int)})
+    frame["pred"] = np.where(rng.random(rows) < 0.15, 1 - frame["label"], frame["label"])
+    women = frame["sex"] == "F"
+    frame.loc[women, "pred"] = np.where(rng.random(int(women.sum())) < 0.2, 1, frame.loc[women, "pred"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+
+
+def _raise_on_sigterm(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")  # unwinds through every finally: the cleanup runs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hera_flows.local.demo", description=__doc__.split("\n")[0])
+    parser.add_argument("--workdir", help="keep everything in this folder (default: a temporary folder, removed)")
+    parser.add_argument("--summary-json", help="also write the summary rows to this file")
+    parser.add_argument("--only", choices=["promotion", "drift", "triage", "fairness"], action="append",
+                        help="run only these acts (repeatable; default: all)")
+    args = parser.parse_args(argv)
+    try:
+        import mlflow  # noqa: F401
+        import sklearn  # noqa: F401
+    except ImportError as exc:
+        print(f"demo: {exc.name} is missing: install the dev extra (`make demo` does: pip install -e '.[dev]')",
+              file=sys.stderr)
+        return 2
+    if shutil.which("git") is None:
+        print("demo: git is not installed", file=sys.stderr)
+        return 2
+    if not (EXAMPLES / "training").is_dir():
+        print(f"demo: {EXAMPLES} is missing: run the demo from a checkout of hera-flows (`make demo`)", file=sys.stderr)
+        return 2
+    previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    workdir = Path(args.workdir).resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="hera-flows-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    demo = Demo(workdir)
+    acts: dict[str, Callable[[], None]] = {"promotion": demo.promotion, "drift": demo.drift,
+                                           "triage": demo.triage, "fairness": demo.fairness}
+    code = 1
+    try:
+        say(f"hera-flows demo: work folder {workdir}")
+        demo.start()
+        demo.render()
+        for name in args.only or list(acts):
+            acts[name]()
+        demo.summary()
+        code = 0 if demo.outcomes and all(o.ok for o in demo.outcomes) else 1
+    except KeyboardInterrupt:
+        print("\ndemo: interrupted; stopping everything it started", file=sys.stderr)
+        code = 130
+    except DemoError as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+    finally:
+        demo.close()
+        if args.summary_json:
+            Path(args.summary_json).write_text(json.dumps(
+                {"exit_code": code, "workdir": str(workdir),
+                 "mlflow_pid": getattr(getattr(demo, "mlflow", None), "process", None) and demo.mlflow.process.pid,
+                 "outcomes": [asdict(o) for o in demo.outcomes]}, indent=2), encoding="utf-8")
+        if not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+        signal.signal(signal.SIGTERM, previous)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""docs/security.md's RBAC table is derived from generated/rbac.yaml: one row per ServiceAccount, its token default
+and everything its RoleBindings grant. A new ServiceAccount, a widened Role or a stale row fails here."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+from tests.conftest import ROOT
+
+
+def service_account_permissions(docs: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
+    """ServiceAccount -> (token mounted by default: yes/no, "verbs resources in ns[, ns]; ..." over its bindings)."""
+    roles = {(d["metadata"].get("namespace"), d["metadata"]["name"]): d for d in docs if d["kind"] == "Role"}
+    assert not [d for d in docs if d["kind"] in ("ClusterRole", "ClusterRoleBinding")], "nothing cluster-wide"
+    table = {}
+    for account in (d for d in docs if d["kind"] == "ServiceAccount"):
+        name = account["metadata"]["name"]
+        grants: dict[str, list[str]] = {}
+        for binding in (d for d in docs if d["kind"] == "RoleBinding"):
+            if not any(s["kind"] == "ServiceAccount" and s["name"] == name for s in binding["subjects"]):
+                continue
+            namespace = binding["metadata"].get("namespace")
+            for rule in roles[(namespace, binding["roleRef"]["name"])]["rules"]:
+                grants.setdefault(f"{'/'.join(rule['verbs'])} {', '.join(rule['resources'])}", []).append(namespace)
+        cell = "; ".join(f"{grant} in {', '.join(dict.fromkeys(spaces))}" for grant, spaces in grants.items())
+        table[name] = ("yes" if account.get("automountServiceAccountToken") else "no", cell or "nothing")
+    return table
+
+
+def documented_rbac(markdown: str) -> dict[str, tuple[str, str]]:
+    section = markdown.split("\n## RBAC\n", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and re.fullmatch(r"`[a-z0-9-]+`", cells[0]):
+            rows[cells[0].strip("`")] = (cells[1], cells[2])
+    return rows
+
+
+def test_the_rbac_table_matches_the_generated_rbac() -> None:
+    docs = [d for d in yaml.safe_load_all((ROOT / "generated" / "rbac.yaml").read_text()) if d]
+    documented = documented_rbac((ROOT / "docs" / "security.md").read_text())
+    assert documented == service_account_permissions(docs)
+
+
+def test_the_check_sees_a_widened_role() -> None:
+    docs = [d for d in yaml.safe_load_all((ROOT / "generated" / "rbac.yaml").read_text()) if d]
+    role = next(d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == "hera-flows-sensor")
+    role["rules"][0]["verbs"].append("delete")
+    documented = documented_rbac((ROOT / "docs" / "security.md").read_text())
+    assert documented != service_account_permissions(docs)
