@@ -53,8 +53,6 @@ def _frame(seed: int, rows: int = 600, with_features: bool = False) -> pd.DataFr
 
 @pytest.fixture()
 def world(tmp_path, mlflow_server, make_gitops_remote, github_api):  # noqa: ANN001, ANN201
-    import mlflow
-
     client = mlflow_server.client()
     data = tmp_path / "data"
     data.mkdir()
@@ -70,8 +68,8 @@ def world(tmp_path, mlflow_server, make_gitops_remote, github_api):  # noqa: ANN
     # 2. parquet logged in the version's run at the default path; predictions by the real model (pyfunc)
     v = register_run_version(mlflow_server.uri, names["pyfunc"], seed=2, alias="champion")
     _frame(2, with_features=True).to_parquet(data / "eval.parquet")
-    with mlflow.start_run(run_id=v.run_id):
-        mlflow.log_artifact(str(data / "eval.parquet"), artifact_path="evaluation")
+    # the client API, not the fluent one: another test may have left a different active experiment behind
+    client.log_artifact(v.run_id, str(data / "eval.parquet"), artifact_path="evaluation")
 
     # 3. a dataset that does not exist (legacy stage selection)
     client.create_registered_model(names["missing"], tags={"fairness.dataset": str(data / "nope.parquet")})
