@@ -510,6 +510,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo: {EXAMPLES} is missing: run the demo from a checkout of hera-flows (`make demo`)", file=sys.stderr)
         return 2
     previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    # Ctrl-C must stop the demo even when it was started from a shell that ignores SIGINT for background jobs
+    # (Python keeps an inherited SIG_IGN instead of installing its KeyboardInterrupt handler).
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     workdir = Path(args.workdir).resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="hera-flows-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     demo = Demo(workdir)
@@ -539,6 +542,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
     return code
 
 
