@@ -448,6 +448,26 @@ class Patterns(Model):
     fairness_audit: FairnessAuditConfig = FairnessAuditConfig()
 
 
+# --- Maintenance (hera_flows/blocks/gc.py) -------------------------------------------------------------------
+
+
+class LeaseGcConfig(Model):
+    """The `hera-flows-gc` CronWorkflow: deletes the guards' Lease records (cooldowns, week claims) once expired."""
+
+    enabled: bool = Field(True, description="generate the CronWorkflow (whenever any pattern is enabled)")
+    schedule: Annotated[str, Field(pattern=CRON_5_FIELDS)] = Field(
+        "17 3 * * *", description="Cron schedule of the clean-up (default daily 03:17)")
+    grace_seconds: Annotated[int, Field(ge=0)] = Field(
+        86400, description="how long past its expiry (time + leaseDurationSeconds) a record is kept before deletion")
+    active_deadline_seconds: Annotated[int, Field(ge=60)] = 900
+
+
+class MaintenanceConfig(Model):
+    """Housekeeping that runs next to the patterns."""
+
+    lease_gc: LeaseGcConfig = LeaseGcConfig()
+
+
 class Config(Model):
     """The whole of `config/flows.yaml`, with any overlays merged over it (`--config` repeated: examples/overlay/).
     """
@@ -466,6 +486,7 @@ class Config(Model):
     mlflow: MlflowConfig = MlflowConfig()
     workflow: WorkflowDefaults = WorkflowDefaults()
     patterns: Patterns = Patterns()
+    maintenance: MaintenanceConfig = MaintenanceConfig()
 
     @model_validator(mode="after")
     def _every_enabled_pattern_has_a_repository(self) -> Config:

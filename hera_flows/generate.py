@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from hera_flows.blocks import events, metrics, security
+from hera_flows.blocks import events, gc, metrics, security
 from hera_flows.config import Config, ConfigError, load_config
 from hera_flows.patterns import registry
 
@@ -75,10 +75,11 @@ def render(cfg: Config, sources: Sequence[str] = DEFAULT_SOURCES) -> dict[str, s
     kustomize_resources = ["rbac.yaml"]
     pattern_rbac: list[dict[str, Any]] = []
     patterns = registry()
-    for name in type(cfg.patterns).model_fields:
-        if not getattr(cfg.patterns, name).enabled:
-            continue
-        manifests = patterns[name](cfg)
+    enabled = [name for name in type(cfg.patterns).model_fields if getattr(cfg.patterns, name).enabled]
+    # Housekeeping (the Lease clean-up CronWorkflow) comes with any pattern, rendered like one.
+    builders = [patterns[name] for name in enabled] + ([gc.build] if enabled else [])
+    for build in builders:
+        manifests = build(cfg)
         for wt in manifests.workflow_templates:
             path = f"workflowtemplates/{wt['metadata']['name']}.yaml"
             files[f"generated/{path}"] = dump([wt])

@@ -162,12 +162,13 @@ def test_every_pod_has_a_restricted_pod_context_and_a_non_default_identity(docum
 TOKEN_HOLDERS = {
     ("failure-triage", "guard"): "hera-flows-triage-guard",  # Leases + get workflows in watched namespaces
     ("failure-triage", "context"): "hera-flows-triage-context",  # reads workflows, pods, logs, events there
+    ("hera-flows-gc", "gc-leases"): "hera-flows-gc",  # lists and deletes expired Leases
 }
 
 
 def test_only_the_guard_gets_a_kubernetes_token(documents) -> None:
-    for template in _by_kind(documents, "WorkflowTemplate"):
-        for tpl in template["spec"]["templates"]:
+    for template in _by_kind(documents, "WorkflowTemplate") + _by_kind(documents, "CronWorkflow"):
+        for tpl in template["spec"].get("workflowSpec", template["spec"])["templates"]:
             if tpl.get("automountServiceAccountToken"):
                 expected = TOKEN_HOLDERS.get((template["metadata"]["name"], tpl["name"]))
                 if expected is None:

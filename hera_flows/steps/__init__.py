@@ -27,4 +27,5 @@ STEPS: dict[str, str] = {
     "smoke-triage": "hera_flows.steps.triage.smoke:main",
     "guard-fairness": "hera_flows.steps.fairness.guard:main",
     "smoke-fairness": "hera_flows.steps.fairness.smoke:main",
+    "gc-leases": "hera_flows.steps.gc:main",
 }

@@ -9,6 +9,10 @@ read. Exactly one run wins; the losers re-read and decide again.
 Two backends with the same semantics: :class:`KubernetesLeaseStore` (in the cluster) and
 :class:`FileLeaseStore` (one JSON file per Lease under ``$HERA_FLOWS_STATE_DIR``, used by the local runner),
 chosen by :func:`open_store`.
+
+Every Lease carries the label ``app.kubernetes.io/managed-by=hera-flows``; records that must outlive their Workflow
+also carry ``spec.leaseDurationSeconds`` so that `hera-flows step gc-leases` (hera_flows/steps/gc.py) can delete
+them once they have expired, with a conditional ``delete`` (precondition on resourceVersion).
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ class AlreadyExists(Exception):
 
 
 class Conflict(Exception):
-    """replace: the Lease changed since it was read (HTTP 409, reason Conflict) or is gone (HTTP 404)."""
+    """replace/delete: the Lease changed since it was read (HTTP 409, reason Conflict) or is gone (HTTP 404)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,30 @@ def _aware(now: datetime | float | None) -> datetime:
     return moment if moment.microsecond else moment.replace(microsecond=1)
 
 
+def matches_selector(labels: dict[str, Any] | None, selector: str) -> bool:
+    """An equality-based Kubernetes label selector (``k=v``, ``k==v``, ``k!=v``, ``k``, ``!k``, comma = AND)."""
+    labels = labels or {}
+    for term in (t.strip() for t in selector.split(",")):
+        if not term:
+            continue
+        if "!=" in term:
+            key, value = (x.strip() for x in term.split("!=", 1))
+            ok = labels.get(key) != value
+        elif "=" in term:
+            key, value = (x.strip() for x in term.replace("==", "=", 1).split("=", 1))
+            ok = labels.get(key) == value
+        elif term.startswith("!"):
+            ok = term[1:].strip() not in labels
+        else:
+            ok = term in labels
+        if not ok:
+            return False
+    return True
+
+
+MANAGED_BY_SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
+
+
 def check_lease_name(name: str) -> None:
     """Only touch our own Leases: a wrong name must never overwrite e.g. a controller's leader election."""
     if not name.startswith(LEASE_PREFIX) or len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
@@ -100,7 +128,7 @@ def check_lease_name(name: str) -> None:
 
 
 class LeaseStore(ABC):
-    """Compare-and-swap on Leases in one namespace; subclasses provide create / get / replace."""
+    """Compare-and-swap on Leases in one namespace; subclasses provide create / get / replace / list / delete."""
 
     def __init__(self, namespace: str) -> None:
         self.namespace = namespace
@@ -119,6 +147,14 @@ class LeaseStore(ABC):
     def replace(self, lease: dict[str, Any]) -> dict[str, Any]:
         """Replace the Lease whose ``metadata.resourceVersion`` is given; raise Conflict if it changed."""
 
+    @abstractmethod
+    def list(self, label_selector: str) -> list[dict[str, Any]]:
+        """Every Lease of the namespace whose labels match ``label_selector`` (equality-based)."""
+
+    @abstractmethod
+    def delete(self, name: str, resource_version: str) -> None:
+        """Delete the Lease only if it still has ``resource_version``; raise Conflict if it changed or is gone."""
+
     # --- decisions -------------------------------------------------------------------------------------
 
     def claim_once(
@@ -129,10 +165,15 @@ class LeaseStore(ABC):
         *,
         key: str | None = None,
         now: datetime | float | None = None,
+        duration_seconds: float | None = None,
     ) -> bool:
-        """True for the first claimer of ``name`` (and for that same holder again, e.g. an Argo retry)."""
+        """True for the first claimer of ``name`` (and for that same holder again, e.g. an Argo retry).
+
+        ``duration_seconds`` does not end the claim (it refuses other holders for as long as the Lease exists); it
+        tells `gc-leases` when the record may be deleted. Leave it unset for records owned by their Workflow.
+        """
         check_lease_name(name)
-        lease = self._new_lease(name, holder, _aware(now), key=key, owner=owner, duration=None)
+        lease = self._new_lease(name, holder, _aware(now), key=key, owner=owner, duration=duration_seconds)
         for _ in range(_CAS_ATTEMPTS):
             try:
                 self.create(lease)
@@ -272,6 +313,32 @@ class KubernetesLeaseStore(LeaseStore):
         except _NotFound:
             raise Conflict(f"lease {name} no longer exists") from None
 
+    def list(self, label_selector: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:  # pages of 500: a namespace full of records must not make one huge response
+            page = self._call(f"list leases ({label_selector})", lambda: self._api.list_namespaced_lease(
+                self.namespace, label_selector=label_selector, limit=500, _continue=token,
+                _preload_content=False, _request_timeout=self._timeout))
+            items.extend(page.get("items") or [])
+            token = (page.get("metadata") or {}).get("continue") or None
+            if not token:
+                return items
+
+    def delete(self, name: str, resource_version: str) -> None:
+        from kubernetes import client
+
+        check_lease_name(name)
+        if not resource_version:
+            raise ValueError("delete needs the resourceVersion that was read (compare-and-delete)")
+        # The precondition makes the API server refuse (409 Conflict) if the Lease was renewed since it was read.
+        options = client.V1DeleteOptions(preconditions=client.V1Preconditions(resource_version=resource_version))
+        try:
+            self._call(f"delete lease {name}", lambda: self._api.delete_namespaced_lease(
+                name, self.namespace, body=options, _preload_content=False, _request_timeout=self._timeout))
+        except _NotFound:
+            raise Conflict(f"lease {name} no longer exists") from None
+
     def _call(self, what: str, request: Callable[[], Any]) -> dict[str, Any]:
         import urllib3
         from kubernetes.client.exceptions import ApiException
@@ -293,7 +360,7 @@ class KubernetesLeaseStore(LeaseStore):
                 if status in (401, 403):
                     raise StepError(
                         f"the Kubernetes API refused to {what} in namespace {self.namespace} (HTTP {status}): "
-                        "check the guard's ServiceAccount token and its Role on coordination.k8s.io leases"
+                        "check the step's ServiceAccount token and its Role on coordination.k8s.io leases"
                     ) from None
                 raise StepError(f"the Kubernetes API refused to {what} (HTTP {status}: {_status_message(exc.body)})") \
                     from None
@@ -420,6 +487,31 @@ class FileLeaseStore(LeaseStore):
                 json.dump(stored, handle)
             os.replace(handle.name, path)
         return stored
+
+    def list(self, label_selector: str) -> list[dict[str, Any]]:
+        found = []
+        for path in sorted(self.directory.glob("*.json")):
+            name = path.name[: -len(".json")]
+            if name.startswith("."):
+                continue  # a replace's temporary file
+            lease = self.get(name)
+            if lease is not None and matches_selector((lease.get("metadata") or {}).get("labels"), label_selector):
+                found.append(lease)
+        return found
+
+    def delete(self, name: str, resource_version: str) -> None:
+        if not resource_version:
+            raise ValueError("delete needs the resourceVersion that was read (compare-and-delete)")
+        path = self._path(name)
+        with self._locked(name, exclusive=True):
+            try:
+                current = json.loads(path.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                raise Conflict(f"lease {name} no longer exists") from None
+            if current["metadata"].get("resourceVersion") != resource_version:
+                raise Conflict(f"lease {name} was modified (resourceVersion {resource_version} is stale)")
+            path.unlink()
+        # The .lock file stays: removing it while another process waits on it would break mutual exclusion.
 
 
 def open_store(namespace: str) -> LeaseStore:

@@ -2,11 +2,14 @@
 
 It follows the API's documented behaviour for what the lease store relies on:
 
-- ``/apis/coordination.k8s.io/v1/namespaces/{ns}/leases`` GET (LeaseList) and POST (create: 201, or 409 with a
+- ``/apis/coordination.k8s.io/v1/namespaces/{ns}/leases`` GET (LeaseList, filtered by an equality-based
+  ``labelSelector`` query parameter; 400 on a selector it cannot parse) and POST (create: 201, or 409 with a
   Status ``reason: AlreadyExists``);
 - ``.../leases/{name}`` GET, PUT and DELETE (404 ``reason: NotFound`` when absent); PUT with
   ``metadata.resourceVersion`` is a compare-and-swap (409 ``reason: Conflict`` when stale), without one it is an
-  unconditional update (Leases allow it);
+  unconditional update (Leases allow it); DELETE with a ``DeleteOptions`` body honours
+  ``preconditions.resourceVersion`` and ``preconditions.uid`` (409 ``reason: Conflict``, "Precondition failed",
+  when they no longer match) and answers a ``Status`` with ``status: Success``;
 - every write bumps one store-wide ``resourceVersion``; ``uid`` and ``creationTimestamp`` are set on create
   and kept on update;
 - bearer-token authentication (401 Status otherwise); MicroTime fields must carry exactly six fractional
@@ -21,6 +24,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,8 +37,37 @@ import pytest
 
 _PATH = re.compile(r"^/apis/coordination\.k8s\.io/v1/namespaces/([^/]+)/leases(?:/([^/]+))?$")
 _MICRO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)$")
+_SELECTOR_TERM = re.compile(r"^(!?)([A-Za-z0-9./_-]+)(?:\s*(==|=|!=)\s*([A-Za-z0-9._-]*))?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 GROUP_RESOURCE = "leases.coordination.k8s.io"
+
+
+def parse_selector(selector: str) -> list[tuple[str, str, str | None]] | None:
+    """``labelSelector`` as (op, key, value) terms with op in exists/!exists/=/!=; None when it does not parse.
+    Set-based terms (``in``, ``notin``) are not needed by hera-flows and are refused like a malformed selector."""
+    terms: list[tuple[str, str, str | None]] = []
+    for raw in selector.split(","):
+        raw = raw.strip()
+        if not raw:
+            continue
+        match = _SELECTOR_TERM.match(raw)
+        if not match or (match.group(1) and match.group(3)):
+            return None
+        negate, key, op, value = match.groups()
+        if op is None:
+            terms.append(("!exists" if negate else "exists", key, None))
+        else:
+            terms.append(("!=" if op == "!=" else "=", key, value))
+    return terms
+
+
+def selector_matches(terms: list[tuple[str, str, str | None]], labels: dict[str, str]) -> bool:
+    for op, key, value in terms:
+        if op == "exists" and key not in labels or op == "!exists" and key in labels:
+            return False
+        if op == "=" and labels.get(key) != value or op == "!=" and labels.get(key) == value:
+            return False
+    return True
 
 
 def status(code: int, reason: str, message: str, name: str | None = None) -> dict[str, Any]:
@@ -96,10 +129,15 @@ class FakeKubeAPI:
         if not match:
             return 404, status(404, "NotFound", "the server could not find the requested resource")
         namespace, name = match.group(1), match.group(2)
+        query = urllib.parse.parse_qs(path.split("?", 1)[1] if "?" in path else "")
         with self.lock:
             self.requests.append((method, path))
             if name is None and method == "GET":
-                items = [lease for (ns, _), lease in sorted(self.leases.items()) if ns == namespace]
+                terms = parse_selector((query.get("labelSelector") or [""])[0])
+                if terms is None:
+                    return 400, status(400, "BadRequest", "unable to parse requirement: invalid label selector")
+                items = [lease for (ns, _), lease in sorted(self.leases.items())
+                         if ns == namespace and selector_matches(terms, lease["metadata"].get("labels") or {})]
                 return 200, {"kind": "LeaseList", "apiVersion": "coordination.k8s.io/v1",
                              "metadata": {"resourceVersion": str(self.resource_version)}, "items": items}
             if name is None and method == "POST":
@@ -112,9 +150,7 @@ class FakeKubeAPI:
             if name is not None and method == "PUT":
                 return self._update(namespace, name, body)
             if name is not None and method == "DELETE":
-                if self.leases.pop((namespace, name), None) is None:
-                    return 404, status(404, "NotFound", f'{GROUP_RESOURCE} "{name}" not found', name)
-                return 200, {**status(200, "", ""), "status": "Success", "message": None}
+                return self._delete(namespace, name, body)
         return 405, status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 
     def _decode(self, body: bytes) -> tuple[dict[str, Any] | None, tuple[int, dict[str, Any]] | None]:
@@ -166,6 +202,27 @@ class FakeKubeAPI:
         self.leases[(namespace, name)] = obj
         return 201, obj
 
+    def _delete(self, namespace: str, name: str, body: bytes) -> tuple[int, dict[str, Any]]:
+        current = self.leases.get((namespace, name))
+        if current is None:
+            return 404, status(404, "NotFound", f'{GROUP_RESOURCE} "{name}" not found', name)
+        try:
+            options = json.loads(body) if body.strip() else {}
+        except ValueError as exc:
+            return 400, status(400, "BadRequest", f"error decoding DeleteOptions: {exc}")
+        preconditions = (options or {}).get("preconditions") or {}
+        meta = current["metadata"]
+        wanted_rv = preconditions.get("resourceVersion")
+        if wanted_rv and wanted_rv != meta["resourceVersion"]:
+            return _precondition_failed(name, "ResourceVersion", wanted_rv, meta["resourceVersion"])
+        wanted_uid = preconditions.get("uid")
+        if wanted_uid and wanted_uid != meta["uid"]:
+            return _precondition_failed(name, "UID", wanted_uid, meta["uid"])
+        del self.leases[(namespace, name)]
+        self._next_version()
+        return 200, {**status(200, "", ""), "status": "Success", "message": None,
+                     "details": {"name": name, "group": "coordination.k8s.io", "kind": "leases", "uid": meta["uid"]}}
+
     def _update(self, namespace: str, name: str, body: bytes) -> tuple[int, dict[str, Any]]:
         obj, error = self._decode(body)
         if error:
@@ -195,6 +252,15 @@ class FakeKubeAPI:
         obj.update(kind="Lease", apiVersion="coordination.k8s.io/v1")
         self.leases[(namespace, name)] = obj
         return 200, obj
+
+
+def _precondition_failed(name: str, field_name: str, wanted: str, actual: str) -> tuple[int, dict[str, Any]]:
+    return 409, status(
+        409, "Conflict",
+        f'Operation cannot be fulfilled on {GROUP_RESOURCE} "{name}": Precondition failed: {field_name} in '
+        f"precondition: {wanted}, {field_name} in object meta: {actual}",
+        name,
+    )
 
 
 def _handler(api: FakeKubeAPI) -> type[BaseHTTPRequestHandler]:

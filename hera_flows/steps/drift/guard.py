@@ -159,7 +159,10 @@ def reserve_slot(store: Any, branch: str, open_branches: set[str], settings: Set
             "spec": {}}
         lease["metadata"].pop("managedFields", None)
         lease["metadata"].setdefault("annotations", {})[RESERVATIONS_ANNOTATION] = json.dumps(live, sort_keys=True)
-        lease["spec"] = {**(lease.get("spec") or {}), "holderIdentity": holder, "renewTime": micro_time(now)}
+        # Every reservation is at most reservation_seconds old at renewTime: once the Lease expires, none is live
+        # and gc-leases may delete it.
+        lease["spec"] = {**(lease.get("spec") or {}), "holderIdentity": holder, "renewTime": micro_time(now),
+                         "leaseDurationSeconds": max(1, min(int(settings.reservation_seconds), 2**31 - 1))}
         try:
             store.create(lease) if current is None else store.replace(lease)
         except (AlreadyExists, Conflict):

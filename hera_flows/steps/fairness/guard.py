@@ -10,7 +10,8 @@ of the winner's own guard pod (same workflow uid) proceeds again.
 
 The week Lease has no owner reference on purpose: it must outlive the Workflow (whose TTL may be shorter than a
 week) to keep refusing a late redelivery. That is one small Lease per week (labelled
-``app.kubernetes.io/managed-by=hera-flows``); old ones can be deleted at any time.
+``app.kubernetes.io/managed-by=hera-flows``) with ``leaseDurationSeconds`` of 8 days: the daily ``gc-leases``
+step deletes it once that (plus its grace period) has passed, long after any redelivery of the tick.
 
 Manual runs (``manual=true``, which the Sensor never sets) neither check nor record the claim: a person who reruns
 the audit, e.g. after fixing an evaluation set, means it. They are still safe to repeat: the workflow mutex
@@ -36,6 +37,7 @@ from hera_flows.steps.common import StepError, log, param, write_outputs
 from hera_flows.steps.run_labels import label_workflow, run_labels
 
 LEASE_KIND = "fairness-week"
+CLAIM_SECONDS = 8 * 24 * 3600  # a week and a day: then gc-leases may delete the claim
 KEY_PREFIX = "fairness-audit"
 MAX_EVENT_TIME_LENGTH = 100
 # Argo Events' calendar EventSource sends Go's time.Time.String(): "2006-01-02 15:04:05.999999999 -0700 MST",
@@ -142,7 +144,7 @@ def decide(tick: Tick, *, store: Any, holder: str, now: datetime | float | None 
         return Decision("proceed", f"manual run for week {tick.week} (the weekly claim is not checked)")
     key = tick.dedupe_key
     name = naming.lease_name(LEASE_KIND, key)
-    if store.claim_once(name, holder, None, key=key, now=now):
+    if store.claim_once(name, holder, None, key=key, now=now, duration_seconds=CLAIM_SECONDS):
         return Decision("proceed", f"scheduled audit for week {tick.week} ({tick.date.isoformat()})")
     current = store.get(name) or {}
     spec = current.get("spec") or {}
