@@ -39,6 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--secrets", help="YAML file: {secret-name: {key: value}} for secretKeyRef/secretRef")
     run.add_argument("--generated", default=".", help="folder holding generated/ and sensors/")
     run.add_argument("--workdir", help="keep the run's files here (default: a temporary folder)")
+    run.add_argument("--template-file", dest="template_files", action="append", default=[], metavar="PATH",
+                     help="a WorkflowTemplate file or a folder of them that templateRef tasks may name, besides the "
+                     "generated ones (repeatable), e.g. your training template behind drift-retrain")
     run.add_argument("--state-dir", help="replay/cooldown records shared by local runs "
                      "(default: <generated>/.hera-flows-local/state)")
 

@@ -21,6 +21,7 @@ from hera_flows.generate import render, write
 from hera_flows.local.runner import RunResult, run_workflow
 from hera_flows.local.sensor import SensorError
 from hera_flows.steps.state import micro_time
+from tests.support.drift_events import alertmanager_event
 from tests.support.fixtures_gitops import create_gitops_remote
 from tests.support.mlflow_models import register_run_version, unique_model_name
 
@@ -38,18 +39,7 @@ training:
 """
 
 
-def _alert(model: str, feature: str, *, value: str = "0.5", metric: str = "psi", severity: str = "critical",
-           status: str = "firing") -> str:
-    body = {
-        "version": "4", "status": status, "receiver": "argo-events-drift", "groupLabels": {"model": model},
-        "commonLabels": {"model": model}, "truncatedAlerts": 0,
-        "alerts": [{"status": status, "fingerprint": f"{feature}-{value}",
-                    "labels": {"alertname": "DataDriftDetected", "model": model, "feature": feature,
-                               "metric": metric, "severity": severity},
-                    "annotations": {"value": value, "threshold": "0.2"},
-                    "startsAt": "2026-11-22T06:15:00.000Z", "endsAt": "0001-01-01T00:00:00Z"}],
-    }
-    return json.dumps({"header": {"Content-Type": ["application/json"]}, "body": body}, separators=(",", ":"))
+_alert = alertmanager_event  # shared with tests/test_drift_retrain_e2e.py
 
 
 class Setup:

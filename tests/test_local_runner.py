@@ -270,3 +270,129 @@ def test_with_param_empty_list_is_skipped_and_not_a_list_fails(tmp_path: Path) -
     result = _run(workflow, tmp_path / "object")
     assert result.tasks["each"].phase == "Failed" and "JSON list" in result.tasks["each"].message
     assert result.tasks["b"].phase == "Omitted" and result.phase == "Failed"
+
+
+# -- templateRef ----------------------------------------------------------------------------------------------
+
+def _library_doc(name: str, templates: dict[str, dict], *, namespace: str | None = "ns") -> dict:
+    metadata = {"name": name, **({"namespace": namespace} if namespace else {})}
+    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "WorkflowTemplate", "metadata": metadata,
+            "spec": {"entrypoint": "main", "arguments": {"parameters": [{"name": "own", "value": "never used"}]},
+                     "templates": [{"name": n, **t} for n, t in templates.items()]}}
+
+
+def _team_library(tmp_path: Path) -> Path:
+    """A team's WorkflowTemplate file: a container with an input default, and a DAG calling its own `step`."""
+    step = _container('printf "%s/%s/%s" "$P_MODEL" "$P_EPOCHS" "$P_WF" > $HOME/out', outputs=["out"],
+                      inputs=["model", "epochs"])
+    step["inputs"]["parameters"][1]["value"] = "3"  # default: the caller does not pass it
+    step["container"]["env"].append({"name": "P_WF", "value": "{{workflow.parameters.x}}"})
+    step["outputs"]["parameters"][0]["valueFrom"]["path"] = "/tmp/out"
+    dag = {
+        "inputs": {"parameters": [{"name": "model"}]},
+        "dag": {"tasks": [{"name": "step", "template": "step",
+                           "arguments": {"parameters": [{"name": "model", "value": "{{inputs.parameters.model}}!"}]}}]},
+        "outputs": {"parameters": [{"name": "out",
+                                    "valueFrom": {"parameter": "{{tasks.step.outputs.parameters.out}}"}}]},
+    }
+    doc = _library_doc("team", {"step": step, "pipeline": dag, "loop": {"steps": [[]]}})
+    path = tmp_path / "lib" / "team.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text(yaml.safe_dump_all([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}, doc]))
+    return path
+
+
+def _referencing(template: str, **ref: object) -> dict:
+    """The caller: `b` runs team/<template> by templateRef; the caller has its own, different `step` template."""
+    workflow = _workflow(
+        {"step": _container("exit 9")},
+        [{"name": "b", "templateRef": {"name": "team", "template": template, **ref},
+          "arguments": {"parameters": [{"name": "model", "value": "{{workflow.parameters.model}}"},
+                                       {"name": "undeclared", "value": "ignored"}]}}],
+        params={"model": "fraud", "x": "caller"},
+    )
+    workflow["spec"]["synchronization"] = {"mutexes": [{"name": "m-{{workflow.parameters.model}}"}]}
+    return workflow
+
+
+def _run_with_library(workflow: dict, tmp_path: Path, library_files: list[Path]) -> object:
+    from hera_flows.local.runner import load_library
+
+    library = load_library(tmp_path / "no-generated", library_files)
+    defaults = {p["name"]: p["value"] for p in workflow["spec"]["arguments"]["parameters"]}
+    return LocalRun(workflow, defaults, {}, tmp_path / "run", echo=False, library=library).execute()
+
+
+def test_template_ref_runs_a_container_with_input_defaults_and_returns_its_outputs(tmp_path: Path) -> None:
+    result = _run_with_library(_referencing("step"), tmp_path, [_team_library(tmp_path)])
+    assert result.phase == "Succeeded", result.message
+    # the argument, the referenced template's default, and {{workflow.*}} of the *calling* workflow
+    assert result.tasks["b"].outputs == {"out": "fraud/3/caller"}
+    assert result.outputs["final"] == "fraud/3/caller"
+    assert result.synchronization == ["mutex m-fraud"]
+
+
+def test_template_ref_runs_a_dag_whose_names_resolve_in_its_own_workflow_template(tmp_path: Path) -> None:
+    result = _run_with_library(_referencing("pipeline"), tmp_path, [_team_library(tmp_path).parent])  # a folder
+    assert result.phase == "Succeeded", result.message
+    assert [(c.name, c.phase) for c in result.tasks["b"].children] == [("b.step", "Succeeded")]  # team's step
+    assert result.outputs["final"] == "fraud!/3/caller"
+
+
+@pytest.mark.parametrize(
+    ("template", "ref", "message"),
+    [
+        ("step", {"clusterScope": True}, "clusterScope: true; ClusterWorkflowTemplates are not supported"),
+        ("loop", {}, "team/loop is a steps template; the local runner runs container, containerSet, dag"),
+        ("nope", {}, "has no template 'nope' \\(it has: step, pipeline, loop\\)"),
+    ],
+)
+def test_unsupported_references_fail_before_any_task_runs(tmp_path: Path, template: str, ref: dict,
+                                                          message: str) -> None:
+    workflow = _referencing(template, **ref)
+    marker = tmp_path / "first-ran"
+    workflow["spec"]["templates"].insert(0, {"name": "first", **_container(f"touch {marker}")})
+    tasks = workflow["spec"]["templates"][-1]["dag"]["tasks"]
+    tasks.insert(0, {"name": "first", "template": "first"})
+    tasks[1]["depends"] = "first.Succeeded"
+    with pytest.raises(RunError, match=message):
+        _run_with_library(workflow, tmp_path, [_team_library(tmp_path)])
+    assert not marker.exists()
+
+
+def test_where_a_referenced_template_is_looked_up(tmp_path: Path) -> None:
+    team = _team_library(tmp_path)
+    with pytest.raises(RunError, match="'team', which is neither generated nor in a --template-file"):
+        _run_with_library(_referencing("step"), tmp_path, [])
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump(_library_doc("team", {"step": {}}, namespace="elsewhere")))
+    with pytest.raises(RunError, match="defined twice, differently"):
+        _run_with_library(_referencing("step"), tmp_path, [team, other])
+    with pytest.raises(RunError, match="namespace 'elsewhere'; Argo looks it up in the workflow's namespace 'ns'"):
+        _run_with_library(_referencing("step"), tmp_path, [other])
+    config_map = tmp_path / "cm.yaml"
+    config_map.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")
+    with pytest.raises(RunError, match="cm.yaml: no WorkflowTemplate in it"):
+        _run_with_library(_referencing("step"), tmp_path, [config_map])
+    # Without a library (LocalRun used directly) a reached templateRef is an error too.
+    with pytest.raises(RunError, match="no WorkflowTemplates were given to this run"):
+        _run(_referencing("step"), tmp_path / "bare")
+
+
+def test_cli_template_file_flag_and_a_relative_state_dir_that_outlives_the_run(tmp_path: Path, monkeypatch,
+                                                                             capsys) -> None:
+    team = _team_library(tmp_path)
+    workflow = _referencing("step")
+    # a task writes through HERA_FLOWS_STATE_DIR: it must land in ./state, not in the pod's own folder
+    record = _container('ls "$HERA_FLOWS_STATE_DIR" > $HOME/out; touch "$HERA_FLOWS_STATE_DIR/seen"',
+                        outputs=["out"])
+    record["outputs"]["parameters"][0]["valueFrom"]["path"] = "/tmp/out"
+    workflow["spec"]["templates"].insert(0, {"name": "record", **record})
+    workflow["spec"]["templates"][-1]["dag"]["tasks"].append({"name": "record", "template": "record"})
+    (tmp_path / "wf.yaml").write_text(yaml.safe_dump(workflow))
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        code = main(["run", "wf.yaml", "--generated", ".", "--template-file", str(team), "--state-dir", "state"])
+        out = capsys.readouterr().out
+        assert code == 0, out
+    assert "mutex m-fraud" in out and (tmp_path / "state" / "seen").is_file()

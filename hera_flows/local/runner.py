@@ -9,8 +9,17 @@ Fan-out: ``withParam`` (a JSON list) and ``withItems`` run the task once per ite
 ``tasks.X.outputs.parameters.Y`` becomes Argo's aggregated JSON list of the items' values (parsed values when
 every value is JSON, else the strings). The workflow's ``parallelism`` bounds how many items run at once
 (capped locally by HERA_FLOWS_LOCAL_PARALLELISM, default 2).
-Each container's command runs as a local process (``hera-flows`` is this Python's package); images are not
-pulled. Lease records go to files under the run's folder (HERA_FLOWS_STATE_DIR), not a cluster.
+Each container's command runs as a local process (``hera-flows`` is this Python's package, and ``python`` /
+``python3`` run with this Python: an image's interpreter is not pulled either; any other command must be on
+PATH). Lease records go to files under the run's folder (HERA_FLOWS_STATE_DIR), not a cluster.
+
+``templateRef`` tasks run the named template of another WorkflowTemplate — a generated one or one given with
+``--template-file`` — inside this run, as Argo does: the task's arguments fill the referenced template's inputs
+(their defaults apply), its outputs become the task's outputs, and ``{{workflow.*}}`` inside it is the *calling*
+workflow's (the referenced WorkflowTemplate's own ``spec.arguments`` do not apply). Its local template names
+resolve in its own WorkflowTemplate. Container, containerSet and DAG templates run; Argo resolves templateRef in
+the workflow's namespace, so a template in another namespace, a ``clusterScope`` reference
+(ClusterWorkflowTemplate) or another kind (steps, script, resource, ...) is a RunError before any task runs.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +63,15 @@ class TaskResult:
     attempts: int = 0
     log: str = ""
     seconds: float = 0.0
+    children: list[TaskResult] = field(default_factory=list)  # the tasks of a DAG template it ran
+
+
+@dataclass(frozen=True)
+class LibraryTemplate:
+    """A WorkflowTemplate a ``templateRef`` may name, and the file it came from (for messages)."""
+
+    doc: dict[str, Any]
+    source: Path
 
 
 @dataclass
@@ -63,6 +82,7 @@ class RunResult:
     outputs: dict[str, str]
     parameters: dict[str, str]
     workdir: Path
+    synchronization: list[str] = field(default_factory=list)  # the locks it took, names resolved
 
     @property
     def message(self) -> str:
@@ -80,6 +100,16 @@ def _substitute(text: str, scope: dict[str, str], *, where: str) -> str:
     return _REF.sub(replace, text)
 
 
+# Template kinds, in the order Argo checks them; the local runner runs the first three.
+TEMPLATE_KINDS = ("container", "containerSet", "dag", "steps", "script", "resource", "suspend", "http", "plugin",
+                  "data")
+RUNNABLE_KINDS = ("container", "containerSet", "dag")
+
+
+def _kind(template: dict[str, Any]) -> str:
+    return next((k for k in TEMPLATE_KINDS if k in template), "unknown")
+
+
 class LocalRun:
     def __init__(
         self,
@@ -91,22 +121,32 @@ class LocalRun:
         echo: bool = True,
         backoff_scale: float = 0.01,
         state_dir: Path | None = None,
+        library: dict[str, LibraryTemplate] | None = None,
     ):
+        """``library``: the WorkflowTemplates ``templateRef`` tasks may name (see ``load_library``). With a
+        library every reference is checked before the first task runs, as Argo checks them on submission; without
+        one (``None``) a ``templateRef`` task that is reached is a RunError."""
         self.template = template
         self.spec = template["spec"]
         self.templates = {t["name"]: t for t in self.spec["templates"]}
         self.parameters = parameters
         self.secrets = secrets
-        self.workdir = workdir
+        # Absolute: pods run in their own working folder, where a relative path would point elsewhere.
+        self.workdir = workdir.resolve()
         self.echo = echo
         self.backoff_scale = backoff_scale
+        self.library = library
+        self.namespace = template["metadata"].get("namespace", "default")
         self.name = f"{template['metadata']['name']}-{_random.token_hex(3)}"
         self.uid = str(uuid.uuid4())
         self.deadline = time.monotonic() + int(self.spec.get("activeDeadlineSeconds", 3600))
         # Replay and cooldown records outlive a run, as Leases outlive workflows in a cluster.
-        self.state_dir = state_dir or workdir / "state"
+        # Absolute for the same reason: a relative HERA_FLOWS_STATE_DIR (the default under `--generated .`)
+        # would land in each pod's folder, and no cooldown would outlive its run.
+        self.state_dir = (state_dir or self.workdir / "state").resolve()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.children: dict[str, list[TaskResult]] = {}  # fanned-out task -> one result per item
+        self.locks: list[str] = []
 
     # -- scopes ---------------------------------------------------------------------------------------------
     def _global_scope(self) -> dict[str, str]:
@@ -115,7 +155,7 @@ class LocalRun:
             {
                 "workflow.name": self.name,
                 "workflow.uid": self.uid,
-                "workflow.namespace": self.template["metadata"].get("namespace", "default"),
+                "workflow.namespace": self.namespace,
             }
         )
         return scope
@@ -129,10 +169,22 @@ class LocalRun:
         entry = self.templates[self.spec["entrypoint"]]
         if "dag" not in entry:
             raise RunError("the local runner runs DAG entrypoints only")
-        tasks = entry["dag"]["tasks"]
-        results: dict[str, TaskResult] = {}
+        if self.library is not None:
+            self._check_references(entry, self.templates, where=self.template["metadata"]["name"], seen=set())
         scope = self._global_scope()
-        pending = list(tasks)
+        self._synchronize(self.spec.get("synchronization"), scope, where="workflow")
+        results, outputs = self._run_dag(entry, self.templates, scope)
+        phase = "Failed" if any(r.phase == "Failed" for r in results.values()) else "Succeeded"
+        return RunResult(self.name, phase, results, outputs, dict(self.parameters), self.workdir, list(self.locks))
+
+    def _run_dag(
+        self, dag: dict[str, Any], templates: dict[str, dict[str, Any]], scope: dict[str, str], *, prefix: str = ""
+    ) -> tuple[dict[str, TaskResult], dict[str, str]]:
+        """Run a DAG template's tasks in dependency order; return them (by task name) and the DAG's outputs.
+        ``templates`` are the templates its ``template:`` names resolve in (those of its WorkflowTemplate)."""
+        results: dict[str, TaskResult] = {}
+        scope = dict(scope)
+        pending = list(dag["dag"]["tasks"])
         while pending:
             progressed = False
             for task in list(pending):
@@ -141,21 +193,20 @@ class LocalRun:
                     continue
                 pending.remove(task)
                 progressed = True
-                result = self._run_task(task, results, scope)
+                result = self._run_task(task, results, scope, templates, prefix=prefix)
                 results[task["name"]] = result
                 for key, value in result.outputs.items():
                     scope[f"tasks.{task['name']}.outputs.parameters.{key}"] = value
             if not progressed:
                 raise RunError(f"tasks with unresolvable dependencies: {[t['name'] for t in pending]}")
-        phase = "Failed" if any(r.phase == "Failed" for r in results.values()) else "Succeeded"
         outputs: dict[str, str] = {}
-        for param in entry.get("outputs", {}).get("parameters", []):
+        for param in dag.get("outputs", {}).get("parameters", []):
             value_from = param.get("valueFrom", {})
             try:
                 outputs[param["name"]] = _substitute(value_from.get("parameter", ""), scope, where="outputs")
             except RunError:
                 outputs[param["name"]] = value_from.get("default", "")
-        return RunResult(self.name, phase, results, outputs, dict(self.parameters), self.workdir)
+        return results, outputs
 
     @staticmethod
     def _task_references(task: dict[str, Any]) -> set[str]:
@@ -163,8 +214,16 @@ class LocalRun:
             return {m.group(1) for m in re.finditer(r"([A-Za-z0-9-]+)\.[A-Z][a-z]+", task["depends"])}
         return set(task.get("dependencies", []))
 
-    def _run_task(self, task: dict[str, Any], results: dict[str, TaskResult], scope: dict[str, str]) -> TaskResult:
-        name = task["name"]
+    def _run_task(
+        self,
+        task: dict[str, Any],
+        results: dict[str, TaskResult],
+        scope: dict[str, str],
+        templates: dict[str, dict[str, Any]],
+        *,
+        prefix: str = "",
+    ) -> TaskResult:
+        name = prefix + task["name"]
         if "depends" in task:
 
             def phase_of(identifier: str) -> bool:
@@ -185,18 +244,23 @@ class LocalRun:
             if not proceed:
                 self.say(f"[{name}] Skipped (when: {condition})")
                 return TaskResult(name, "Skipped")
-        template = self.templates[task["template"]]
+        if "templateRef" in task:
+            template, templates = self._resolve_reference(task["templateRef"], where=f"task {name}")
+            ref = task["templateRef"]
+            self.say(f"[{name}] templateRef {ref['name']}/{ref['template']} ({_kind(template)})")
+        else:
+            template = templates[task["template"]]
         if "withParam" in task or "withItems" in task:
-            return self._run_fan_out(task, template, scope)
+            return self._run_fan_out(task, template, templates, scope, name)
         arguments = {
             p["name"]: _substitute(str(p.get("value", "")), scope, where=f"task {name} arguments")
             for p in task.get("arguments", {}).get("parameters", [])
         }
-        return self._run_template(name, template, arguments)
+        return self._run_any(name, template, templates, arguments)
 
-    def _run_fan_out(self, task: dict[str, Any], template: dict[str, Any], scope: dict[str, str]) -> TaskResult:
+    def _run_fan_out(self, task: dict[str, Any], template: dict[str, Any], templates: dict[str, dict[str, Any]],
+                     scope: dict[str, str], name: str) -> TaskResult:
         """One run of ``template`` per item, ``parallelism`` at a time; outputs aggregated as Argo does."""
-        name = task["name"]
         if "withParam" in task:
             raw = _substitute(str(task["withParam"]), scope, where=f"task {name} withParam")
             try:
@@ -218,9 +282,11 @@ class LocalRun:
                 p["name"]: _substitute(str(p.get("value", "")), item_scope, where=f"task {child} arguments")
                 for p in task.get("arguments", {}).get("parameters", [])
             }
-            return self._run_template(child, template, arguments)
+            return self._run_any(child, template, templates, arguments)
 
         workers = max(1, min(int(self.spec.get("parallelism") or 1), LOCAL_PARALLELISM, len(items)))
+        if template.get("synchronization"):
+            workers = 1  # a template-level lock admits one item at a time
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=workers) as pool:
             children = list(pool.map(run_item, range(len(items)), items))
@@ -234,16 +300,110 @@ class LocalRun:
         self.children[name] = children
         return result
 
-    # -- templates ------------------------------------------------------------------------------------------
-    def _run_template(self, name: str, template: dict[str, Any], arguments: dict[str, str]) -> TaskResult:
-        inputs: dict[str, str] = {}
-        for param in template.get("inputs", {}).get("parameters", []):
-            if param["name"] in arguments:
-                inputs[param["name"]] = arguments[param["name"]]
-            elif "value" in param or "default" in param:
-                inputs[param["name"]] = str(param.get("value", param.get("default")))
+    # -- templateRef ------------------------------------------------------------------------------------------
+    def _resolve_reference(
+        self, ref: dict[str, Any], *, where: str
+    ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        """The referenced template and the templates of its WorkflowTemplate (where its own names resolve)."""
+        target = f"{ref.get('name')}/{ref.get('template')}"
+        if ref.get("clusterScope"):
+            raise RunError(f"{where}: templateRef {target} has clusterScope: true; ClusterWorkflowTemplates are not "
+                           "supported by the local runner (give a WorkflowTemplate copy with --template-file)")
+        if self.library is None:
+            raise RunError(f"{where}: templateRef {target}: no WorkflowTemplates were given to this run")
+        entry = self.library.get(str(ref.get("name")))
+        if entry is None:
+            raise RunError(f"{where}: templateRef names WorkflowTemplate {ref.get('name')!r}, which is neither "
+                           "generated nor in a --template-file (known: "
+                           f"{', '.join(sorted(self.library)) or 'none'})")
+        namespace = entry.doc["metadata"].get("namespace")
+        if namespace and namespace != self.namespace:
+            raise RunError(f"{where}: templateRef {target}: WorkflowTemplate {ref['name']!r} ({entry.source}) is in "
+                           f"namespace {namespace!r}; Argo looks it up in the workflow's namespace {self.namespace!r} "
+                           f"only, so apply it there")
+        templates = {t["name"]: t for t in entry.doc["spec"].get("templates", [])}
+        template = templates.get(str(ref.get("template")))
+        if template is None:
+            raise RunError(f"{where}: WorkflowTemplate {ref['name']!r} ({entry.source}) has no template "
+                           f"{ref.get('template')!r} (it has: {', '.join(templates)})")
+        if _kind(template) not in RUNNABLE_KINDS:
+            raise RunError(f"{where}: templateRef {target} is a {_kind(template)} template; the local runner runs "
+                           f"{', '.join(RUNNABLE_KINDS)} templates")
+        return template, templates
+
+    def _check_references(self, template: dict[str, Any], templates: dict[str, dict[str, Any]], *, where: str,
+                          seen: set[int]) -> None:
+        """Resolve every templateRef reachable from ``template`` before anything runs (as Argo does on submit):
+        a missing or unsupported reference must not surface after the guard has already taken a cooldown."""
+        if id(template) in seen or "dag" not in template:
+            return
+        seen.add(id(template))
+        for task in template["dag"]["tasks"]:
+            here = f"{where} task {task['name']}"
+            if "templateRef" in task:
+                child, child_templates = self._resolve_reference(task["templateRef"], where=here)
+            elif task.get("template") in templates:
+                child, child_templates = templates[task["template"]], templates
             else:
-                return TaskResult(name, "Failed", message=f"input parameter {param['name']} was not supplied")
+                raise RunError(f"{here}: no template named {task.get('template')!r}")
+            self._check_references(child, child_templates, where=here, seen=seen)
+
+    # -- templates ------------------------------------------------------------------------------------------
+    def _run_any(self, name: str, template: dict[str, Any], templates: dict[str, dict[str, Any]],
+                 arguments: dict[str, str]) -> TaskResult:
+        if "dag" in template:
+            return self._run_dag_template(name, template, templates, arguments)
+        return self._run_template(name, template, arguments)
+
+    def _run_dag_template(self, name: str, template: dict[str, Any], templates: dict[str, dict[str, Any]],
+                          arguments: dict[str, str]) -> TaskResult:
+        """A DAG run as one task (a templateRef to a team's pipeline): its tasks run under ``NAME.``, with
+        ``{{inputs.parameters.*}}`` from the task's arguments and the calling workflow's ``{{workflow.*}}``."""
+        inputs = _inputs(template, arguments)
+        if isinstance(inputs, str):
+            return TaskResult(name, "Failed", message=inputs)
+        scope = {**self._global_scope(), **{f"inputs.parameters.{k}": v for k, v in inputs.items()}}
+        started = time.monotonic()
+        self._synchronize(template.get("synchronization"), scope, where=f"task {name}")
+        self.say(f"[{name}] running DAG {template['name']}")
+        results, outputs = self._run_dag(template, templates, scope, prefix=f"{name}.")
+        children = list(results.values())
+        failed = [c for c in children if c.phase == "Failed"]
+        result = TaskResult(
+            name, "Failed" if failed else "Succeeded", outputs={} if failed else outputs,
+            message=f"{failed[0].name}: {failed[0].message}" if failed else "",
+            attempts=1, log="".join(c.log for c in children), seconds=time.monotonic() - started, children=children,
+        )
+        self.say(f"[{name}] {result.phase} ({result.seconds:.1f}s)" + (f": {result.message}" if result.message else ""))
+        return result
+
+    def _synchronize(self, sync: dict[str, Any] | None, scope: dict[str, str], *, where: str) -> None:
+        """Report the locks Argo would take. Locally they are always free: one run executes one workflow and no
+        other workflow of this process competes, so a mutex or semaphore never has to wait (two concurrent
+        ``hera-flows run`` processes are not coordinated). A fanned-out template with a lock runs its items
+        one at a time. An unresolvable lock name is a RunError, as it fails the workflow in Argo."""
+        if not sync:
+            return
+        locks = [("mutex", m) for m in [*sync.get("mutexes", []), *([sync["mutex"]] if "mutex" in sync else [])]]
+        locks += [("semaphore", s) for s in [*sync.get("semaphores", []),
+                                            *([sync["semaphore"]] if "semaphore" in sync else [])]]
+        for kind, lock in locks:
+            if kind == "mutex":
+                label = lock.get("name", "")
+            else:
+                ref = lock.get("configMapKeyRef") or lock.get("database") or {}
+                label = "/".join(str(v) for v in (ref.get("name"), ref.get("key")) if v)
+            label = _substitute(str(label), scope, where=f"{where} synchronization")
+            self.locks.append(f"{kind} {label}")
+            self.say(f"[{where}] {kind} {label}: acquired (free locally: nothing else runs in this process)")
+
+    def _run_template(self, name: str, template: dict[str, Any], arguments: dict[str, str]) -> TaskResult:
+        inputs = _inputs(template, arguments)
+        if isinstance(inputs, str):
+            return TaskResult(name, "Failed", message=inputs)
+        self._synchronize(template.get("synchronization"),
+                          {**self._global_scope(), **{f"inputs.parameters.{k}": v for k, v in inputs.items()}},
+                          where=f"task {name}")
         strategy = template.get("retryStrategy") or {}
         limit = int(strategy.get("limit", 0)) if strategy else 0
         delay = _seconds(strategy.get("backoff", {}).get("duration", "0s"))
@@ -281,7 +441,7 @@ class LocalRun:
         volumes = {v["name"]: pod_dir / "volumes" / v["name"] for v in template.get("volumes", [])}
         for path in volumes.values():
             path.mkdir(parents=True, exist_ok=True)
-        scope = {f"inputs.parameters.{k}": v for k, v in inputs.items()}
+        scope = {**self._global_scope(), **{f"inputs.parameters.{k}": v for k, v in inputs.items()}}
         log_parts: list[str] = []
         if "container" in template:
             containers = [dict(template["container"], name="main")]
@@ -347,6 +507,8 @@ class LocalRun:
         args = [_substitute(_rewrite(a, mounts), scope, where=where) for a in container.get("args", [])]
         if command[:1] == ["hera-flows"]:
             command = [sys.executable, "-m", "hera_flows", *command[1:]]
+        elif command[:1] in (["python"], ["python3"]):
+            command = [sys.executable, *command[1:]]
         elif command and shutil.which(command[0], path=env["PATH"]) is None:
             return 127, f"{where}: command {command[0]!r} is not available on this machine\n"
         cwd = _map_path(container["workingDir"], mounts) if container.get("workingDir") else self.workdir
@@ -377,6 +539,20 @@ class LocalRun:
             what = f"secret {name!r}" + (f" key {key!r}" if key else "")
             raise RunError(f"{where}: {what} is missing (in a cluster the pod would not start); add it to --secrets")
         return dict(data) if key is None else {key: data[key]}
+
+
+def _inputs(template: dict[str, Any], arguments: dict[str, str]) -> dict[str, str] | str:
+    """The template's input parameters: the task's argument, else the template's value/default; or the error.
+    Arguments the template does not declare are ignored, as in Argo."""
+    inputs: dict[str, str] = {}
+    for param in template.get("inputs", {}).get("parameters", []):
+        if param["name"] in arguments:
+            inputs[param["name"]] = arguments[param["name"]]
+        elif "value" in param or "default" in param:
+            inputs[param["name"]] = str(param.get("value", param.get("default")))
+        else:
+            return f"input parameter {param['name']} was not supplied"
+    return inputs
 
 
 LOCAL_PARALLELISM = max(1, int(os.environ.get("HERA_FLOWS_LOCAL_PARALLELISM", "2") or 2))
@@ -482,6 +658,43 @@ def load_template(template: str, generated: Path) -> dict[str, Any]:
     return doc
 
 
+def load_library(generated: Path, extra: Sequence[Path | str] = ()) -> dict[str, LibraryTemplate]:
+    """The WorkflowTemplates a ``templateRef`` may name: the generated ones, then every WorkflowTemplate in the
+    ``extra`` files (multi-document YAML) and folders (``*.yaml``/``*.yml`` below them; other kinds are ignored).
+    A name defined twice with different content is an error: Argo would only ever see one of them."""
+    library: dict[str, LibraryTemplate] = {}
+
+    def add(file: Path, *, explicit: bool) -> None:
+        try:
+            docs = [d for d in yaml.safe_load_all(file.read_text(encoding="utf-8")) if isinstance(d, dict)]
+        except yaml.YAMLError as exc:
+            raise RunError(f"{file}: not YAML: {' '.join(str(exc).split())}") from None
+        found = [d for d in docs if d.get("kind") == "WorkflowTemplate"]
+        if explicit and not found:
+            raise RunError(f"--template-file {file}: no WorkflowTemplate in it")
+        for doc in found:
+            name = str((doc.get("metadata") or {}).get("name", ""))
+            if not name or not isinstance(doc.get("spec"), dict):
+                raise RunError(f"{file}: a WorkflowTemplate needs metadata.name and spec")
+            known = library.get(name)
+            if known is not None and known.doc != doc:
+                raise RunError(f"WorkflowTemplate {name!r} is defined twice, differently: {known.source} and {file}")
+            library.setdefault(name, LibraryTemplate(doc, file))
+
+    for file in sorted((generated / "generated" / "workflowtemplates").glob("*.yaml")):
+        add(file, explicit=False)
+    for item in extra:
+        path = Path(item)
+        if path.is_dir():
+            for file in sorted(f for f in path.rglob("*") if f.suffix in (".yaml", ".yml") and f.is_file()):
+                add(file, explicit=False)
+        elif path.is_file():
+            add(path, explicit=True)
+        else:
+            raise RunError(f"--template-file {path}: no such file or folder")
+    return library
+
+
 def load_sensors(generated: Path) -> list[dict[str, Any]]:
     folder = generated / "sensors"
     return [yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.yaml"))]
@@ -519,14 +732,19 @@ def run_workflow(
     workdir: Path | None = None,
     state_dir: Path | None = None,
     echo: bool = True,
+    extra_templates: Sequence[Path | str] = (),
 ) -> RunResult:
+    """``extra_templates``: files or folders holding WorkflowTemplates that ``templateRef`` tasks name besides the
+    generated ones (e.g. the team's training template behind ``drift-retrain``)."""
     template = load_template(template_name, generated)
+    library = load_library(generated, extra_templates)
     params = workflow_parameters(
         template, sensors=load_sensors(generated), event=event, overrides=dict(overrides or {})
     )
     workdir = workdir or Path(tempfile.mkdtemp(prefix="hera-flows-run-"))
     state_dir = state_dir or generated / ".hera-flows-local" / "state"
-    return LocalRun(template, params, secrets or {}, workdir, echo=echo, state_dir=state_dir).execute()
+    return LocalRun(template, params, secrets or {}, workdir, echo=echo, state_dir=state_dir,
+                    library=library).execute()
 
 
 def run_command(args: Any) -> int:
@@ -547,6 +765,7 @@ def run_command(args: Any) -> int:
             secrets=secrets,
             workdir=Path(args.workdir) if args.workdir else None,
             state_dir=Path(args.state_dir) if args.state_dir else None,
+            extra_templates=[Path(p) for p in getattr(args, "template_files", None) or []],
         )
     except (RunError, SensorError, ExpressionError, OSError, yaml.YAMLError) as exc:
         print(f"hera-flows run: {exc}", file=sys.stderr)
@@ -555,6 +774,13 @@ def run_command(args: Any) -> int:
     print(f"workflow {result.workflow_name}: {result.phase}")
     for task in result.tasks.values():
         print(f"  {task.name:<10} {task.phase:<10} {task.message}")
+        for child in task.children:  # a referenced DAG's tasks, and what it returned
+            print(f"    {child.name:<12} {child.phase:<10} {child.message}")
+        if task.children:
+            for key, value in task.outputs.items():
+                print(f"    output {key}: {value}")
+    for lock in result.synchronization:
+        print(f"  {lock} (held for the run; free locally)")
     for key, value in result.outputs.items():
         if value:
             print(f"  output {key}: {value}")
