@@ -45,7 +45,7 @@ def run_tasks(
     for task in dag_tasks(template):
         if task["name"] not in run:
             continue
-        result = local._run_task(task, results, scope)  # noqa: SLF001
+        result = local._run_task(task, results, scope, local.templates)  # noqa: SLF001
         results[task["name"]] = result
         scope.update({f"tasks.{task['name']}.outputs.parameters.{k}": v for k, v in result.outputs.items()})
     return results, workdir
