@@ -14,7 +14,7 @@ from hera.workflows import DAG
 
 from hera_flows.blocks import security
 from hera_flows.blocks.step import step_template
-from hera_flows.blocks.workflow import dag_output, pattern_workflow_template
+from hera_flows.blocks import workflow
 from hera_flows.config import Config
 from hera_flows.patterns import PatternManifests
 
@@ -46,7 +46,7 @@ def rbac_documents(namespace: str) -> list[dict[str, Any]]:
 
 def cron_workflow(cfg: Config) -> dict[str, Any]:
     gc = cfg.maintenance.lease_gc
-    with pattern_workflow_template(
+    with workflow.pattern_workflow_template(
         cfg,
         name=NAME,
         pattern=PATTERN,
@@ -64,22 +64,6 @@ def cron_workflow(cfg: Config) -> dict[str, Any]:
             network=True,
             service_account=GC_SA,
         )
-        with DAG(name="main", outputs=[dag_output(o, "gc-leases") for o in OUTPUTS]):
+        with DAG(name="main", outputs=[workflow.dag_output(o, "gc-leases") for o in OUTPUTS]):
             collect()
-    spec = wt.to_dict()
-    metadata = spec["metadata"]
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "CronWorkflow",
-        "metadata": {"name": NAME, "namespace": cfg.namespace, "labels": metadata["labels"],
-                     "annotations": metadata["annotations"]},
-        "spec": {
-            # ``schedules`` (a list): Argo 4.x removed the singular ``schedule``; 3.6+ reads both.
-            "schedules": [gc.schedule],
-            "concurrencyPolicy": "Forbid",
-            "startingDeadlineSeconds": 600,
-            "successfulJobsHistoryLimit": 3,
-            "failedJobsHistoryLimit": 3,
-            "workflowSpec": spec["spec"],
-        },
-    }
+    return workflow.cron_workflow(wt, [gc.schedule])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from hera.workflows import Parameter, WorkflowTemplate
 from hera.workflows import models as m
@@ -76,3 +77,23 @@ def task_output(task: str, name: str) -> str:
 def dag_output(name: str, task: str, parameter: str | None = None) -> Parameter:
     """A DAG output that reads a task's output and is empty when that task did not run (skipped runs)."""
     return Parameter(name=name, value_from=m.ValueFrom(parameter=task_output(task, parameter or name), default=""))
+
+
+def cron_workflow(template: WorkflowTemplate, schedules: list[str]) -> dict[str, Any]:
+    """A CronWorkflow running ``template``'s spec on ``schedules``: never two runs at once, missed runs skipped."""
+    spec = template.to_dict()
+    metadata = spec["metadata"]
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "CronWorkflow",
+        "metadata": {key: metadata[key] for key in ("name", "namespace", "labels", "annotations")},
+        "spec": {
+            # ``schedules`` (a list): Argo 4.x removed the singular ``schedule``; 3.6+ reads both.
+            "schedules": list(schedules),
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": 600,
+            "successfulJobsHistoryLimit": 3,
+            "failedJobsHistoryLimit": 3,
+            "workflowSpec": spec["spec"],
+        },
+    }

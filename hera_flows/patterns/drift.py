@@ -27,7 +27,14 @@ from hera_flows.blocks.agent import agent_template, forge_token
 from hera_flows.blocks.guard import guard_output, guard_template, proceeds
 from hera_flows.blocks.review import outcome_outputs, report_template, review_smoke_report, review_template
 from hera_flows.blocks.step import SecretEnv, step_template
-from hera_flows.blocks.workflow import PATTERN_LABEL, Param, dag_output, pattern_workflow_template, task_output
+from hera_flows.blocks.workflow import (
+    PATTERN_LABEL,
+    Param,
+    cron_workflow,
+    dag_output,
+    pattern_workflow_template,
+    task_output,
+)
 from hera_flows.config import Config
 from hera_flows.patterns import PatternManifests
 from hera_flows.steps.drift.normalise import NAME, SEVERITY_WORDS
@@ -261,23 +268,7 @@ def monitor_cron_workflow(cfg: Config) -> dict[str, Any]:
         )
         with DAG(name="main", outputs=[dag_output("scores", "monitor"), dag_output("drifted", "monitor")]):
             monitor()
-    spec = wt.to_dict()
-    metadata = spec["metadata"]
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "CronWorkflow",
-        "metadata": {"name": MONITOR_NAME, "namespace": cfg.namespace, "labels": metadata["labels"],
-                     "annotations": metadata["annotations"]},
-        "spec": {
-            # ``schedules`` (a list): Argo 4.x removed the singular ``schedule``; 3.6+ reads both.
-            "schedules": list(mon.schedules),
-            "concurrencyPolicy": "Forbid",
-            "startingDeadlineSeconds": 600,
-            "successfulJobsHistoryLimit": 3,
-            "failedJobsHistoryLimit": 3,
-            "workflowSpec": spec["spec"],
-        },
-    }
+    return cron_workflow(wt, list(mon.schedules))
 
 
 def event_source(cfg: Config) -> dict[str, Any]:
