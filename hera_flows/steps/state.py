@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from hera_flows.steps import kubeapi
 from hera_flows.steps.common import StepError, TransientError, retry
 from hera_flows.steps.naming import LEASE_PREFIX
 
@@ -267,10 +268,6 @@ def _duration(seconds: float) -> int:
     return max(1, min(int(seconds), 2**31 - 1))  # leaseDurationSeconds is an int32
 
 
-class _Retryable(OSError):
-    """A failure worth retrying (connection error, 429, 5xx); common.retry retries OSErrors."""
-
-
 class KubernetesLeaseStore(LeaseStore):
     """Leases through the Kubernetes API with the official client (in-cluster config, else kubeconfig)."""
 
@@ -300,7 +297,7 @@ class KubernetesLeaseStore(LeaseStore):
         try:
             return self._call(f"read lease {name}", lambda: self._api.read_namespaced_lease(
                 name, self.namespace, _preload_content=False, _request_timeout=self._timeout))
-        except _NotFound:
+        except kubeapi.NotFound:
             return None
 
     def replace(self, lease: dict[str, Any]) -> dict[str, Any]:
@@ -310,7 +307,7 @@ class KubernetesLeaseStore(LeaseStore):
         try:
             return self._call(f"replace lease {name}", lambda: self._api.replace_namespaced_lease(
                 name, self.namespace, lease, _preload_content=False, _request_timeout=self._timeout))
-        except _NotFound:
+        except kubeapi.NotFound:
             raise Conflict(f"lease {name} no longer exists") from None
 
     def list(self, label_selector: str) -> list[dict[str, Any]]:
@@ -336,7 +333,7 @@ class KubernetesLeaseStore(LeaseStore):
         try:
             self._call(f"delete lease {name}", lambda: self._api.delete_namespaced_lease(
                 name, self.namespace, body=options, _preload_content=False, _request_timeout=self._timeout))
-        except _NotFound:
+        except kubeapi.NotFound:
             raise Conflict(f"lease {name} no longer exists") from None
 
     def _call(self, what: str, request: Callable[[], Any]) -> dict[str, Any]:
@@ -347,25 +344,15 @@ class KubernetesLeaseStore(LeaseStore):
             try:
                 response = request()
             except ApiException as exc:
-                status = exc.status or 0
-                reason = _status_reason(exc.body)
-                if status == 409 and reason == "AlreadyExists":
-                    raise AlreadyExists(what) from None
-                if status == 409:
-                    raise Conflict(what) from None
-                if status == 404:
-                    raise _NotFound(what) from None
-                if status == 429 or status >= 500 or status == 0:
-                    raise _Retryable(f"HTTP {status} {exc.reason}") from None
-                if status in (401, 403):
-                    raise StepError(
-                        f"the Kubernetes API refused to {what} in namespace {self.namespace} (HTTP {status}): "
-                        "check the step's ServiceAccount token and its Role on coordination.k8s.io leases"
-                    ) from None
-                raise StepError(f"the Kubernetes API refused to {what} (HTTP {status}: {_status_message(exc.body)})") \
-                    from None
+                if exc.status == 409:
+                    already = kubeapi.status_reason(exc.body) == "AlreadyExists"
+                    raise (AlreadyExists if already else Conflict)(what) from None
+                raise kubeapi.api_error(
+                    exc, what, where=f" in namespace {self.namespace}",
+                    denied_hint="check the step's ServiceAccount token and its Role on coordination.k8s.io leases",
+                ) from None
             except urllib3.exceptions.HTTPError as exc:
-                raise _Retryable(str(exc)) from None
+                raise kubeapi.Retryable(str(exc)) from None
             data = response.data if hasattr(response, "data") else response.read()
             return json.loads(data)
 
@@ -374,34 +361,12 @@ class KubernetesLeaseStore(LeaseStore):
             what=f"Kubernetes API: {what}",
             attempts=self._attempts,
             base_delay=self._base_delay,
-            retry_on=(_Retryable,),
+            retry_on=(kubeapi.Retryable,),
         )
 
 
-class _NotFound(Exception):
-    pass
-
-
-def _status_object(body: Any) -> dict[str, Any]:
-    try:
-        value = json.loads(body) if body else {}
-    except (TypeError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _status_reason(body: Any) -> str:
-    return str(_status_object(body).get("reason", ""))
-
-
-def _status_message(body: Any) -> str:
-    return str(_status_object(body).get("message", "no details"))[:300]
-
-
 def _load_api_client() -> Any:
-    from hera_flows.steps.kubeapi import load_api_client
-
-    return load_api_client(
+    return kubeapi.load_api_client(
         f"in a pod mount the guard's ServiceAccount token; locally set {STATE_DIR_ENV} to keep the records in files"
     )
 
@@ -467,12 +432,7 @@ class FileLeaseStore(LeaseStore):
             raise ValueError("replace needs metadata.resourceVersion (compare-and-swap)")
         path = self._path(name)
         with self._locked(name, exclusive=True):
-            try:
-                current = json.loads(path.read_text(encoding="utf-8"))
-            except FileNotFoundError:
-                raise Conflict(f"lease {name} no longer exists") from None
-            if current["metadata"].get("resourceVersion") != expected:
-                raise Conflict(f"lease {name} was modified (resourceVersion {expected} is stale)")
+            current = self._current(path, name, expected)
             stored = json.loads(json.dumps(lease))
             stored["metadata"].update(
                 namespace=self.namespace,
@@ -487,6 +447,17 @@ class FileLeaseStore(LeaseStore):
                 json.dump(stored, handle)
             os.replace(handle.name, path)
         return stored
+
+    @staticmethod
+    def _current(path: Path, name: str, expected: str) -> dict[str, Any]:
+        """The stored Lease, if it still has resourceVersion ``expected`` (call under the exclusive lock)."""
+        try:
+            current = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise Conflict(f"lease {name} no longer exists") from None
+        if current["metadata"].get("resourceVersion") != expected:
+            raise Conflict(f"lease {name} was modified (resourceVersion {expected} is stale)")
+        return current
 
     def list(self, label_selector: str) -> list[dict[str, Any]]:
         found = []
@@ -504,12 +475,7 @@ class FileLeaseStore(LeaseStore):
             raise ValueError("delete needs the resourceVersion that was read (compare-and-delete)")
         path = self._path(name)
         with self._locked(name, exclusive=True):
-            try:
-                current = json.loads(path.read_text(encoding="utf-8"))
-            except FileNotFoundError:
-                raise Conflict(f"lease {name} no longer exists") from None
-            if current["metadata"].get("resourceVersion") != resource_version:
-                raise Conflict(f"lease {name} was modified (resourceVersion {resource_version} is stale)")
+            self._current(path, name, resource_version)
             path.unlink()
         # The .lock file stays: removing it while another process waits on it would break mutual exclusion.
 

@@ -17,19 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from hera_flows.steps import kubeapi
 from hera_flows.steps.common import StepError, retry
 
 ARGO_GROUP = "argoproj.io"
 ARGO_VERSION = "v1alpha1"
 _CHUNK = 64 * 1024
-
-
-class _Retryable(OSError):
-    """A failure worth retrying (common.retry retries OSErrors)."""
-
-
-class _NotFound(Exception):
-    pass
 
 
 @dataclass
@@ -41,8 +34,6 @@ class LogTail:
 
 
 def load_api_client() -> Any:
-    from hera_flows.steps import kubeapi
-
     return kubeapi.load_api_client("in a pod the step's ServiceAccount token must be mounted; locally set KUBECONFIG")
 
 
@@ -105,10 +96,10 @@ class KubeReader:
 
         try:
             response = self._attempt(f"read the log of {namespace}/{pod}[{container}]", request, raw=True)
-        except _NotFound:
+        except kubeapi.NotFound:
             return LogTail("", 0, False, "the pod or its log is gone (pod garbage-collected?)")
         except ApiException as exc:  # 400: container not started / unknown container
-            return LogTail("", 0, False, f"no log (HTTP {exc.status}: {_status_message(exc.body)})")
+            return LogTail("", 0, False, f"no log (HTTP {exc.status}: {kubeapi.status_message(exc.body)})")
         return read_bounded(response, limit_bytes=limit_bytes, keep_bytes=keep_bytes)
 
     # --- plumbing ----------------------------------------------------------------------------------------
@@ -116,7 +107,7 @@ class KubeReader:
     def _optional(self, what: str, request: Callable[[], Any]) -> dict[str, Any] | None:
         try:
             return self._call(what, request)
-        except _NotFound:
+        except kubeapi.NotFound:
             return None
 
     def _call(self, what: str, request: Callable[[], Any]) -> dict[str, Any]:
@@ -131,34 +122,25 @@ class KubeReader:
             try:
                 response = request()
             except ApiException as exc:
-                status = exc.status or 0
-                if status == 404:
-                    raise _NotFound(what) from None
-                if status == 429 or status >= 500 or status == 0:
-                    raise _Retryable(f"HTTP {status} {exc.reason}") from None
-                if status in (401, 403):
-                    raise StepError(
-                        f"the Kubernetes API refused to {what} (HTTP {status}): check the step's ServiceAccount "
-                        "and its Role in that namespace (failure_triage.namespaces)"
-                    ) from None
-                if raw:
-                    raise
-                raise StepError(f"the Kubernetes API refused to {what} (HTTP {status}: "
-                                f"{_status_message(exc.body)})") from None
+                error = kubeapi.api_error(exc, what, denied_hint=(
+                    "check the step's ServiceAccount and its Role in that namespace (failure_triage.namespaces)"))
+                if raw and type(error) is StepError and exc.status not in (401, 403):
+                    raise  # the caller reads the status itself (e.g. 400: the container has not started)
+                raise error from None
             except urllib3.exceptions.HTTPError as exc:
-                raise _Retryable(str(exc)) from None
+                raise kubeapi.Retryable(str(exc)) from None
             if raw:
                 return response
             try:
                 data = json.loads(response.data)
             except ValueError:
-                raise _Retryable("the API answered with something that is not JSON") from None
+                raise kubeapi.Retryable("the API answered with something that is not JSON") from None
             if not isinstance(data, dict):
                 raise StepError(f"the Kubernetes API answered {what} with something that is not an object")
             return data
 
         return retry(attempt, what=f"Kubernetes API: {what}", attempts=self._attempts,
-                     base_delay=self._base_delay, retry_on=(_Retryable,))
+                     base_delay=self._base_delay, retry_on=(kubeapi.Retryable,))
 
 
 def read_bounded(response: Any, *, limit_bytes: int, keep_bytes: int) -> LogTail:
@@ -197,11 +179,3 @@ def read_bounded(response: Any, *, limit_bytes: int, keep_bytes: int) -> LogTail
     if cut and "\n" in text:
         text = text.split("\n", 1)[1]  # drop the partial first line
     return LogTail(text, total, truncated)
-
-
-def _status_message(body: Any) -> str:
-    try:
-        value = json.loads(body) if body else {}
-    except (TypeError, ValueError):
-        return str(body)[:200] if body else "no details"
-    return str(value.get("message", "no details"))[:300] if isinstance(value, dict) else "no details"
