@@ -29,11 +29,13 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
+
+from hera_flows.local.standins import server
 
 TOKEN = "glpat-standinTOKEN0123456789ab"
 DEFAULT_PROJECT = "acme/ml/gitops"  # a subgroup, as GitLab allows
@@ -102,9 +104,8 @@ class GitLabStandIn:
         self._lock = threading.Lock()
         self._ids = iter(range(5_000_001, 10**9))
         self._project_ids = iter(range(101, 10**6))
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._server = server.bind(self._handler_class())
+        self._stop: Callable[[], None] = lambda: None
 
     # --- lifecycle and test helpers ------------------------------------------------------------------------
 
@@ -113,12 +114,11 @@ class GitLabStandIn:
         return f"http://127.0.0.1:{self._server.server_address[1]}{PREFIX}"
 
     def start(self) -> GitLabStandIn:
-        self._thread.start()
+        self._stop = server.serve(self._server, "GitLabStandIn")
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._stop()
 
     def add_project(self, path: str) -> ProjectState:
         return self.projects.setdefault(path, ProjectState(next(self._project_ids), path))

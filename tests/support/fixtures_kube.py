@@ -29,11 +29,13 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from hera_flows.local.standins import server
 
 _PATH = re.compile(r"^/apis/coordination\.k8s\.io/v1/namespaces/([^/]+)/leases(?:/([^/]+))?$")
 _MICRO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)$")
@@ -295,24 +297,15 @@ def _handler(api: FakeKubeAPI) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class _Server(ThreadingHTTPServer):
-    request_queue_size = 128  # the default (5) resets concurrent connections, which a real API server does not
-    daemon_threads = True
-
-
 @pytest.fixture
 def kube_api() -> Iterator[FakeKubeAPI]:
     """A fake Kubernetes API for Leases on 127.0.0.1 (free port); ``.api_client()`` gives a configured client."""
     token = uuid.uuid4().hex
-    server = _Server(("127.0.0.1", 0), None)  # type: ignore[arg-type]
-    api = FakeKubeAPI(host=f"http://127.0.0.1:{server.server_address[1]}", token=token)
-    server.RequestHandlerClass = _handler(api)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-kube-api",
-                              daemon=True)
-    thread.start()
+    loopback = server.bind()
+    api = FakeKubeAPI(host=server.url_of(loopback), token=token)
+    loopback.RequestHandlerClass = _handler(api)
+    stop = server.serve(loopback, "fake-kube-api")
     try:
         yield api
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+        stop()

@@ -7,7 +7,8 @@ the steps use it — no mocks inside the steps, which talk to these exactly as t
 - ``kube``: the Kubernetes API paths the failure-triage steps read (workflows, pods, events, logs);
 - ``kserve``: a KServe model server (V1 and Open Inference Protocol) — the staging endpoint of the smoke test;
 - ``go_json``: what the Argo Events webhook EventSource (Go) makes of an HTTP request — the event data a
-  Sensor receives.
+  Sensor receives;
+- ``server``: the loopback HTTP server they all run on (also used by the test-only GitLab and Lease fakes).
 
 The pytest fixtures that start them are in tests/support/ (``github_api``, ``triage_kube``, ``kserve_server``).
 """

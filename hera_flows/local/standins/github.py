@@ -26,9 +26,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from hera_flows.local.standins import server
 
 
 TOKEN = "ghp_standinTOKEN0123456789abcdefghijklmn"
@@ -93,9 +95,8 @@ class GitHubStandIn:
         self._injected: list[_Injected] = []
         self._lock = threading.Lock()
         self._ids = iter(range(1_000_001, 10**9))
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._server = server.bind(self._handler_class())
+        self._stop: Callable[[], None] = lambda: None
 
     # --- lifecycle and test helpers ------------------------------------------------------------------------
 
@@ -104,12 +105,11 @@ class GitHubStandIn:
         return f"http://127.0.0.1:{self._server.server_address[1]}{self.prefix}"
 
     def start(self) -> GitHubStandIn:
-        self._thread.start()
+        self._stop = server.serve(self._server, "GitHubStandIn")
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._stop()
 
     def add_repo(self, slug: str) -> RepoState:
         owner, name = slug.split("/")

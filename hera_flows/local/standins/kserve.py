@@ -20,11 +20,12 @@ import re
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from hera_flows.local.standins import server
 
 
 @dataclass
@@ -159,24 +160,9 @@ def _handler(server_state: KServeStandIn) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False  # a handler sleeping for ``delay`` must not hold up teardown
-
-
 def start_kserve(model: str = "fraud-detector") -> tuple[KServeStandIn, Callable[[], None]]:
     """Start the stand-in serving ``model`` on a free port; returns it and the function that stops it."""
     state = KServeStandIn(model=model)
-    server = _Server(("127.0.0.1", 0), _handler(state))
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="kserve-stand-in", daemon=True
-    )
-    thread.start()
-
-    def stop() -> None:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-    return state, stop
+    loopback = server.bind(_handler(state))
+    state.url = server.url_of(loopback)
+    return state, server.serve(loopback, "kserve-stand-in")

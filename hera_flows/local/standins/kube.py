@@ -25,11 +25,12 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from hera_flows.local.standins import server
 
 
 @dataclass
@@ -229,25 +230,12 @@ def _handler(api: TriageKubeAPI) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 64
-
-
 def start_triage_kube() -> tuple[TriageKubeAPI, Callable[[], None]]:
     """Start the stand-in on a free port; returns it and the function that stops it."""
-    server = _Server(("127.0.0.1", 0), None)  # type: ignore[arg-type]
-    api = TriageKubeAPI(host=f"http://127.0.0.1:{server.server_address[1]}", token=uuid.uuid4().hex)
-    server.RequestHandlerClass = _handler(api)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-    return api, stop
+    loopback = server.bind()
+    api = TriageKubeAPI(host=server.url_of(loopback), token=uuid.uuid4().hex)
+    loopback.RequestHandlerClass = _handler(api)
+    return api, server.serve(loopback, "triage-kube-stand-in")
 
 
 # --- objects built from the shared fixtures -------------------------------------------------------------------
