@@ -317,3 +317,27 @@ def test_bad_tag_rejected(
     assert code == EXIT_REJECTED
     assert expected in err and "Traceback" not in err
     assert outputs == {}
+
+
+@slow
+def test_a_look_alike_model_cannot_take_over_an_unannotated_manifest(
+    mlflow_server: MlflowServer, make_gitops_remote: MakeRemote, run_step
+) -> None:
+    """Issue 16 item 4: ``Fraud_Detector`` maps to the DNS name of the manifest ``fraud-detector``, which carries
+    no annotation; since the registry holds a model named exactly ``fraud-detector``, the promotion is refused."""
+    from tests.support.fixtures_gitops import inference_service_manifest
+
+    exact = unique_model_name("lookalike").lower()
+    look_alike = exact.replace("-", "_").upper()
+    register_run_version(mlflow_server.uri, exact, seed=11)
+    attacker = register_run_version(mlflow_server.uri, look_alike, seed=12)
+    remote = make_gitops_remote(files={
+        "inference/served.yaml": inference_service_manifest(name=exact, model=None, storage_uri="s3://m/1"),
+    })
+    code, outputs, err = run_step(mlflow_server.uri, remote.url, model=look_alike, version=attacker.version)
+    assert code == EXIT_REJECTED, err
+    assert f"the registry has a model named exactly '{exact}'" in err and "Traceback" not in err
+    assert outputs == {}
+    code, outputs, err = run_step(mlflow_server.uri, remote.url, model=exact, version="1")
+    assert code == 0, err
+    assert outputs["manifest-path"] == "inference/served.yaml"

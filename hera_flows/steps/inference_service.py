@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from hera_flows.steps.common import StepError
+
 MODEL_ANNOTATION = "hera-flows.io/mlflow-model"
 VERSION_ANNOTATION = "hera-flows.io/mlflow-version"
 
@@ -43,6 +45,11 @@ class FoundManifest:
     relative: str  # relative to the repository root, with forward slashes
     document_index: int  # which YAML document of the file
     document: dict[str, Any]
+    matched_by: str = "annotation"  # annotation | name
+
+
+class AmbiguousManifest(StepError):
+    """More than one InferenceService could be the model's: a promotion must never guess which one to repoint."""
 
 
 def k8s_name(model_name: str) -> str:
@@ -52,17 +59,20 @@ def k8s_name(model_name: str) -> str:
 
 
 def find_inference_service(repo: Path, model_name: str, inference_dir: str) -> FoundManifest | None:
-    """The InferenceService for ``model_name`` under ``repo/inference_dir``.
+    """The InferenceService for ``model_name`` under ``repo/inference_dir``, or None.
 
-    A manifest matches by the annotation ``hera-flows.io/mlflow-model: <registered model name>`` (exact), or
-    else by ``metadata.name`` equal to the model's DNS-1123 form. The annotation wins when both exist, so a team
-    can serve ``Fraud Detector`` as ``fraud-v2``. Files are read in sorted order: the result is deterministic.
+    The annotation ``hera-flows.io/mlflow-model: <registered model name>`` claims a manifest for exactly that
+    model. Only a manifest without that annotation may be matched by ``metadata.name`` equal to the model's
+    DNS-1123 form (``Fraud Detector`` -> ``fraud-detector``): a look-alike name (``Fraud_Detector``) can never
+    take over a manifest annotated for another model. Two annotated manifests, or (with none annotated) two
+    named alike, are refused as ambiguous. Files are read in sorted order, so messages are deterministic.
     """
     root = (repo / inference_dir).resolve()
     repo_root = repo.resolve()
     if not root.is_dir() or not root.is_relative_to(repo_root):
         return None
-    by_name: FoundManifest | None = None
+    annotated: list[FoundManifest] = []
+    by_name: list[FoundManifest] = []
     wanted_name = k8s_name(model_name)
     for path in sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()):
         if not path.resolve().is_relative_to(repo_root):
@@ -74,10 +84,28 @@ def find_inference_service(repo: Path, model_name: str, inference_dir: str) -> F
         for index, doc in enumerate(documents):
             if not isinstance(doc, dict) or doc.get("kind") != "InferenceService":
                 continue
-            metadata = doc.get("metadata") or {}
-            found = FoundManifest(path, path.relative_to(repo_root).as_posix(), index, doc)
-            if (metadata.get("annotations") or {}).get(MODEL_ANNOTATION) == model_name:
-                return found
-            if by_name is None and metadata.get("name") == wanted_name:
-                by_name = found
-    return by_name
+            metadata = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+            annotations = metadata.get("annotations") if isinstance(metadata.get("annotations"), dict) else {}
+            relative = path.relative_to(repo_root).as_posix()
+            if MODEL_ANNOTATION in annotations:
+                if annotations[MODEL_ANNOTATION] == model_name:
+                    annotated.append(FoundManifest(path, relative, index, doc, "annotation"))
+                continue  # claimed by the annotation for another model: never matched by name
+            if metadata.get("name") == wanted_name:
+                by_name.append(FoundManifest(path, relative, index, doc, "name"))
+    if len(annotated) > 1:
+        raise AmbiguousManifest(
+            f"{len(annotated)} InferenceServices under {inference_dir}/ are annotated "
+            f"'{MODEL_ANNOTATION}: {model_name}' ({_places(annotated)}); keep the annotation on one of them")
+    if annotated:
+        return annotated[0]
+    if len(by_name) > 1:
+        raise AmbiguousManifest(
+            f"{len(by_name)} InferenceServices under {inference_dir}/ are named {wanted_name!r} "
+            f"({_places(by_name)}) and none is annotated for model {model_name!r}; annotate the one that serves "
+            f"it with '{MODEL_ANNOTATION}: {model_name}'")
+    return by_name[0] if by_name else None
+
+
+def _places(found: list[FoundManifest]) -> str:
+    return ", ".join(f"{f.relative}#{f.document_index}" if f.document_index else f.relative for f in found)

@@ -114,6 +114,8 @@ def build_context(
                 f"'hera-flows.io/mlflow-model: {model}' or named '{k8s_name(model)}'"
             )
     metadata = found.document.get("metadata")
+    if found.matched_by == "name":
+        check_name_match(registry, model, str(metadata.get("name")), found.relative)
     annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
     annotations = annotations if isinstance(annotations, dict) else {}
     current_storage_uri = inference_service.storage_uri(found.document)
@@ -149,6 +151,19 @@ def build_context(
         },
         "deltas": deltas(metrics, current_metrics),
     }
+
+
+def check_name_match(registry: Registry, model: str, manifest_name: str, relative: str) -> None:
+    """A manifest found by its name only (no annotation) must not belong to another registered model: when a
+    model is registered under exactly that name, ``model`` is a look-alike (``Fraud_Detector`` for
+    ``fraud-detector``) and the promotion is refused instead of repointing the other model's service."""
+    if manifest_name == model or not registry.model_exists(manifest_name):
+        return
+    raise StepError(
+        f"{relative} is named {manifest_name!r} and carries no '{inference_service.MODEL_ANNOTATION}' annotation; "
+        f"the registry has a model named exactly {manifest_name!r}, so it may serve that model rather than "
+        f"{model!r}. Annotate the manifest that serves {model!r} with "
+        f"'{inference_service.MODEL_ANNOTATION}: {model}'")
 
 
 def serving_version(
@@ -277,6 +292,13 @@ class Registry:
         except _NotFound:
             self._require_model(name)
             raise StepError(f"registered model {name!r} has no alias {alias!r}") from None
+
+    def model_exists(self, name: str) -> bool:
+        try:
+            self._call(f"reading registered model {name!r}", lambda: self.client.get_registered_model(name))
+        except _NotFound:
+            return False
+        return True
 
     def _require_model(self, name: str) -> None:
         try:
