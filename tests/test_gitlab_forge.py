@@ -10,7 +10,7 @@ import pytest
 
 from hera_flows.steps.common import StepError, TransientError
 from hera_flows.steps.forge import gitlab
-from hera_flows.steps.forge.base import ForgeError, open_forge
+from hera_flows.steps.forge.base import ForgeError, RedactingForge, open_forge
 from hera_flows.steps.forge.gitlab import GitLabForge
 from tests.support.fixtures_gitlab import DEFAULT_PROJECT, WEB, GitLabStandIn
 
@@ -235,7 +235,8 @@ def test_unreachable_api_is_transient(sleeps: list[float]) -> None:
 def test_open_forge_and_comment_urls(gitlab_api: GitLabStandIn) -> None:
     token = gitlab_api.token
     with open_forge("gitlab", api_url=gitlab_api.url + "/", repo_slug=DEFAULT_PROJECT, token=token) as client:
-        assert isinstance(client, GitLabForge) and client._project == PROJECT
+        assert isinstance(client, RedactingForge) and isinstance(client.inner, GitLabForge)
+        assert client.inner._project == PROJECT
         assert client.create_pr(branch=BRANCH, base="main", title="t", body="b").number == 1
         url = client.comment(1, "hi")
     # The web root is the API URL without /api/v4.

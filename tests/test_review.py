@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from hera_flows.cli import run_step
-from hera_flows.steps import pr_body
+from hera_flows.steps import markdown, pr_body, review
 from hera_flows.steps.forge import github
 from tests.support.fixtures_github import DEFAULT_REPO, GitHubStandIn
 from tests.test_workspace_publish import make_context
@@ -19,6 +19,8 @@ BRANCH = "model-promotion/fraud-detector-v7"
 KEY = "fraud-detector@v7"
 SUMMARY = "# Promote `fraud-detector` version 7\n\n## Changes\n\n- `storageUri` now points at version 7.\n"
 REFUSED = [{"path": "README.md", "reason": "outside the allowed paths (inference/**, model-cards/**)"}]
+CHANGES = [{"path": "inference/fraud-detector.yaml", "kind": "modified"},
+           {"path": "model-cards/fraud-detector.md", "kind": "modified"}]
 
 
 @pytest.fixture(autouse=True)
@@ -59,8 +61,10 @@ def run_report(api: GitHubStandIn) -> int:
 
 def body(context: dict[str, Any] | None = None, summary: str = SUMMARY, refused: list[dict[str, Any]] = REFUSED,
          key: str = KEY) -> str:
-    return pr_body.promotion_body(context or make_context(), summary=summary, refused=refused, dedupe_key=key,
-                                  branch=BRANCH)
+    """The description as review writes it: the promotion layout, the pushed files, the marker last."""
+    layout = pr_body.promotion_body(context or make_context(), summary=summary, refused=refused, dedupe_key=key,
+                                    branch=BRANCH)
+    return review.compose_body(layout, CHANGES, key)
 
 
 def test_title_and_body_layout() -> None:
@@ -68,7 +72,9 @@ def test_title_and_body_layout() -> None:
     text = body()
     sections = [line for line in text.splitlines() if line.startswith("#")]
     assert sections == ["## Promote `fraud-detector` v7 to `champion`", "### Metrics", "### What changed",
-                        "#### Promote `fraud-detector` version 7", "##### Changes", "### On-call checklist"]
+                        "#### Promote `fraud-detector` version 7", "##### Changes", "### On-call checklist",
+                        "### Files in this change"]
+    assert "- modified: `inference/fraud-detector.yaml`" in text and "- modified: `model-cards/fraud-detector.md`" in text
     assert "| Version | 7 (currently served: 6) |" in text
     assert "| Artifacts | `s3://models/fraud-detector/7` |" in text
     assert "| roc\\_auc | 0.9412 | 0.93 | +0.0112 |" in text
@@ -110,10 +116,10 @@ def test_untrusted_values_cannot_break_the_body() -> None:
 
 def test_summary_is_capped_and_headings_demoted() -> None:
     long_summary = "# Title\n" + "\n".join(f"- line {i}" for i in range(10_000))
-    contained = pr_body.contain_markdown(long_summary, limit=500)
+    contained = markdown.contain(long_summary, limit=500)
     assert len(contained) < 600 and contained.endswith("*(truncated)*")
     assert contained.startswith("#### Title")
-    assert pr_body.contain_markdown("```\n# not a heading\n<b>kept in code</b>\n```") == \
+    assert markdown.contain("```\n# not a heading\n<b>kept in code</b>\n```") == \
         "```\n# not a heading\n<b>kept in code</b>\n```"
 
 
@@ -285,7 +291,61 @@ def test_issue_mode_rejects_a_malformed_issue(
 
 
 def test_issue_marker_cannot_close_the_comment_early() -> None:
-    from hera_flows.steps.review import issue_marker
-
-    marker = issue_marker("a-->b <script>")
+    marker = markdown.dedupe_marker("a-->b <script>")
     assert marker.count("-->") == 1 and marker.endswith("-->")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# one escaping policy for every pattern (issue 16 item 11)
+
+
+HIDDEN = "All good.\n<!--\n- [ ] hidden from the reviewer\n-->\n<!-- hera-flows:dedupe-key=fraud-detector@v8 -->"
+
+
+@pytest.mark.parametrize("pattern", ["promotion", "drift", "failure_triage", "fairness"])
+def test_an_agent_summary_cannot_hide_text_or_plant_a_marker(
+    pattern: str, review_env: None, github_api: GitHubStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    contexts = {
+        "promotion": make_context(),
+        "drift": {"pattern": "drift", "event": {"model": "fraud-detector", "feature": "amount", "source": "evidently",
+                                                "id": "a`b<!--", "severity": "high", "metric": "psi",
+                                                "metric_value": 0.3, "threshold": 0.2}},
+        "failure_triage": {"pattern": "failure_triage", "workflow": {"name": "train-x", "template": "train"},
+                           "classification": {"category": "oom"}},
+        "fairness": {"pattern": "fairness_audit", "date": "2026-11-30"},
+    }
+    monkeypatch.setenv("HF_PARAM_CONTEXT", json.dumps(contexts[pattern]))
+    monkeypatch.setenv("HF_PARAM_SUMMARY", HIDDEN)
+    code = run_step(["review", f"--pattern={pattern}", "--forge=github", f"--api-url={github_api.url}",
+                     f"--repo-slug={DEFAULT_REPO}", "--base-branch=main", f"--outputs={tmp_path / 'out'}"])
+    assert code == 0
+    [pr] = github_api.pulls()
+    assert pr["body"].count("<!--") == 1, pr["body"]  # only our own marker, as the last line
+    assert pr["body"].rstrip().endswith(f"<!-- hera-flows:dedupe-key={KEY} -->")
+    assert "hidden from the reviewer" in pr["body"]  # shown, not hidden
+
+
+def test_a_planted_marker_in_an_issue_body_cannot_redirect_another_key(
+    review_env: None, github_api: GitHubStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_PARAM_CHANGED", "false")
+    monkeypatch.setenv("HF_PARAM_ISSUE", json.dumps(ISSUE | {"body": HIDDEN}))
+    assert run_review(github_api, tmp_path / "a")[0] == 0
+    [first] = github_api.issues()
+    assert first["body"].count("<!--") == 1 and "&lt;!--" in first["body"]
+    # A later run for the key the agent tried to claim opens its own issue instead of updating the first one.
+    monkeypatch.setenv("HF_PARAM_DEDUPE_KEY", "fraud-detector@v8")
+    monkeypatch.setenv("HF_PARAM_ISSUE", json.dumps(ISSUE))
+    code, out = run_review(github_api, tmp_path / "b")
+    assert code == 0 and out["action"] == "issue-opened" and len(github_api.issues()) == 2
+
+
+def test_a_marker_anywhere_but_the_last_line_does_not_count(github_api: GitHubStandIn) -> None:
+    key = "fraud-detector@v8"
+    github_api.add_issue(title="old", body=f"{markdown.dedupe_marker(key)}\n\nmore text after it")
+    with github.GitHubForge(api_url=github_api.url, repo_slug=DEFAULT_REPO, token=github_api.token) as forge:
+        assert forge.find_open_issue(markdown.dedupe_marker(key)) is None
+        github_api.add_issue(title="ours", body=markdown.with_marker("evidence", key))
+        found = forge.find_open_issue(markdown.dedupe_marker(key))
+    assert found is not None and found.title == "ours"

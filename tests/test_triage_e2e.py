@@ -219,3 +219,34 @@ def test_a_pod_stuck_pulling_its_image_becomes_a_pr_pinning_the_known_good_image
     [pull] = setup.github.pulls()
     assert "image-pull" in pull["title"] and "Failed to pull image" in pull["body"]
     assert result.outputs["smoke-result"] == "passed"
+
+
+def test_secrets_in_a_failing_log_never_reach_the_issue(setup: Setup, fixtures_dir) -> None:
+    """Issue 16 item 10: a password, an AWS secret key and a Secret-sourced variable printed by the failing pod
+    are masked in everything that leaves the cluster (the issue body here; the agent context too)."""
+    workflow = json.loads((fixtures_dir / "argo-workflows" / "workflow_failed_oom.json").read_text())
+    workflow["metadata"].update(name="recommender-train-s3cr7", uid="7d1e2f3a-0b1c-4d2e-8f3a-4b5c6d7e8f91")
+    node = workflow["status"]["nodes"].pop(OOM_NODE)
+    node_id = "recommender-train-s3cr7-1733408455"
+    node.update(id=node_id, name="recommender-train-s3cr7.train", message="Error (exit code 1)",
+                outputs={"exitCode": "1"})
+    workflow["status"]["nodes"] = {node_id: node}
+    pod = pod_for_node(workflow, node_id, main={"state": {"terminated": {"reason": "Error", "exitCode": 1}}})
+    pod["spec"]["containers"][1]["env"] = [
+        {"name": "FEATURE_STORE_DSN", "valueFrom": {"secretKeyRef": {"name": "fs", "key": "dsn"}}}]
+    leaked = ("connecting with password=hunter2-prod\n"
+              "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n"
+              "FEATURE_STORE_DSN=fs-7f3a9c1e5b2d\n"
+              "Traceback (most recent call last):\n  File \"train.py\", line 3\nKeyError: 'label'\n")
+    setup.kube.add_workflow(workflow)
+    setup.kube.add_pod(pod, logs={"main": leaked})
+
+    result = setup.deliver(workflow, "ADD", name="leak")
+
+    assert result is not None and result.phase == "Succeeded", _failed(result)
+    [issue] = setup.github.issues()
+    assert "KeyError: 'label'" in issue["body"]  # the evidence stays
+    for secret in ("hunter2-prod", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "fs-7f3a9c1e5b2d"):
+        assert secret not in issue["body"]
+        assert all(secret not in p.read_text(errors="replace") for p in result.workdir.rglob("context.json"))
+    assert "password=***" in issue["body"] and "AWS_SECRET_ACCESS_KEY=***" in issue["body"]

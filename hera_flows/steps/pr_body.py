@@ -13,28 +13,12 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hera_flows.steps.agents.model_card import inline_code, metrics_table, table_cell
+from hera_flows.steps.agents.model_card import metrics_table
+from hera_flows.steps.markdown import code_cell, contain, inline_code, one_line, refused_section, table_cell
 from hera_flows.steps.common import StepError
 
-MARKER_PREFIX = "hera-flows:dedupe-key="
 MAX_TITLE_CHARS = 200
-MAX_SUMMARY_CHARS = 20_000
 MAX_METRIC_ROWS = 50
-MAX_REFUSED_SHOWN = 20
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_HEADING = re.compile(r"^ {0,3}(#{1,6})(?=\s|$)")
-_HTML_START = re.compile(r"<(?=[A-Za-z/!?])")
-_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9@._:/+=-]")
-
-
-def dedupe_marker(key: str) -> str:
-    """The hidden marker that identifies the PR or issue of one dedupe key (only safe characters inside)."""
-    return f"<!-- {MARKER_PREFIX}{_KEY_UNSAFE.sub('_', key)[:200]} -->"
-
-
-def _one_line(value: Any, limit: int) -> str:
-    text = " ".join("".join(c if c.isprintable() else " " for c in str(value)).split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _field(context: Mapping[str, Any], key: str) -> str:
@@ -46,41 +30,8 @@ def _field(context: Mapping[str, Any], key: str) -> str:
 
 def promotion_title(context: Mapping[str, Any]) -> str:
     """``Promote <model> v<version> to <alias>`` on one line (titles render no markdown, so only length matters)."""
-    model, version, alias = (_one_line(_field(context, k), 100) for k in ("model", "version", "alias"))
-    return _one_line(f"Promote {model} v{version} to {alias}", MAX_TITLE_CHARS)
-
-
-def contain_markdown(text: str, limit: int = MAX_SUMMARY_CHARS) -> str:
-    """Untrusted markdown made safe to embed: no raw HTML or comments, headings below our ``###`` sections
-    (``#`` becomes ``####``), an unclosed code fence closed, length capped."""
-    text = "".join(c if c.isprintable() or c in "\n\t" else " " for c in text.replace("\r\n", "\n").replace("\r", "\n"))
-    truncated = len(text) > limit
-    if truncated:
-        text = text[:limit].rsplit("\n", 1)[0]
-    out: list[str] = []
-    fence: str | None = None
-    for line in text.split("\n"):
-        opener = _FENCE.match(line)
-        if fence is None and opener:
-            fence = opener.group(1)
-        elif fence is not None and opener and opener.group(1)[0] == fence[0] and len(opener.group(1)) >= len(fence) \
-                and not line.strip()[len(opener.group(1)):]:
-            fence = None
-        elif fence is None:
-            line = _HTML_START.sub("&lt;", line)
-            line = _HEADING.sub(lambda m: "#" * min(6, len(m.group(1)) + 3), line)
-        out.append(line)
-    if fence is not None:
-        out.append(fence)
-    body = "\n".join(out).strip("\n")
-    if truncated:
-        body += "\n\n*(truncated)*"
-    return body
-
-
-def _code_cell(value: Any, limit: int) -> str:
-    """Inline code inside a table cell: GFM splits cells on '|' even within code spans unless it is escaped."""
-    return inline_code(_one_line(value, limit)).replace("|", "\\|")
+    model, version, alias = (one_line(_field(context, k), 100) for k in ("model", "version", "alias"))
+    return one_line(f"Promote {model} v{version} to {alias}", MAX_TITLE_CHARS)
 
 
 def _metrics_section(context: Mapping[str, Any]) -> list[str]:
@@ -94,23 +45,6 @@ def _metrics_section(context: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _refused_section(refused: Sequence[Mapping[str, Any]]) -> list[str]:
-    if not refused:
-        return []
-    lines = [
-        "> [!WARNING]",
-        f"> The agent also changed {len(refused)} path(s) it is not allowed to change. They are **not** part of "
-        "this pull request; look at the agent's instructions or the allow-list:",
-        ">",
-    ]
-    for item in refused[:MAX_REFUSED_SHOWN]:
-        lines.append(f"> - {inline_code(_one_line(item.get('path', '?'), 200))}: "
-                     f"{table_cell(_one_line(item.get('reason', ''), 200))}")
-    if len(refused) > MAX_REFUSED_SHOWN:
-        lines.append(f"> - …and {len(refused) - MAX_REFUSED_SHOWN} more (see the workflow's publish step)")
-    return ["", *lines]
-
-
 def promotion_body(
     context: Mapping[str, Any],
     *,
@@ -119,17 +53,18 @@ def promotion_body(
     dedupe_key: str,
     branch: str,
 ) -> str:
-    """The PR description: summary, metrics delta, what changed, refused paths, on-call checklist, marker."""
+    """The PR description: summary, metrics delta, what changed, refused paths, on-call checklist (review appends
+    the pushed files and the dedupe marker)."""
     model, version, alias = (_field(context, k) for k in ("model", "version", "alias"))
     mv = context.get("model_version") if isinstance(context.get("model_version"), Mapping) else {}
     serving = context.get("serving") if isinstance(context.get("serving"), Mapping) else {}
     current = serving.get("current_version")
-    m, v, a = inline_code(_one_line(model, 200)), table_cell(_one_line(version, 50)), inline_code(_one_line(alias, 100))
+    m, v, a = inline_code(one_line(model, 200)), table_cell(one_line(version, 50)), inline_code(one_line(alias, 100))
 
     facts = [
-        ("Model", _code_cell(model, 200)),
-        ("Version", v + (f" (currently served: {table_cell(_one_line(current, 50))})" if current else "")),
-        ("Alias", _code_cell(alias, 100)),
+        ("Model", code_cell(model, 200)),
+        ("Version", v + (f" (currently served: {table_cell(one_line(current, 50))})" if current else "")),
+        ("Alias", code_cell(alias, 100)),
     ]
     for label, value in (
         ("Manifest", serving.get("manifest_path")),
@@ -138,7 +73,7 @@ def promotion_body(
         ("MLflow run", mv.get("run_id")),
     ):
         if value:
-            facts.append((label, _code_cell(value, 300)))
+            facts.append((label, code_cell(value, 300)))
 
     lines = [
         f"## Promote {m} v{v} to {a}",
@@ -157,8 +92,8 @@ def promotion_body(
         "",
         "### What changed",
         "",
-        contain_markdown(summary) if summary.strip() else "_The agent left no summary._",
-        *_refused_section(refused),
+        contain(summary) if summary.strip() else "_The agent left no summary._",
+        *refused_section(refused),
         "",
         "### On-call checklist",
         "",
@@ -167,13 +102,10 @@ def promotion_body(
         f"- [ ] The artifacts above are version {v}'s and the serving runtime can read them",
         "- [ ] Resource and replica changes fit the cluster's capacity",
         "- [ ] Rollback plan: revert this pull request"
-        + (f" (the InferenceService goes back to version {table_cell(_one_line(current, 50))})" if current else ""),
+        + (f" (the InferenceService goes back to version {table_cell(one_line(current, 50))})" if current else ""),
         "",
-        f"<sub>Opened by hera-flows from branch {inline_code(_one_line(branch, 200))}; a repeated event for "
-        f"{inline_code(_one_line(dedupe_key, 200))} updates this pull request.</sub>",
-        "",
-        dedupe_marker(dedupe_key),
-        "",
+        f"<sub>Opened by hera-flows from branch {inline_code(one_line(branch, 200))}; a repeated event for "
+        f"{inline_code(one_line(dedupe_key, 200))} updates this pull request.</sub>",
     ]
     return "\n".join(lines)
 

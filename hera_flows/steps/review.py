@@ -18,6 +18,9 @@ from typing import Any
 from hera_flows.steps.common import StepError, log, param, parse_json, secret, write_outputs
 from hera_flows.steps.forge.base import Forge, ForgeError, PullRequest, open_forge
 from hera_flows.steps.gitrepo import check_branch_name
+from hera_flows.steps.markdown import contain, dedupe_marker, inline_code, pushed_section, with_marker
+
+MAX_ISSUE_BODY_CHARS = 48 * 1024
 
 @dataclass(frozen=True)
 class Layout:
@@ -65,6 +68,9 @@ def main(argv: list[str]) -> int:
     issue = param("issue").strip()
     if issue:
         return _review_issue(args, issue)
+    blocked = param("blocked").strip()
+    if blocked:
+        return _review_blocked(args, blocked)
 
     changed = param("changed").strip().lower()
     if changed != "true":
@@ -78,6 +84,7 @@ def main(argv: list[str]) -> int:
     refused = [r for r in _json_param("refused", list, default=[]) if isinstance(r, dict)]
     key = param("dedupe-key").strip() or branch
     title, body, *update = LAYOUTS[args.pattern].render(context, param("summary"), refused, key, branch)
+    body = compose_body(body, _json_param("changes", list, default=[]), key)
 
     with _open(args) as forge:
         pr, created = create_or_update(forge, branch=branch, base=args.base_branch, title=title, body=body, key=key,
@@ -89,10 +96,11 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def issue_marker(key: str) -> str:
-    """The hidden line that identifies the issue of one dedupe key (HTML comments do not render)."""
-    safe = key.replace("--", "- -").replace(">", "")
-    return f"<!-- hera-flows:dedupe-key={safe} -->"
+def compose_body(layout_body: str, changes: list[Any], key: str) -> str:
+    """Every PR description ends the same way, whatever the pattern's layout wrote: the files publish actually
+    pushed (so a reviewer sees each one), then the dedupe marker as the last line."""
+    listed = [c for c in changes if isinstance(c, dict)]
+    return with_marker("\n".join([layout_body.rstrip(), *pushed_section(listed)]), key)
 
 
 def _review_issue(args: argparse.Namespace, raw: str) -> int:
@@ -100,8 +108,10 @@ def _review_issue(args: argparse.Namespace, raw: str) -> int:
     if not isinstance(issue.get("title"), str) or not isinstance(issue.get("body"), str):
         raise StepError("the issue output of the agent step must be an object with a title and a body")
     key = param("dedupe-key").strip() or issue["title"]
-    marker = issue_marker(key)
-    body = f"{issue['body'].rstrip()}\n\n{marker}\n"
+    marker = dedupe_marker(key)
+    # The body is the agent's text: contained, so it can neither hide anything nor plant another key's marker.
+    body = with_marker(contain(issue["body"], MAX_ISSUE_BODY_CHARS) + "\n\n_hera-flows pushed no change for this "
+                       "issue._", key)
     labels = list(dict.fromkeys([*LAYOUTS[args.pattern].labels, *issue.get("labels", [])]))
     with _open(args) as forge:
         existing = forge.find_open_issue(marker)
@@ -119,9 +129,25 @@ def _review_issue(args: argparse.Namespace, raw: str) -> int:
     return 0
 
 
-def issue_update_comment(key: str) -> str:
-    from hera_flows.steps.agents.model_card import inline_code
+def _review_blocked(args: argparse.Namespace, reason: str) -> int:
+    """Publish refused to update the branch (someone else's commits conflict with the new change, or the base
+    branch moved under the agent's change): say so on the open PR, then fail the run with the same sentence."""
+    branch = check_branch_name(param("branch", required=True).strip())
+    with _open(args) as forge:
+        existing = forge.find_open_pr(branch)
+        if existing is not None:
+            forge.comment(existing.number, blocked_comment(param("dedupe-key").strip() or branch, reason))
+            log(f"review: commented on pull request #{existing.number} that the update was refused")
+    raise StepError(f"publish refused to update branch {branch}: {reason}")
 
+
+def blocked_comment(key: str, reason: str) -> str:
+    return (f"A new event for {inline_code(key)} could not update this pull request: {contain(reason, 2000)}\n\n"
+            "Nothing on the branch was changed. Resolve it (or close the pull request) and the next event for this "
+            "key will update it again.")
+
+
+def issue_update_comment(key: str) -> str:
     return (
         f"Seen again: a new event for {inline_code(key)} refreshed the description above with the latest "
         "evidence."
@@ -150,8 +176,6 @@ def create_or_update(forge: Forge, *, branch: str, base: str, title: str, body: 
 
 
 def update_comment(key: str, branch: str, base: str) -> str:
-    from hera_flows.steps.agents.model_card import inline_code
-
     return (
         f"Updated by a redelivered or repeated event for {inline_code(key)}: branch {inline_code(branch)} was "
         f"rebuilt from the current {inline_code(base)} and the title and description were refreshed. "

@@ -61,7 +61,10 @@ def main(argv: list[str]) -> int:
 
 
 def load_context(raw: str) -> dict[str, Any]:
-    return parse_json(raw, "the context parameter")
+    """The context the agent sees, with secrets masked: it may leave the cluster (an LLM provider)."""
+    from hera_flows.steps.redact import redact_data
+
+    return redact_data(parse_json(raw, "the context parameter"))
 
 
 def render(pattern: str, context: dict[str, Any], allowed_paths: list[str] | None) -> str:

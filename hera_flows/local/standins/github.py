@@ -141,6 +141,11 @@ class GitHubStandIn:
         with self._lock:
             return self._create_pull(self.repos[slug], query={}, body={"title": title, "head": head, "base": base})[1]
 
+    def add_issue(self, *, title: str, body: str, slug: str = DEFAULT_REPO) -> dict[str, Any]:
+        """Open an issue directly in the state, as another client would have (no request recorded)."""
+        with self._lock:
+            return self._create_issue(self.repos[slug], query={}, body={"title": title, "body": body})[1]
+
     def pulls(self, slug: str = DEFAULT_REPO) -> list[dict[str, Any]]:
         return list(self.repos[slug].pulls.values())
 

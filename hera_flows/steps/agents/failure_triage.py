@@ -28,7 +28,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from hera_flows.steps.agents.model_card import inline_code
+from hera_flows.steps.markdown import contain, inline_code, refused_section
 from hera_flows.steps.common import StepError
 from hera_flows.steps.prompts import data_fence
 from hera_flows.steps.yaml_patch import (
@@ -320,10 +320,7 @@ def review_text(context: dict[str, Any], summary: str, refused: list[dict[str, A
     wf = context.get("workflow") or {}
     category = (context.get("classification") or {}).get("category", "unknown")
     title = f"Fix {wf.get('template') or wf.get('name', 'pipeline')} (failure triage: {category})"
-    lines = [summary.strip() or "## Failure triage", ""]
-    if refused:
-        lines += ["### Refused changes", ""] + [f"- {inline_code(r.get('path', ''))}: {r.get('reason', '')}"
-                                                for r in refused[:20]] + [""]
+    lines = [contain(summary) if summary.strip() else "_The agent left no summary._", *refused_section(refused), ""]
     lines += ["- [ ] The change fixes the cause, not only the symptom", "",
               f"Dedupe key {inline_code(key)} · branch {inline_code(branch)}"]
     return title, "\n".join(lines) + "\n"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hera_flows.steps.common import StepError
+from hera_flows.steps.markdown import inline_code, table_cell
 
 MARKER = "hera-flows:promotion"
 DASH = "—"
@@ -34,25 +35,6 @@ def start_marker(version: str) -> str:
 
 def end_marker(version: str) -> str:
     return f"<!-- /{MARKER} v{version} -->"
-
-
-def inline_code(value: Any) -> str:
-    """``value`` as inline code whose backtick fence the value cannot close; one line, markers defused."""
-    text = " ".join(str(value).split()) or " "
-    text = text.replace("<", "&lt;").replace(">", "&gt;") if "<!--" in text or "-->" in text else text
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * (longest + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
-
-
-def table_cell(value: Any) -> str:
-    """Plain text that stays inside one markdown table cell and renders no HTML or markup."""
-    text = " ".join(str(value).split())
-    for char, escape in (("\\", "\\\\"), ("|", "\\|"), ("<", "&lt;"), (">", "&gt;"), ("`", "\\`"),
-                         ("*", "\\*"), ("_", "\\_"), ("[", "\\["), ("]", "\\]")):
-        text = text.replace(char, escape)
-    return text or " "
 
 
 def format_number(value: Any, *, signed: bool = False) -> str:

@@ -25,6 +25,7 @@ from hera_flows.steps.inference_service import (
     find_inference_service,
     serving_component,
 )
+from hera_flows.steps.markdown import inline_code, table_cell
 from hera_flows.steps.yaml_patch import (
     MISSING,
     FieldChange,
@@ -155,7 +156,7 @@ def plan_edits(
     base = ("spec", "predictor", component)
     source = model_version.get("source") or storage_uri
     edits = [Edit((*base, "storageUri"), storage_uri,
-                  f"the artifacts of version {version} (source {model_card.inline_code(source)})")]
+                  f"the artifacts of version {version} (source {inline_code(source)})")]
     notes: list[str] = []
 
     runtime_version = deployment["runtime_version"]
@@ -198,11 +199,11 @@ def plan_edits(
 
 
 def render_summary(context: dict[str, Any], result: PromotionResult) -> str:
-    code = model_card.inline_code
+    code = inline_code
     model, version, alias = context["model"], context["version"], context["alias"]
     previous = (context.get("serving") or {}).get("current_version")
     lines = [
-        f"# Promote {code(model)} version {model_card.table_cell(version)} to {code(alias)}",
+        f"# Promote {code(model)} version {table_cell(version)} to {code(alias)}",
         "",
         f"The model registry gave version {code(version)} of {code(model)} the alias {code(alias)}"
         + (f" (the InferenceService served version {code(previous)})." if previous else "."),

@@ -32,7 +32,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from hera_flows.steps.agents.model_card import format_number, inline_code, table_cell, upsert_marked
+from hera_flows.steps.agents.model_card import format_number, upsert_marked
+from hera_flows.steps.markdown import inline_code, table_cell
 from hera_flows.steps.common import StepError
 
 START = "<!-- hera-flows:fairness -->"

@@ -21,6 +21,7 @@ from typing import Any
 from hera_flows.steps.agents import model_card
 from hera_flows.steps.common import StepError, log, param, parse_json, write_outputs
 from hera_flows.steps.fairness import card
+from hera_flows.steps.markdown import inline_code, table_cell
 
 MAX_REASONS_SHOWN = 8
 
@@ -107,24 +108,24 @@ def refresh(repo: Path, context: dict[str, Any], *, cards_dir: str, policy_file:
 
 def _who(result: dict[str, Any]) -> str:
     selector = result.get("selector") or ""
-    return f"{model_card.inline_code(result.get('model'))} v{model_card.table_cell(result.get('version'))}" + (
-        f" ({model_card.inline_code(selector)})" if selector else "")
+    return f"{inline_code(result.get('model'))} v{table_cell(result.get('version'))}" + (
+        f" ({inline_code(selector)})" if selector else "")
 
 
 def digest(date: str, week: str, policy: card.Policy, refreshed: list[tuple[dict[str, Any], list[str], str]],
            unchanged: list[dict[str, Any]], failed: list[dict[str, Any]], *, total: int) -> str:
-    cell = model_card.table_cell
+    cell = table_cell
     lines = [
         f"# Weekly model-card refresh — {cell(date)}",
         "",
-        f"Fairness audit of {total} production model(s) for week {cell(week)}. Policy: {model_card.inline_code(policy.source)}. "
+        f"Fairness audit of {total} production model(s) for week {cell(week)}. Policy: {inline_code(policy.source)}. "
         f"{len(refreshed)} card(s) refreshed, {len(unchanged)} within the thresholds, {len(failed)} not audited. "
         "Written by the builtin hera-flows agent (deterministic, no LLM).",
     ]
     if refreshed:
         lines += ["", "## Cards refreshed", ""]
         for result, reasons, path in refreshed:
-            lines.append(f"- {_who(result)} → {model_card.inline_code(path)}:")
+            lines.append(f"- {_who(result)} → {inline_code(path)}:")
             lines += [f"  - {cell(r)}" for r in reasons[:MAX_REASONS_SHOWN]]
             if len(reasons) > MAX_REASONS_SHOWN:
                 lines.append(f"  - …and {len(reasons) - MAX_REASONS_SHOWN} more changes (see the card)")
@@ -147,15 +148,15 @@ def digest(date: str, week: str, policy: card.Policy, refreshed: list[tuple[dict
 
 def review_text(context: dict[str, Any], summary: str, refused: list[dict[str, Any]], key: str, branch: str) -> tuple[str, str]:
     """(title, body) of the weekly PR: the digest, refused paths, and the dedupe marker of the ISO week."""
-    from hera_flows.steps.pr_body import _refused_section, contain_markdown, dedupe_marker
+    from hera_flows.steps.markdown import contain, inline_code, refused_section
 
     date = str(context.get("date") or "")
     if not date:
         raise StepError("the fairness context has no 'date': cannot title the pull request")
     title = f"Weekly model-card refresh — {date}"
     body = [
-        contain_markdown(summary) if summary.strip() else "_The agent left no summary._",
-        *_refused_section(refused),
+        contain(summary) if summary.strip() else "_The agent left no summary._",
+        *refused_section(refused),
         "",
         "### Reviewer checklist",
         "",
@@ -163,10 +164,7 @@ def review_text(context: dict[str, Any], summary: str, refused: list[dict[str, A
         "- [ ] Values outside the policy limits have an owner and a follow-up",
         "- [ ] The models that were not audited get their evaluation data fixed",
         "",
-        f"<sub>Opened by hera-flows from branch {model_card.inline_code(branch)}; a rerun in the same week "
+        f"<sub>Opened by hera-flows from branch {inline_code(branch)}; a rerun in the same week "
         "updates this pull request.</sub>",
-        "",
-        dedupe_marker(key),
-        "",
     ]
     return title, "\n".join(body)

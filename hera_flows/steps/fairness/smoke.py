@@ -103,7 +103,8 @@ def digest_cards(summary: str, cards_dir: str, policy_file: str) -> set[str]:
 def check(files: dict[str, Any], summary: str, context: dict[str, Any], *, cards_dir: str,
           policy_file: str) -> tuple[str, str]:
     """(result, markdown report) for the refresh."""
-    from hera_flows.steps.agents.model_card import card_filename, inline_code
+    from hera_flows.steps.agents.model_card import card_filename
+    from hera_flows.steps.markdown import inline_code
 
     date, week = str(context.get("date") or ""), str(context.get("week") or "")
     results = [r for r in context.get("results") or [] if isinstance(r, dict) and r.get("model")]

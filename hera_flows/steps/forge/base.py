@@ -92,13 +92,71 @@ class Forge(ABC):
 
     @abstractmethod
     def find_open_issue(self, marker: str, *, labels: Sequence[str] = ()) -> Issue | None:
-        """The open issue whose body contains ``marker`` (a hidden dedupe marker), optionally among ``labels``."""
+        """The open issue whose body ends with ``marker`` (:func:`marker_matches`), optionally among ``labels``."""
 
     @abstractmethod
     def create_issue(self, *, title: str, body: str, labels: Sequence[str] = ()) -> Issue: ...
 
     @abstractmethod
     def update_issue(self, number: int, *, title: str | None = None, body: str | None = None) -> Issue: ...
+
+
+def marker_matches(body: str | None, marker: str) -> bool:
+    """An issue belongs to a dedupe key only when its body *ends* with that key's marker (hera-flows writes it
+    as the last line); a marker quoted anywhere else, e.g. planted in an agent's text, never redirects."""
+    return bool(body) and body.rstrip().endswith(marker)
+
+
+class RedactingForge(Forge):
+    """Every title, body and comment passes :func:`hera_flows.steps.redact.redact` on its way out, with this
+    step's own tokens as exact values: whatever a log tail or an agent wrote, no credential reaches the forge."""
+
+    def __init__(self, inner: Forge) -> None:
+        from hera_flows.steps.redact import own_secret_values
+
+        self._inner = inner
+        self._values = own_secret_values()
+
+    @property
+    def inner(self) -> Forge:
+        """The forge client every request goes to."""
+        return self._inner
+
+    def _clean(self, text: str | None) -> str | None:
+        from hera_flows.steps.redact import redact
+
+        return None if text is None else redact(text, values=self._values)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def find_open_pr(self, branch: str) -> PullRequest | None:
+        return self._inner.find_open_pr(branch)
+
+    def list_open_prs(self, head_prefix: str) -> list[PullRequest]:
+        return self._inner.list_open_prs(head_prefix)
+
+    def create_pr(self, *, branch: str, base: str, title: str, body: str) -> PullRequest:
+        return self._inner.create_pr(branch=branch, base=base, title=self._clean(title) or "",
+                                     body=self._clean(body) or "")
+
+    def update_pr(self, number: int, *, title: str | None = None, body: str | None = None) -> PullRequest:
+        return self._inner.update_pr(number, title=self._clean(title), body=self._clean(body))
+
+    def comment(self, number: int, body: str, *, kind: ItemKind = "pr") -> str:
+        return self._inner.comment(number, self._clean(body) or "", kind=kind)
+
+    def add_labels(self, number: int, labels: Sequence[str], *, kind: ItemKind = "pr") -> None:
+        self._inner.add_labels(number, labels, kind=kind)
+
+    def find_open_issue(self, marker: str, *, labels: Sequence[str] = ()) -> Issue | None:
+        return self._inner.find_open_issue(marker, labels=labels)
+
+    def create_issue(self, *, title: str, body: str, labels: Sequence[str] = ()) -> Issue:
+        return self._inner.create_issue(title=self._clean(title) or "", body=self._clean(body) or "", labels=labels)
+
+    def update_issue(self, number: int, *, title: str | None = None, body: str | None = None) -> Issue:
+        return self._inner.update_issue(number, title=self._clean(title), body=self._clean(body))
 
 
 def open_forge(kind: str, *, api_url: str, repo_slug: str, token: str) -> Forge:
@@ -113,4 +171,4 @@ def open_forge(kind: str, *, api_url: str, repo_slug: str, token: str) -> Forge:
         raise StepError(f"--repo-slug must look like {slug_shape}, got {repo_slug!r}")
     if not re.match(r"^https?://", api_url):
         raise StepError(f"--api-url must be an http(s) URL, got {api_url!r}")
-    return forge_class(api_url=api_url, repo_slug=repo_slug, token=token)
+    return RedactingForge(forge_class(api_url=api_url, repo_slug=repo_slug, token=token))

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from hera_flows.steps.forge.base import Forge, ForgeError, Issue, ItemKind, PullRequest
+from hera_flows.steps.forge.base import Forge, ForgeError, Issue, ItemKind, PullRequest, marker_matches
 from hera_flows.steps.forge.rest import RestClient, RetryPolicy, cap, retry_after
 
 API_VERSION = "2022-11-28"
@@ -124,7 +124,7 @@ class GitHubForge(Forge):
         for items in self._api.pages(f"{self._repo}/issues", params, per_page=100, max_pages=MAX_ISSUE_PAGES):
             for item in items:
                 # The issues list includes pull requests (they carry a "pull_request" key); skip them.
-                if isinstance(item, dict) and "pull_request" not in item and marker in (item.get("body") or ""):
+                if isinstance(item, dict) and "pull_request" not in item and marker_matches(item.get("body"), marker):
                     return _issue(item)
         return None
 

@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import quote
 
 from hera_flows.steps.common import log
-from hera_flows.steps.forge.base import Forge, ForgeError, Issue, ItemKind, PullRequest
+from hera_flows.steps.forge.base import Forge, ForgeError, Issue, ItemKind, PullRequest, marker_matches
 from hera_flows.steps.forge.rest import RestClient, RetryPolicy, cap, retry_after
 
 RETRY_ATTEMPTS = 5
@@ -163,7 +163,7 @@ class GitLabForge(Forge):
             for items in self._api.pages(f"{self._project}/issues", query, per_page=100, max_pages=MAX_ISSUE_PAGES):
                 for item in items:
                     if (isinstance(item, dict) and item.get("state") == "opened"
-                            and marker in (item.get("description") or "")):
+                            and marker_matches(item.get("description"), marker)):
                         return _issue(item)
         return None
 

@@ -15,6 +15,8 @@ The backoff is this module's own and not ``common.retry`` because the server dic
 
 from __future__ import annotations
 
+import re
+
 import random
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -43,9 +45,17 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
     return float(value) if value.isdigit() else None
 
 
+_TRAILING_MARKER = re.compile(r"\n*<!-- hera-flows:[^\n]*-->\s*\Z")
+
+
 def cap(text: str, limit: int) -> str:
-    """``text`` shortened to ``limit`` characters (an ellipsis marks the cut), so the forge does not reject it."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """``text`` shortened to ``limit`` characters (an ellipsis marks the cut), so the forge does not reject it.
+    A trailing hera-flows marker line survives the cut: it is how the next run finds this issue again."""
+    if len(text) <= limit:
+        return text
+    marker = _TRAILING_MARKER.search(text)
+    tail = marker.group(0) if marker and len(marker.group(0)) < limit // 2 else ""
+    return text[: limit - 1 - len(tail)] + "…" + tail
 
 
 class RestClient:

@@ -23,6 +23,7 @@ import json
 from typing import Any
 
 from hera_flows.steps.common import StepError, log, param, write_outputs
+from hera_flows.steps.redact import redact_data
 
 WORKFLOW_LABEL = "workflows.argoproj.io/workflow"
 TEMPLATE_LABEL = "workflows.argoproj.io/workflow-template"
@@ -230,7 +231,8 @@ def build_context(reader: Any, namespace: str, name: str, uid: str, case: str, a
         steps = {p["step"] for p in pod_facts}
         failing_templates = {t.get("name") for t in (template.get("spec") or {}).get("templates") or []
                              if isinstance(t, dict) and t.get("name") in steps}
-    return {
+    secret_names = secret_env_names([p for p, _ in chosen], template)
+    context = {
         "pattern": "failure_triage",
         "case": case,
         "workflow": {
@@ -253,6 +255,29 @@ def build_context(reader: Any, namespace: str, name: str, uid: str, case: str, a
         "evidence": evidence,
         "notes": notes,
     }
+    # Log tails and messages leave the cluster (agent context, issue bodies): secrets are masked here, including
+    # the values of every variable the pods fill from a Secret.
+    return redact_data(context, names=secret_names)
+
+
+def secret_env_names(pods: list[dict[str, Any]], template: dict[str, Any] | None) -> list[str]:
+    """Names of the environment variables the failing pods (and the WorkflowTemplate's containers) take from
+    Secrets (``valueFrom.secretKeyRef``): their values must never appear in what triage publishes."""
+    containers: list[Any] = []
+    for pod in pods:
+        spec = pod.get("spec") or {}
+        containers += list(spec.get("containers") or []) + list(spec.get("initContainers") or [])
+    for tmpl in ((template or {}).get("spec") or {}).get("templates") or []:
+        if isinstance(tmpl, dict):
+            containers += [tmpl.get("container"), tmpl.get("script"),
+                           *(((tmpl.get("containerSet") or {}).get("containers")) or [])]
+    names: set[str] = set()
+    for container in containers:
+        for env in (container or {}).get("env") or [] if isinstance(container, dict) else []:
+            if isinstance(env, dict) and isinstance(env.get("name"), str) \
+                    and isinstance((env.get("valueFrom") or {}).get("secretKeyRef"), dict):
+                names.add(env["name"])
+    return sorted(names)
 
 
 def cap_context(context: dict[str, Any], limit: int = MAX_CONTEXT_BYTES) -> str:
