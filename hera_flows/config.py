@@ -144,6 +144,30 @@ class MlflowConfig(Model):
     credentials_secret: Annotated[str | None, Field(pattern=K8S_NAME)] = None
 
 
+LabelKey = Annotated[str, Field(pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+                                          r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", max_length=316)]
+LabelValue = Annotated[str, Field(pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$", max_length=63)]
+
+
+class NetworkSource(Model):
+    """Who may connect to a webhook port (a NetworkPolicy peer): a namespace, optionally with pod labels, or a CIDR.
+
+    Give ``namespace`` (optionally with ``pod_labels``) for an in-cluster sender, ``cidr`` for one outside."""
+
+    namespace: Annotated[str | None, Field(pattern=DNS_LABEL, max_length=63)] = None
+    pod_labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, description="only pods with these labels "
+                                                   "in `namespace` (e.g. {app: mlflow})")
+    cidr: Annotated[str | None, Field(pattern=r"^[0-9a-fA-F.:]+/[0-9]{1,3}$")] = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> NetworkSource:
+        if (self.namespace is None) == (self.cidr is None):
+            raise ValueError("give either namespace (with optional pod_labels) or cidr")
+        if self.pod_labels and self.namespace is None:
+            raise ValueError("pod_labels needs a namespace")
+        return self
+
+
 class WebhookConfig(Model):
     port: Annotated[int, Field(ge=1, le=65535)] = 12000
     endpoint: Annotated[str, Field(pattern=r"^/[A-Za-z0-9._/-]*$")]
@@ -191,7 +215,12 @@ class PromotionConfig(Model):
     aliases: Annotated[list[Alias], Field(min_length=1)] = ["champion", "production"]
     stages: Annotated[list[Literal["Production", "Staging"]], Field(min_length=1)] = ["Production"]
     webhook: WebhookConfig = WebhookConfig(endpoint="/mlflow")
-    legacy_webhook: WebhookConfig = WebhookConfig(endpoint="/databricks")
+    legacy_webhook: WebhookConfig = WebhookConfig(port=12001, endpoint="/databricks")
+    webhook_sources: list[NetworkSource] = Field(default=[NetworkSource(namespace="mlflow")], description=(
+        "who may reach the /mlflow port: a NetworkPolicy on the mlflow EventSource pods admits only these senders "
+        "there (OSS MLflow cannot send a bearer token, so its endpoint is open to anyone who can connect; the "
+        "guard verifies the signature). Empty: no NetworkPolicy. The legacy (bearer-authenticated) port and the "
+        "metrics port stay open."))
     webhook_secret: SecretRef = SecretRef(name="mlflow-webhook", key="secret")
     legacy_webhook_token: SecretRef = SecretRef(name="databricks-webhook", key="token")
     legacy_signing_secret: SecretRef | None = None
@@ -208,6 +237,10 @@ class PromotionConfig(Model):
     def _distinct_endpoints(self) -> PromotionConfig:
         if self.webhook.port == self.legacy_webhook.port and self.webhook.endpoint == self.legacy_webhook.endpoint:
             raise ValueError("webhook and legacy_webhook must differ in port or endpoint")
+        if self.webhook_sources and self.webhook.port == self.legacy_webhook.port:
+            raise ValueError(f"legacy_webhook.port must differ from webhook.port ({self.webhook.port}) while "
+                             "webhook_sources restricts who may reach the MLflow port (a NetworkPolicy admits by "
+                             "port, not by path); set webhook_sources: [] to share one port without a policy")
         return self
 
 
@@ -299,9 +332,6 @@ class DriftConfig(Model):
 # --- Pattern 3: training-failure triage (hera_flows/patterns/failure_triage.py) --------------------------------
 
 
-LabelKey = Annotated[str, Field(pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-                                          r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", max_length=316)]
-LabelValue = Annotated[str, Field(pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$", max_length=63)]
 RepoPath = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")]
 
 

@@ -74,6 +74,7 @@ def render(cfg: Config, sources: Sequence[str] = DEFAULT_SOURCES) -> dict[str, s
     files: dict[str, str] = {}
     kustomize_resources = ["rbac.yaml"]
     pattern_rbac: list[dict[str, Any]] = []
+    network_policies: list[dict[str, Any]] = []
     patterns = registry()
     enabled = [name for name in type(cfg.patterns).model_fields if getattr(cfg.patterns, name).enabled]
     # Housekeeping (the Lease clean-up CronWorkflow) comes with any pattern, rendered like one.
@@ -95,9 +96,13 @@ def render(cfg: Config, sources: Sequence[str] = DEFAULT_SOURCES) -> dict[str, s
             files[f"generated/{path}"] = dump([cw])
             kustomize_resources.append(path)
         pattern_rbac.extend(manifests.rbac)
+        network_policies.extend(manifests.network_policies)
     files["generated/rbac.yaml"] = dump(
         security.rbac_documents(cfg.namespace, guard_lease_access=True) + pattern_rbac
     )
+    if network_policies:
+        files["generated/networkpolicies.yaml"] = dump(network_policies)
+        kustomize_resources.insert(1, "networkpolicies.yaml")
     # Separate from the main kustomization: the PrometheusRule needs the Prometheus Operator's CRDs.
     files["generated/monitoring/monitoring.yaml"] = dump(
         metrics.monitoring_documents(cfg.namespace, dict(security.MANAGED_BY))

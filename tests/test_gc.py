@@ -281,7 +281,8 @@ def test_the_gc_role_may_only_list_and_delete_leases(rendered: dict[str, str]) -
     assert [r for r in role["rules"] if r not in lease_rules] == [
         {"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"], "verbs": ["create", "patch"]}]
     [account] = [d for d in docs if d["kind"] == "ServiceAccount" and d["metadata"]["name"] == gc_block.GC_SA]
-    assert account["automountServiceAccountToken"] is False
+    # Its one pod calls the API: Argo cannot turn on a token its account turns off (cluster rule template-token).
+    assert account["automountServiceAccountToken"] is True
 
 
 def test_configuration_switches_and_no_pattern_means_no_gc() -> None:

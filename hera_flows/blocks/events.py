@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hera_flows.blocks import security
-from hera_flows.config import RateLimit, SecretRef
+from hera_flows.config import NetworkSource, RateLimit, SecretRef
 
 EVENTS_API = "argoproj.io/v1alpha1"
+# Every EventSource and Sensor pod serves Prometheus metrics on this port (Argo Events' controllers set it).
+METRICS_PORT = 7777
 # Small pods: an EventSource or Sensor only forwards events.
 EVENT_POD_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}
 
@@ -401,3 +403,39 @@ def with_image_pull_secrets(document: dict[str, Any], secrets: list[str]) -> dic
     template = document["spec"].setdefault("template", {})
     template["imagePullSecrets"] = [{"name": name} for name in secrets]
     return document
+
+
+def event_source_network_policy(
+    event_source: str, namespace: str, *, restricted: dict[int, list[NetworkSource]], open_ports: list[int]
+) -> dict[str, Any]:
+    """A NetworkPolicy on one EventSource's pods: each ``restricted`` port admits only its sources, each of
+    ``open_ports`` (and the metrics port) admits anyone; every other inbound connection is dropped.
+
+    Argo Events labels the pods ``eventsource-name: <name>`` (and ``controller: eventsource-controller``); those
+    are the only labels selected on, so the policy applies whatever else the controller version adds.
+    """
+    ingress: list[dict[str, Any]] = []
+    for port, sources in sorted(restricted.items()):
+        peers: list[dict[str, Any]] = []
+        for source in sources:
+            if source.cidr is not None:
+                peers.append({"ipBlock": {"cidr": source.cidr}})
+                continue
+            peer: dict[str, Any] = {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": source.namespace}}}
+            if source.pod_labels:
+                peer["podSelector"] = {"matchLabels": dict(sorted(source.pod_labels.items()))}
+            peers.append(peer)
+        ingress.append({"from": peers, "ports": [{"protocol": "TCP", "port": port}]})
+    others = sorted({*open_ports, METRICS_PORT} - set(restricted))
+    ingress.append({"ports": [{"protocol": "TCP", "port": port} for port in others]})
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _metadata(f"{event_source}-eventsource-ingress", namespace),
+        "spec": {
+            "podSelector": {"matchLabels": {"controller": "eventsource-controller", "eventsource-name": event_source}},
+            "policyTypes": ["Ingress"],
+            "ingress": ingress,
+        },
+    }

@@ -38,7 +38,7 @@ def build(cfg: Config) -> PatternManifests:
 
 def rbac_documents(namespace: str) -> list[dict[str, Any]]:
     return [
-        security.service_account_document(GC_SA, namespace),
+        security.service_account_document(GC_SA, namespace, automount=True),
         *security.role_documents(GC_SA, namespace, list(security.EXECUTOR_RULES) + GC_LEASE_RULES,
                                  service_account=GC_SA, service_account_namespace=namespace),
     ]

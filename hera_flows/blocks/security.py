@@ -1,14 +1,22 @@
 """Pod security and RBAC: every pod passes the Pod Security Standard "restricted", every identity is minimal.
 
-Identities (all namespaced):
-- ``hera-flows-sensor``: the Sensor pods. The argoWorkflow trigger runs ``argo submit`` (kube mode), which
-  validates the referenced WorkflowTemplate before creating the Workflow, so it needs ``get workflowtemplates``
-  next to ``create workflows``; nothing else.
-- ``hera-flows-eventsource``: the EventSource pods of webhook and calendar sources; no API access at all.
-- ``hera-flows-workflow``: every workflow pod. The token is not mounted into the step containers
-  (``automountServiceAccountToken: false``); Argo's executor gets it to report results (workflowtaskresults).
-- ``hera-flows-guard``: only the guard step, which keeps replay and cooldown records in Leases and labels its
-  own Workflow with its decision (``patch workflows``).
+Identities (all namespaced; what each controller needs is encoded, with its upstream source, in
+tests/support/cluster_requirements.py):
+- ``hera-flows-sensor``: the Sensor pods. A Sensor builds its client from the in-cluster config and exits without
+  a token, and its pod template has no ``automountServiceAccountToken`` field, so this ServiceAccount automounts.
+  The argoWorkflow trigger runs ``argo submit`` (kube mode: it gets the referenced WorkflowTemplate to validate it,
+  then creates the Workflow) and then lists workflows by the labels it added: create + list workflows, get
+  workflowtemplates; nothing else.
+- ``hera-flows-eventsource``: the EventSource pods of webhook and calendar sources; no API access at all, no token.
+- ``hera-flows-workflow``: every workflow pod, and the executor (``executor.serviceAccountName``). No token is
+  automounted; Argo's controller mounts this account's token Secret (``hera-flows-workflow.service-account-token``,
+  generated here: Kubernetes >= 1.24 creates none) into the init/wait containers only, so the executor can report
+  results (workflowtaskresults) and the step containers have no token.
+- ``hera-flows-guard``: only the guard steps, which keep replay and cooldown records in Leases and label their own
+  Workflow. A template's ``automountServiceAccountToken: true`` only leaves the pod field unset, so the token comes
+  from this account's own automount setting: it automounts, and only guard templates use it.
+- ``hera-flows-submitter``: a Role (no binding) for the people who start manual runs with
+  ``argo submit --from workflowtemplate/NAME``; bind it to their group.
 """
 
 from __future__ import annotations
@@ -23,6 +31,9 @@ SENSOR_SA = "hera-flows-sensor"
 EVENTSOURCE_SA = "hera-flows-eventsource"
 WORKFLOW_SA = "hera-flows-workflow"
 GUARD_SA = "hera-flows-guard"
+SUBMITTER_ROLE = "hera-flows-submitter"
+# Accounts whose pods all call the Kubernetes API: their token is automounted (pods of other accounts get none).
+TOKEN_ACCOUNTS = (SENSOR_SA, GUARD_SA)
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "hera-flows", "app.kubernetes.io/part-of": "hera-flows"}
 
@@ -91,23 +102,41 @@ def checkov_skips(reasons: dict[str, str]) -> dict[str, str]:
     return annotations
 
 
+def executor_token_secret(account: str, namespace: str) -> dict[str, Any]:
+    """The token Secret Argo's controller mounts into the init/wait containers when pods automount no token
+    (``<account>.service-account-token``; the token controller fills it for the named account)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": f"{account}.service-account-token", "namespace": namespace, "labels": dict(MANAGED_BY),
+                     "annotations": {"kubernetes.io/service-account.name": account}},
+        "type": "kubernetes.io/service-account-token",
+    }
+
+
+def submitter_role(namespace: str) -> dict[str, Any]:
+    """What ``argo submit --from workflowtemplate/NAME`` (and ``--watch``) needs; bound by the platform team."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": SUBMITTER_ROLE, "namespace": namespace, "labels": dict(MANAGED_BY)},
+        "rules": [
+            {"apiGroups": ["argoproj.io"], "resources": ["workflowtemplates"], "verbs": ["get", "list"]},
+            {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["create", "get", "list", "watch"]},
+        ],
+    }
+
+
 def rbac_documents(namespace: str, *, guard_lease_access: bool) -> list[dict[str, Any]]:
     """ServiceAccounts, Roles and RoleBindings for everything hera-flows runs, in a stable order."""
     docs: list[dict[str, Any]] = []
     accounts = [SENSOR_SA, EVENTSOURCE_SA, WORKFLOW_SA, GUARD_SA]
     for name in accounts:
-        docs.append(
-            {
-                "apiVersion": "v1",
-                "kind": "ServiceAccount",
-                "metadata": {"name": name, "namespace": namespace, "labels": dict(MANAGED_BY)},
-                # Tokens are mounted per pod where needed, never by default.
-                "automountServiceAccountToken": False,
-            }
-        )
+        docs.append(service_account_document(name, namespace, automount=name in TOKEN_ACCOUNTS))
+    docs.append(executor_token_secret(WORKFLOW_SA, namespace))
     roles: dict[str, list[dict[str, Any]]] = {
         SENSOR_SA: [
-            {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["create"]},
+            {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["create", "list"]},
             {"apiGroups": ["argoproj.io"], "resources": ["workflowtemplates"], "verbs": ["get"]},
         ],
         WORKFLOW_SA: list(EXECUTOR_RULES),
@@ -133,6 +162,7 @@ def rbac_documents(namespace: str, *, guard_lease_access: bool) -> list[dict[str
                 "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
             }
         )
+    docs.append(submitter_role(namespace))
     return docs
 
 
@@ -160,7 +190,8 @@ def role_documents(
 
 
 def service_account_document(name: str, namespace: str, *, automount: bool = False) -> dict[str, Any]:
-    """A ServiceAccount; tokens are mounted per pod where needed unless ``automount`` (pods without that field)."""
+    """A ServiceAccount. ``automount`` for accounts whose every pod calls the API: neither an Argo Events pod
+    template nor an Argo template can turn the token on when the account turns it off."""
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",

@@ -19,6 +19,8 @@ class PatternManifests:
     cron_workflows: list[dict[str, Any]] = field(default_factory=list)
     # Extra ServiceAccounts/Roles/RoleBindings (and ClusterRoles) this pattern needs beyond the shared ones.
     rbac: list[dict[str, Any]] = field(default_factory=list)
+    # Who may reach this pattern's EventSource pods (generated/networkpolicies.yaml).
+    network_policies: list[dict[str, Any]] = field(default_factory=list)
 
 
 def registry() -> dict[str, Callable[[Config], PatternManifests]]:

@@ -176,8 +176,8 @@ def rbac(cfg: Config) -> list[dict[str, Any]]:
     docs: list[dict[str, Any]] = [
         # The EventSource pod template cannot set automountServiceAccountToken: its account allows it.
         security.service_account_document(EVENTSOURCE_SA, home, automount=True),
-        security.service_account_document(GUARD_SA, home),
-        security.service_account_document(CONTEXT_SA, home),
+        security.service_account_document(GUARD_SA, home, automount=True),
+        security.service_account_document(CONTEXT_SA, home, automount=True),
     ]
     guard_rules = [*security.EXECUTOR_RULES, *security.LEASE_RULES, *security.LABEL_RUN_RULES]
     docs += security.role_documents(GUARD_SA, home, guard_rules,

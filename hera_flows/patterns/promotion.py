@@ -51,7 +51,20 @@ def build(cfg: Config) -> PatternManifests:
         workflow_templates=[workflow_template(cfg)],
         event_sources=[event_source(cfg)],
         sensors=[sensor(cfg)],
+        network_policies=network_policies(cfg),
     )
+
+
+def network_policies(cfg: Config) -> list[dict[str, Any]]:
+    """Only the configured senders (the MLflow server) may connect to the /mlflow port: OSS MLflow cannot send a
+    bearer token, so without this anyone who reaches the Service can make the guard spend a pod on a forgery.
+    The legacy endpoint is bearer-authenticated by the EventSource and stays reachable."""
+    p = cfg.patterns.promotion
+    if not p.webhook_sources:
+        return []
+    return [events.event_source_network_policy(
+        EVENT_SOURCE_NAME, cfg.namespace, restricted={p.webhook.port: list(p.webhook_sources)},
+        open_ports=[p.legacy_webhook.port])]
 
 
 def workflow_template(cfg: Config) -> dict[str, Any]:

@@ -37,6 +37,8 @@ EVENTS_KINDS = {
     "ClusterRole": "io.k8s.api.rbac.v1.ClusterRole",
     "ClusterRoleBinding": "io.k8s.api.rbac.v1.ClusterRoleBinding",
     "ConfigMap": "io.k8s.api.core.v1.ConfigMap",
+    "Secret": "io.k8s.api.core.v1.Secret",
+    "NetworkPolicy": "io.k8s.api.networking.v1.NetworkPolicy",
 }
 # Kinds with no official schema here; tests check their shape themselves (tests/test_metrics.py).
 UNCHECKED_KINDS = {"Kustomization", "PrometheusRule"}

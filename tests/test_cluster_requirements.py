@@ -1,0 +1,106 @@
+"""The cluster-requirements test (issue 16 item 1): every generated resource gets from the cluster what its
+controller needs — tokens, RBAC verbs, Secrets, Services — per the upstream sources each rule cites
+(tests/support/cluster_requirements.py; prose in docs/upstream-facts.md).
+
+A mutated copy of the output shows that each rule fails when its need is taken away; the first mutation is the
+defect the review found (the Sensor's ServiceAccount with automountServiceAccountToken: false).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.support.cluster_requirements import RULES, Cluster, violations
+
+OUTPUTS = {"config/flows.yaml": ROOT, "examples/overlay": ROOT / "examples" / "overlay" / "rendered"}
+
+
+@pytest.mark.parametrize("output", sorted(OUTPUTS))
+def test_every_generated_resource_gets_what_its_controller_needs(output: str) -> None:
+    found = violations(Cluster.from_folders(OUTPUTS[output]))
+    assert {name: lines for name, lines in found.items() if lines} == {}
+
+
+def test_every_rule_cites_an_upstream_source() -> None:
+    for rule in RULES:
+        assert rule.source.startswith("argoproj/"), rule.name
+        assert "@" in rule.source and rule.need.endswith("."), rule.name
+
+
+def _doc(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    return next(d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name))
+
+
+def _role_rules(docs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return _doc(docs, "Role", name)["rules"]
+
+
+def _drop_verb(docs: list[dict[str, Any]], role: str, resource: str, verb: str) -> None:
+    for rule in _role_rules(docs, role):
+        if resource in rule["resources"] and verb in rule["verbs"]:
+            rule["verbs"] = [v for v in rule["verbs"] if v != verb]
+
+
+def _guard_template(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    spec = _doc(docs, "WorkflowTemplate", "mlflow-promotion")["spec"]
+    return next(t for t in spec["templates"] if t.get("automountServiceAccountToken"))
+
+
+def _agent_template(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    spec = _doc(docs, "WorkflowTemplate", "mlflow-promotion")["spec"]
+    return next(t for t in spec["templates"] if "containerSet" in t)
+
+
+MUTATIONS: dict[str, tuple[str, Callable[[list[dict[str, Any]]], None]]] = {
+    "the review's finding: the Sensor's account disables its token": (
+        "sensor-token", lambda d: _doc(d, "ServiceAccount", "hera-flows-sensor").update(
+            automountServiceAccountToken=False)),
+    "the Sensor may not list the workflows it submitted": (
+        "sensor-submit-rbac", lambda d: _drop_verb(d, "hera-flows-sensor", "workflows", "list")),
+    "the Sensor may not get the WorkflowTemplate argo submit validates": (
+        "sensor-submit-rbac", lambda d: _drop_verb(d, "hera-flows-sensor", "workflowtemplates", "get")),
+    "the Sensor pod has no writable /tmp": (
+        "sensor-tmp", lambda d: _doc(d, "Sensor")["spec"]["template"]["container"].update(volumeMounts=[])),
+    "the triage EventSource may not watch workflows": (
+        "resource-event-source", lambda d: _drop_verb(d, "hera-flows-triage-eventsource-watch", "workflows",
+                                                      "watch")),
+    "a webhook port without a Service port": (
+        "webhook-service", lambda d: _doc(d, "EventSource", "mlflow")["spec"]["service"].update(ports=[])),
+    "a Lease leader election without a token": (
+        "event-source-token", lambda d: _doc(d, "EventSource", "fairness-schedule")["metadata"].setdefault(
+            "annotations", {}).update({"events.argoproj.io/leader-election": "k8s"})),
+    "no executor token Secret": (
+        "executor-token", lambda d: d.remove(_doc(d, "Secret", "hera-flows-workflow.service-account-token"))),
+    "the executor may not patch its task results": (
+        "executor-token", lambda d: _drop_verb(d, "hera-flows-workflow", "workflowtaskresults", "patch")),
+    "the guard's account disables its token": (
+        "template-token", lambda d: _doc(d, "ServiceAccount", "hera-flows-guard").update(
+            automountServiceAccountToken=False)),
+    "a containerSet whose outputs have no main container": (
+        "container-set-main", lambda d: next(c for c in _agent_template(d)["containerSet"]["containers"]
+                                             if c["name"] == "main").update(name="publish")),
+    "a NetworkPolicy selecting pods by a label the controller does not set": (
+        "network-policy-selectors", lambda d: _doc(d, "NetworkPolicy")["spec"]["podSelector"].update(
+            matchLabels={"app": "mlflow-eventsource"})),
+    "the submitter Role cannot create workflows": (
+        "submitter-role", lambda d: _drop_verb(d, "hera-flows-submitter", "workflows", "create")),
+}
+
+
+@pytest.mark.parametrize("mutation", sorted(MUTATIONS))
+def test_each_rule_fails_when_its_need_is_taken_away(mutation: str) -> None:
+    rule, mutate = MUTATIONS[mutation]
+    docs = copy.deepcopy(Cluster.from_folders(ROOT).documents)
+    mutate(docs)
+    found = violations(Cluster(docs))
+    assert found[rule], f"{rule} did not notice: {mutation}"
+    assert all(not lines for name, lines in found.items() if name != rule), found
+
+
+def test_the_rules_cover_every_rule() -> None:
+    assert {rule for rule, _ in MUTATIONS.values()} == {rule.name for rule in RULES}
