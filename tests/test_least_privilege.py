@@ -209,7 +209,9 @@ MUST_BE_REFUSED = [".github/workflows/ci.yml", ".github/workflows/exfiltrate.yml
 PATTERNS: dict[str, dict[str, Any]] = {
     "promotion": {
         "template": "mlflow-promotion", "config": {"webhook_secret": {"name": "w", "key": "s"}},
-        "files": {"inference/fraud.yaml": "kind: InferenceService\n", "model-cards/fraud.md": "# fraud\n"},
+        # the run's own files (publish narrows the allow-list to them): the model's manifest and card
+        "files": {"inference/fraud.yaml": "kind: InferenceService\nmetadata: {name: fraud}\n",
+                  "model-cards/fraud.md": "# fraud\n"},
         "allowed": "inference/fraud.yaml",
         "upstream": {"guard": {"branch": "model-promotion/fraud-v7", "title": "Promote fraud v7",
                                "dedupe-key": "fraud@v7", "model": "fraud"},
@@ -221,14 +223,15 @@ PATTERNS: dict[str, dict[str, Any]] = {
         "allowed": "pipelines/fraud/params.yaml",
         "upstream": {"guard": {"branch": "drift/fraud-amount-1", "title": "Retrain fraud", "dedupe-key": "fraud/amount",
                                "model": "fraud"},
-                     "context": {"context": json.dumps({"model": "fraud", "feature": "amount"})}},
+                     "context": {"context": json.dumps({"model": "fraud", "feature": "amount",
+                                                        "event": {"model": "fraud", "feature": "amount"}})}},
     },
     "failure_triage": {
         "template": "failure-triage", "config": {"namespaces": ["ml-training"]},
-        "files": {"pipelines/train.yaml": "kind: WorkflowTemplate\n"},
+        "files": {"pipelines/train.yaml": "kind: WorkflowTemplate\nmetadata: {name: train}\n"},
         "allowed": "pipelines/train.yaml",
         "upstream": {"classify": {"branch": "triage/train-oom", "title": "Fix train", "dedupe-key": "train/oom",
-                                  "context": json.dumps({"category": "oom"})}},
+                                  "context": json.dumps({"category": "oom", "workflow": {"template": "train"}})}},
     },
     "fairness_audit": {
         "template": "fairness-audit", "config": {},
@@ -236,7 +239,8 @@ PATTERNS: dict[str, dict[str, Any]] = {
         "allowed": "model-cards/fraud.md",
         "upstream": {name: {"branch": "fairness/2026-W48", "title": "Weekly refresh", "dedupe-key": "fairness/2026-W48"}
                      for name in ("guard", "list-models")} | {
-                     "collect": {"context": json.dumps({"date": "2026-11-23", "week": "2026-W48"})}},
+                     "collect": {"context": json.dumps({"date": "2026-11-23", "week": "2026-W48",
+                                                        "results": [{"model": "fraud"}]})}},
     },
 }
 

@@ -349,3 +349,34 @@ def test_a_marker_anywhere_but_the_last_line_does_not_count(github_api: GitHubSt
         github_api.add_issue(title="ours", body=markdown.with_marker("evidence", key))
         found = forge.find_open_issue(markdown.dedupe_marker(key))
     assert found is not None and found.title == "ours"
+
+
+def test_a_blocked_update_is_commented_and_fails_the_run(
+    review_env: None, github_api: GitHubStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 16 items 2 and 3: publish refused to touch a branch with conflicting commits; the reviewer learns why
+    on the PR, and the run ends Failed with the same sentence."""
+    github_api.add_pull(BRANCH)
+    monkeypatch.setenv("HF_PARAM_CHANGED", "false")
+    monkeypatch.setenv("HF_PARAM_BLOCKED", "the change to inference/fraud-detector.yaml conflicts with commits "
+                                           "others pushed to the branch")
+    code, out = run_review(github_api, tmp_path / "out")
+    assert code == 1 and out == {}
+    assert "publish refused to update branch" in capsys.readouterr().err
+    [comment] = github_api.comments(1)
+    assert "could not update this pull request" in comment["body"] and "conflicts with commits" in comment["body"]
+    assert github_api.pulls()[0]["title"] == "opened elsewhere"  # not rewritten
+
+
+@pytest.mark.parametrize(("mode", "says"), [("rebuilt", "rebuilt on the current"), ("added", "commits others pushed"),
+                                            ("unchanged", "no commit was added")])
+def test_the_update_comment_says_what_happened_to_the_branch(
+    mode: str, says: str, review_env: None, github_api: GitHubStandIn, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    github_api.add_pull(BRANCH)
+    monkeypatch.setenv("HF_PARAM_UPDATE", mode)
+    assert run_review(github_api, tmp_path / "out")[0] == 0
+    [comment] = github_api.comments(1)
+    assert says in comment["body"]

@@ -20,7 +20,8 @@ from hera_flows.config import Config, RepositoryConfig
 AGENT_TASK = "agent"
 WORKSPACE = "/workspace"
 OUT_DIR = f"{WORKSPACE}/out"
-PUBLISH_OUTPUTS = ["branch", "changed", "commit", "files", "refused", "summary", "issue"]
+PUBLISH_OUTPUTS = ["branch", "changed", "commit", "files", "refused", "summary", "issue", "changes", "blocked",
+                   "update"]
 
 
 def forge_token(cfg: Config, *, optional: bool = False) -> SecretEnv:
@@ -108,8 +109,10 @@ def agent_template(
             "main", "tmp-publish", "publish",
             [f"--repo-url={repo.url}", f"--base-branch={repo.base_branch}", f"--workspace={WORKSPACE}",
              f"--allowed-paths={allowed}", f"--author-name={cfg.forge.git_author_name}",
-             f"--author-email={cfg.forge.git_author_email}", f"--forge={cfg.forge.kind}", f"--outputs={OUT_DIR}"],
-            env=[*param_env(["branch", "title"]), forge_token(cfg).build()],
+             f"--author-email={cfg.forge.git_author_email}", f"--forge={cfg.forge.kind}", f"--outputs={OUT_DIR}",
+             # the run's own files are computed with the editor's settings, from the pristine base checkout
+             f"--pattern={pattern}", *builtin_flags],
+            env=[*param_env(["branch", "title", "context"]), forge_token(cfg).build()],
             dependencies=["agent"],
         )
     return container_set

@@ -28,7 +28,8 @@ def review_template(cfg: Config, pattern: str, repo: RepositoryConfig) -> Contai
         name=REVIEW_TASK,
         step="review",
         flags=[f"--pattern={pattern}", *_forge_flags(cfg, repo), f"--base-branch={repo.base_branch}"],
-        inputs=["branch", "changed", "context", "summary", "refused", "dedupe-key", "issue"],
+        inputs=["branch", "changed", "context", "summary", "refused", "dedupe-key", "issue", "changes", "blocked",
+                "update"],
         outputs=["pr-url", "pr-number", "issue-url", "issue-number", "action"],
         secrets=[forge_token(cfg)],
         network=True,
@@ -82,6 +83,9 @@ def review_smoke_report(
             "refused": agent_output("refused"),
             "dedupe-key": dedupe_key,
             "issue": agent_output("issue"),
+            "changes": agent_output("changes"),
+            "blocked": agent_output("blocked"),
+            "update": agent_output("update"),
         },
     )
     smoke(

@@ -13,9 +13,24 @@ upstream data bug, a code bug), it writes ``<workspace>/issue.json`` (``{"title"
 editing: then nothing is pushed — whatever it edited is discarded — and the checked issue goes out as the
 ``issue`` output, for the review step to open or update.
 
-The push uses force-with-lease: a redelivered event rebuilds the branch from the current base and replaces
-what the previous run pushed, unless someone pushed to the branch in between (then the step fails and Argo
-retries). When the branch already holds exactly the same tree nothing is pushed, so the PR gets no new commit.
+The change is the agent's tree against the commit prepare cloned (``<workspace>/base-commit``), never against the
+base branch as it is now: a commit that lands on the base branch while the agent works stays in the PR instead
+of coming back reverted. That change is committed on the recorded base and then cherry-picked onto its target:
+
+- the branch does not exist, or holds only hera-flows commits (author, committer and the ``Published-by:
+  hera-flows`` trailer): the target is the current base branch, and the push replaces the branch with a lease on
+  exactly the commit that was inspected (a push in between fails the lease; Argo retries and inspects again);
+- anyone else has committed to the branch (a reviewer's fix, a merge of the base branch): their commits are kept
+  and the change goes on top of them, as a fast-forward;
+- the change conflicts with its target: nothing is pushed, the ``blocked`` output says why, and review comments
+  on the PR and fails the run.
+
+When the result is exactly what the branch already holds, nothing is pushed and the PR gets no new commit.
+
+What the agent may change is the intersection of the pattern's ``--allowed-paths`` and the run's own files
+(``writable_paths`` of the pattern's editor: the model's manifest and card, its params file, the failed template),
+never a dotfile (``.gitattributes``, ``.github/``, ...). Every path pushed is in the ``changes`` output, which
+review lists in the PR description.
 """
 
 from __future__ import annotations
@@ -27,15 +42,18 @@ import re
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hera_flows.steps import gitrepo
 from hera_flows.steps.allowlist import AllowList
 from hera_flows.steps.common import StepError, TransientError, log, param, secret, write_outputs
+from hera_flows.steps.workspace import BASE_COMMIT_FILE
 
-OUTPUT_NAMES = ("branch", "changed", "commit", "files", "refused", "summary", "issue")
+OUTPUT_NAMES = ("branch", "changed", "commit", "files", "refused", "summary", "issue", "changes", "blocked", "update")
+PUBLISHER_TRAILER = "Published-by: hera-flows"
+BASE_TRAILER = "Hera-Flows-Base"
 MAX_FILES_OUTPUT_BYTES = 64 * 1024  # total content in the ``files`` output (Argo parameters are small)
 MAX_SUMMARY_CHARS = 16 * 1024
 MAX_FILE_BYTES = 10 * 1024 * 1024  # a changed file larger than this is refused, not pushed
@@ -77,12 +95,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--base-branch", default="main")
     parser.add_argument("--workspace", default="/workspace")
     parser.add_argument("--allowed-paths", required=True, help="comma-separated globs, e.g. inference/**,model-cards/**")
+    parser.add_argument("--pattern", default="", help="whose editor names the run's own files (writable_paths); "
+                        "empty: the allowed paths alone")
     parser.add_argument("--author-name", default="hera-flows")
     parser.add_argument("--author-email", default="hera-flows@users.noreply.github.com")
     parser.add_argument("--forge", default="github", help="forge kind (github or gitlab): the username git sends "
                         "with the token over HTTPS")
     parser.add_argument("--outputs", default=None, help="folder receiving the output files")
-    args = parser.parse_args(argv)
+    args, pattern_argv = parser.parse_known_args(argv)
 
     allow = AllowList.parse(args.allowed_paths)
     if not allow:
@@ -99,6 +119,7 @@ def main(argv: list[str]) -> int:
         write_outputs(
             args.outputs, branch=branch, changed="false", commit="", files="[]", refused="[]",
             summary=read_summary(workspace / "summary.md"), issue=json.dumps(issue, ensure_ascii=False),
+            changes="[]", blocked="", update="none",
         )
         return 0
     result = publish(
@@ -111,6 +132,8 @@ def main(argv: list[str]) -> int:
         author=(args.author_name, args.author_email),
         token=secret("HF_FORGE_TOKEN", required=False) or None,
         forge=args.forge,
+        base_commit=read_base_commit(workspace / BASE_COMMIT_FILE),
+        writable=_run_paths(args.pattern, pattern_argv),
     )
     summary = read_summary(workspace / "summary.md")
     if args.outputs:
@@ -118,14 +141,42 @@ def main(argv: list[str]) -> int:
     write_outputs(
         args.outputs,
         branch=branch,
-        changed="true" if result.commit else "false",
+        changed="true" if result.commit and not result.blocked else "false",
         commit=result.commit,
         files=files_output(result.changes),
         refused=refused_output(result.refused),
         summary=summary,
         issue="",
+        changes=json.dumps([{"path": c.path, "kind": c.kind} for c in result.changes], ensure_ascii=False),
+        blocked=result.blocked,
+        update=result.update,
     )
     return 0
+
+
+def read_base_commit(path: Path) -> str:
+    """The base commit prepare recorded; the agent can rewrite the file, but only to another commit of the remote,
+    and publish still pushes nothing outside the allowed paths."""
+    raw = _read_capped(path, 200)
+    text = (raw or b"").decode("ascii", errors="replace").strip()
+    if not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", text):
+        raise StepError(f"{path} does not hold the base commit prepare recorded (missing or changed by the agent)")
+    return text
+
+
+def _run_paths(pattern: str, argv: list[str]) -> Callable[[Path], list[str]] | None:
+    """The run's own files, computed from the pristine base checkout and the context (never from the agent's
+    workspace): the pattern editor's ``writable_paths``."""
+    if not pattern:
+        if argv:
+            raise StepError(f"unknown publish arguments {argv}")
+        return None
+    from hera_flows.steps.agents.builtin import writable_paths_function
+    from hera_flows.steps.workspace import load_context
+
+    resolve = writable_paths_function(pattern)
+    context = load_context(param("context", required=True))
+    return lambda clone: resolve(clone, context, argv)
 
 
 @dataclass
@@ -134,6 +185,8 @@ class PublishResult:
     changes: list[Change]
     refused: list[Refusal]
     pushed: bool
+    update: str = "none"  # none | new | rebuilt | added | unchanged | blocked
+    blocked: str = ""  # why nothing could be pushed (a conflict), for review to report
 
 
 def publish(
@@ -147,13 +200,25 @@ def publish(
     author: tuple[str, str],
     token: str | None,
     forge: str = "github",
+    base_commit: str | None = None,
+    writable: Callable[[Path], list[str]] | None = None,
 ) -> PublishResult:
-    """Clone, compare, copy the allowed changes, commit and push; see the module docstring."""
+    """Clone, compare with the recorded base, commit, move onto the target, push; see the module docstring."""
     private = Path(tempfile.mkdtemp(prefix="hf-publish-"))
     try:
         clone = private / "repo"
+        git = _Git(clone, repo_url, token, forge)
         gitrepo.clone(repo_url, clone, base_branch, token=token, forge=forge)
-        changeset = scan(agent_repo, clone, allow)
+        current = _rev(clone, "HEAD")
+        base = base_commit or current
+        if base != current:
+            git.fetch_commit(base, what="the base commit the agent started from")
+            gitrepo.run_git(["checkout", "--quiet", "--detach", base], cwd=clone)
+        run_allow = None
+        if writable is not None:
+            paths = sorted(set(writable(clone)))
+            run_allow = AllowList.parse([_glob_escape(p) for p in paths]) if paths else AllowList(())
+        changeset = scan(agent_repo, clone, allow, run_allow)
         applied = apply(changeset, clone)
         gitrepo.run_git(["add", "--all"], cwd=clone)
         staged = set(_staged_paths(clone))
@@ -169,13 +234,152 @@ def publish(
             return PublishResult("", [], refused, pushed=False)
         for change in changes:
             log(f"publish: {change.kind} {change.path}")
-        commit, pushed = commit_and_push(
-            clone, repo_url=repo_url, branch=branch, message=commit_message(title, branch, changes, refused),
-            author=author, token=token, forge=forge,
-        )
-        return PublishResult(commit, changes, refused, pushed)
+        message = commit_message(title, branch, changes, refused, base)
+        git.commit(author, message)
+        change_commit = _rev(clone, "HEAD")
+
+        remote = gitrepo.remote_branch_head(repo_url, branch, token=token, forge=forge)
+        target, update = current, "new"
+        if remote is not None:
+            foreign = git.foreign_commits(branch, base_branch, remote, author[1])
+            if foreign:
+                target, update = remote, "added"
+                log(f"publish: branch {branch} holds {len(foreign)} commit(s) hera-flows did not write "
+                    f"({', '.join(c[:12] for c in foreign[:5])}); the change goes on top of them")
+            else:
+                update = "rebuilt"
+        if target != base:
+            conflict = git.move_onto(target, change_commit, author, message)
+            if conflict:
+                against = ("commits others pushed to the branch" if update == "added"
+                           else f"changes on {base_branch} since the agent started (commit {base[:12]})")
+                reason = f"the change to {', '.join(conflict)} conflicts with {against}"
+                log(f"publish: {reason}; nothing is pushed")
+                return PublishResult("", changes, refused, pushed=False, update="blocked", blocked=reason)
+        commit = _rev(clone, "HEAD")
+        pushed_changes = git.diff(target, commit, changes)
+        if remote is not None and _rev(clone, f"{commit}^{{tree}}") == git.tree_of(remote):
+            log(f"publish: branch {branch} already holds exactly these files (commit {remote}); nothing pushed")
+            return PublishResult(remote, pushed_changes, refused, pushed=False, update="unchanged")
+        git.push(branch, commit, lease=remote or "")
+        return PublishResult(commit, pushed_changes, refused, pushed=True, update=update)
     finally:
         shutil.rmtree(private, ignore_errors=True)
+
+
+def _glob_escape(path: str) -> str:
+    """An exact path as an allow-list pattern (``*`` and ``?`` are the only wildcards; neither is in our names)."""
+    if "*" in path or "?" in path:
+        raise StepError(f"a run file name with a wildcard character cannot be allowed exactly: {path!r}")
+    return path
+
+
+class _Git:
+    """The git operations publish runs in its private clone (never in the agent's checkout)."""
+
+    def __init__(self, clone: Path, url: str, token: str | None, forge: str) -> None:
+        self.clone, self.url, self.token, self.forge = clone, url, token, forge
+
+    def remote(self, args: list[str]) -> None:
+        gitrepo.run_git(args, cwd=self.clone, token=self.token, forge=self.forge)
+
+    def fetch_commit(self, sha: str, *, what: str) -> None:
+        try:
+            self.remote(["fetch", "--quiet", "--no-tags", "--depth=1", "--", self.url, sha])
+        except TransientError:
+            raise
+        except StepError as exc:
+            raise StepError(f"{what} ({sha[:12]}) cannot be fetched from the remote: {exc}") from None
+
+    def commit(self, author: tuple[str, str], message: str) -> None:
+        name, email = author
+        gitrepo.run_git(["-c", f"user.name={name}", "-c", f"user.email={email}", "commit", "--quiet", "--no-verify",
+                         "-m", message], cwd=self.clone)
+
+    def foreign_commits(self, branch: str, base_branch: str, remote: str, email: str) -> list[str]:
+        """The commits on ``branch`` (not on the base branch) that hera-flows did not write, newest first.
+
+        They are listed in a separate, empty repository: a ``--shallow-exclude`` fetch marks the oldest branch
+        commit as shallow, and in the working clone that commit can be the very commit just made (a redelivery
+        rebuilds a byte-identical one), whose parent must stay visible for the cherry-pick.
+        """
+        probe = self.clone.parent / "probe.git"
+        gitrepo.run_git(["init", "--quiet", "--bare", str(probe)])
+        fetched = gitrepo.run_git(["fetch", "--quiet", "--no-tags", f"--shallow-exclude=refs/heads/{base_branch}",
+                                   "--", self.url, f"refs/heads/{branch}"], cwd=probe, token=self.token,
+                                  forge=self.forge, check=False)
+        if fetched.returncode != 0 and "no commits selected" in fetched.stderr:
+            log_text = ""  # every commit of the branch is on the base branch already (a merged PR's branch)
+        else:
+            if fetched.returncode != 0:
+                gitrepo.run_git(["fetch", "--quiet", "--no-tags", f"--shallow-exclude=refs/heads/{base_branch}",
+                                 "--", self.url, f"refs/heads/{branch}"], cwd=probe, token=self.token,
+                                forge=self.forge)  # raises with git's own message, transient or not
+            if _rev(probe, "FETCH_HEAD") != remote:
+                raise TransientError(f"branch {branch} changed on the remote while publishing; a retry looks again")
+            log_text = gitrepo.run_git(["log", "--format=%H%x1f%ae%x1f%ce%x1f%B%x1e", remote], cwd=probe).stdout
+        foreign = []
+        for record in filter(None, (r.strip("\n") for r in log_text.split("\x1e"))):
+            sha, author_email, committer_email, body = (record.split("\x1f", 3) + ["", "", ""])[:4]
+            ours = author_email == committer_email == email and PUBLISHER_TRAILER in body.splitlines()
+            if not ours:
+                foreign.append(sha)
+        self.remote(["fetch", "--quiet", "--no-tags", "--depth=1", "--", self.url, f"refs/heads/{branch}"])
+        return foreign
+
+    def move_onto(self, target: str, change: str, author: tuple[str, str], message: str) -> list[str]:
+        """Apply commit ``change`` onto ``target`` and commit; the conflicting paths when it does not apply."""
+        name, email = author
+        gitrepo.run_git(["checkout", "--quiet", "--detach", target], cwd=self.clone)
+        picked = gitrepo.run_git(["-c", f"user.name={name}", "-c", f"user.email={email}", "cherry-pick", "--no-commit",
+                                  "--allow-empty", change], cwd=self.clone, check=False)
+        if picked.returncode != 0:
+            unmerged = gitrepo.run_git(["diff", "--name-only", "--diff-filter=U", "-z"], cwd=self.clone).stdout
+            paths = [p for p in unmerged.split("\0") if p] or ["(the change)"]
+            gitrepo.run_git(["cherry-pick", "--abort"], cwd=self.clone, check=False)
+            return paths
+        if not _staged_paths(self.clone):
+            gitrepo.run_git(["reset", "--quiet", "--hard", target], cwd=self.clone)  # already in the target
+            return []
+        self.commit(author, message)
+        return []
+
+    def tree_of(self, commit: str) -> str:
+        return _rev(self.clone, f"{commit}^{{tree}}")
+
+    def diff(self, target: str, commit: str, changes: list[Change]) -> list[Change]:
+        """What the pushed commit changes against its target, with the contents from the agent's change."""
+        if target == commit:
+            return []
+        by_path = {c.path: c for c in changes}
+        out = gitrepo.run_git(["diff", "--name-status", "--no-renames", "-z", target, commit], cwd=self.clone).stdout
+        fields = [f for f in out.split("\0") if f]
+        pushed = []
+        for status, path in zip(fields[0::2], fields[1::2]):
+            kind = {"A": "added", "D": "deleted"}.get(status[:1], "modified")
+            content = None if kind == "deleted" else (self.clone / path).read_bytes()
+            pushed.append(Change(path, kind, content) if path not in by_path or kind != by_path[path].kind
+                          else by_path[path])
+        return pushed
+
+    def push(self, branch: str, commit: str, *, lease: str) -> None:
+        """Push ``commit`` to ``branch`` only if the branch still is ``lease`` ("" = it must not exist)."""
+        result = gitrepo.run_git(
+            ["push", "--quiet", "--no-verify", f"--force-with-lease=refs/heads/{branch}:{lease}",
+             "--", self.url, f"{commit}:refs/heads/{branch}"],
+            cwd=self.clone, token=self.token, forge=self.forge, check=False,
+        )
+        if result.returncode != 0:
+            detail = (result.stderr or result.stdout).strip()
+            if self.token:
+                detail = detail.replace(self.token, "***")
+            if "stale info" in detail or "fetch first" in detail or "non-fast-forward" in detail:
+                raise TransientError(f"branch {branch} changed on the remote while publishing; a retry looks again")
+            lines = detail.splitlines()
+            raise (TransientError if any(m in detail for m in gitrepo.TRANSIENT_MARKERS) else StepError)(
+                f"git push of branch {branch} failed: {lines[-1] if lines else 'exit code ' + str(result.returncode)}"
+            )
+        log(f"publish: pushed {commit} to branch {branch}")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -194,24 +398,37 @@ def base_entries(clone: Path) -> dict[str, str]:
     return entries
 
 
-def scan(agent_repo: Path, clone: Path, allow: AllowList) -> ChangeSet:
-    """What the agent added, modified and deleted, split into allowed changes and refusals."""
-    return _Scanner(clone, allow).run(agent_repo)
+def scan(agent_repo: Path, clone: Path, allow: AllowList, run_allow: AllowList | None = None) -> ChangeSet:
+    """What the agent added, modified and deleted, split into allowed changes and refusals. ``run_allow``: the
+    run's own files; a change must match both lists."""
+    return _Scanner(clone, allow, run_allow).run(agent_repo)
 
 
 class _Scanner:
     """One walk of the agent's tree by directory file descriptors, compared with the private clone."""
 
-    def __init__(self, clone: Path, allow: AllowList) -> None:
+    def __init__(self, clone: Path, allow: AllowList, run_allow: AllowList | None = None) -> None:
         self.clone = clone
         self.allow = allow
+        self.run_allow = run_allow
         self.base = base_entries(clone)
         self.base_dirs = {"/".join(p.split("/")[:i]) for p in self.base for i in range(1, p.count("/") + 1)}
         self.result = ChangeSet()
         self.seen: set[str] = set()
         self.blocked: set[str] = set()  # refused non-directories: base files below them are not "deleted"
         self.outside = f"outside the allowed paths ({allow})"
+        self.not_ours = f"not one of this run's files ({run_allow or 'none'})"
         self.count = 0
+
+    def problem(self, rel: str) -> str | None:
+        """Why ``rel`` may not be changed, or None."""
+        if any(part.startswith(".") for part in rel.split("/")):
+            return "dotfiles (.gitattributes, .github/, ...) are never published"
+        if not self.allow.allows(rel):
+            return self.outside
+        if self.run_allow is not None and not self.run_allow.allows(rel):
+            return self.not_ours
+        return None
 
     def refuse(self, path: str, reason: str, *, block: bool = True) -> None:
         self.result.refused.append(Refusal(path, reason))
@@ -266,7 +483,9 @@ class _Scanner:
             if self.base.get(rel) == _MODE_GITLINK:
                 return None  # a submodule: its empty folder in the checkout is not a change
             if rel not in self.base_dirs:
-                problem = _name_problem(name) or (None if self.allow.may_contain(rel) else f"new folder {self.outside}")
+                problem = _name_problem(name) or (
+                    "dotfiles (.gitattributes, .github/, ...) are never published" if name.startswith(".") else
+                    None if self.allow.may_contain(rel) else f"new folder {self.outside}")
                 if problem:
                     if _has_entries(dir_fd, name):
                         self.refuse(shown + "/", problem)
@@ -293,7 +512,7 @@ class _Scanner:
             mode = self.base.get(rel)
             if mode is not None and mode.startswith("100") and _same_content(handle, info.st_size, self.clone / rel):
                 return
-            problem = _name_problem(rel) or (None if self.allow.allows(rel) else self.outside)
+            problem = _name_problem(rel) or self.problem(rel)
             if problem is None and info.st_size > MAX_FILE_BYTES:
                 problem = f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB"
             if problem:
@@ -310,10 +529,11 @@ class _Scanner:
         for path, mode in sorted(self.base.items()):
             if path in self.seen or mode == _MODE_GITLINK or any(a in self.blocked for a in _ancestors(path)):
                 continue
-            if self.allow.allows(path):
+            problem = self.problem(path)
+            if problem is None:
                 self.result.changes.append(Change(path, "deleted"))
             else:
-                self.refuse(path, f"deletion {self.outside}", block=False)
+                self.refuse(path, f"deletion: {problem}", block=False)
 
 
 def _same_content(handle, size: int, clone_file: Path) -> bool:  # noqa: ANN001
@@ -429,7 +649,7 @@ def _staged_paths(clone: Path) -> list[str]:
     return [p for p in out.split("\0") if p]
 
 
-def commit_message(title: str, branch: str, changes: list[Change], refused: list[Refusal]) -> str:
+def commit_message(title: str, branch: str, changes: list[Change], refused: list[Refusal], base: str = "") -> str:
     subject = " ".join(title.split())[:MAX_TITLE_CHARS] or f"hera-flows: update {branch}"
     lines = [subject, "", "Published by hera-flows from the agent's workspace.", ""]
     lines += [f"- {c.kind}: {c.path}" for c in changes[:50]]
@@ -437,44 +657,8 @@ def commit_message(title: str, branch: str, changes: list[Change], refused: list
         lines.append(f"- ... and {len(changes) - 50} more")
     if refused:
         lines += ["", f"{len(refused)} path(s) the agent changed were refused (not in this commit)."]
+    lines += ["", PUBLISHER_TRAILER] + ([f"{BASE_TRAILER}: {base}"] if base else [])
     return "\n".join(lines) + "\n"
-
-
-def commit_and_push(
-    clone: Path, *, repo_url: str, branch: str, message: str, author: tuple[str, str], token: str | None,
-    forge: str = "github",
-) -> tuple[str, bool]:
-    """Commit; push with a lease on what the remote branch held; skip the push when its tree is identical."""
-    name, email = author
-    gitrepo.run_git(
-        ["-c", f"user.name={name}", "-c", f"user.email={email}", "commit", "--quiet", "--no-verify", "-m", message],
-        cwd=clone,
-    )
-    commit = _rev(clone, "HEAD")
-    remote = gitrepo.remote_branch_head(repo_url, branch, token=token, forge=forge)
-    if remote is not None:
-        gitrepo.run_git(["fetch", "--quiet", "--no-tags", "--depth=1", "--", repo_url, f"refs/heads/{branch}"],
-                        cwd=clone, token=token, forge=forge)
-        if _rev(clone, "FETCH_HEAD^{tree}") == _rev(clone, "HEAD^{tree}"):
-            log(f"publish: branch {branch} already holds exactly these files (commit {remote}); nothing pushed")
-            return remote, False
-    result = gitrepo.run_git(
-        ["push", "--quiet", "--no-verify", f"--force-with-lease=refs/heads/{branch}:{remote or ''}",
-         "--", repo_url, f"HEAD:refs/heads/{branch}"],
-        cwd=clone, token=token, forge=forge, check=False,
-    )
-    if result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip()
-        if token:
-            detail = detail.replace(token, "***")
-        if "stale info" in detail or "fetch first" in detail:
-            raise TransientError(f"branch {branch} changed on the remote while publishing; a retry rebuilds it")
-        lines = detail.splitlines()
-        raise (TransientError if "HTTP 5" in detail or "Could not resolve host" in detail else StepError)(
-            f"git push of branch {branch} failed: {lines[-1] if lines else 'exit code ' + str(result.returncode)}"
-        )
-    log(f"publish: pushed {commit} to branch {branch}")
-    return commit, True
 
 
 def _rev(clone: Path, ref: str) -> str:

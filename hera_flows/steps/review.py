@@ -88,7 +88,8 @@ def main(argv: list[str]) -> int:
 
     with _open(args) as forge:
         pr, created = create_or_update(forge, branch=branch, base=args.base_branch, title=title, body=body, key=key,
-                                       comment=update[0] if update else None)
+                                       comment=update_comment(key, branch, args.base_branch, param("update").strip(),
+                                                              update[0] if update else ""))
         forge.add_labels(pr.number, LAYOUTS[args.pattern].labels)
     log(f"review: {'opened' if created else 'updated'} pull request #{pr.number}: {pr.url}")
     write_outputs(args.outputs, pr_url=pr.url, pr_number=str(pr.number), issue_url="", issue_number="",
@@ -175,12 +176,23 @@ def create_or_update(forge: Forge, *, branch: str, base: str, title: str, body: 
     return pr, False
 
 
-def update_comment(key: str, branch: str, base: str) -> str:
-    return (
-        f"Updated by a redelivered or repeated event for {inline_code(key)}: branch {inline_code(branch)} was "
-        f"rebuilt from the current {inline_code(base)} and the title and description were refreshed. "
-        "Please review the latest commit."
-    )
+BRANCH_UPDATES = {
+    "rebuilt": "branch {branch} was rebuilt on the current {base} with the new change; please review the latest "
+               "commit.",
+    "added": "the new change was added on top of the commits others pushed to branch {branch} (they are kept); "
+             "please review the latest commit.",
+    "unchanged": "branch {branch} already held exactly this change, so no commit was added; the description was "
+                 "refreshed.",
+}
+
+
+def update_comment(key: str, branch: str, base: str, mode: str = "", evidence: str = "") -> str:
+    """The comment on an open PR that a repeated event updated: the pattern's evidence, then what publish did to
+    the branch (rebuilt, added on top of others' commits, or nothing because it already held the change)."""
+    what = BRANCH_UPDATES.get(mode, "the title and description were refreshed; please review the latest commit.")
+    sentence = (f"Updated by a redelivered or repeated event for {inline_code(key)}: "
+                + what.format(branch=inline_code(branch), base=inline_code(base)))
+    return f"{evidence.rstrip()}\n\n{sentence}" if evidence.strip() else sentence
 
 
 def report_main(argv: list[str]) -> int:

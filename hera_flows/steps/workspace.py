@@ -6,6 +6,8 @@ The agent (builtin or an external coding agent) gets exactly what the contract p
     <workspace>/context.json  the event's context (pretty, sorted keys: byte-identical for a redelivered event)
     <workspace>/prompt.md     the pattern's prompt with the context in its untrusted-data section
     <workspace>/out/          where the publish step writes its outputs
+    <workspace>/base-commit   the commit of the base branch the agent starts from: publish takes the agent's change
+                              as a diff against it and applies that to the base branch as it is when publishing
 
 The forge token (optional here, for private repositories) is used only by this one clone and is never written
 to the checkout: git reads it from its own environment, so the agent container cannot find it on disk.
@@ -23,6 +25,7 @@ from hera_flows.steps import gitrepo
 from hera_flows.steps.allowlist import parse_patterns
 from hera_flows.steps.common import log, param, parse_json, secret
 
+BASE_COMMIT_FILE = "base-commit"
 DEFAULT_CLONE_DEPTH = 50  # enough history for an agent's `git log`; 0 clones everything
 
 
@@ -94,6 +97,7 @@ def prepare(
     elif repo.exists():
         shutil.rmtree(repo)
     gitrepo.clone(repo_url, repo, base_branch, token=token, forge=forge, depth=depth)
+    base_commit = gitrepo.run_git(["rev-parse", "--verify", "HEAD"], cwd=repo).stdout.strip()
     if branch and branch != base_branch:
         # Only cosmetic for the agent (git status shows the branch the change goes to); publish never reads it.
         gitrepo.run_git(["switch", "--quiet", "-c", branch], cwd=repo)
@@ -101,5 +105,6 @@ def prepare(
         json.dumps(context, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
     )
     (workspace / "prompt.md").write_text(prompt, encoding="utf-8")
+    (workspace / BASE_COMMIT_FILE).write_text(base_commit + "\n", encoding="utf-8")
     (workspace / "out").mkdir(exist_ok=True)
     return repo

@@ -23,6 +23,23 @@ EDITORS: dict[str, str] = {
     "fairness": "hera_flows.steps.agents.fairness:builtin_edit",
     "failure_triage": "hera_flows.steps.agents.failure_triage:builtin_edit",
 }
+# pattern -> "module:function" taking (pristine checkout: Path, context: dict, argv: list[str]) and returning the
+# repository paths one run may change (publish narrows the allow-list to them, whatever agent runs). It reads the
+# same flags as the pattern's editor.
+WRITABLE: dict[str, str] = {
+    "promotion": "hera_flows.steps.agents.promotion:writable_paths",
+    "drift": "hera_flows.steps.agents.drift:writable_paths",
+    "fairness": "hera_flows.steps.agents.fairness:writable_paths",
+    "failure_triage": "hera_flows.steps.agents.failure_triage:writable_paths",
+}
+
+
+def writable_paths_function(pattern: str) -> Any:
+    """The pattern's ``writable_paths`` (see ``WRITABLE``); StepError for an unknown pattern."""
+    if pattern not in WRITABLE:
+        raise StepError(f"no writable-paths rule for pattern {pattern!r} (known: {', '.join(sorted(WRITABLE))})")
+    module_name, function_name = WRITABLE[pattern].split(":")
+    return getattr(importlib.import_module(module_name), function_name)
 
 
 def main(argv: list[str]) -> int:

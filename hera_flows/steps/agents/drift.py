@@ -31,12 +31,25 @@ SEVERE_FACTOR = 2.0
 ISSUE_LABELS = ["data-quality", "drift"]
 
 
-def builtin_edit(repo: Path, context: dict[str, Any], argv: list[str]) -> str:
+def _arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="hera-flows step agent-builtin --pattern=drift", allow_abbrev=False)
     parser.add_argument("--pipelines-dir", default="pipelines")
     parser.add_argument("--params-file", default="params.yaml")
     parser.add_argument("--min-window-days", type=int, default=7)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def writable_paths(repo: Path, context: dict[str, Any], argv: list[str]) -> list[str]:
+    """A drift remediation may change the drifting model's own training parameters, nothing else."""
+    args = _arguments(argv)
+    model = str((context.get("event") or {}).get("model") or "")
+    if not model or "/" in model or model.startswith("."):
+        return []
+    return [f"{args.pipelines_dir}/{model}/{args.params_file}"]
+
+
+def builtin_edit(repo: Path, context: dict[str, Any], argv: list[str]) -> str:
+    args = _arguments(argv)
     event = context.get("event") or {}
     if not event.get("model") or not event.get("feature"):
         raise StepError("the context has no drift event (model and feature)")

@@ -65,7 +65,18 @@ class Outcome:
     file: str = ""
 
 
+def writable_paths(repo: Path, context: dict[str, Any], argv: list[str]) -> list[str]:
+    """Triage may change the failed workflow's own WorkflowTemplate file, nothing else."""
+    options = _options(argv)
+    found = find_template(repo, options.pipelines_dir, (context.get("workflow") or {}).get("template", ""))
+    return [found[0].relative_to(repo).as_posix()] if found is not None else []
+
+
 def builtin_edit(repo: Path, context: dict[str, Any], argv: list[str]) -> str:
+    return triage(repo, context, _options(argv))
+
+
+def _options(argv: list[str]) -> TriageOptions:
     parser = argparse.ArgumentParser(prog="hera-flows step agent-builtin --pattern=failure_triage", allow_abbrev=False)
     parser.add_argument("--pipelines-dir", default=TriageOptions.pipelines_dir)
     parser.add_argument("--memory-factor", type=float, default=TriageOptions.memory_factor)
@@ -80,9 +91,8 @@ def builtin_edit(repo: Path, context: dict[str, Any], argv: list[str]) -> str:
         images = json.loads(args.images)
     except json.JSONDecodeError:
         raise StepError("--images must be a JSON object {repository: reference}") from None
-    options = TriageOptions(args.pipelines_dir, args.memory_factor, args.memory_cap, images, args.retry_limit,
-                            args.retry_backoff_seconds, args.retry_factor, args.retry_max_backoff_seconds)
-    return triage(repo, context, options)
+    return TriageOptions(args.pipelines_dir, args.memory_factor, args.memory_cap, images, args.retry_limit,
+                         args.retry_backoff_seconds, args.retry_factor, args.retry_max_backoff_seconds)
 
 
 def triage(repo: Path, context: dict[str, Any], options: TriageOptions = TriageOptions()) -> str:

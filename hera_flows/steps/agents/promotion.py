@@ -67,15 +67,27 @@ class PromotionResult:
     summary: str = ""
 
 
-def builtin_edit(repo: Path, context: dict[str, Any], argv: list[str]) -> str:
-    """Entry point for `agent-builtin --pattern=promotion`: parse this editor's flags, edit, return the summary."""
+def _options(argv: list[str]) -> PromotionOptions:
     parser = argparse.ArgumentParser(prog="hera-flows step agent-builtin --pattern=promotion", allow_abbrev=False)
     parser.add_argument("--inference-dir", default=PromotionOptions.inference_dir)
     parser.add_argument("--model-cards-dir", default=PromotionOptions.model_cards_dir)
     parser.add_argument("--gpu-node-selector-key", default=PromotionOptions.gpu_node_selector_key)
     args = parser.parse_args(argv)
-    options = PromotionOptions(args.inference_dir, args.model_cards_dir, args.gpu_node_selector_key)
-    return promote(repo, context, options).summary
+    return PromotionOptions(args.inference_dir, args.model_cards_dir, args.gpu_node_selector_key)
+
+
+def builtin_edit(repo: Path, context: dict[str, Any], argv: list[str]) -> str:
+    """Entry point for `agent-builtin --pattern=promotion`: parse this editor's flags, edit, return the summary."""
+    return promote(repo, context, _options(argv)).summary
+
+
+def writable_paths(repo: Path, context: dict[str, Any], argv: list[str]) -> list[str]:
+    """A promotion may change the model's own InferenceService (found as the editor finds it) and model card."""
+    options = _options(argv)
+    model = _text(context, "model")
+    found = find_inference_service(repo, model, options.inference_dir)
+    card = model_card.card_path(repo, options.model_cards_dir, model).relative_to(repo).as_posix()
+    return [card] + ([found.relative] if found is not None else [])
 
 
 def promote(repo: Path, context: dict[str, Any], options: PromotionOptions = PromotionOptions()) -> PromotionResult:
