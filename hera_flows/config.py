@@ -312,6 +312,9 @@ class DriftConfig(Model):
                                   description="per source endpoint; delays (never drops) events above it")
     cooldown_seconds: Annotated[int, Field(ge=60, description="at most one remediation per (model, feature) in this "
                                            "window; later events are skipped (Succeeded, reason recorded)")] = 21600
+    max_open_prs_per_model: Annotated[int, Field(ge=1, le=100, description="at most this many open drift PRs per "
+                                                 "model (they all edit its params file); past it a key is skipped "
+                                                 "without starting its cooldown")] = 3
     max_open_prs: Annotated[int, Field(ge=1, le=1000, description="global ceiling of open drift PRs; past it events "
                                        "are recorded and skipped")] = 10
     branch_prefix: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)*$")] = "drift"

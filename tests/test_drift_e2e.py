@@ -99,7 +99,8 @@ def test_alert_pr_cooldown_update_and_data_quality_issue(setup: Setup) -> None:
     # 1. a drift alert opens a retraining PR
     first = setup.run(_alert(model, "amount"))
     assert first.phase == "Succeeded", _failed(first)
-    assert [t.phase for t in first.tasks.values()] == ["Succeeded"] * 6
+    assert [t.phase for t in first.tasks.values()] == ["Succeeded"] * 7  # confirm-claims after review
+    assert first.exit_handler is not None and first.exit_handler.phase == "Succeeded"
     [branch] = setup.drift_branches()
     assert branch.startswith(f"drift/{model}-amount-")
     params = yaml.safe_load(setup.remote.read(f"pipelines/{model}/params.yaml", branch))
@@ -151,3 +152,25 @@ def test_resolved_and_low_severity_alerts(setup: Setup) -> None:
     low = setup.run(_alert(setup.model, "amount", severity="warning"))
     assert low.phase == "Succeeded" and low.outputs["decision"] == "skipped-filter"
     assert setup.drift_branches() == [] and setup.github.pulls() == []
+
+
+def test_a_forge_outage_does_not_lock_the_key(setup: Setup) -> None:
+    """Issue 16 item 6, reproduced: the forge failed after the guard took the key, and the key stayed suppressed
+    for the whole 6 h cooldown with no PR. Now the run fails, its exit handler releases the pending claim, and the
+    next alert for the key is remediated."""
+    setup.github.fail("POST", r"/pulls$", 500, times=100)  # review cannot open the PR, even after retries
+    failed = setup.run(_alert(setup.model, "amount"))
+    assert failed.phase == "Failed" and failed.tasks["review"].phase == "Failed"
+    assert failed.tasks["confirm-claims"].phase == "Omitted"
+    assert failed.exit_handler is not None and failed.exit_handler.phase == "Succeeded"
+    assert "released 2 pending claim(s): hf-drift-cooldown-" in failed.exit_handler.log  # the key and its slot
+    assert "hf-drift-ceiling-" in failed.exit_handler.log
+    assert list((setup.tmp / "state" / "mlops-automation").glob("hf-drift-cooldown-*.json")) == []
+
+    setup.github.clear_failures()
+    again = setup.run(_alert(setup.model, "amount"))
+    assert again.phase == "Succeeded", _failed(again)
+    assert again.outputs["decision"] == "proceed" and again.outputs["pr-url"]
+    # this one confirmed: the cooldown now holds
+    held = setup.run(_alert(setup.model, "amount"))
+    assert held.outputs["decision"] == "skipped-cooldown" and "cooldown" in held.outputs["reason"]

@@ -47,6 +47,7 @@ def test_cooldown_per_key_and_expiry(tmp_path: Path) -> None:
     store = FileLeaseStore(tmp_path, NS)
     first = _decide(store, [_event()], holder="wf-1")
     assert first.proceed and first.label == "proceed"
+    assert store.confirm("wf-1")  # its review succeeded: the cooldown holds for the whole window
     second = _decide(store, [_event()], holder="wf-2", now=T0 + timedelta(hours=1))
     assert not second.proceed and second.label == "skipped-cooldown" and "cooldown" in second.reason
     other_key = _decide(store, [_event(feature="merchant")], holder="wf-3", now=T0 + timedelta(hours=1))
@@ -66,6 +67,7 @@ def test_severity_filter_and_model_filter(tmp_path: Path) -> None:
 def test_a_group_picks_the_first_key_not_cooling_down(tmp_path: Path) -> None:
     store = FileLeaseStore(tmp_path, NS)
     assert _decide(store, [_event(feature="a")], holder="wf-1").proceed
+    store.confirm("wf-1")
     group = [_event(feature="a"), _event(feature="a"), _event(feature="b", severity="critical")]
     decision = _decide(store, group, holder="wf-2")
     assert decision.proceed and decision.event.feature == "b"
@@ -86,6 +88,58 @@ def test_ceiling_counts_open_prs_and_in_flight_reservations(tmp_path: Path) -> N
     later = _decide(store, [_event(feature="d")], holder="wf-4", branches={open_pr}, settings=settings,
                     now=T0 + timedelta(hours=2))
     assert later.proceed
+
+
+def test_a_failed_run_releases_its_key_and_a_vanished_one_expires(tmp_path: Path) -> None:
+    """Issue 16 item 6: a claim is pending until the run's review succeeded; a run that failed gives the key back
+    at exit, one that vanished (terminated, no exit handler) stops blocking after its deadline."""
+    store = FileLeaseStore(tmp_path, NS)
+    assert _decide(store, [_event()], holder="wf-1").proceed
+    running = _decide(store, [_event()], holder="wf-2", now=T0 + timedelta(minutes=5))
+    assert running.label == "skipped-cooldown" and "in progress: wf-1" in running.reason
+    assert store.release("wf-1")  # its exit handler: the forge was down, no PR
+    retried = _decide(store, [_event()], holder="wf-3", now=T0 + timedelta(minutes=6))
+    assert retried.proceed  # not locked for the 6 h window
+    # wf-3 vanishes: its pending claim lasts the run's deadline (reservation_seconds), then the key is free
+    blocked = _decide(store, [_event()], holder="wf-4", now=T0 + timedelta(minutes=50))
+    assert not blocked.proceed
+    assert _decide(store, [_event()], holder="wf-5", now=T0 + timedelta(minutes=67)).proceed
+
+
+def test_a_full_ceiling_burns_no_cooldown(tmp_path: Path) -> None:
+    """Reproduction from the review: every key of a group burned its cooldown while the ceiling was full."""
+    store = FileLeaseStore(tmp_path, NS)
+    settings = Settings(max_open_prs=1)
+    full = {branch_for("drift", "other", "x")}
+    group = [_event(feature="a"), _event(feature="b"), _event(feature="c")]
+    skipped = _decide(store, group, holder="wf-1", branches=full, settings=settings)
+    assert skipped.label == "skipped-ceiling"
+    assert [lease["metadata"]["name"] for lease in store.list("app.kubernetes.io/managed-by=hera-flows")
+            if "cooldown" in lease["metadata"]["name"]] == []
+    # the PR was merged: the next delivery of the same group is remediated at once
+    assert _decide(store, group, holder="wf-2", branches=set(), settings=settings, now=T0 + timedelta(minutes=1)).proceed
+
+
+def test_a_model_gets_at_most_its_share_of_open_prs(tmp_path: Path) -> None:
+    """Issue 16 item 9: invented feature names cannot pile retraining PRs onto one model's params file."""
+    store = FileLeaseStore(tmp_path, NS)
+    settings = Settings(max_open_prs=10, max_open_prs_per_model=2)
+    open_prs = {branch_for("drift", "fraud", "f0"): "Retrain fraud: drift on f0"}
+    outcomes = []
+    for i in range(1, 6):
+        decision = decide([_event(feature=f"f{i}")], settings=settings, store=store, holder=f"wf-{i}",
+                          open_branches=lambda: dict(open_prs), now=T0)
+        outcomes.append(decision.label)
+    assert outcomes == ["proceed", "skipped-ceiling", "skipped-ceiling", "skipped-ceiling", "skipped-ceiling"]
+    assert "model ceiling: fraud" in decision.reason
+    other = decide([_event(model="reco", feature="x")], settings=settings, store=store, holder="wf-9",
+                   open_branches=lambda: dict(open_prs), now=T0)
+    assert other.proceed  # another model is not held back
+    # a failed run gives its slot back
+    released = store.release("wf-1")
+    assert [r.split("#", 1)[1] for r in released if "#" in r] == [branch_for("drift", "fraud", "f1")]
+    assert decide([_event(feature="f6")], settings=settings, store=store, holder="wf-10",
+                  open_branches=lambda: dict(open_prs), now=T0).proceed
 
 
 def test_two_workflows_in_the_same_second_for_one_key_only_one_proceeds(tmp_path: Path) -> None:
@@ -121,7 +175,8 @@ def test_the_step_writes_outputs_and_labels_its_workflow(tmp_path: Path, monkeyp
     monkeypatch.setenv("HF_PARAM_WORKFLOW_NAME", "drift-remediation-ghi")
     monkeypatch.setenv("HF_PARAM_WORKFLOW_UID", "uid-3")
     assert main(["--state-namespace", NS, "--max-open-prs=0", f"--outputs={out}"]) == 0
-    assert (out / "decision").read_text() == "skipped-cooldown" and "cooldown" in (out / "reason").read_text()
+    # uid-1 has not confirmed (no review ran here): its claim is pending, the key is "in progress"
+    assert (out / "decision").read_text() == "skipped-cooldown" and "in progress" in (out / "reason").read_text()
     assert (out / "branch").read_text() == ""
     labels = json.loads((tmp_path / "state" / "workflow-labels" / "drift-remediation-ghi.json").read_text())
     assert labels["hera-flows.io/decision"] == "skipped-cooldown"
@@ -185,7 +240,8 @@ def test_storm_of_1000_alerts_yields_exactly_5_runs(kube_api) -> None:
                       submitted_workflow(trigger, dependency["name"], data)["spec"]["arguments"]["parameters"]}
             submitted.append(params)
 
-    settings = Settings(severities=("high", "critical"), cooldown_seconds=6 * 3600, max_open_prs=10)
+    settings = Settings(severities=("high", "critical"), cooldown_seconds=6 * 3600, max_open_prs=10,
+                        max_open_prs_per_model=3)
 
     def guard(indexed: tuple[int, dict]) -> tuple[str, tuple[str, str] | None]:
         index, params = indexed
@@ -211,6 +267,26 @@ def test_storm_of_1000_alerts_yields_exactly_5_runs(kube_api) -> None:
     assert len(submitted) < len(deliveries)  # resolved groups were dropped by the sensor
     assert sorted(proceeding) == sorted(KEYS)
     assert labels["proceed"] == 5
+
+    # The five runs end: four confirm after their review, one fails (forge outage) and its exit handler releases.
+    # A second storm a minute later proceeds for exactly the released key, still once.
+    store = KubernetesLeaseStore(NS, kube_api.api_client(), base_delay=0.01)
+    winners = {key: f"wf-{index}" for index, (_, key) in enumerate(results) if key is not None}
+    failed_key = KEYS[3]
+    for key, holder in winners.items():
+        assert (store.release(holder) if key == failed_key else store.confirm(holder))
+
+    def again(indexed: tuple[int, dict]) -> tuple[str, str] | None:
+        index, params = indexed
+        second = KubernetesLeaseStore(NS, kube_api.api_client(), base_delay=0.01)
+        decision = decide(normalise(params["event-source"], params["event-body"]), settings=settings, store=second,
+                          open_branches=set, holder=f"wf2-{index}", model=params["model"],
+                          now=T0 + timedelta(minutes=2, seconds=index * 50 / len(submitted)))
+        return decision.event.key if decision.proceed else None
+
+    with ThreadPoolExecutor(16) as pool:
+        second_round = [key for key in pool.map(again, enumerate(submitted)) if key is not None]
+    assert second_round == [failed_key]
 
 
 def test_github_lists_open_prs_by_branch_prefix_across_pages(github_api) -> None:

@@ -106,7 +106,11 @@ def test_only_the_guard_may_patch_workflows(pr_mode) -> None:
                 for s in d["subjects"]}
     assert subjects == patchers  # each guard Role is bound to that guard's own ServiceAccount only
     templates = pr_mode["generated/workflowtemplates/drift-remediation.yaml"]["spec"]["templates"]
-    assert [t["name"] for t in templates if t.get("automountServiceAccountToken")] == ["guard"]
+    # the guard, and the two steps that end its claims (confirm after review, release on exit), as the guard
+    assert sorted(t["name"] for t in templates if t.get("automountServiceAccountToken")) == [
+        "confirm-claims", "guard", "release-claims"]
+    assert {t["serviceAccountName"] for t in templates if t.get("automountServiceAccountToken")} == {
+        "hera-flows-guard"}
 
 
 def test_retrain_mode_runs_the_team_template_behind_the_guard(tmp_path, monkeypatch) -> None:

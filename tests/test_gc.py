@@ -195,10 +195,13 @@ def test_records_without_an_owner_carry_a_duration(tmp_path: Path) -> None:
     decision = drift_decide([event], settings=settings, store=store, open_branches=set, holder="wf-2", now=NOW)
     assert decision.proceed
     cooldown = store.get(lease_name("drift-cooldown", decision.dedupe_key))
+    assert cooldown["spec"]["leaseDurationSeconds"] == 3600  # pending: the run's deadline (claim_seconds)
+    assert store.confirm("wf-2")  # its review succeeded
+    cooldown = store.get(lease_name("drift-cooldown", decision.dedupe_key))
     assert cooldown["spec"]["leaseDurationSeconds"] == 7200  # == the cooldown window
     ceiling = store.get(lease_name("drift-ceiling", "drift-open-pr-ceiling"))
     assert ceiling["spec"]["leaseDurationSeconds"] == 1800  # every reservation is dead once it expires
-    assert reserve_slot(store, "drift/other", set(), settings, "wf-3", NOW + timedelta(seconds=1))
+    assert reserve_slot(store, "drift/other", {}, settings, "wf-3", NOW + timedelta(seconds=1)) == ""
     assert gc.collect(store, grace_seconds=0, now=NOW + timedelta(seconds=1802)).deleted == \
         [lease_name("drift-ceiling", "drift-open-pr-ceiling")]
 

@@ -396,3 +396,33 @@ def test_cli_template_file_flag_and_a_relative_state_dir_that_outlives_the_run(t
         out = capsys.readouterr().out
         assert code == 0, out
     assert "mutex m-fraud" in out and (tmp_path / "state" / "seen").is_file()
+
+
+@pytest.mark.parametrize(("first", "handler", "status", "phase"), [
+    ("true", "true", "Succeeded", "Succeeded"),
+    ("exit 1", "true", "Failed", "Failed"),
+    ("true", "exit 1", "Succeeded", "Failed"),  # a failing exit handler fails a succeeded workflow, as in Argo
+])
+def test_the_exit_handler_runs_whatever_the_outcome_with_the_workflow_status(
+    tmp_path: Path, first: str, handler: str, status: str, phase: str
+) -> None:
+    seen = tmp_path / "status"
+    workflow = _workflow(
+        {"a": _container(first), "b": _container("true"),
+         "bye": _container(f'printf %s "$P_STATUS" > {seen}; {handler}', inputs=["status"]),
+         "exit": {"dag": {"tasks": [{"name": "bye", "template": "bye", "arguments": {"parameters": [
+             {"name": "status", "value": "{{workflow.status}}"}]}}]}}},
+        [{"name": "a", "template": "a"}, {"name": "b", "template": "b", "depends": "a.Succeeded"}],
+    )
+    workflow["spec"]["onExit"] = "exit"
+    result = _run(workflow, tmp_path / "run")
+    assert seen.read_text() == status
+    assert result.exit_handler is not None and result.phase == phase
+
+
+def test_workflow_status_is_only_known_to_the_exit_handler(tmp_path: Path) -> None:
+    workflow = _workflow({"a": _container("true", inputs=["s"])},
+                         [{"name": "a", "template": "a", "arguments": {"parameters": [
+                             {"name": "s", "value": "{{workflow.status}}"}]}}])
+    with pytest.raises(RunError, match=r"unable to resolve \{\{workflow.status\}\}"):
+        _run(workflow, tmp_path / "run")

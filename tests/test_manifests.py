@@ -161,6 +161,9 @@ def test_every_pod_has_a_restricted_pod_context_and_a_non_default_identity(docum
 # (template, step template) -> the only identity allowed to mount a token there; everything else has none.
 TOKEN_HOLDERS = {
     ("failure-triage", "guard"): "hera-flows-triage-guard",  # Leases + get workflows in watched namespaces
+    # the guard's claims end with the run: confirmed after review, released by the exit handler (its identity)
+    ("failure-triage", "confirm-claims"): "hera-flows-triage-guard",
+    ("failure-triage", "release-claims"): "hera-flows-triage-guard",
     ("failure-triage", "context"): "hera-flows-triage-context",  # reads workflows, pods, logs, events there
     ("hera-flows-gc", "gc-leases"): "hera-flows-gc",  # lists and deletes expired Leases
 }
@@ -172,7 +175,7 @@ def test_only_the_guard_gets_a_kubernetes_token(documents) -> None:
             if tpl.get("automountServiceAccountToken"):
                 expected = TOKEN_HOLDERS.get((template["metadata"]["name"], tpl["name"]))
                 if expected is None:
-                    assert tpl["name"] == "guard"
+                    assert tpl["name"] in ("guard", "confirm-claims", "release-claims")
                     expected = "hera-flows-guard"
                 assert tpl["serviceAccountName"] == expected
 

@@ -312,3 +312,39 @@ def test_open_store_picks_the_backend(tmp_path: Path, kube_api, monkeypatch: pyt
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
     with pytest.raises(StepError, match="HERA_FLOWS_STATE_DIR"):
         state.open_store(NS)
+
+
+# --- claims are pending until the run confirms them (issue 16 item 6) ----------------------------------------------
+
+
+def test_a_pending_claim_is_confirmed_released_or_taken_over_when_abandoned(new_store: StoreFactory) -> None:
+    store = new_store()
+    name = lease_name("replay", "mlflow:delivery-1")
+    assert store.claim_once(name, "uid-1", key="mlflow:delivery-1", now=T0, pending_seconds=1800)
+    assert not store.claim_once(name, "uid-2", now=T0 + timedelta(minutes=10), pending_seconds=1800)  # in flight
+    # uid-1 failed: its exit handler releases the claim, and a redelivery of the same delivery proceeds
+    assert store.release("uid-1") == [name]
+    assert store.get(name) is None
+    assert store.claim_once(name, "uid-2", key="mlflow:delivery-1", now=T0 + timedelta(minutes=11),
+                            pending_seconds=1800)
+    # uid-2 vanished (terminated, no exit handler): after its deadline uid-3 takes the claim over
+    assert not store.claim_once(name, "uid-3", now=T0 + timedelta(minutes=30), pending_seconds=1800)
+    assert store.claim_once(name, "uid-3", now=T0 + timedelta(minutes=42), pending_seconds=1800)
+    assert store.get(name)["spec"]["holderIdentity"] == "uid-3"
+    # uid-3's review succeeded: confirmed, the claim is permanent (until gc) and no longer anyone's pending claim
+    assert store.confirm("uid-3") == [name]
+    assert store.release("uid-3") == []
+    assert not store.claim_once(name, "uid-4", now=T0 + timedelta(days=30), pending_seconds=1800)
+    lease = store.get(name)
+    assert lease["metadata"]["annotations"]["hera-flows.io/state"] == "confirmed"
+    assert lease["metadata"]["annotations"]["hera-flows.io/key"] == "mlflow:delivery-1"
+    assert "leaseDurationSeconds" not in lease["spec"]  # owned records have no duration once confirmed
+
+
+def test_confirm_gives_the_claim_its_full_duration(new_store: StoreFactory) -> None:
+    store = new_store()
+    name = lease_name("fairness-week", "fairness-audit@2026-W48")
+    assert store.claim_once(name, "uid-1", now=T0, duration_seconds=8 * 86400, pending_seconds=3600)
+    assert store.get(name)["spec"]["leaseDurationSeconds"] == 3600
+    store.confirm("uid-1")
+    assert store.get(name)["spec"]["leaseDurationSeconds"] == 8 * 86400

@@ -150,7 +150,7 @@ def test_an_oom_becomes_a_pr_raising_the_memory_limit_and_redelivery_is_skipped(
     again = setup.deliver(workflow, "UPDATE", name="redelivery")
     assert again is not None and again.phase == "Succeeded"
     assert again.outputs["decision"] == "skip" and "already triaged" in again.outputs["reason"]
-    assert [t.phase for name, t in again.tasks.items() if name != "guard"] == ["Skipped"] + ["Omitted"] * 5
+    assert [t.phase for name, t in again.tasks.items() if name != "guard"] == ["Skipped"] + ["Omitted"] * 6
     assert len(setup.github.pulls()) == 1 and len(setup.github.requests_to("POST", r"/pulls$")) == 1
 
 

@@ -237,7 +237,8 @@ def test_rbac_is_namespaced_and_least_privilege(manifests) -> None:
 def test_only_guard_and_context_get_a_token(manifests) -> None:
     with_token = {t["name"]: t.get("serviceAccountName") for t in manifests["template"]["spec"]["templates"]
                   if t.get("automountServiceAccountToken")}
-    assert with_token == {"guard": failure_triage.GUARD_SA, "context": failure_triage.CONTEXT_SA}
+    assert with_token == {"guard": failure_triage.GUARD_SA, "context": failure_triage.CONTEXT_SA,
+                          "confirm-claims": failure_triage.GUARD_SA, "release-claims": failure_triage.GUARD_SA}
 
 
 # --- the examples and the committed manifests ---------------------------------------------------------------------

@@ -28,14 +28,17 @@ def guard_template(
     secrets: Sequence[SecretEnv] = (),
     step: str = "guard",
     service_account: str = security.GUARD_SA,
+    claim_seconds: int,
 ) -> Container:
     """``step`` is the pattern's guard step (``guard`` is promotion's; other patterns register their own);
-    ``service_account`` lets a guard that must read more than Leases run as its own identity."""
+    ``service_account`` lets a guard that must read more than Leases run as its own identity; ``claim_seconds``
+    (the workflow's deadline) is how long its claims stay pending before they count as abandoned."""
     return step_template(
         cfg,
         name=GUARD_TASK,
         step=step,
-        flags=[f"--pattern={pattern}", f"--state-namespace={cfg.namespace}", *flags],
+        flags=[f"--pattern={pattern}", f"--state-namespace={cfg.namespace}", f"--claim-seconds={claim_seconds}",
+               *flags],
         inputs=[*inputs, *RUN_IDENTITY],
         outputs=[*GUARD_OUTPUTS, *(o for o in outputs if o not in GUARD_OUTPUTS)],
         secrets=list(secrets),

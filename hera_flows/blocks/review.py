@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from hera.workflows import Container, Parameter
 
-from hera_flows.blocks import metrics
+from hera_flows.blocks import claims, metrics
 from hera_flows.blocks.agent import AGENT_TASK, agent_output, forge_token
 from hera_flows.blocks.smoke import SMOKE_TASK
 from hera_flows.blocks.step import step_template
@@ -69,9 +69,11 @@ def review_smoke_report(
     context: str,
     dedupe_key: str,
     smoke_arguments: dict[str, str] | None = None,
+    confirm: Container | None = None,
 ) -> None:
-    """Add the shared tail to the open DAG: review (PR or issue) after the agent, the smoke test only when a PR
-    exists (it receives the published ``files``), and the report of the smoke test on that PR."""
+    """Add the shared tail to the open DAG: review (PR or issue) after the agent, the claims confirmed once review
+    succeeded, the smoke test only when a PR exists (it receives the published ``files``), and the report of the
+    smoke test on that PR."""
     smoke_task = smoke.name
     review(
         depends=f"{AGENT_TASK}.Succeeded",
@@ -88,6 +90,8 @@ def review_smoke_report(
             "update": agent_output("update"),
         },
     )
+    if confirm is not None:
+        confirm(depends=f"{REVIEW_TASK}.Succeeded", arguments=claims.confirm_arguments())
     smoke(
         depends=f"{REVIEW_TASK}.Succeeded",
         when=f"'{task_output(REVIEW_TASK, 'pr-number')}' != ''",

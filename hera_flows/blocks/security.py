@@ -39,7 +39,8 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "hera-flows", "app.kubernetes.io/p
 
 # Guards keep replay, dedupe and cooldown records in Leases (compare-and-swap on resourceVersion).
 LEASE_RULES: list[dict[str, Any]] = [
-    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]},
+    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+     "verbs": ["get", "list", "create", "update", "delete"]},
 ]
 # Guards label their own Workflow with the decision (hera_flows/steps/run_labels.py); only guards may patch.
 LABEL_RUN_RULES: list[dict[str, Any]] = [

@@ -83,6 +83,7 @@ class RunResult:
     parameters: dict[str, str]
     workdir: Path
     synchronization: list[str] = field(default_factory=list)  # the locks it took, names resolved
+    exit_handler: TaskResult | None = None  # spec.onExit, run after the entrypoint whatever its outcome
 
     @property
     def message(self) -> str:
@@ -147,6 +148,7 @@ class LocalRun:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.children: dict[str, list[TaskResult]] = {}  # fanned-out task -> one result per item
         self.locks: list[str] = []
+        self.status: str | None = None  # {{workflow.status}}, known once the entrypoint finished
 
     # -- scopes ---------------------------------------------------------------------------------------------
     def _global_scope(self) -> dict[str, str]:
@@ -158,6 +160,8 @@ class LocalRun:
                 "workflow.namespace": self.namespace,
             }
         )
+        if self.status is not None:  # exit handlers only, as in Argo
+            scope["workflow.status"] = self.status
         return scope
 
     def say(self, line: str) -> None:
@@ -175,7 +179,18 @@ class LocalRun:
         self._synchronize(self.spec.get("synchronization"), scope, where="workflow")
         results, outputs = self._run_dag(entry, self.templates, scope)
         phase = "Failed" if any(r.phase == "Failed" for r in results.values()) else "Succeeded"
-        return RunResult(self.name, phase, results, outputs, dict(self.parameters), self.workdir, list(self.locks))
+        exit_result = None
+        if self.spec.get("onExit"):
+            # Argo runs the exit handler whatever the entrypoint's outcome, with {{workflow.status}} set; a failing
+            # exit handler turns a Succeeded workflow Failed (docs/upstream-facts.md#workflows-lifecycle).
+            self.status = phase
+            handler = self.templates[self.spec["onExit"]]
+            self.say(f"[onExit] {self.spec['onExit']} (workflow.status={phase})")
+            exit_result = self._run_any("onExit", handler, self.templates, {})
+            if exit_result.phase == "Failed":
+                phase = "Failed"
+        return RunResult(self.name, phase, results, outputs, dict(self.parameters), self.workdir, list(self.locks),
+                         exit_result)
 
     def _run_dag(
         self, dag: dict[str, Any], templates: dict[str, dict[str, Any]], scope: dict[str, str], *, prefix: str = ""
@@ -779,6 +794,11 @@ def run_command(args: Any) -> int:
         if task.children:
             for key, value in task.outputs.items():
                 print(f"    output {key}: {value}")
+    if result.exit_handler is not None:
+        handler = result.exit_handler
+        print(f"  {'onExit':<10} {handler.phase:<10} {handler.message}")
+        for child in handler.children:
+            print(f"    {child.name:<12} {child.phase:<10} {child.message}")
     for lock in result.synchronization:
         print(f"  {lock} (held for the run; free locally)")
     for key, value in result.outputs.items():

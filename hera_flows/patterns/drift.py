@@ -22,7 +22,7 @@ from typing import Any
 from hera.workflows import DAG, Parameter, Task
 from hera.workflows import models as m
 
-from hera_flows.blocks import events
+from hera_flows.blocks import claims, events, security
 from hera_flows.blocks.agent import agent_template, forge_token
 from hera_flows.blocks.guard import guard_output, guard_template, proceeds
 from hera_flows.blocks.review import outcome_outputs, report_template, review_smoke_report, review_template
@@ -104,6 +104,7 @@ def _guard(cfg: Config, *, ceiling: bool):
             f"--severities={','.join(d.severities)}",
             f"--cooldown-seconds={d.cooldown_seconds}",
             f"--max-open-prs={d.max_open_prs if ceiling else 0}",
+            f"--max-open-prs-per-model={d.max_open_prs_per_model if ceiling else 0}",
             f"--reservation-seconds={d.active_deadline_seconds}",
             f"--branch-prefix={d.branch_prefix}",
             f"--forge={cfg.forge.kind}",
@@ -113,6 +114,7 @@ def _guard(cfg: Config, *, ceiling: bool):
         inputs=[p.name for p in _params(cfg)],
         outputs=GUARD_OUTPUTS,
         secrets=[forge_token(cfg, optional=not ceiling)],
+        claim_seconds=d.active_deadline_seconds,
     )
 
 
@@ -177,6 +179,8 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
             network=True,  # no network, but the shared retry policy (exit 75 only) keeps smoke tasks alike
         )
         report = report_template(cfg, repo)
+        confirm = claims.confirm_template(cfg, security.GUARD_SA)
+        on_exit = claims.exit_handler(cfg, security.GUARD_SA)
 
         with DAG(name="main", outputs=outcome_outputs()):
             guard(arguments=_guard_arguments(cfg))
@@ -193,7 +197,9 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
                 context=task_output(CONTEXT_TASK, "context"),
                 dedupe_key=guard_output("dedupe-key"),
                 smoke_arguments={"model-name": guard_output("model")},
+                confirm=confirm,
             )
+        wt.on_exit = on_exit
     return _with_mutex(wt.to_dict())
 
 
@@ -215,6 +221,8 @@ def retrain_template(cfg: Config) -> dict[str, Any]:
         active_deadline_seconds=d.active_deadline_seconds,
     ) as wt:
         guard = _guard(cfg, ceiling=False)
+        confirm = claims.confirm_template(cfg, security.GUARD_SA)
+        on_exit = claims.exit_handler(cfg, security.GUARD_SA)
         with DAG(name="main", outputs=[dag_output("decision", "guard"), dag_output("reason", "guard")]):
             guard(arguments=_guard_arguments(cfg))
             Task(
@@ -225,6 +233,9 @@ def retrain_template(cfg: Config) -> dict[str, Any]:
                 arguments=[Parameter(name=name, value=guard_output(field))
                            for name, field in sorted(d.retrain.parameters.items())],
             )
+            # The team's training ran: the key's cooldown holds for the whole window.
+            confirm(depends=f"{RETRAIN_TASK}.Succeeded", arguments=claims.confirm_arguments())
+        wt.on_exit = on_exit
     return _with_mutex(wt.to_dict())
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from hera.workflows import DAG
 
-from hera_flows.blocks import events, metrics, security
+from hera_flows.blocks import claims, events, metrics, security
 from hera_flows.blocks.agent import agent_template
 from hera_flows.blocks.guard import GUARD_TASK, guard_output, guard_template, proceeds
 from hera_flows.blocks.review import outcome_outputs, report_template, review_smoke_report, review_template
@@ -225,6 +225,7 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
             ],
             inputs=PARAM_NAMES,
             outputs=["case", "title"],
+            claim_seconds=p.active_deadline_seconds,
         )
         context = step_template(
             cfg,
@@ -266,6 +267,8 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
             outputs=["result", "report"],
         )
         report = report_template(cfg, repo)
+        confirm = claims.confirm_template(cfg, GUARD_SA)
+        on_exit = claims.exit_handler(cfg, GUARD_SA)
 
         classified = f"{{{{tasks.{CLASSIFY_TASK}.outputs.parameters.context}}}}"
         with DAG(
@@ -300,8 +303,9 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
                 },
             )
             review_smoke_report(
-                review, smoke, report, context=classified, dedupe_key=_classify_output("dedupe-key")
+                review, smoke, report, context=classified, dedupe_key=_classify_output("dedupe-key"), confirm=confirm
             )
+        wt.on_exit = on_exit
     return wt.to_dict()
 
 

@@ -24,7 +24,7 @@ from typing import Any
 from hera.workflows import DAG
 from hera.workflows import models as m
 
-from hera_flows.blocks import events
+from hera_flows.blocks import claims, events, security
 from hera_flows.blocks.agent import agent_output, agent_template
 from hera_flows.blocks.guard import GUARD_TASK, guard_output, guard_template, proceeds
 from hera_flows.blocks.review import outcome_outputs, report_template, review_smoke_report, review_template
@@ -84,6 +84,7 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
             flags=[f"--branch-prefix={p.branch_prefix}", f"--timezone={p.timezone}"],
             inputs=PARAM_NAMES,
             outputs=["date", "week", "title"],
+            claim_seconds=p.active_deadline_seconds,
         )
         list_models = step_template(
             cfg,
@@ -145,6 +146,8 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
             network=True,  # no network, but the shared retry policy (exit 75 only) keeps smoke tasks alike
         )
         report = report_template(cfg, repo)
+        confirm = claims.confirm_template(cfg, security.GUARD_SA)
+        on_exit = claims.exit_handler(cfg, security.GUARD_SA)
 
         with DAG(
             name="main",
@@ -184,7 +187,9 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
                 context=task_output(COLLECT_TASK, "context"),
                 dedupe_key=guard_output("dedupe-key"),
                 smoke_arguments={"summary": agent_output("summary"), "context": task_output(COLLECT_TASK, "context")},
+                confirm=confirm,
             )
+        wt.on_exit = on_exit
     wt.parallelism = p.parallelism
     # One audit at a time: a manual run during the scheduled one waits instead of racing for the same branch.
     wt.synchronization = m.Synchronization(mutexes=[m.Mutex(name=TEMPLATE_NAME)])

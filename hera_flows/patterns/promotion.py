@@ -12,7 +12,7 @@ from typing import Any
 
 from hera.workflows import DAG
 
-from hera_flows.blocks import events
+from hera_flows.blocks import claims, events, security
 from hera_flows.blocks.agent import agent_template, forge_token
 from hera_flows.blocks.guard import guard_output, guard_template, proceeds
 from hera_flows.blocks.review import outcome_outputs, report_template, review_smoke_report, review_template
@@ -94,6 +94,7 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
             inputs=EVENT_PARAM_NAMES,
             outputs=["model", "version", "alias", "title"],
             secrets=secrets,
+            claim_seconds=p.active_deadline_seconds,
         )
         context = step_template(
             cfg,
@@ -127,6 +128,8 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
         review = review_template(cfg, "promotion", repo)
         smoke = smoke_template(cfg, p.smoke)
         report = report_template(cfg, repo)
+        confirm = claims.confirm_template(cfg, security.GUARD_SA)
+        on_exit = claims.exit_handler(cfg, security.GUARD_SA)
 
         with DAG(name="main", outputs=outcome_outputs()):
             guard(arguments={name: f"{{{{workflow.parameters.{name}}}}}" for name in EVENT_PARAM_NAMES}
@@ -153,7 +156,9 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
                 context=task_output(CONTEXT_TASK, "context"),
                 dedupe_key=guard_output("dedupe-key"),
                 smoke_arguments={"model-name": guard_output("model")},
+                confirm=confirm,
             )
+        wt.on_exit = on_exit
     return wt.to_dict()
 
 

@@ -28,4 +28,5 @@ STEPS: dict[str, str] = {
     "guard-fairness": "hera_flows.steps.fairness.guard:main",
     "smoke-fairness": "hera_flows.steps.fairness.smoke:main",
     "gc-leases": "hera_flows.steps.gc:main",
+    "claims": "hera_flows.steps.claims:main",
 }

@@ -62,11 +62,11 @@ def _ours(lease: dict[str, Any]) -> bool:
 
 def collect(store: Any, *, grace_seconds: float, now: datetime | float | None = None) -> GcResult:
     """Delete the expired records of ``store`` (a LeaseStore); see the module docstring for what is kept."""
-    from hera_flows.steps.state import MANAGED_BY_SELECTOR, Conflict, _aware
+    from hera_flows.steps.state import MANAGED_BY_SELECTOR, Conflict, aware
 
     if grace_seconds < 0:
         raise StepError("--grace-seconds must not be negative")
-    moment = _aware(now)
+    moment = aware(now)
     result = GcResult()
     for lease in store.list(MANAGED_BY_SELECTOR):
         result.listed += 1

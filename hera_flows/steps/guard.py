@@ -62,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--tolerance-seconds", type=int, default=300,
                         help="accepted clock difference for signed timestamps; also the replay window")
     parser.add_argument("--state-namespace", default="default", help="namespace of the replay/cooldown Leases")
+    parser.add_argument("--claim-seconds", type=float, default=3600, help="how long a claim stays pending (the "
+                        "workflow's deadline) before it counts as abandoned")
     return parser
 
 
@@ -178,7 +180,8 @@ def _claim_replay(args: argparse.Namespace, outcome: Outcome) -> None:
     owner = WorkflowOwner(workflow_name, workflow_uid) if workflow_name and workflow_uid else None
     store = open_store(args.state_namespace)
     key = outcome.replay_key or ""
-    if not store.claim_once(naming.lease_name("replay", key), holder, owner, key=key):
+    if not store.claim_once(naming.lease_name("replay", key), holder, owner, key=key,
+                            pending_seconds=args.claim_seconds):
         what = outcome.delivery_id or f"of {outcome.model} v{outcome.version} at {outcome.timestamp}"
         raise StepError(f"delivery {what} was already processed by another workflow (replay refused)")
 

@@ -13,6 +13,14 @@ chosen by :func:`open_store`.
 Every Lease carries the label ``app.kubernetes.io/managed-by=hera-flows``; records that must outlive their Workflow
 also carry ``spec.leaseDurationSeconds`` so that `hera-flows step gc-leases` (hera_flows/steps/gc.py) can delete
 them once they have expired, with a conditional ``delete`` (precondition on resourceVersion).
+
+**Claims are short until the work is done.** A guard takes a claim as *pending* (annotation
+``hera-flows.io/state: pending``, label ``hera-flows.io/run: <its run>``, ``leaseDurationSeconds`` = the run's
+deadline): other runs treat it as "in progress" and skip. When the run's review succeeded, ``confirm`` turns it
+into the full record (the cooldown window, the week, the delivery id); when the run ends without that, its exit
+handler calls ``release``, which deletes the run's still-pending claims, so a crash, a forge outage or a full PR
+ceiling never locks a key for the whole window. A pending claim whose run vanished without an exit handler
+(``argo terminate``) expires after its duration and is taken over, or collected by gc-leases.
 """
 
 from __future__ import annotations
@@ -38,6 +46,14 @@ from hera_flows.steps.naming import LEASE_PREFIX
 STATE_DIR_ENV = "HERA_FLOWS_STATE_DIR"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "hera-flows"}
 KEY_ANNOTATION = "hera-flows.io/key"
+STATE_ANNOTATION = "hera-flows.io/state"  # pending | confirmed (absent: a record from before claims were pending)
+FINAL_DURATION_ANNOTATION = "hera-flows.io/confirmed-duration"  # leaseDurationSeconds once confirmed ("" = none)
+RUN_LABEL = "hera-flows.io/run"
+PENDING, CONFIRMED = "pending", "confirmed"
+# A reservation ledger (the drift open-PR ceiling): {entry: {"at": MicroTime, "run": holder, ...}} in an annotation
+# of a Lease carrying RESERVATION_LABEL; a run that ends without confirming gives its entries back.
+RESERVATIONS_ANNOTATION = "hera-flows.io/reservations"
+RESERVATION_LABEL = "hera-flows.io/reservations"
 _MAX_KEY_ANNOTATION = 4096
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _CAS_ATTEMPTS = 10  # re-read-and-decide rounds before giving up on a Lease that keeps changing
@@ -86,7 +102,7 @@ def parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-def _aware(now: datetime | float | None) -> datetime:
+def aware(now: datetime | float | None) -> datetime:
     if now is None:
         moment = datetime.now(timezone.utc)
     elif isinstance(now, (int, float)):
@@ -120,6 +136,45 @@ def matches_selector(labels: dict[str, Any] | None, selector: str) -> bool:
 
 
 MANAGED_BY_SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
+
+
+def run_label(holder: str) -> str:
+    """The holder (a workflow uid) as a label value; anything else as a stable hash of it."""
+    import hashlib
+
+    if re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?", holder):
+        return holder
+    return hashlib.sha256(holder.encode("utf-8")).hexdigest()[:40]
+
+
+def is_pending(lease: dict[str, Any]) -> bool:
+    return ((lease.get("metadata") or {}).get("annotations") or {}).get(STATE_ANNOTATION) == PENDING
+
+
+def expired(lease: dict[str, Any], now: datetime) -> bool:
+    """A Lease whose ``(renewTime or acquireTime) + leaseDurationSeconds`` lies before ``now``."""
+    spec = lease.get("spec") or {}
+    start = parse_time(spec.get("renewTime")) or parse_time(spec.get("acquireTime"))
+    duration = spec.get("leaseDurationSeconds")
+    if start is None or not isinstance(duration, int):
+        return False
+    return (now - start).total_seconds() > duration
+
+
+def reservations(lease: dict[str, Any] | None) -> dict[str, dict[str, str]]:
+    """A ledger's entries: entry -> {"at": MicroTime, "run": holder, ...}; older records held only the time."""
+    annotations = ((lease or {}).get("metadata") or {}).get("annotations") or {}
+    try:
+        raw = json.loads(annotations.get(RESERVATIONS_ANNOTATION) or "{}")
+    except json.JSONDecodeError:
+        return {}
+    out: dict[str, dict[str, str]] = {}
+    for entry, value in (raw.items() if isinstance(raw, dict) else []):
+        if isinstance(value, str):
+            out[entry] = {"at": value}
+        elif isinstance(value, dict) and isinstance(value.get("at"), str):
+            out[entry] = {k: str(v) for k, v in value.items()}
+    return out
 
 
 def check_lease_name(name: str) -> None:
@@ -167,24 +222,60 @@ class LeaseStore(ABC):
         key: str | None = None,
         now: datetime | float | None = None,
         duration_seconds: float | None = None,
+        pending_seconds: float | None = None,
     ) -> bool:
         """True for the first claimer of ``name`` (and for that same holder again, e.g. an Argo retry).
 
-        ``duration_seconds`` does not end the claim (it refuses other holders for as long as the Lease exists); it
-        tells `gc-leases` when the record may be deleted. Leave it unset for records owned by their Workflow.
+        ``duration_seconds`` does not end a confirmed claim (it refuses other holders for as long as the Lease
+        exists); it tells `gc-leases` when the record may be deleted. Leave it unset for records owned by their
+        Workflow. ``pending_seconds``: take the claim as pending for that long (see the module docstring); a
+        pending claim of another run that has outlived its duration is taken over.
         """
         check_lease_name(name)
-        lease = self._new_lease(name, holder, _aware(now), key=key, owner=owner, duration=duration_seconds)
+        moment = aware(now)
+        lease = self._new_lease(name, holder, moment, key=key, owner=owner, duration=duration_seconds,
+                                pending=pending_seconds)
         for _ in range(_CAS_ATTEMPTS):
             try:
                 self.create(lease)
                 return True
             except AlreadyExists:
                 current = self.get(name)
-            if current is not None:
-                return current.get("spec", {}).get("holderIdentity") == holder
-            # deleted in between (its workflow was garbage-collected): try to create it again
-        raise TransientError(f"lease {name} was created and deleted repeatedly; try again later")
+            if current is None:
+                continue  # deleted in between (released, or garbage-collected with its workflow): create again
+            if current.get("spec", {}).get("holderIdentity") == holder:
+                return True
+            if not (is_pending(current) and expired(current, moment)):
+                return False
+            try:
+                self.replace(self._taken_over(current, lease))
+                return True
+            except Conflict:
+                continue
+        raise TransientError(f"lease {name} kept changing while claiming it; try again later")
+
+    @staticmethod
+    def _taken_over(current: dict[str, Any], lease: dict[str, Any]) -> dict[str, Any]:
+        """``current`` rewritten for the new holder of ``lease`` (compare-and-swap on its resourceVersion): the
+        new spec, owner and claim state; the recorded key and other metadata stay."""
+        updated = json.loads(json.dumps(current))
+        updated["metadata"].pop("managedFields", None)  # the server keeps them; never echo them back
+        meta, new_meta = updated["metadata"], lease["metadata"]
+        meta["labels"] = {**(meta.get("labels") or {}), **new_meta.get("labels", {})}
+        annotations = {**(meta.get("annotations") or {}), **new_meta.get("annotations", {})}
+        if RUN_LABEL not in new_meta.get("labels", {}):
+            meta["labels"].pop(RUN_LABEL, None)
+            annotations.pop(STATE_ANNOTATION, None)
+            annotations.pop(FINAL_DURATION_ANNOTATION, None)
+        if annotations:
+            meta["annotations"] = annotations
+        if new_meta.get("ownerReferences"):
+            meta["ownerReferences"] = new_meta["ownerReferences"]
+        else:
+            meta.pop("ownerReferences", None)
+        updated["spec"] = {**lease["spec"],
+                           "leaseTransitions": int((current.get("spec") or {}).get("leaseTransitions") or 0) + 1}
+        return updated
 
     def acquire_cooldown(
         self,
@@ -194,15 +285,18 @@ class LeaseStore(ABC):
         now: datetime | float | None = None,
         *,
         key: str | None = None,
+        pending_seconds: float | None = None,
     ) -> CooldownDecision:
-        """Proceed unless another holder took ``name`` less than ``window_seconds`` ago; record this run if so."""
+        """Proceed unless another holder took ``name`` less than ``window_seconds`` ago (or holds it pending and is
+        still within its deadline); record this run if so, pending when ``pending_seconds`` is given."""
         check_lease_name(name)
-        moment = _aware(now)
+        moment = aware(now)
         for _ in range(_CAS_ATTEMPTS):
             current = self.get(name)
             if current is None:
                 try:
-                    self.create(self._new_lease(name, holder, moment, key=key, owner=None, duration=window_seconds))
+                    self.create(self._new_lease(name, holder, moment, key=key, owner=None, duration=window_seconds,
+                                                pending=pending_seconds))
                 except AlreadyExists:
                     continue
                 return CooldownDecision(True, "no earlier run recorded for this key")
@@ -211,7 +305,13 @@ class LeaseStore(ABC):
             last_time = parse_time(spec.get("renewTime")) or parse_time(spec.get("acquireTime"))
             if last_holder == holder:
                 return CooldownDecision(True, "this run already holds the cooldown (retry)", last_holder, last_time)
-            if last_time is not None:
+            if is_pending(current) and not expired(current, moment):
+                age = max((moment - last_time).total_seconds(), 0) if last_time else 0
+                return CooldownDecision(False, f"in progress: {last_holder or 'another run'} claimed this key "
+                                        f"{age:.0f} s ago and has not finished", last_holder, last_time)
+            if is_pending(current):
+                pass  # its run ended without confirming or releasing (terminated): the key is free again
+            elif last_time is not None:
                 age = (moment - last_time).total_seconds()
                 if age < window_seconds:
                     return CooldownDecision(
@@ -221,16 +321,8 @@ class LeaseStore(ABC):
                         last_holder,
                         last_time,
                     )
-            updated = json.loads(json.dumps(current))
-            updated["metadata"].pop("managedFields", None)  # the server keeps them; never echo them back
-            updated["spec"] = {
-                **spec,
-                "holderIdentity": holder,
-                "acquireTime": micro_time(moment),
-                "renewTime": micro_time(moment),
-                "leaseDurationSeconds": _duration(window_seconds),
-                "leaseTransitions": int(spec.get("leaseTransitions") or 0) + 1,
-            }
+            updated = self._taken_over(current, self._new_lease(name, holder, moment, key=key, owner=None,
+                                                                duration=window_seconds, pending=pending_seconds))
             try:
                 self.replace(updated)
             except Conflict:
@@ -247,10 +339,18 @@ class LeaseStore(ABC):
         key: str | None,
         owner: WorkflowOwner | None,
         duration: float | None,
+        pending: float | None = None,
     ) -> dict[str, Any]:
-        metadata: dict[str, Any] = {"name": name, "namespace": self.namespace, "labels": dict(MANAGED_BY)}
+        metadata: dict[str, Any] = {"name": name, "namespace": self.namespace, "labels": dict(MANAGED_BY),
+                                    "annotations": {}}
         if key is not None:
-            metadata["annotations"] = {KEY_ANNOTATION: key[:_MAX_KEY_ANNOTATION]}
+            metadata["annotations"][KEY_ANNOTATION] = key[:_MAX_KEY_ANNOTATION]
+        if pending is not None:
+            metadata["labels"][RUN_LABEL] = run_label(holder)
+            metadata["annotations"][STATE_ANNOTATION] = PENDING
+            metadata["annotations"][FINAL_DURATION_ANNOTATION] = "" if duration is None else str(_duration(duration))
+        if not metadata["annotations"]:
+            del metadata["annotations"]
         if owner is not None:
             metadata["ownerReferences"] = [owner.reference()]
         spec: dict[str, Any] = {
@@ -259,9 +359,84 @@ class LeaseStore(ABC):
             "renewTime": micro_time(moment),
             "leaseTransitions": 0,
         }
-        if duration is not None:
+        if pending is not None:
+            spec["leaseDurationSeconds"] = _duration(pending)
+        elif duration is not None:
             spec["leaseDurationSeconds"] = _duration(duration)
         return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": metadata, "spec": spec}
+
+    # --- the end of a run ------------------------------------------------------------------------------
+
+    def held_pending(self, holder: str) -> list[dict[str, Any]]:
+        """The pending claims of ``holder`` (its run has not confirmed them yet)."""
+        selector = f"{MANAGED_BY_SELECTOR},{RUN_LABEL}={run_label(holder)}"
+        return [lease for lease in self.list(selector)
+                if is_pending(lease) and (lease.get("spec") or {}).get("holderIdentity") == holder]
+
+    def confirm(self, holder: str) -> list[str]:
+        """Turn every pending claim of ``holder`` into its full record; returns the Lease names confirmed."""
+        done = []
+        for lease in self.held_pending(holder):
+            for _ in range(_CAS_ATTEMPTS):
+                updated = json.loads(json.dumps(lease))
+                updated["metadata"].pop("managedFields", None)
+                annotations = updated["metadata"].setdefault("annotations", {})
+                final = annotations.pop(FINAL_DURATION_ANNOTATION, "")
+                annotations[STATE_ANNOTATION] = CONFIRMED
+                updated["metadata"].get("labels", {}).pop(RUN_LABEL, None)
+                if final:
+                    updated["spec"]["leaseDurationSeconds"] = int(final)
+                else:
+                    updated["spec"].pop("leaseDurationSeconds", None)
+                try:
+                    self.replace(updated)
+                    done.append(lease["metadata"]["name"])
+                    break
+                except Conflict:
+                    lease = self.get(lease["metadata"]["name"]) or {}
+                    if not lease or not is_pending(lease) or lease.get("spec", {}).get("holderIdentity") != holder:
+                        break  # taken over or released meanwhile: nothing of ours to confirm
+        return done
+
+    def release(self, holder: str, *, name: str | None = None) -> list[str]:
+        """Delete the pending claims of ``holder`` (or just ``name``), each only if unchanged since read."""
+        done = []
+        for lease in self.held_pending(holder):
+            lease_name = lease["metadata"]["name"]
+            if name is not None and lease_name != name:
+                continue
+            try:
+                self.delete(lease_name, lease["metadata"]["resourceVersion"])
+                done.append(lease_name)
+            except Conflict:
+                continue  # changed since listed (taken over after expiry): no longer ours
+        if name is None:
+            done += [f"{ledger}#{entry}" for ledger, entry in self.drop_reservations(holder)]
+        return done
+
+    def drop_reservations(self, holder: str) -> list[tuple[str, str]]:
+        """Give back every ledger entry ``holder`` reserved; (ledger Lease, entry) pairs."""
+        dropped: list[tuple[str, str]] = []
+        for ledger in self.list(f"{MANAGED_BY_SELECTOR},{RESERVATION_LABEL}=true"):
+            name = ledger["metadata"]["name"]
+            for _ in range(_CAS_ATTEMPTS):
+                entries = reservations(ledger)
+                mine = [e for e, r in entries.items() if r.get("run") == holder]
+                if not mine:
+                    break
+                updated = json.loads(json.dumps(ledger))
+                updated["metadata"].pop("managedFields", None)
+                updated["metadata"]["annotations"][RESERVATIONS_ANNOTATION] = json.dumps(
+                    {e: r for e, r in entries.items() if e not in mine}, sort_keys=True)
+                try:
+                    self.replace(updated)
+                    dropped += [(name, e) for e in mine]
+                    break
+                except Conflict:
+                    ledger = self.get(name) or {}
+                    if not ledger:
+                        break
+        return dropped
 
 
 def _duration(seconds: float) -> int:

@@ -130,6 +130,10 @@ class GitHubStandIn:
             body = {"message": "Server Error"} if status >= 500 else {"message": f"HTTP {status}"}
         self._injected.append(_Injected(method.upper(), re.compile(path_regex), status, body, headers or {}, times))
 
+    def clear_failures(self) -> None:
+        """Forget the failures ``fail`` injected that have not been used up (the outage is over)."""
+        self._injected.clear()
+
     def requests_to(self, method: str, path_regex: str = "") -> list[RecordedRequest]:
         """Recorded requests with ``method`` whose path ``re.search``-matches (anchor with ``$`` as needed)."""
         pattern = re.compile(path_regex)

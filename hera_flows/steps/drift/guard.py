@@ -7,11 +7,14 @@ The Sensor's ``rateLimit`` only delays events (ARGO-EVENTS-FACTS item 2), so dis
    group) and the workflow's own model (its mutex is per model);
 3. **cooldown**, per (model, feature): ``LeaseStore.acquire_cooldown`` — a create or a resourceVersion
    compare-and-swap on one Lease per key, so two workflows started in the same second for the same key cannot
-   both proceed. The first key of the delivery that is not cooling down is chosen; the others are recorded in
-   the ``considered`` output (one workflow handles one event);
-4. **ceiling**: the open drift PRs (forge) plus slots reserved by runs still in flight (one Lease, updated by
-   compare-and-swap) must stay below ``--max-open-prs``; a key whose PR is already open needs no new slot (its
-   PR is updated).
+   both proceed. The claim is *pending* until the run's review succeeded (then confirmed for the whole window)
+   and released by the run's exit handler otherwise, so a failed run never locks its key. The first key of the
+   delivery that is not cooling down is chosen; the others are recorded in the ``considered`` output;
+4. **ceilings**: the open drift PRs (forge) plus slots reserved by runs still in flight (one Lease, updated by
+   compare-and-swap) must stay below ``--max-open-prs`` overall and below ``--max-open-prs-per-model`` for the
+   event's model (one model's params file must not collect a pile of PRs, whatever feature names an alert
+   invents); a key whose PR is already open needs no new slot (its PR is updated). A key refused by a ceiling
+   keeps no cooldown: its pending claim is released at once.
 
 A skipped run ends Succeeded with ``decision=skipped-<why>`` (``proceed`` otherwise), the ``reason`` output,
 and the label
@@ -31,10 +34,10 @@ from typing import Any
 
 from hera_flows.steps import naming
 from hera_flows.steps.common import StepError, TransientError, log, param, secret, write_outputs
+from hera_flows.steps.drift.pr import PR_TITLE
 from hera_flows.steps.drift.normalise import FEATURE, NAME, SEVERITIES, SOURCES, DriftEvent, key_hash, normalise
 from hera_flows.steps.run_labels import label_workflow, run_labels
 
-RESERVATIONS_ANNOTATION = "hera-flows.io/reservations"
 CEILING_LEASE_KEY = "drift-open-pr-ceiling"
 _CAS_ATTEMPTS = 10
 
@@ -45,7 +48,9 @@ class Settings:
     cooldown_seconds: float = 21600
     max_open_prs: int = 10  # 0: no ceiling (mode retrain opens no PRs)
     branch_prefix: str = "drift"
-    reservation_seconds: float = 3600
+    reservation_seconds: float = 3600  # how long a proceeding run holds a ceiling slot before its PR exists
+    max_open_prs_per_model: int = 0  # 0: no per-model ceiling
+    claim_seconds: float = 3600  # how long a cooldown claim stays pending (the run's deadline)
 
 
 @dataclass
@@ -74,7 +79,7 @@ def decide(
     *,
     settings: Settings,
     store: Any,
-    open_branches: Callable[[], set[str]],
+    open_branches: Callable[[], Any],
     holder: str,
     model: str = "",
     now: datetime | None = None,
@@ -99,14 +104,15 @@ def decide(
                         f"no firing drift event with severity in {list(settings.severities)}"
                         + (f" for model {model}" if model else ""), considered=considered)
 
-    branches: set[str] | None = None
+    branches: dict[str, str] | None = None
     first_skip: Decision | None = None
     for event in candidates.values():
         key = dedupe_key(event)
         branch = branch_for(settings.branch_prefix, event.model, event.feature)
         entry = {"model": event.model, "feature": event.feature, "severity": event.severity, "id": event.id}
-        cooldown = store.acquire_cooldown(naming.lease_name("drift-cooldown", key), holder,
-                                          settings.cooldown_seconds, moment, key=key)
+        lease = naming.lease_name("drift-cooldown", key)
+        cooldown = store.acquire_cooldown(lease, holder, settings.cooldown_seconds, moment, key=key,
+                                          pending_seconds=settings.claim_seconds)
         if not cooldown.proceed:
             considered.append({**entry, "outcome": cooldown.reason})
             first_skip = first_skip or Decision(False, "skipped-cooldown", f"{key}: {cooldown.reason}", event,
@@ -114,10 +120,11 @@ def decide(
             continue
         if settings.max_open_prs > 0:
             if branches is None:
-                branches = {b for b in open_branches() if b.startswith(settings.branch_prefix + "/")}
-            if not reserve_slot(store, branch, branches, settings, holder, moment):
-                reason = (f"ceiling: {settings.max_open_prs} drift pull requests are open or being opened; "
-                          f"{key} is recorded and skipped (its cooldown started)")
+                branches = _as_titles(open_branches(), settings.branch_prefix)
+            refusal = reserve_slot(store, branch, branches, settings, holder, moment, model=event.model)
+            if refusal:
+                store.release(holder, name=lease)  # a key the ceiling refuses keeps no cooldown
+                reason = f"{refusal}; {key} is skipped (no cooldown started: a later alert is evaluated again)"
                 considered.append({**entry, "outcome": reason})
                 first_skip = first_skip or Decision(False, "skipped-ceiling", reason, event, branch, key)
                 continue
@@ -128,36 +135,61 @@ def decide(
     return first_skip
 
 
-def reserve_slot(store: Any, branch: str, open_branches: set[str], settings: Settings, holder: str,
-                 now: datetime) -> bool:
-    """Count ``branch`` against the ceiling, race-free: open PRs + unexpired reservations < max_open_prs."""
-    from hera_flows.steps.state import AlreadyExists, Conflict, _aware, micro_time, parse_time
+def _as_titles(open_prs: Any, prefix: str) -> dict[str, str]:
+    """Open drift PRs as {branch: title} (a plain set of branches means the titles are unknown)."""
+    items = open_prs.items() if isinstance(open_prs, dict) else ((b, "") for b in open_prs)
+    return {b: t for b, t in items if b.startswith(prefix + "/")}
 
-    now = _aware(now)  # never a whole second: the Kubernetes client would send it without the fraction
-    if branch in open_branches:
-        return True  # its PR is updated, no new PR
+
+def _model_of_title(title: str) -> str | None:
+    head, sep, _ = title.partition(": drift on ")
+    return head[len("Retrain "):] if sep and head.startswith("Retrain ") else None
+
+
+def reserve_slot(store: Any, branch: str, open_prs: dict[str, str], settings: Settings, holder: str,
+                 now: datetime, *, model: str = "") -> str:
+    """Count ``branch`` against the ceilings, race-free; "" when it got a slot, else why not.
+
+    Overall: open PRs + unexpired reservations < max_open_prs. Per model: the model's open PRs (by title) and
+    reservations < max_open_prs_per_model."""
+    from hera_flows.steps.state import (
+        RESERVATION_LABEL,
+        RESERVATIONS_ANNOTATION,
+        AlreadyExists,
+        Conflict,
+        aware,
+        micro_time,
+        parse_time,
+        reservations,
+    )
+
+    now = aware(now)  # never a whole second: the Kubernetes client would send it without the fraction
+    if branch in open_prs:
+        return ""  # its PR is updated, no new PR
     name = naming.lease_name("drift-ceiling", CEILING_LEASE_KEY)
     for _ in range(_CAS_ATTEMPTS):
         current = store.get(name)
-        annotations = ((current or {}).get("metadata") or {}).get("annotations") or {}
-        try:
-            reservations = json.loads(annotations.get(RESERVATIONS_ANNOTATION) or "{}")
-        except json.JSONDecodeError:
-            reservations = {}
         oldest = now - timedelta(seconds=settings.reservation_seconds)
-        live = {b: t for b, t in reservations.items()
-                if isinstance(t, str) and (parse_time(t) or oldest) > oldest and b not in open_branches}
+        live = {b: r for b, r in reservations(current).items()
+                if (parse_time(r["at"]) or oldest) > oldest and b not in open_prs}
         if branch in live:
-            return True
-        if len(open_branches) + len(live) >= settings.max_open_prs:
-            return False
-        live[branch] = micro_time(now)
+            return ""
+        if len(open_prs) + len(live) >= settings.max_open_prs:
+            return f"ceiling: {settings.max_open_prs} drift pull requests are open or being opened"
+        if settings.max_open_prs_per_model > 0 and model:
+            mine = sum(1 for title in open_prs.values() if _model_of_title(title) == model)
+            mine += sum(1 for r in live.values() if r.get("model") == model)
+            if mine >= settings.max_open_prs_per_model:
+                return (f"model ceiling: {model} has {mine} drift pull request(s) open or being opened (at most "
+                        f"{settings.max_open_prs_per_model})")
+        live[branch] = {"at": micro_time(now), "run": holder, "model": model}
         lease = json.loads(json.dumps(current)) if current else {
             "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
             "metadata": {"name": name, "namespace": store.namespace,
                          "labels": {"app.kubernetes.io/managed-by": "hera-flows"}},
             "spec": {}}
         lease["metadata"].pop("managedFields", None)
+        lease["metadata"].setdefault("labels", {})[RESERVATION_LABEL] = "true"
         lease["metadata"].setdefault("annotations", {})[RESERVATIONS_ANNOTATION] = json.dumps(live, sort_keys=True)
         # Every reservation is at most reservation_seconds old at renewTime: once the Lease expires, none is live
         # and gc-leases may delete it.
@@ -167,7 +199,7 @@ def reserve_slot(store: Any, branch: str, open_branches: set[str], settings: Set
             store.create(lease) if current is None else store.replace(lease)
         except (AlreadyExists, Conflict):
             continue
-        return True
+        return ""
     raise TransientError("the drift ceiling record kept changing while reserving a slot; try again later")
 
 
@@ -187,13 +219,13 @@ def _manual_event() -> list[DriftEvent]:
     return [DriftEvent(model, feature, level, "manual", None, None, "manual", f"manual-{int(time.time())}")]
 
 
-def _open_branches(args: argparse.Namespace) -> Callable[[], set[str]]:
-    def fetch() -> set[str]:
+def _open_branches(args: argparse.Namespace) -> Callable[[], dict[str, str]]:
+    def fetch() -> dict[str, str]:
         from hera_flows.steps.forge.base import open_forge
 
         with open_forge(args.forge, api_url=args.api_url, repo_slug=args.repo_slug,
                         token=secret("HF_FORGE_TOKEN")) as forge:
-            return {pr.head for pr in forge.list_open_prs(args.branch_prefix + "/")}
+            return {pr.head: pr.title for pr in forge.list_open_prs(args.branch_prefix + "/")}
 
     return fetch
 
@@ -206,6 +238,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--severities", default="high,critical")
     parser.add_argument("--cooldown-seconds", type=float, default=21600)
     parser.add_argument("--max-open-prs", type=int, default=10, help="0 disables the ceiling (mode retrain)")
+    parser.add_argument("--max-open-prs-per-model", type=int, default=0, help="0 disables the per-model ceiling")
+    parser.add_argument("--claim-seconds", type=float, default=3600, help="how long a cooldown claim stays pending")
     parser.add_argument("--reservation-seconds", type=float, default=3600,
                         help="how long a proceeding run holds a ceiling slot before its PR must exist")
     parser.add_argument("--branch-prefix", default="drift")
@@ -227,7 +261,7 @@ def main(argv: list[str]) -> int:
     if args.max_open_prs > 0 and not args.repo_slug:
         raise StepError("--repo-slug is required for the open-PR ceiling (or set --max-open-prs=0)")
     settings = Settings(severities, args.cooldown_seconds, args.max_open_prs, args.branch_prefix,
-                        args.reservation_seconds)
+                        args.reservation_seconds, args.max_open_prs_per_model, args.claim_seconds)
 
     manual = param("manual", "false")
     if manual not in ("true", "false", ""):
@@ -275,7 +309,7 @@ def main(argv: list[str]) -> int:
         threshold="" if not (event and proceed) or event.threshold is None else repr(event.threshold),
         source=event.source if event and proceed else "",
         id=event.id if event and proceed else "",
-        title=f"Drift in {event.model}/{event.feature}: retraining proposal" if event and proceed else "",
+        title=PR_TITLE.format(model=event.model, feature=event.feature) if event and proceed else "",
         event=json.dumps(event.to_dict() if event and proceed else {}, sort_keys=True),
         considered=json.dumps(decision.considered[:200], sort_keys=True),
     )

@@ -11,6 +11,9 @@ from typing import Any
 
 from hera_flows.steps.markdown import contain, inline_code, one_line, refused_section, table_cell
 
+# The guard's per-model ceiling counts a model's open PRs by this title.
+PR_TITLE = "Retrain {model}: drift on {feature}"
+
 
 def _number(value: Any) -> str:
     return table_cell(f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "n/a")
@@ -29,7 +32,7 @@ def _evidence_lines(context: dict[str, Any]) -> list[str]:
 def render(context: dict[str, Any], summary: str, refused: list[dict[str, Any]], key: str,
            branch: str) -> tuple[str, str, str]:
     event = context.get("event") or {}
-    title = one_line(f"Retrain {event.get('model')}: drift on {event.get('feature')}", 200)
+    title = one_line(PR_TITLE.format(model=event.get("model"), feature=event.get("feature")), 200)
     serving = context.get("serving") or {}
     history = context.get("history") or []
     lines = [

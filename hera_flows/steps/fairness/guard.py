@@ -138,13 +138,15 @@ def resolve(*, manual: bool, event_time: str, date_param: str, timezone: str, to
     return Tick(day, "calendar", stamp)
 
 
-def decide(tick: Tick, *, store: Any, holder: str, now: datetime | float | None = None) -> Decision:
+def decide(tick: Tick, *, store: Any, holder: str, now: datetime | float | None = None,
+           claim_seconds: float | None = None) -> Decision:
     """Claim the tick's week (scheduled runs only); ``store`` is a LeaseStore."""
     if tick.source == "manual":
         return Decision("proceed", f"manual run for week {tick.week} (the weekly claim is not checked)")
     key = tick.dedupe_key
     name = naming.lease_name(LEASE_KIND, key)
-    if store.claim_once(name, holder, None, key=key, now=now, duration_seconds=CLAIM_SECONDS):
+    if store.claim_once(name, holder, None, key=key, now=now, duration_seconds=CLAIM_SECONDS,
+                        pending_seconds=claim_seconds):
         return Decision("proceed", f"scheduled audit for week {tick.week} ({tick.date.isoformat()})")
     current = store.get(name) or {}
     spec = current.get("spec") or {}
@@ -164,6 +166,7 @@ def _parser() -> argparse.ArgumentParser:
                                      allow_abbrev=False)
     parser.add_argument("--pattern", default="fairness_audit", choices=["fairness_audit"])
     parser.add_argument("--state-namespace", default="default", help="namespace of the week Leases")
+    parser.add_argument("--claim-seconds", type=float, default=3600, help="how long the claim stays pending")
     parser.add_argument("--branch-prefix", default="model-card-refresh")
     parser.add_argument("--timezone", default="UTC", help="the schedule's time zone: 'today' for manual runs")
     parser.add_argument("--outputs")
@@ -188,7 +191,7 @@ def main(argv: list[str]) -> int:
         from hera_flows.steps.state import open_store
 
         store = open_store(args.state_namespace)
-    decision = decide(tick, store=store, holder=holder)
+    decision = decide(tick, store=store, holder=holder, claim_seconds=args.claim_seconds)
 
     proceed = decision.decision == "proceed"
     event = {"source": tick.source, "timestamp": tick.timestamp or None, "date": tick.date.isoformat(),

@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hera-flows step guard-triage", description=__doc__, allow_abbrev=False)
     parser.add_argument("--pattern", default="failure_triage")
     parser.add_argument("--state-namespace", default="default", help="namespace of the dedupe Leases")
+    parser.add_argument("--claim-seconds", type=float, default=3600, help="how long the claim stays pending")
     parser.add_argument("--namespaces", required=True, help="comma-separated watched namespaces")
     parser.add_argument("--opt-in-labels", default="", help="comma-separated key=value labels a workflow must carry")
     parser.add_argument("--grace-seconds", type=int, default=600)
@@ -163,7 +164,7 @@ def main(argv: list[str]) -> int:
         owner = WorkflowOwner(run_name, run_uid) if run_name and run_uid else None
         store = open_store(args.state_namespace)
         lease = naming.lease_name("triage", uid)
-        if not store.claim_once(lease, holder, owner, key=key):
+        if not store.claim_once(lease, holder, owner, key=key, pending_seconds=args.claim_seconds):
             current = store.get(lease) or {}
             by = (current.get("spec") or {}).get("holderIdentity") or "another run"
             decision = Decision("skip", f"workflow {namespace}/{name} (uid {uid}) was already triaged by {by}")
