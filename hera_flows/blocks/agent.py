@@ -14,7 +14,7 @@ from hera.workflows import ContainerNode, ContainerSet, EmptyDirVolume, Env, Par
 from hera.workflows import models as m
 
 from hera_flows.blocks import security
-from hera_flows.blocks.step import SecretEnv, param_env, resources
+from hera_flows.blocks.step import SecretEnv, param_env, resources, retry_strategy
 from hera_flows.config import Config, RepositoryConfig
 
 AGENT_TASK = "agent"
@@ -63,6 +63,10 @@ def agent_template(
 
     with ContainerSet(
         name=AGENT_TASK,
+        # Publish is idempotent (a rebuilt branch with the same tree is not pushed again; others' commits are
+        # kept), so a transient publish failure (exit 75, taken from the main container) or a lost pod reruns the
+        # pod. An agent that failed is not retried: main never ran, so the exit code reads -1.
+        retry_strategy=retry_strategy(cfg),
         inputs=[Parameter(name="context"), Parameter(name="branch"), Parameter(name="title")],
         outputs=[
             Parameter(name=o, value_from=m.ValueFrom(path=f"{OUT_DIR}/{o}", default="")) for o in PUBLISH_OUTPUTS

@@ -475,8 +475,11 @@ class LocalRun:
             log_parts.append(log)
             if code != 0:
                 message = _last_line(log) or f"container {container['name']} exited with {code}"
+                # Argo takes a pod's exit code from its container named main; one that never ran reads as -1
+                # (docs/upstream-facts.md#workflows-containerset).
+                exit_code = str(code) if container["name"] == "main" else "-1"
                 return TaskResult(
-                    name, "Failed", outputs={"__exit_code__": str(code)}, message=message, log="".join(log_parts)
+                    name, "Failed", outputs={"__exit_code__": exit_code}, message=message, log="".join(log_parts)
                 )
         outputs: dict[str, str] = {}
         for param in template.get("outputs", {}).get("parameters", []):

@@ -376,8 +376,10 @@ class _Git:
             if "stale info" in detail or "fetch first" in detail or "non-fast-forward" in detail:
                 raise TransientError(f"branch {branch} changed on the remote while publishing; a retry looks again")
             lines = detail.splitlines()
+            telling = [line for line in lines if "error" in line.lower() or "rejected" in line.lower()]
+            shown = "; ".join((telling or lines)[-2:]) if lines else f"exit code {result.returncode}"
             raise (TransientError if any(m in detail for m in gitrepo.TRANSIENT_MARKERS) else StepError)(
-                f"git push of branch {branch} failed: {lines[-1] if lines else 'exit code ' + str(result.returncode)}"
+                f"git push of branch {branch} failed: {shown}"
             )
         log(f"publish: pushed {commit} to branch {branch}")
 
