@@ -110,6 +110,10 @@ class ForgeConfig(Model):
         FORGE_API_URLS["github"]
     )
     token_secret: SecretRef = SecretRef(name="hera-flows-forge", key="token")
+    read_token_secret: SecretRef | None = Field(default=None, description=(
+        "a read-only token for the steps that only read the forge or the repository (context clones, prepare, the "
+        "drift guard's count of open PRs); unset: token_secret. With it, no step that holds a Kubernetes token "
+        "holds a forge write token"))
     git_author_name: str = "hera-flows"
     git_author_email: str = "hera-flows@users.noreply.github.com"
 

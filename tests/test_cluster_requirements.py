@@ -87,6 +87,8 @@ MUTATIONS: dict[str, tuple[str, Callable[[list[dict[str, Any]]], None]]] = {
     "a NetworkPolicy selecting pods by a label the controller does not set": (
         "network-policy-selectors", lambda d: _doc(d, "NetworkPolicy")["spec"]["podSelector"].update(
             matchLabels={"app": "mlflow-eventsource"})),
+    "the guard may not read its own Workflow (where the event is)": (
+        "step-rbac", lambda d: _drop_verb(d, "hera-flows-guard", "workflows", "get")),
     "the submitter Role cannot create workflows": (
         "submitter-role", lambda d: _drop_verb(d, "hera-flows-submitter", "workflows", "create")),
 }

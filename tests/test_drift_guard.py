@@ -236,8 +236,9 @@ def test_storm_of_1000_alerts_yields_exactly_5_runs(kube_api) -> None:
     for body in deliveries:
         data = json.dumps({"header": {}, "body": body}, separators=(",", ":"))
         if dependency_passes(dependency, data)[0]:
-            params = {p["name"]: p["value"] for p in
-                      submitted_workflow(trigger, dependency["name"], data)["spec"]["arguments"]["parameters"]}
+            workflow = submitted_workflow(trigger, dependency["name"], data)
+            params = {p["name"]: p["value"] for p in workflow["spec"]["arguments"]["parameters"]}
+            params["event-body"] = workflow["metadata"]["annotations"]["hera-flows.io/event-body"]
             submitted.append(params)
 
     settings = Settings(severities=("high", "critical"), cooldown_seconds=6 * 3600, max_open_prs=10,

@@ -134,14 +134,14 @@ def test_retrain_mode_runs_the_team_template_behind_the_guard(tmp_path, monkeypa
     body = json.dumps({"kind": "hera-flows/drift", "model": "fraud", "feature": "amount", "severity": "critical",
                        "value": 0.5, "threshold": 0.1, "id": "e1"})
     params = {p["name"]: p.get("value", "") for p in template["spec"]["arguments"]["parameters"]}
-    params.update({"event-source": "evidently", "event-body": body, "model": "fraud"})
+    params.update({"event-source": "evidently", "model": "fraud"})
     from hera_flows.steps.state import FileLeaseStore
     from hera_flows.steps import naming
 
     FileLeaseStore(state, "mlops-automation").acquire_cooldown(
         naming.lease_name("drift-cooldown", naming.dedupe_key("fraud", "amount")), "earlier-run", 21600)
     result = LocalRun(template, params, {"hera-flows-forge": {"token": "t"}}, tmp_path / "run", echo=False,
-                      state_dir=state).execute()
+                      state_dir=state, annotations={"hera-flows.io/event-body": body}).execute()
     assert result.phase == "Succeeded", result.message
     assert result.tasks["guard"].outputs["decision"] == "skipped-cooldown"
     assert result.tasks["retrain"].phase == "Skipped"
@@ -160,8 +160,42 @@ def test_the_examples_stay_true() -> None:
         workflow, trigger = route_event(sensors, "drift-remediation", (examples / name).read_text())
         params = {p["name"]: p["value"] for p in workflow["spec"]["arguments"]["parameters"]}
         assert trigger == f"remediate-from-{source}" and params["model"] == "fraud-detector"
-        assert len(normalise(source, params["event-body"])) == count
+        assert "event-body" not in params  # event data travels in an annotation, never in a parameter
+        assert len(normalise(source, workflow["metadata"]["annotations"]["hera-flows.io/event-body"])) == count
     params_file = examples / "gitops-repo" / "pipelines" / "fraud-detector" / "params.yaml"
     assert validate_params(params_file.read_text(), 7) == []
     secrets = yaml.safe_load((examples / "secrets.example.yaml").read_text())
     assert "token" in secrets["drift-webhook"] and "token" in secrets["hera-flows-forge"]
+
+
+def test_an_alert_holding_template_braces_reaches_the_guard_unchanged(tmp_path) -> None:
+    """Issue 16 item 13: Alertmanager annotations often hold unrendered templates (``{{ $value }}``), and a sender
+    may write ``{{workflow.foo}}`` or ``{{=expr}}``. In a parameter, Argo would substitute or evaluate them (or refuse
+    the submission); in the Workflow's annotations they are plain data, byte for byte."""
+    from hera_flows.config import parse_config
+    from hera_flows.generate import render, write
+    from hera_flows.local.runner import run_workflow
+    from tests.support.drift_events import alertmanager_event
+
+    generated = tmp_path / "out"
+    write(render(parse_config(yaml.safe_dump({
+        "repository": {"url": "https://github.com/acme/ml-gitops", "slug": "acme/ml-gitops"},
+        "patterns": {"promotion": {"enabled": False}, "drift": {"enabled": True, "monitor": {"enabled": False},
+                                                                 "mode": "retrain"}}}))), generated)
+    event = json.loads(alertmanager_event("fraud", "amount"))
+    event["body"]["alerts"][0]["annotations"]["description"] = (
+        "PSI is {{ $value }} for {{workflow.foo}} {{=sprig.env('HOME')}} {{inputs.parameters.x}}")
+    data = json.dumps(event, separators=(",", ":"))
+    train = tmp_path / "train.yaml"
+    train.write_text(yaml.safe_dump({"apiVersion": "argoproj.io/v1alpha1", "kind": "WorkflowTemplate",
+                                     "metadata": {"name": "train", "namespace": "mlops-automation"},
+                                     "spec": {"templates": [{"name": "main", "inputs": {"parameters": [
+                                         {"name": "model"}, {"name": "feature"}]},
+                                         "container": {"image": "x", "command": ["true"]}}]}}))
+    result = run_workflow("drift-retrain", generated=generated, event=data, workdir=tmp_path / "run",
+                          state_dir=tmp_path / "state", echo=False, extra_templates=[train])
+    assert result.tasks["guard"].phase == "Succeeded", result.tasks["guard"].log[-2000:]
+    assert result.tasks["guard"].outputs["decision"] == "proceed"
+    [record] = (tmp_path / "state" / "workflows").glob("*.json")
+    stored = json.loads(record.read_text())["metadata"]["annotations"]["hera-flows.io/event-body"]
+    assert json.loads(stored) == event["body"]  # not substituted, not evaluated

@@ -166,8 +166,9 @@ def test_replayed_delivery_is_rejected(setup: Setup) -> None:
 
     replay = setup.run(event=event, name="replay")
 
-    assert replay.phase == "Failed"
-    assert replay.tasks["guard"].phase == "Failed" and "already processed" in replay.tasks["guard"].message
+    # rejected at the guard: the run ends Succeeded with the decision and reason, and nothing else runs
+    assert replay.phase == "Succeeded"
+    assert replay.outputs["decision"] == "rejected" and "already processed" in replay.outputs["reason"]
     assert setup.github.pulls() == pulls_before
     assert setup.remote.head(setup.branches()[0]) == commits_before
 
@@ -180,9 +181,9 @@ def test_bad_signature_stops_at_the_guard(setup: Setup) -> None:
 
     result = setup.run(event=tampered, name="tampered")
 
-    assert result.phase == "Failed"
-    assert result.tasks["guard"].phase == "Failed" and "signature" in result.tasks["guard"].message.lower()
-    assert all(t.phase == "Omitted" for name, t in result.tasks.items() if name != "guard")
+    assert result.phase == "Succeeded"
+    assert result.outputs["decision"] == "rejected" and "signature" in result.outputs["reason"].lower()
+    assert all(t.phase in ("Skipped", "Omitted") for name, t in result.tasks.items() if name != "guard")
     _assert_nothing_published(setup)
 
 

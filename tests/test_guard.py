@@ -81,12 +81,24 @@ def catalog_fixture(fixtures_dir: Path, file: str) -> tuple[dict[str, str], floa
     return mlflow_params(headers, (catalog / file).read_bytes()), float(timestamp)
 
 
-def assert_rejected(code: int, outputs: dict[str, str], stderr: str, message: str) -> None:
+def assert_refused(code: int, outputs: dict[str, str], stderr: str, message: str) -> None:
+    """A misconfiguration or a bad hand-given input fails the step with one line (no decision is made)."""
     assert code == 1, stderr
     assert "Traceback" not in stderr
     lines = stderr.strip().splitlines()
     assert lines[-1].startswith("guard: ") and message in lines[-1], stderr
     assert "decision" not in outputs
+
+
+def assert_rejected(code: int, outputs: dict[str, str], stderr: str, message: str) -> None:
+    """A rejected delivery ends the run with decision=rejected and the reason in one line; nothing is claimed and
+    no later task gets a model (issue 16 item 5: little is left behind, and the alert counts it)."""
+    assert code == 0, stderr
+    assert "Traceback" not in stderr
+    lines = stderr.strip().splitlines()
+    assert lines[-1].startswith("guard: decision=rejected") and message in lines[-1], stderr
+    assert outputs["decision"] == "rejected" and message in outputs["reason"]
+    assert outputs["model"] == outputs["branch"] == outputs["dedupe-key"] == ""
 
 
 # --- accepted events ----------------------------------------------------------------------------------------------
@@ -204,7 +216,7 @@ def test_missing_signature_is_rejected(run_guard: Guard, fixtures_dir: Path) -> 
 def test_missing_secret_is_a_clear_error(run_guard: Guard, fixtures_dir: Path) -> None:
     params, ts = oss_fixture(fixtures_dir, "model_version_alias_created.json")
     code, out, stderr = run_guard.run(params, now=ts)
-    assert_rejected(code, out, stderr, "HF_WEBHOOK_SECRET is not set")
+    assert_refused(code, out, stderr, "HF_WEBHOOK_SECRET is not set")
 
 
 def test_stale_and_future_timestamps_are_rejected(run_guard: Guard, fixtures_dir: Path) -> None:
@@ -237,7 +249,7 @@ def test_bad_parameters_are_rejected(run_guard: Guard, fixtures_dir: Path, chang
                                      message: str) -> None:
     params, ts = oss_fixture(fixtures_dir, "model_version_alias_created.json")
     code, out, stderr = run_guard.run(params | change, now=ts, secret=OSS_SECRET)
-    assert_rejected(code, out, stderr, message)
+    assert_refused(code, out, stderr, message)
 
 
 def test_signed_but_malformed_promotion_is_rejected(run_guard: Guard, fixtures_dir: Path) -> None:
@@ -250,7 +262,7 @@ def test_signed_but_malformed_promotion_is_rejected(run_guard: Guard, fixtures_d
         headers = {"X-MLflow-Delivery-Id": "d", "X-MLflow-Timestamp": "1000",
                    "X-MLflow-Signature": _generate_hmac_signature(OSS_SECRET, "d", "1000", body)}
         code, out, stderr = run_guard.run(mlflow_params(headers, body), now=1000, secret=OSS_SECRET)
-        assert_rejected(code, out, stderr, message)
+        assert_refused(code, out, stderr, message)  # authentic, but not a promotion the guard can act on
 
 
 # --- manual runs --------------------------------------------------------------------------------------------------
@@ -284,7 +296,7 @@ def test_manual_run_skips_signatures(run_guard: Guard) -> None:
 )
 def test_manual_run_validates_inputs(run_guard: Guard, params: dict[str, str], message: str) -> None:
     code, out, stderr = run_guard.run({"manual": "true", **params}, now=0)
-    assert_rejected(code, out, stderr, message)
+    assert_refused(code, out, stderr, message)
 
 
 # --- through the Kubernetes API -----------------------------------------------------------------------------------

@@ -61,7 +61,10 @@ def _run(workflow: dict, tmp_path: Path, params: dict[str, str] | None = None) -
     return LocalRun(workflow, {**defaults, **(params or {})}, {}, tmp_path, echo=False).execute()
 
 
-def test_parameters_flow_between_tasks_without_re_evaluation(tmp_path: Path) -> None:
+def test_parameters_flow_between_tasks_as_argo_passes_them(tmp_path: Path) -> None:
+    """Shell metacharacters stay data (no shell ever sees them); but, as in Argo, a global reference inside a value
+    that was substituted in is substituted again (docs/upstream-facts.md#workflows-substitution) — which is why
+    event data never travels in parameters."""
     workflow = _workflow(
         {
             "a": _container('printf %s "$P_X" > /tmp/out', outputs=["out"], inputs=["x"]),
@@ -84,8 +87,19 @@ def test_parameters_flow_between_tasks_without_re_evaluation(tmp_path: Path) -> 
         tpl["outputs"]["parameters"][0]["valueFrom"]["path"] = "/tmp/out"
     result = _run(workflow, tmp_path)
     assert result.phase == "Succeeded"
-    assert result.outputs["final"] == "{{workflow.name}} $(touch /tmp/pwned) ; 'quoted'!"
+    assert result.outputs["final"] == f"{result.workflow_name} $(touch /tmp/pwned) ; 'quoted'!"
     assert not Path("/tmp/pwned").exists()
+
+
+@pytest.mark.parametrize(("value", "refusal"), [
+    ("an alert annotation: {{workflow.foo}}", r"failed to resolve \{\{workflow.foo\}\}"),
+    ("{{inputs.parameters.msg}}", r"failed to resolve \{\{inputs.parameters.msg\}\}"),
+    ("{{=sprig.trim('x')}}", "would evaluate the expression"),
+])
+def test_a_parameter_value_argo_would_refuse_or_evaluate_is_refused(tmp_path: Path, value: str, refusal: str) -> None:
+    workflow = _workflow({"a": _container("true")}, [{"name": "a", "template": "a"}], params={"x": value})
+    with pytest.raises(RunError, match=refusal):
+        _run(workflow, tmp_path)
 
 
 def test_when_false_skips_and_depends_on_succeeded_omits(tmp_path: Path) -> None:
@@ -187,12 +201,23 @@ def test_generated_sensor_routes_a_promotion_and_drops_others(fixtures_dir: Path
     sensors = [yaml.safe_load(p.read_text()) for p in sorted((ROOT / "sensors").glob("*.yaml"))]
     body = (fixtures_dir / "mlflow-oss/catalog/model_version_alias.created.json").read_text()
     compact = json.dumps(json.loads(body), separators=(",", ":"))
-    event = '{"header":{"X-Mlflow-Signature":["v1,sig"],"X-Mlflow-Delivery-Id":["d-1"],"X-Mlflow-Timestamp":["1"]},"body":' + compact + "}"
+    signature = "v1," + "A" * 43 + "="
+    headers = {"X-Mlflow-Signature": [signature], "X-Mlflow-Delivery-Id": ["d-1"], "X-Mlflow-Timestamp": ["1764331200"]}
+    event = json.dumps({"header": headers}, separators=(",", ":"))[:-1] + ',"body":' + compact + "}"
     workflow, trigger = route_event(sensors, "mlflow-promotion", event)
     assert trigger == "promote-from-mlflow"
     params = {p["name"]: p["value"] for p in workflow["spec"]["arguments"]["parameters"]}
-    assert params["event-body"] == compact and params["signature"] == "v1,sig" and params["delivery-id"] == "d-1"
+    annotations = workflow["metadata"]["annotations"]
+    assert annotations["hera-flows.io/event-body"] == compact and annotations["hera-flows.io/signature"] == signature
+    assert annotations["hera-flows.io/delivery-id"] == "d-1"
+    assert set(params) == {"event-source", "received-at"}  # only a constant and the event context's time
     assert "manual" not in params  # the sensor never marks a run as manual
+    # the cheapest rejection first: headers not shaped like MLflow's never become a Workflow
+    for bad in ({**headers, "X-Mlflow-Signature": ["v1,sig"]}, {**headers, "X-Mlflow-Timestamp": ["1"]},
+                {**headers, "X-Mlflow-Delivery-Id": ["{{workflow.uid}}"]}, {}):
+        forged = json.dumps({"header": bad}, separators=(",", ":"))[:-1] + ',"body":' + compact + "}"
+        with pytest.raises(SensorError, match="filters drop"):
+            route_event(sensors, "mlflow-promotion", forged)
 
     for other in ("model_version_alias.deleted.json", "test_webhook.model_version_alias.created.json",
                   "model_version.created.json"):

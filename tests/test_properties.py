@@ -306,9 +306,9 @@ def test_the_guard_step_decides_or_refuses_every_signed_delivery_in_one_line(pay
         code, err = _run_step(["guard", "--pattern=promotion", f"--outputs={out}"])
         assert "Traceback" not in err
         if code == EXIT_OK:
-            assert sign_correctly
             decision = open(os.path.join(out, "decision"), encoding="utf-8").read()
-            assert decision in ("proceed", "skip")
+            assert decision in ("proceed", "skip", "rejected")
+            assert sign_correctly or decision == "rejected"  # a forgery never proceeds
             if decision == "proceed":
                 assert open(os.path.join(out, "branch"), encoding="utf-8").read().startswith("model-promotion/")
         else:
@@ -321,8 +321,10 @@ def test_the_guard_step_decides_or_refuses_every_signed_delivery_in_one_line(pay
                                         "MANUAL", "MODEL_NAME", "VERSION", "ALIAS", "DATABRICKS_SIGNATURE"]),
                        nasty_text | st.sampled_from(["mlflow", "databricks", "true", "false", "1"])))
 def test_the_guard_step_with_random_parameters_never_prints_a_traceback(params) -> None:
-    # Environment values hold neither NUL nor lone surrogates (Argo hands over valid UTF-8 from JSON).
-    env = {f"HF_PARAM_{k}": "".join(c for c in v if c != "\x00" and not "\ud800" <= c <= "\udfff")
+    # Environment values hold no NUL; undecodable bytes reach Python as lone surrogates U+DC80..U+DCFF
+    # (surrogateescape), which the guard must refuse in one line too (issue 16 item 13).
+    env = {f"HF_PARAM_{k}": "".join(c for c in v if c != "\x00" and not ("\ud800" <= c <= "\udfff"
+                                                                         and not "\udc80" <= c <= "\udcff"))
            for k, v in params.items()}
     env.update({"HF_PARAM_WORKFLOW_NAME": "wf", "HF_PARAM_WORKFLOW_UID": "uid-1", "HF_WEBHOOK_SECRET": SECRET})
     with _step_env(env), tempfile.TemporaryDirectory() as out:

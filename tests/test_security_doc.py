@@ -31,7 +31,7 @@ def service_account_permissions(docs: list[dict[str, Any]]) -> dict[str, tuple[s
 
 
 def documented_rbac(markdown: str) -> dict[str, tuple[str, str]]:
-    section = markdown.split("\n## RBAC\n", 1)[1].split("\n## ", 1)[0]
+    section = markdown.split("\n## RBAC\n", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
     rows = {}
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -52,3 +52,63 @@ def test_the_check_sees_a_widened_role() -> None:
     role["rules"][0]["verbs"].append("delete")
     documented = documented_rbac((ROOT / "docs" / "security.md").read_text())
     assert documented != service_account_permissions(docs)
+
+
+def documented_scope(markdown: str) -> set[tuple[str, str]]:
+    section = markdown.split("\n### The real scope of each grant\n", 1)[1].split("\n## ", 1)[0]
+    rows = set()
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and re.fullmatch(r"`[a-z0-9-]+`", cells[0]):
+            rows.add((cells[0].strip("`"), cells[1]))
+    return rows
+
+
+def broad_grants(docs: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """(ServiceAccount, "verbs resource") for every grant on Leases or Workflows that RBAC cannot narrow to the
+    objects the code uses (no resourceNames), in the namespace hera-flows runs in."""
+    roles = {(d["metadata"].get("namespace"), d["metadata"]["name"]): d for d in docs if d["kind"] == "Role"}
+    found = set()
+    for binding in (d for d in docs if d["kind"] == "RoleBinding"):
+        namespace = binding["metadata"].get("namespace")
+        if namespace != "mlops-automation":
+            continue
+        for rule in roles[(namespace, binding["roleRef"]["name"])]["rules"]:
+            for resource in set(rule["resources"]) & {"leases", "workflows"}:
+                if rule.get("resourceNames"):
+                    continue
+                for subject in binding["subjects"]:
+                    found.add((subject["name"], f"{'/'.join(rule['verbs'])} {resource}"))
+    return found
+
+
+def test_the_real_scope_of_every_broad_grant_is_documented() -> None:
+    """Issue 16 item 12: what a Role really allows (any Lease, any Workflow of the namespace) is stated."""
+    docs = [d for d in yaml.safe_load_all((ROOT / "generated" / "rbac.yaml").read_text()) if d]
+    assert broad_grants(docs) == documented_scope((ROOT / "docs" / "security.md").read_text())
+
+
+def test_a_widened_grant_needs_its_scope_documented() -> None:
+    docs = [d for d in yaml.safe_load_all((ROOT / "generated" / "rbac.yaml").read_text()) if d]
+    role = next(d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == "hera-flows-workflow")
+    role["rules"].append({"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["update"]})
+    assert broad_grants(docs) != documented_scope((ROOT / "docs" / "security.md").read_text())
+
+
+def test_the_readers_can_hold_a_read_only_forge_token() -> None:
+    from hera_flows.config import parse_config
+    from hera_flows.generate import render
+
+    base = yaml.safe_load((ROOT / "config" / "flows.yaml").read_text())
+    base["forge"]["read_token_secret"] = {"name": "forge-read", "key": "token"}
+    files = render(parse_config(yaml.safe_dump(base)))
+    drift = yaml.safe_load(files["generated/workflowtemplates/drift-remediation.yaml"])
+    uses = {}
+    for tpl in drift["spec"]["templates"]:
+        containers = [tpl["container"]] if "container" in tpl else tpl.get("containerSet", {}).get("containers", [])
+        for c in containers:
+            for env in c.get("env", []):
+                if env["name"] == "HF_FORGE_TOKEN":
+                    uses[f"{tpl['name']}/{c.get('name', 'main')}"] = env["valueFrom"]["secretKeyRef"]["name"]
+    assert uses["guard/main"] == uses["context/main"] == uses["agent/prepare"] == "forge-read"
+    assert uses["agent/main"] == uses["review/main"] == "hera-flows-forge"  # publish and review write

@@ -348,3 +348,22 @@ def test_confirm_gives_the_claim_its_full_duration(new_store: StoreFactory) -> N
     assert store.get(name)["spec"]["leaseDurationSeconds"] == 3600
     store.confirm("uid-1")
     assert store.get(name)["spec"]["leaseDurationSeconds"] == 8 * 86400
+
+
+def test_cooldowns_follow_the_api_servers_clock_not_the_pods(kube_api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 16 item 13: a guard pod whose clock runs 7 h fast must not see a 6 h cooldown as expired (nor one
+    whose clock is slow stretch it): decisions are made at the API server's time (its Date header)."""
+    from hera_flows.steps import state
+
+    first = KubernetesLeaseStore(NS, kube_api.api_client(), base_delay=0.01)
+    name = lease_name("drift-cooldown", "fraud@amount")
+    assert first.acquire_cooldown(name, "uid-1", 6 * 3600, key="fraud@amount").proceed
+    real_now = state.local_now
+    monkeypatch.setattr(state, "local_now", lambda: real_now() + timedelta(hours=7))  # a skewed pod clock
+    skewed = KubernetesLeaseStore(NS, kube_api.api_client(), base_delay=0.01)
+    decision = skewed.acquire_cooldown(name, "uid-2", 6 * 3600, key="fraud@amount")
+    assert not decision.proceed and "cooldown" in decision.reason
+    # and when the server's own clock has moved past the window, the key is free again
+    kube_api.clock_offset = 6 * 3600 + 60
+    later = KubernetesLeaseStore(NS, kube_api.api_client(), base_delay=0.01)
+    assert later.acquire_cooldown(name, "uid-3", 6 * 3600, key="fraud@amount").proceed

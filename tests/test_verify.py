@@ -325,3 +325,32 @@ def test_go_emulation_matches_documented_go_behaviour() -> None:
     assert canonical_header_key("bad header") == "bad header"
     with pytest.raises(ValueError):
         go_compact('{"a": NaN}')
+
+
+# --- issue 16 item 13 ------------------------------------------------------------------------------------------------
+
+
+def test_a_lone_surrogate_is_a_malformed_body_not_a_traceback() -> None:
+    from hera_flows.steps.verify import MalformedBody, verify_mlflow
+
+    body = '{"entity":"model_version_alias","data":{"name":"m\udc80"}}'  # undecodable bytes via surrogateescape
+    signature = "v1," + base64.b64encode(b"\0" * 32).decode()
+    with pytest.raises(MalformedBody, match="not valid UTF-8"):
+        verify_mlflow(body, signature=signature, delivery_id="d", timestamp="1000", secret="s",
+                      tolerance_seconds=300, now=1000)
+
+
+def test_an_empty_secret_never_verifies_anything() -> None:
+    """HMAC with an empty key is computable by anyone: refuse to verify instead of accepting such signatures."""
+    import hashlib
+    import hmac as hmac_module
+
+    from hera_flows.steps.common import StepError
+    from hera_flows.steps.verify import Rejected, verify_mlflow
+
+    body = '{"entity":"model_version_alias"}'
+    forged = hmac_module.new(b"", f"d.1000.{body}".encode(), hashlib.sha256).digest()
+    with pytest.raises(StepError, match="no webhook secret is configured") as caught:
+        verify_mlflow(body, signature="v1," + base64.b64encode(forged).decode(), delivery_id="d", timestamp="1000",
+                      secret="", tolerance_seconds=300, now=1000)
+    assert not isinstance(caught.value, Rejected)  # a misconfiguration fails the run, loudly

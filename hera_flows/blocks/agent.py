@@ -24,8 +24,10 @@ PUBLISH_OUTPUTS = ["branch", "changed", "commit", "files", "refused", "summary",
                    "update"]
 
 
-def forge_token(cfg: Config, *, optional: bool = False) -> SecretEnv:
-    return SecretEnv("HF_FORGE_TOKEN", cfg.forge.token_secret, optional=optional)
+def forge_token(cfg: Config, *, optional: bool = False, read_only: bool = False) -> SecretEnv:
+    """The forge token as ``HF_FORGE_TOKEN``; ``read_only`` steps get ``forge.read_token_secret`` when it is set."""
+    ref = (cfg.forge.read_token_secret or cfg.forge.token_secret) if read_only else cfg.forge.token_secret
+    return SecretEnv("HF_FORGE_TOKEN", ref, optional=optional)
 
 
 def _mounts(tmp_volume: str) -> list[m.VolumeMount]:
@@ -82,7 +84,7 @@ def agent_template(
             "prepare", "tmp-prepare", "prepare-workspace",
             [f"--pattern={pattern}", f"--repo-url={repo.url}", f"--base-branch={repo.base_branch}",
              f"--workspace={WORKSPACE}", f"--allowed-paths={allowed}", f"--forge={cfg.forge.kind}"],
-            env=[*param_env(["context", "branch"]), forge_token(cfg, optional=True).build()],
+            env=[*param_env(["context", "branch"]), forge_token(cfg, optional=True, read_only=True).build()],
         )
         if cfg.agent.kind == "builtin":
             step_node(

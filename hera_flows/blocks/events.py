@@ -24,6 +24,9 @@ from hera_flows.config import NetworkSource, RateLimit, SecretRef
 EVENTS_API = "argoproj.io/v1alpha1"
 # Every EventSource and Sensor pod serves Prometheus metrics on this port (Argo Events' controllers set it).
 METRICS_PORT = 7777
+# Webhook bodies travel in an annotation of the Workflow, and all annotations of an object share 256 KiB.
+REGISTRY_PAYLOAD_LIMIT = 64 * 1024  # an MLflow or Databricks registry event is a few hundred bytes
+ALERT_PAYLOAD_LIMIT = 192 * 1024  # an Alertmanager group: bound it with max_alerts in the webhook receiver
 # Small pods: an EventSource or Sensor only forwards events.
 EVENT_POD_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}
 
@@ -148,11 +151,33 @@ class FromEvent:
 
 
 @dataclass(frozen=True)
+class FromContext:
+    """A value from the event's context (``contextKey``): e.g. ``time``, when the EventSource received the event
+    (RFC 3339, set by the EventSource, not by the sender; docs/upstream-facts.md#events-webhook)."""
+
+    context_key: str
+
+
+@dataclass(frozen=True)
 class Constant:
     value: str
 
 
-ParamSource = FromEvent | Constant
+ParamSource = FromEvent | FromContext | Constant
+
+
+def _source(dependency: str, source: FromEvent | FromContext) -> dict[str, Any]:
+    if isinstance(source, FromContext):
+        return {"dependencyName": dependency, "contextKey": source.context_key}
+    src: dict[str, Any] = {"dependencyName": dependency, "dataKey": source.data_key}
+    if source.default is not None:
+        src["value"] = source.default
+    return src
+
+
+def annotation_dest(key: str) -> str:
+    """The sjson path of an annotation of the submitted Workflow: every '.' in the key escaped with '\\'."""
+    return "metadata.annotations." + key.replace(".", "\\.")
 
 
 @dataclass(frozen=True)
@@ -165,6 +190,9 @@ class WorkflowSubmitTrigger:
     parameters: dict[str, ParamSource]
     rate_limit: RateLimit
     labels: dict[str, str] = field(default_factory=dict)
+    # Untrusted event fields travel in annotations of the Workflow, which Argo never substitutes; parameters carry
+    # only constants, the event's context and values a filter has already checked.
+    annotations: dict[str, FromEvent | FromContext] = field(default_factory=dict)
 
     def render(self, namespace: str) -> dict[str, Any]:
         arguments: list[dict[str, Any]] = []
@@ -174,18 +202,20 @@ class WorkflowSubmitTrigger:
                 arguments.append({"name": param_name, "value": source.value})
                 continue
             arguments.append({"name": param_name, "value": ""})
-            src: dict[str, Any] = {"dependencyName": self.dependency, "dataKey": source.data_key}
-            if source.default is not None:
-                src["value"] = source.default
-            mappings.append({"src": src, "dest": f"spec.arguments.parameters.{index}.value"})
+            mappings.append({"src": _source(self.dependency, source), "dest": f"spec.arguments.parameters.{index}.value"})
+        for key, source in self.annotations.items():
+            mappings.append({"src": _source(self.dependency, source), "dest": annotation_dest(key)})
+        metadata: dict[str, Any] = {
+            "generateName": f"{self.template}-",
+            "namespace": namespace,
+            "labels": {**security.MANAGED_BY, "hera-flows.io/triggered-by": "argo-events", **self.labels},
+        }
+        if self.annotations:
+            metadata["annotations"] = {key: "" for key in self.annotations}
         workflow = {
             "apiVersion": "argoproj.io/v1alpha1",
             "kind": "Workflow",
-            "metadata": {
-                "generateName": f"{self.template}-",
-                "namespace": namespace,
-                "labels": {**security.MANAGED_BY, "hera-flows.io/triggered-by": "argo-events", **self.labels},
-            },
+            "metadata": metadata,
             "spec": {
                 "workflowTemplateRef": {"name": self.template},
                 "arguments": {"parameters": arguments},

@@ -119,8 +119,20 @@ def prometheus_rule(namespace: str, labels: dict[str, str]) -> dict[str, Any]:
             },
         },
         {
+            "alert": "HeraFlowsDeliveriesRejected",
+            "expr": f'sum by (pattern) (increase({decisions}{{decision="rejected"}}[15m])) > 0',
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "hera-flows {{ $labels.pattern }} rejected deliveries",
+                "description": "The guard rejected {{ $labels.pattern }} deliveries (bad signature, stale, replayed "
+                "or malformed): someone is sending forgeries, or the webhook secret in MLflow and in the cluster "
+                "differ (then every genuine promotion is rejected too). kubectl get wf -l "
+                "hera-flows.io/decision=rejected shows each reason.",
+            },
+        },
+        {
             "alert": "HeraFlowsEventStorm",
-            "expr": f'sum by (pattern) (increase({decisions}{{decision!="proceed"}}[1h])) > 50',
+            "expr": f'sum by (pattern) (increase({decisions}{{decision!~"proceed|rejected"}}[1h])) > 50',
             "for": "15m",
             "labels": {"severity": "warning"},
             "annotations": {

@@ -42,9 +42,10 @@ LEASE_RULES: list[dict[str, Any]] = [
     {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
      "verbs": ["get", "list", "create", "update", "delete"]},
 ]
-# Guards label their own Workflow with the decision (hera_flows/steps/run_labels.py); only guards may patch.
+# Guards read their own Workflow (the event is in its annotations, hera_flows/steps/event_data.py) and label it
+# with the decision (hera_flows/steps/run_labels.py); only guards may.
 LABEL_RUN_RULES: list[dict[str, Any]] = [
-    {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["patch"]},
+    {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["get", "patch"]},
 ]
 
 # What Argo's executor needs (Argo Workflows >= 3.4 reports outputs through WorkflowTaskResults).

@@ -47,6 +47,8 @@ from hera_flows.local.expressions import ExpressionError, evaluate
 from hera_flows.local.sensor import SensorError, route_event
 
 _REF = re.compile(r"{{\s*([^{}]+?)\s*}}")
+# Tag prefixes Argo's submission validation resolves (and fails on when it cannot).
+_VALIDATED_PREFIXES = ("item.", "steps.", "inputs.", "outputs.", "pod.", "workflow.", "tasks.")
 TRANSIENT_EXIT = 75
 
 
@@ -123,6 +125,7 @@ class LocalRun:
         backoff_scale: float = 0.01,
         state_dir: Path | None = None,
         library: dict[str, LibraryTemplate] | None = None,
+        annotations: dict[str, str] | None = None,
     ):
         """``library``: the WorkflowTemplates ``templateRef`` tasks may name (see ``load_library``). With a
         library every reference is checked before the first task runs, as Argo checks them on submission; without
@@ -149,6 +152,9 @@ class LocalRun:
         self.children: dict[str, list[TaskResult]] = {}  # fanned-out task -> one result per item
         self.locks: list[str] = []
         self.status: str | None = None  # {{workflow.status}}, known once the entrypoint finished
+        # metadata.annotations of the submitted Workflow (the Sensor writes event data there); a step reads its own
+        # Workflow from <state>/workflows/<name>.json, as a guard reads it from the API in a cluster.
+        self.annotations = dict(annotations or {})
 
     # -- scopes ---------------------------------------------------------------------------------------------
     def _global_scope(self) -> dict[str, str]:
@@ -173,6 +179,8 @@ class LocalRun:
         entry = self.templates[self.spec["entrypoint"]]
         if "dag" not in entry:
             raise RunError("the local runner runs DAG entrypoints only")
+        self._check_submission()
+        self._record_workflow()
         if self.library is not None:
             self._check_references(entry, self.templates, where=self.template["metadata"]["name"], seen=set())
         scope = self._global_scope()
@@ -191,6 +199,28 @@ class LocalRun:
                 phase = "Failed"
         return RunResult(self.name, phase, results, outputs, dict(self.parameters), self.workdir, list(self.locks),
                          exit_result)
+
+    def _check_submission(self) -> None:
+        """What `argo submit` refuses: a parameter value holding an unresolvable ``{{workflow.*}}``, ``{{inputs.*}}``
+        ... reference (validation substitutes the real values, then resolves every tag with those prefixes), and an
+        expression Argo would evaluate (docs/upstream-facts.md#workflows-substitution)."""
+        known = self._global_scope()
+        for name, value in self.parameters.items():
+            for match in _REF.finditer(value):
+                tag = match.group(1)
+                if tag.startswith("="):
+                    raise RunError(f"parameter {name}: Argo would evaluate the expression {{{{{tag[:60]}}}}} in its "
+                                   "value; event data must not travel in parameters")
+                if tag.startswith(_VALIDATED_PREFIXES) and tag not in known:
+                    raise RunError(f"argo submit would refuse this Workflow: failed to resolve {{{{{tag[:80]}}}}} "
+                                   f"(in the value of parameter {name})")
+
+    def _record_workflow(self) -> None:
+        folder = self.state_dir / "workflows"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{self.name}.json").write_text(json.dumps({"metadata": {
+            "name": self.name, "namespace": self.namespace, "uid": self.uid, "annotations": self.annotations}}),
+            encoding="utf-8")
 
     def _run_dag(
         self, dag: dict[str, Any], templates: dict[str, dict[str, Any]], scope: dict[str, str], *, prefix: str = ""
@@ -268,10 +298,17 @@ class LocalRun:
         if "withParam" in task or "withItems" in task:
             return self._run_fan_out(task, template, templates, scope, name)
         arguments = {
-            p["name"]: _substitute(str(p.get("value", "")), scope, where=f"task {name} arguments")
+            p["name"]: self._rescanned(_substitute(str(p.get("value", "")), scope, where=f"task {name} arguments"))
             for p in task.get("arguments", {}).get("parameters", [])
         }
         return self._run_any(name, template, templates, arguments)
+
+    def _rescanned(self, value: str) -> str:
+        """Argo substitutes the globals again inside a value that was substituted in (the template, inputs
+        included, is marshalled and passed through its engine once more): ``{{workflow.name}}`` inside event data
+        becomes the workflow's name; anything else is left as it is."""
+        known = self._global_scope()
+        return _REF.sub(lambda m: known.get(m.group(1), m.group(0)), value)
 
     def _run_fan_out(self, task: dict[str, Any], template: dict[str, Any], templates: dict[str, dict[str, Any]],
                      scope: dict[str, str], name: str) -> TaskResult:
@@ -726,18 +763,32 @@ def workflow_parameters(
     overrides: dict[str, str],
 ) -> dict[str, str]:
     """The parameters Argo would give the workflow: template defaults, then the Sensor's mapping, then --set."""
+    return submission(template, sensors=sensors, event=event, overrides=overrides)[0]
+
+
+def submission(
+    template: dict[str, Any],
+    *,
+    sensors: list[dict[str, Any]],
+    event: str | None,
+    overrides: dict[str, str],
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The parameters and annotations of the Workflow Argo would run: template defaults, then what the Sensor
+    maps from the event (parameters and annotations), then --set."""
     params = {p["name"]: str(p.get("value", "")) for p in template["spec"].get("arguments", {}).get("parameters", [])}
+    annotations: dict[str, str] = {}
     if event is not None:
         workflow, _trigger = route_event(sensors, template["metadata"]["name"], event)
         for p in workflow["spec"]["arguments"]["parameters"]:
             if p["name"] not in params:
                 raise RunError(f"the sensor sets parameter {p['name']!r} that the template does not declare")
             params[p["name"]] = p["value"]
+        annotations = dict((workflow.get("metadata") or {}).get("annotations") or {})
     for key, value in overrides.items():
         if key not in params:
             raise RunError(f"unknown parameter {key!r}; the template declares: {', '.join(params)}")
         params[key] = value
-    return params
+    return params, annotations
 
 
 def run_workflow(
@@ -756,13 +807,13 @@ def run_workflow(
     generated ones (e.g. the team's training template behind ``drift-retrain``)."""
     template = load_template(template_name, generated)
     library = load_library(generated, extra_templates)
-    params = workflow_parameters(
+    params, annotations = submission(
         template, sensors=load_sensors(generated), event=event, overrides=dict(overrides or {})
     )
     workdir = workdir or Path(tempfile.mkdtemp(prefix="hera-flows-run-"))
     state_dir = state_dir or generated / ".hera-flows-local" / "state"
     return LocalRun(template, params, secrets or {}, workdir, echo=echo, state_dir=state_dir,
-                    library=library).execute()
+                    library=library, annotations=annotations).execute()
 
 
 def run_command(args: Any) -> int:

@@ -12,6 +12,7 @@ Only the gjson subset the generated sensors use is implemented: dotted keys and 
 from __future__ import annotations
 
 import copy
+from datetime import datetime, timezone
 import json
 import re
 from dataclasses import dataclass
@@ -176,15 +177,31 @@ def dependency_passes(dependency: dict[str, Any], data: str) -> tuple[bool, list
     return passed, reasons
 
 
-def submitted_workflow(trigger: dict[str, Any], dependency_name: str, data: str) -> dict[str, Any]:
+def event_context(now: datetime | None = None) -> dict[str, str]:
+    """The event context an EventSource would attach when it received the event now (``time`` in RFC 3339 UTC
+    with whole seconds, as ``metav1.Time`` serialises it)."""
+    moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    return {"id": "local", "source": "local", "specversion": "1.0", "type": "webhook",
+            "datacontenttype": "application/json", "subject": "local",
+            "time": moment.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def submitted_workflow(trigger: dict[str, Any], dependency_name: str, data: str,
+                       context: dict[str, str] | None = None) -> dict[str, Any]:
     """The Workflow an argoWorkflow submit trigger would create for an event of ``dependency_name``."""
     spec = trigger["template"]["argoWorkflow"]
     workflow = copy.deepcopy(spec["source"]["resource"])
+    context = context or event_context()
     for mapping in spec.get("parameters", []):
         src = mapping["src"]
         if src["dependencyName"] != dependency_name:
             continue
-        value = gjson_string(data, src["dataKey"])
+        if "contextKey" in src:
+            value = context.get(src["contextKey"])
+            if value is None:
+                raise SensorError(f"the event context has no {src['contextKey']!r}")
+        else:
+            value = gjson_string(data, src["dataKey"])
         if value is None:
             if "value" not in src:
                 raise SensorError(f"event has no {src['dataKey']} and the parameter has no default")
@@ -193,10 +210,32 @@ def submitted_workflow(trigger: dict[str, Any], dependency_name: str, data: str)
     return workflow
 
 
+def _dest_parts(dest: str) -> list[str]:
+    """An sjson path's keys: split at '.', where '\\.' is a literal dot inside a key."""
+    parts, current, i = [], "", 0
+    while i < len(dest):
+        if dest[i] == "\\" and i + 1 < len(dest):
+            current += dest[i + 1]
+            i += 2
+            continue
+        if dest[i] == ".":
+            parts.append(current)
+            current = ""
+        else:
+            current += dest[i]
+        i += 1
+    parts.append(current)
+    return parts
+
+
 def _set_dest(obj: Any, dest: str, value: str) -> None:
-    parts = dest.split(".")
+    """Set ``value`` at an sjson path, creating missing objects on the way (as sjson.SetBytes does)."""
+    parts = _dest_parts(dest)
     for part in parts[:-1]:
-        obj = obj[int(part)] if isinstance(obj, list) else obj[part]
+        if isinstance(obj, list):
+            obj = obj[int(part)]
+        else:
+            obj = obj.setdefault(part, {})
     last = parts[-1]
     if isinstance(obj, list):
         obj[int(last)] = value

@@ -37,6 +37,7 @@ from hera_flows.blocks.workflow import (
 )
 from hera_flows.config import Config
 from hera_flows.patterns import PatternManifests
+from hera_flows.steps import event_data
 from hera_flows.steps.drift.normalise import NAME, SEVERITY_WORDS
 
 TEMPLATE_NAME = "drift-remediation"
@@ -71,7 +72,6 @@ def _params(cfg: Config) -> list[Param]:
     sources = tuple(cfg.patterns.drift.webhook.sources)
     return [
         Param("event-source", "Which monitoring tool sent the event (set by the Sensor).", sources[0], sources),
-        Param("event-body", "The webhook body as Argo Events delivers it (set by the Sensor)."),
         Param("model", "The model the event is about: the per-model mutex key (set by the Sensor; checked by the "
               "guard)."),
         Param("manual", "'true' for a hand-submitted run: model, feature and severity are required. The Sensor never "
@@ -113,7 +113,7 @@ def _guard(cfg: Config, *, ceiling: bool):
         ],
         inputs=[p.name for p in _params(cfg)],
         outputs=GUARD_OUTPUTS,
-        secrets=[forge_token(cfg, optional=not ceiling)],
+        secrets=[forge_token(cfg, optional=not ceiling, read_only=True)],
         claim_seconds=d.active_deadline_seconds,
     )
 
@@ -158,7 +158,7 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
             ],
             inputs=["event", "dedupe-key", "branch"],
             outputs=["context"],
-            secrets=[forge_token(cfg, optional=True)],
+            secrets=[forge_token(cfg, optional=True, read_only=True)],
             env_from_secrets=[cfg.mlflow.credentials_secret] if cfg.mlflow.credentials_secret else [],
             network=True,
         )
@@ -287,7 +287,8 @@ def event_source(cfg: Config) -> dict[str, Any]:
     return events.webhook_event_source(
         EVENT_SOURCE_NAME,
         cfg.namespace,
-        [events.WebhookEndpoint(source, hook.port, f"{hook.endpoint_prefix}/{source}", auth_secret=hook.auth_secret)
+        [events.WebhookEndpoint(source, hook.port, f"{hook.endpoint_prefix}/{source}", auth_secret=hook.auth_secret,
+                                max_payload_size=events.ALERT_PAYLOAD_LIMIT)
          for source in hook.sources],
         event_bus=cfg.event_bus,
     )
@@ -323,9 +324,10 @@ def sensor(cfg: Config) -> dict[str, Any]:
             template=template,
             parameters={
                 "event-source": events.Constant(source),
-                "event-body": events.FromEvent("body"),
-                "model": events.FromEvent(MODEL_PATH[source]),
+                "model": events.FromEvent(MODEL_PATH[source]),  # the name filter above checked its charset
             },
+            # the body (alert annotations may hold unrendered `{{ $value }}` templates) never goes into a parameter
+            annotations={event_data.annotation_key("event-body"): events.FromEvent("body")},
             rate_limit=d.rate_limit,
             labels=labels,
         ))

@@ -21,6 +21,7 @@ from hera_flows.blocks.step import SecretEnv, step_template
 from hera_flows.blocks.workflow import Param, pattern_workflow_template, task_output
 from hera_flows.config import Config
 from hera_flows.patterns import PatternManifests
+from hera_flows.steps import event_data
 
 TEMPLATE_NAME = "mlflow-promotion"
 EVENT_SOURCE_NAME = "mlflow"
@@ -29,14 +30,14 @@ MLFLOW_EVENT = "mlflow"
 DATABRICKS_EVENT = "databricks"
 CONTEXT_TASK = "context"
 
+# The webhook body and its signature headers are untrusted: the Sensor puts them into annotations of the Workflow
+# (hera_flows/steps/event_data.py), never into these parameters, which Argo would substitute again.
 PARAMS = [
     Param("event-source", "Who sent the event: an OSS MLflow webhook or a legacy/Databricks registry webhook.",
           "mlflow", ("mlflow", "databricks")),
-    Param("event-body", "The webhook body as Argo Events delivers it (set by the Sensor)."),
-    Param("signature", "X-MLflow-Signature header (set by the Sensor)."),
-    Param("delivery-id", "X-MLflow-Delivery-Id header (set by the Sensor)."),
-    Param("timestamp", "X-MLflow-Timestamp header (set by the Sensor)."),
-    Param("databricks-signature", "X-Databricks-Signature header (set by the Sensor)."),
+    Param("received-at", "When the EventSource received the delivery (RFC 3339, set by the Sensor from the event "
+          "context): a signed timestamp is checked against it, so time spent waiting on the rate limit never makes a "
+          "genuine delivery stale."),
     Param("manual", "'true' for a hand-submitted run: no signature, model-name and version are required. "
           "The Sensor never sets it.", "false", ("false", "true")),
     Param("model-name", "Registered model name (manual runs; event runs take it from the verified body)."),
@@ -110,7 +111,7 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
             ],
             inputs=["model-name", "version", "alias"],
             outputs=["context", "manifest-path", "current-version"],
-            secrets=[forge_token(cfg, optional=True)],
+            secrets=[forge_token(cfg, optional=True, read_only=True)],
             env_from_secrets=[cfg.mlflow.credentials_secret] if cfg.mlflow.credentials_secret else [],
             network=True,
         )
@@ -168,10 +169,13 @@ def event_source(cfg: Config) -> dict[str, Any]:
         EVENT_SOURCE_NAME,
         cfg.namespace,
         [
-            # OSS MLflow cannot send an Authorization header: its HMAC signature is verified by the guard.
-            events.WebhookEndpoint(MLFLOW_EVENT, p.webhook.port, p.webhook.endpoint),
+            # OSS MLflow cannot send an Authorization header: its HMAC signature is verified by the guard. Registry
+            # events are a few hundred bytes; the body travels in an annotation (256 KiB for all of them).
+            events.WebhookEndpoint(MLFLOW_EVENT, p.webhook.port, p.webhook.endpoint,
+                                   max_payload_size=events.REGISTRY_PAYLOAD_LIMIT),
             events.WebhookEndpoint(
-                DATABRICKS_EVENT, p.legacy_webhook.port, p.legacy_webhook.endpoint, auth_secret=p.legacy_webhook_token
+                DATABRICKS_EVENT, p.legacy_webhook.port, p.legacy_webhook.endpoint, auth_secret=p.legacy_webhook_token,
+                max_payload_size=events.REGISTRY_PAYLOAD_LIMIT,
             ),
         ],
         event_bus=cfg.event_bus,
@@ -188,6 +192,11 @@ def sensor(cfg: Config) -> dict[str, Any]:
             events.DataFilter("body.entity", ("model_version_alias",)),
             events.DataFilter("body.action", ("created",)),
             events.DataFilter("body.data.alias", tuple(p.aliases)),
+            # The cheapest rejection first: a delivery without MLflow's signature headers in their exact shape never
+            # becomes a Workflow (the guard still verifies the HMAC of every one that does).
+            events.RegexFilter(events.header_key("X-MLflow-Signature"), r"^v1,[A-Za-z0-9+/]{43}=$"),
+            events.RegexFilter(events.header_key("X-MLflow-Delivery-Id"), r"^[A-Za-z0-9-]{1,100}$"),
+            events.RegexFilter(events.header_key("X-MLflow-Timestamp"), r"^[0-9]{9,11}$"),
         ),
     )
     databricks_dep = events.Dependency(
@@ -206,10 +215,13 @@ def sensor(cfg: Config) -> dict[str, Any]:
         template=TEMPLATE_NAME,
         parameters={
             "event-source": events.Constant("mlflow"),
-            "event-body": events.FromEvent("body"),
-            "signature": events.FromEvent(events.header_key("X-MLflow-Signature")),
-            "delivery-id": events.FromEvent(events.header_key("X-MLflow-Delivery-Id")),
-            "timestamp": events.FromEvent(events.header_key("X-MLflow-Timestamp")),
+            "received-at": events.FromContext("time"),
+        },
+        annotations={
+            event_data.annotation_key("event-body"): events.FromEvent("body"),
+            event_data.annotation_key("signature"): events.FromEvent(events.header_key("X-MLflow-Signature")),
+            event_data.annotation_key("delivery-id"): events.FromEvent(events.header_key("X-MLflow-Delivery-Id")),
+            event_data.annotation_key("timestamp"): events.FromEvent(events.header_key("X-MLflow-Timestamp")),
         },
         rate_limit=p.rate_limit,
         labels=labels,
@@ -220,8 +232,12 @@ def sensor(cfg: Config) -> dict[str, Any]:
         template=TEMPLATE_NAME,
         parameters={
             "event-source": events.Constant("databricks"),
-            "event-body": events.FromEvent("body"),
-            "databricks-signature": events.FromEvent(events.header_key("X-Databricks-Signature")),
+            "received-at": events.FromContext("time"),
+        },
+        annotations={
+            event_data.annotation_key("event-body"): events.FromEvent("body"),
+            event_data.annotation_key("databricks-signature"):
+                events.FromEvent(events.header_key("X-Databricks-Signature")),
         },
         rate_limit=p.rate_limit,
         labels=labels,

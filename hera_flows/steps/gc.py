@@ -66,7 +66,7 @@ def collect(store: Any, *, grace_seconds: float, now: datetime | float | None = 
 
     if grace_seconds < 0:
         raise StepError("--grace-seconds must not be negative")
-    moment = aware(now)
+    moment = aware(now if now is not None else store.now())  # the API server's clock in a cluster
     result = GcResult()
     for lease in store.list(MANAGED_BY_SELECTOR):
         result.listed += 1

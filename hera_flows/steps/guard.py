@@ -1,9 +1,16 @@
 """`hera-flows step guard`: the first task of a pattern. It authenticates the event, refuses replays,
 normalises the event into a few plain outputs and decides whether the run proceeds or ends as a skip.
 
-Rejections (bad or missing signature, stale timestamp, replayed delivery, malformed body) fail the step with one
-clear sentence; valid events that are not a promotion end the run quietly with ``decision=skip``. Nothing after
-the guard reads the raw event: downstream steps get the verified model, version and alias only.
+Rejections (bad or missing signature, stale timestamp, replayed delivery, malformed body) end the run with
+``decision=rejected`` and the reason in one sentence: the run is Succeeded (its pod is garbage-collected at once,
+nothing else runs), labelled ``hera-flows.io/decision=rejected`` and counted by the guard-decision metric, whose
+alert fires on any rejection (a forgery, or a webhook secret that does not match). Valid events that are not a
+promotion end quietly with ``decision=skip``. Nothing after the guard reads the raw event: downstream steps get the
+verified model, version and alias only.
+
+The body and signature headers come from the Workflow's annotations (hera_flows/steps/event_data.py), and a
+signed timestamp is checked against ``received-at``, when the EventSource received the delivery: a flood of
+forgeries queued ahead of it on the Sensor's rate limit cannot make a genuine delivery stale.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from hera_flows.steps import naming, verify
+from hera_flows.steps import event_data, naming, verify
 from hera_flows.steps.common import StepError, log, param, secret, write_outputs
 from hera_flows.steps.run_labels import label_workflow, run_labels
 
@@ -108,18 +115,38 @@ def _manual() -> Outcome:
     return Outcome("proceed", "manual run", "manual", model, version, alias, timestamp=_iso(_now()), manual=True)
 
 
-def _mlflow(args: argparse.Namespace, body: str) -> Outcome:
+def _field(args: argparse.Namespace, name: str) -> str:
+    return event_data.field(name, namespace=args.state_namespace)
+
+
+def received_at(value: str, now: float, tolerance_seconds: int) -> float:
+    """When the EventSource received the delivery (the event context's RFC 3339 ``time``); ``now`` when unknown
+    (a step called by hand). A time ahead of this pod's clock by more than the tolerance is not believed."""
+    text = value.strip()
+    if not text:
+        return now
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise StepError(f"received-at {text[:40]!r} is not an RFC 3339 time (it comes from the event context)") from None
+    epoch = (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+    if epoch - now > tolerance_seconds:
+        raise verify.Rejected(f"the delivery was received at {text}, {int(epoch - now)} s in the future: check clocks")
+    return epoch
+
+
+def _mlflow(args: argparse.Namespace, body: str, webhook_secret: str) -> Outcome:
+    delivery_id, stamp = _field(args, "delivery-id"), _field(args, "timestamp")
     payload = verify.verify_mlflow(
         body,
-        signature=param("signature"),
-        delivery_id=param("delivery-id"),
-        timestamp=param("timestamp"),
-        secret=secret("HF_WEBHOOK_SECRET"),
+        signature=_field(args, "signature"),
+        delivery_id=delivery_id,
+        timestamp=stamp,
+        secret=webhook_secret,
         tolerance_seconds=args.tolerance_seconds,
-        now=_now(),
+        now=received_at(param("received-at"), _now(), args.tolerance_seconds),
     )
-    delivery_id = param("delivery-id")
-    timestamp = _iso(int(param("timestamp")))
+    timestamp = _iso(int(stamp))
     entity, action = payload.get("entity"), payload.get("action")
     if (entity, action) != MLFLOW_PROMOTION:
         return Outcome("skip", f"MLflow event {entity}.{action} is not a promotion (model_version_alias.created)",
@@ -140,12 +167,13 @@ def _mlflow(args: argparse.Namespace, body: str) -> Outcome:
 
 def _databricks(args: argparse.Namespace, body: str) -> Outcome:
     configured = secret("HF_DATABRICKS_SECRET", required=False)
-    signature = param("databricks-signature")
+    signature = _field(args, "databricks-signature")
     if not configured and signature:
         log("guard: X-Databricks-Signature present but HF_DATABRICKS_SECRET is not configured; "
             "relying on the EventSource's bearer token")
     payload = verify.verify_databricks(
-        body, signature=signature, secret=configured, tolerance_seconds=args.tolerance_seconds, now=_now()
+        body, signature=signature, secret=configured, tolerance_seconds=args.tolerance_seconds,
+        now=received_at(param("received-at"), _now(), args.tolerance_seconds),
     )
     event_ms = verify.event_timestamp_ms(payload)
     timestamp = _iso(event_ms / 1000)
@@ -183,7 +211,7 @@ def _claim_replay(args: argparse.Namespace, outcome: Outcome) -> None:
     if not store.claim_once(naming.lease_name("replay", key), holder, owner, key=key,
                             pending_seconds=args.claim_seconds):
         what = outcome.delivery_id or f"of {outcome.model} v{outcome.version} at {outcome.timestamp}"
-        raise StepError(f"delivery {what} was already processed by another workflow (replay refused)")
+        raise verify.Rejected(f"delivery {what} was already processed by another workflow (replay refused)")
 
 
 def _title(outcome: Outcome) -> str:
@@ -206,18 +234,19 @@ def main(argv: list[str]) -> int:
         outcome = _manual()
     else:
         source = param("event-source")
-        body = param("event-body")
+        if source not in ("mlflow", "databricks"):
+            raise StepError(f"unknown event-source {source[:40]!r}: expected 'mlflow' or 'databricks'")
+        webhook_secret = secret("HF_WEBHOOK_SECRET") if source == "mlflow" else ""
+        body = _field(args, "event-body")
         if not body.strip():
             raise StepError("the event body is empty (was the workflow submitted by hand without manual=true?)")
-        if source == "mlflow":
-            outcome = _mlflow(args, body)
-        elif source == "databricks":
-            outcome = _databricks(args, body)
-        else:
-            raise StepError(f"unknown event-source {source[:40]!r}: expected 'mlflow' or 'databricks'")
-
-    if outcome.decision == "proceed" and outcome.replay_key:
-        _claim_replay(args, outcome)
+        try:
+            outcome = _mlflow(args, body, webhook_secret) if source == "mlflow" else _databricks(args, body)
+            if outcome.decision == "proceed" and outcome.replay_key:
+                _claim_replay(args, outcome)
+        except verify.Rejected as exc:
+            # A forged, stale, replayed or malformed delivery: one line, nothing claimed, nothing else runs.
+            outcome = Outcome("rejected", str(exc), source)
 
     proceed = outcome.decision == "proceed"
     version_tag = f"v{outcome.version}"

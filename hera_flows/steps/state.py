@@ -35,7 +35,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -102,9 +102,14 @@ def parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
+def local_now() -> datetime:
+    """This pod's clock (the fallback when the API server's is unknown)."""
+    return datetime.now(timezone.utc)
+
+
 def aware(now: datetime | float | None) -> datetime:
     if now is None:
-        moment = datetime.now(timezone.utc)
+        moment = local_now()
     elif isinstance(now, (int, float)):
         moment = datetime.fromtimestamp(now, timezone.utc)
     else:
@@ -191,6 +196,11 @@ class LeaseStore(ABC):
 
     # --- primitives (same semantics as the Kubernetes API) ---------------------------------------------
 
+    def now(self) -> datetime:
+        """The time decisions are made at: the store's own clock where it has one (the API server's), so a pod
+        whose clock is wrong neither ends a cooldown early nor stretches it."""
+        return local_now()
+
     @abstractmethod
     def create(self, lease: dict[str, Any]) -> dict[str, Any]:
         """Create the Lease; raise AlreadyExists if the name is taken. Returns the stored object."""
@@ -232,7 +242,7 @@ class LeaseStore(ABC):
         pending claim of another run that has outlived its duration is taken over.
         """
         check_lease_name(name)
-        moment = aware(now)
+        moment = aware(now if now is not None else self.now())
         lease = self._new_lease(name, holder, moment, key=key, owner=owner, duration=duration_seconds,
                                 pending=pending_seconds)
         for _ in range(_CAS_ATTEMPTS):
@@ -290,7 +300,7 @@ class LeaseStore(ABC):
         """Proceed unless another holder took ``name`` less than ``window_seconds`` ago (or holds it pending and is
         still within its deadline); record this run if so, pending when ``pending_seconds`` is given."""
         check_lease_name(name)
-        moment = aware(now)
+        moment = aware(now if now is not None else self.now())
         for _ in range(_CAS_ATTEMPTS):
             current = self.get(name)
             if current is None:
@@ -462,6 +472,43 @@ class KubernetesLeaseStore(LeaseStore):
         self._attempts = attempts
         self._base_delay = base_delay
         self._timeout = request_timeout
+        self._api_client = self._api.api_client
+        self._server_time: tuple[datetime, float] | None = None  # (API server's Date, time.monotonic() then)
+
+    def now(self) -> datetime:
+        """The API server's clock: the ``Date`` of its last answer plus the time elapsed since (one request to
+        ``/version``, which every authenticated identity may read, when nothing was asked yet). Whole seconds,
+        as HTTP dates are; the pod's own clock only when the server cannot be asked."""
+        import time
+
+        if self._server_time is None:
+            try:
+                from kubernetes import client
+
+                response = client.VersionApi(self._api_client).get_code(_preload_content=False,
+                                                                        _request_timeout=self._timeout)
+                self._note_date(response)
+                response.read()  # drain and hand the connection back to the pool
+                response.release_conn()
+            except Exception:  # noqa: BLE001 - the pod clock is the documented fallback
+                return local_now()
+        if self._server_time is None:
+            return local_now()
+        server, at = self._server_time
+        return server + timedelta(seconds=time.monotonic() - at)
+
+    def _note_date(self, response: Any) -> None:
+        import time
+        from email.utils import parsedate_to_datetime
+
+        headers = getattr(response, "headers", None) or {}
+        value = headers.get("Date") if hasattr(headers, "get") else None
+        if not value:
+            return
+        try:
+            self._server_time = (parsedate_to_datetime(value).astimezone(timezone.utc), time.monotonic())
+        except (TypeError, ValueError):
+            return
 
     def create(self, lease: dict[str, Any]) -> dict[str, Any]:
         name = lease["metadata"]["name"]
@@ -528,6 +575,7 @@ class KubernetesLeaseStore(LeaseStore):
                 ) from None
             except urllib3.exceptions.HTTPError as exc:
                 raise kubeapi.Retryable(str(exc)) from None
+            self._note_date(response)
             data = response.data if hasattr(response, "data") else response.read()
             return json.loads(data)
 

@@ -37,7 +37,11 @@ _GO_LINE_ESCAPES = {"2028": "\u2028", "2029": "\u2029"}
 _WHITESPACE = " \t\r\n"
 
 
-class MalformedBody(StepError):
+class Rejected(StepError):
+    """The delivery is not authentic, fresh and well-formed: the guard ends the run with decision=rejected."""
+
+
+class MalformedBody(Rejected):
     pass
 
 
@@ -144,7 +148,17 @@ def parse_body(body: str) -> dict[str, Any]:
     return value
 
 
+def _utf8(text: str, what: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise MalformedBody(f"the {what} is not valid UTF-8 (a lone surrogate or undecodable bytes)") from None
+
+
 def _matches(secret: str, candidates: list[str], message: Callable[[str], bytes], expected: bytes) -> bool:
+    if not secret:
+        # An empty key would make every signature computed with the empty key valid: never verify with one.
+        raise StepError("no webhook secret is configured (the Secret value is empty): cannot verify signatures")
     key = secret.encode("utf-8")
     found = False
     for candidate in candidates:
@@ -158,11 +172,11 @@ def check_timestamp(timestamp: int | float, now: float, tolerance_seconds: int, 
     """Refuse a timestamp further than ``tolerance_seconds`` from ``now``, in the past or in the future."""
     skew = now - timestamp
     if skew > tolerance_seconds:
-        raise StepError(
+        raise Rejected(
             f"{what} is {int(skew)} s old, beyond the {tolerance_seconds} s tolerance (stale or replayed delivery)"
         )
     if -skew > tolerance_seconds:
-        raise StepError(
+        raise Rejected(
             f"{what} is {int(-skew)} s in the future, beyond the {tolerance_seconds} s tolerance (check clocks)"
         )
 
@@ -179,27 +193,27 @@ def verify_mlflow(
 ) -> dict[str, Any]:
     """Authenticate an MLflow OSS delivery and return its parsed body; StepError says what is wrong."""
     if not signature:
-        raise StepError("the delivery has no X-MLflow-Signature header (is a secret set on the MLflow webhook?)")
+        raise Rejected("the delivery has no X-MLflow-Signature header (is a secret set on the MLflow webhook?)")
     version, sep, encoded = signature.strip().partition(",")
     if not sep or version != MLFLOW_SIGNATURE_VERSION:
-        raise StepError(f"the X-MLflow-Signature header is malformed (expected '{MLFLOW_SIGNATURE_VERSION},<base64>')")
+        raise Rejected(f"the X-MLflow-Signature header is malformed (expected '{MLFLOW_SIGNATURE_VERSION},<base64>')")
     try:
         expected = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
-        raise StepError("the X-MLflow-Signature header is malformed (not base64)") from None
+        raise Rejected("the X-MLflow-Signature header is malformed (not base64)") from None
     if len(expected) != hashlib.sha256().digest_size:
-        raise StepError("the X-MLflow-Signature header is malformed (not an HMAC-SHA256 value)")
+        raise Rejected("the X-MLflow-Signature header is malformed (not an HMAC-SHA256 value)")
     if not delivery_id:
-        raise StepError("the delivery has no X-MLflow-Delivery-Id header")
+        raise Rejected("the delivery has no X-MLflow-Delivery-Id header")
     if len(delivery_id) > _MAX_DELIVERY_ID or not delivery_id.isprintable():
-        raise StepError("the X-MLflow-Delivery-Id header is malformed")
+        raise Rejected("the X-MLflow-Delivery-Id header is malformed")
     if not _TIMESTAMP.match(timestamp):
-        raise StepError(f"the X-MLflow-Timestamp header {timestamp[:40]!r} is not a Unix timestamp in seconds")
+        raise Rejected(f"the X-MLflow-Timestamp header {timestamp[:40]!r} is not a Unix timestamp in seconds")
 
     candidates = candidate_bodies(body)
     prefix = f"{delivery_id}.{timestamp}."
-    if not _matches(secret, candidates, lambda b: (prefix + b).encode("utf-8"), expected):
-        raise StepError(
+    if not _matches(secret, candidates, lambda b: _utf8(prefix + b, "delivery"), expected):
+        raise Rejected(
             "the X-MLflow-Signature does not match: the delivery was not signed with the configured webhook "
             "secret, or its body, delivery id or timestamp was changed"
         )
@@ -213,7 +227,7 @@ def event_timestamp_ms(payload: dict[str, Any]) -> int:
     if isinstance(value, str) and _TIMESTAMP.match(value):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise StepError("the Databricks event has no numeric event_timestamp (epoch milliseconds)")
+        raise Rejected("the Databricks event has no numeric event_timestamp (epoch milliseconds)")
     return value
 
 
@@ -232,15 +246,15 @@ def verify_databricks(
     """
     if secret:
         if not signature:
-            raise StepError("the delivery has no X-Databricks-Signature header, but a signing secret is configured")
+            raise Rejected("the delivery has no X-Databricks-Signature header, but a signing secret is configured")
         try:
             expected = bytes.fromhex(signature.strip())
         except ValueError:
-            raise StepError("the X-Databricks-Signature header is malformed (not hex)") from None
+            raise Rejected("the X-Databricks-Signature header is malformed (not hex)") from None
         if len(expected) != hashlib.sha256().digest_size:
-            raise StepError("the X-Databricks-Signature header is malformed (not an HMAC-SHA256 value)")
-        if not _matches(secret, candidate_bodies(body), lambda b: b.encode("utf-8"), expected):
-            raise StepError(
+            raise Rejected("the X-Databricks-Signature header is malformed (not an HMAC-SHA256 value)")
+        if not _matches(secret, candidate_bodies(body), lambda b: _utf8(b, "event body"), expected):
+            raise Rejected(
                 "the X-Databricks-Signature does not match: the delivery was not signed with the configured "
                 "secret, or its body was changed"
             )

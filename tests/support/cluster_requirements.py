@@ -285,6 +285,34 @@ def submitter_role(cluster: Cluster) -> list[str]:
     return problems
 
 
+# What our own steps call, per step (hera_flows/steps/...): (verb, group, resource) in the workflow's namespace.
+STEP_NEEDS: dict[str, list[tuple[str, str, str]]] = {
+    "guard": [("get", "argoproj.io", "workflows"), ("patch", "argoproj.io", "workflows"),
+              *[(v, "coordination.k8s.io", "leases") for v in ("get", "create", "update", "list", "delete")]],
+    "claims": [(v, "coordination.k8s.io", "leases") for v in ("get", "list", "update", "delete")],
+    "gc-leases": [(v, "coordination.k8s.io", "leases") for v in ("list", "delete")],
+}
+STEP_OF = {"guard": "guard", "guard-drift": "guard", "guard-fairness": "guard", "guard-triage": "guard",
+           "claims": "claims", "gc-leases": "gc-leases"}
+
+
+def step_rbac(cluster: Cluster) -> list[str]:
+    """Every template that runs one of our API-calling steps runs as an identity allowed what the step calls."""
+    problems = []
+    for where, namespace, spec in cluster.workflow_specs():
+        for template in spec.get("templates", []):
+            args = (template.get("container") or {}).get("args") or []
+            need = STEP_OF.get(args[1]) if args[:1] == ["step"] and len(args) > 1 else None
+            if need is None:
+                continue
+            account = template.get("serviceAccountName") or spec.get("serviceAccountName", "default")
+            for verb, group, resource in STEP_NEEDS[need]:
+                if not cluster.allows(account, namespace, verb, group, resource, namespace):
+                    problems.append(f"{where} template {template['name']}: {account} may not {verb} {resource}, "
+                                    f"which step {args[1]} calls")
+    return problems
+
+
 RULES: list[Rule] = [
     Rule("sensor-token", "A Sensor pod builds its Kubernetes client from the in-cluster config and exits without a "
          "token; its pod template cannot set automountServiceAccountToken, so its ServiceAccount must allow it.",
@@ -325,6 +353,10 @@ RULES: list[Rule] = [
          "controller: eventsource-controller (owner-name only in newer versions).",
          "argoproj/argo-events controllers/eventsource/controller.go@e0f7f9474d93, pkg/reconciler/eventsource/"
          "controller.go@484d85c9ef8c", network_policy_selectors),
+    Rule("step-rbac", "Our own steps call the API (guards read and label their Workflow and keep Leases; claims and "
+         "gc-leases end and delete them): their identity must allow each call.",
+         "argoproj/argo-workflows workflow/controller/workflowpod.go@2166a0c8a90a (the template's serviceAccountName "
+         "is the pod's); hera_flows/steps/{event_data,run_labels,state,claims,gc}.py for the calls", step_rbac),
     Rule("submitter-role", "`argo submit --from workflowtemplate/NAME` builds the Workflow in memory, gets the "
          "WorkflowTemplate to validate it and creates the Workflow.",
          "argoproj/argo-workflows server/workflow/workflow_server.go@fafd2418fb34 (SubmitWorkflow), "

@@ -2,6 +2,7 @@
 
 It follows the API's documented behaviour for what the lease store relies on:
 
+- ``/version`` (the server's version, and its clock in the ``Date`` header every answer carries);
 - ``/apis/coordination.k8s.io/v1/namespaces/{ns}/leases`` GET (LeaseList, filtered by an equality-based
   ``labelSelector`` query parameter; 400 on a selector it cannot parse) and POST (create: 201, or 409 with a
   Status ``reason: AlreadyExists``);
@@ -97,6 +98,8 @@ class FakeKubeAPI:
     resource_version: int = 100
     # Apply the next N writes but drop the connection instead of answering (a lost response).
     lose_responses: int = 0
+    # The API server's clock against the real one (seconds): every answer's Date header follows it.
+    clock_offset: float = 0.0
 
     def api_client(self) -> Any:
         """A configured ``kubernetes.client.ApiClient`` pointed at this server."""
@@ -127,6 +130,8 @@ class FakeKubeAPI:
         return str(self.resource_version)
 
     def handle(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
+        if method == "GET" and path.split("?", 1)[0].rstrip("/") == "/version":  # readable by every authenticated identity
+            return 200, {"major": "1", "minor": "31", "gitVersion": "v1.31.0-hera-flows-stand-in"}
         match = _PATH.match(path.split("?", 1)[0])
         if not match:
             return 404, status(404, "NotFound", "the server could not find the requested resource")
@@ -271,6 +276,12 @@ def _handler(api: FakeKubeAPI) -> type[BaseHTTPRequestHandler]:
 
         def log_message(self, *args: Any) -> None:  # keep test output clean
             pass
+
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            import time
+            from email.utils import formatdate
+
+            return formatdate((timestamp or time.time()) + api.clock_offset, usegmt=True)
 
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)

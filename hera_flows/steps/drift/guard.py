@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from hera_flows.steps import naming
+from hera_flows.steps import event_data, naming
 from hera_flows.steps.common import StepError, TransientError, log, param, secret, write_outputs
 from hera_flows.steps.drift.pr import PR_TITLE
 from hera_flows.steps.drift.normalise import FEATURE, NAME, SEVERITIES, SOURCES, DriftEvent, key_hash, normalise
@@ -85,7 +85,7 @@ def decide(
     now: datetime | None = None,
 ) -> Decision:
     """The guard's decision for one delivery (see the module docstring). ``store`` is a LeaseStore."""
-    moment = now or datetime.now(timezone.utc)
+    moment = now or store.now()  # the API server's clock in a cluster: a skewed pod clock moves no cooldown
     considered: list[dict[str, Any]] = []
     candidates: dict[tuple[str, str], DriftEvent] = {}
     for event in events:
@@ -273,7 +273,7 @@ def main(argv: list[str]) -> int:
         source = param("event-source").strip()
         if source not in SOURCES:
             raise StepError(f"unknown event-source {source[:40]!r} (known: {', '.join(SOURCES)})")
-        body = param("event-body")
+        body = event_data.field("event-body", namespace=args.state_namespace)
         if not body.strip():
             raise StepError("the event body is empty (was the workflow submitted by hand without manual=true?)")
         events = normalise(source, body)
