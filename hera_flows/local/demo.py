@@ -272,7 +272,8 @@ class Demo:
         note(f"trained and registered {MODEL} v{serving['version']} (accuracy {serving['metrics']['accuracy']:.3f}): "
              "what production serves today")
         manifest = self.gitops_file("inference/fraud-detector.yaml")
-        manifest = manifest.replace('hera-flows.io/mlflow-version: "6"', f'hera-flows.io/mlflow-version: "{serving["version"]}"')
+        manifest = manifest.replace('hera-flows.io/mlflow-version: "6"',
+                                    f'hera-flows.io/mlflow-version: "{serving["version"]}"')
         manifest = "\n".join(
             line.split("storageUri:")[0] + f"storageUri: {serving['storage_uri']}" if "storageUri:" in line else line
             for line in manifest.splitlines()
@@ -292,7 +293,8 @@ class Demo:
         client.set_registered_model_alias(MODEL, "champion", candidate["version"])
         note(f"set alias champion -> v{candidate['version']}; waiting for MLflow's webhook delivery ...")
         [request] = self.receiver.wait_for(1, timeout=30)
-        note(f"MLflow delivered POST {request.path}: X-MLflow-Signature {request.header('X-MLflow-Signature')[:18]}..., "
+        signature = request.header("X-MLflow-Signature") or ""
+        note(f"MLflow delivered POST {request.path}: X-MLflow-Signature {signature[:18]}..., "
              f"delivery id {request.header('X-MLflow-Delivery-Id')}, {len(request.body)} bytes")
         event = argo_event_data(request.headers, request.body)
         note("wrapped as the Argo Events webhook event ({\"header\": ..., \"body\": ...}, Go's JSON); "
@@ -349,7 +351,8 @@ class Demo:
         self.kube.add_pod(pod, logs={"main": "loading s3://acme-ml/fraud/transactions/ (90 days)\n"
                                              "building features: 41,250,112 rows\nfitting gradient boosting ...\n"})
         note("the Kubernetes API stand-in now holds that Workflow, its WorkflowTemplate, its pod and the pod's log")
-        source = yaml.safe_load((self.generated / "eventsources" / "workflow-failures.yaml").read_text(encoding="utf-8"))
+        source = yaml.safe_load(
+            (self.generated / "eventsources" / "workflow-failures.yaml").read_text(encoding="utf-8"))
         delivered = eventsource.delivering_events(source, workflow, "ADD")
         if not delivered:
             raise DemoError("the generated workflow-failures EventSource does not deliver the example workflow")

@@ -11,7 +11,12 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-_TOKEN = re.compile(r"\s*(?:(?P<str>'(?:[^'\\]|\\.)*')|(?P<op>&&|\|\||==|!=|!|\(|\))|(?P<num>-?\d+(?:\.\d+)?)|(?P<id>[A-Za-z_][\w.-]*))")
+_TOKEN = re.compile(
+    r"\s*(?:(?P<str>'(?:[^'\\]|\\.)*')"
+    r"|(?P<op>&&|\|\||==|!=|!|\(|\))"
+    r"|(?P<num>-?\d+(?:\.\d+)?)"
+    r"|(?P<id>[A-Za-z_][\w.-]*))"
+)
 
 
 class ExpressionError(ValueError):

@@ -30,7 +30,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
@@ -227,7 +226,8 @@ class WebhookReceiver:
         """Block until at least ``count`` requests arrived; return them all (TimeoutError otherwise)."""
         with self._changed:
             if not self._changed.wait_for(lambda: len(self.requests) >= count, timeout=timeout):
-                raise TimeoutError(f"webhook receiver got {len(self.requests)} request(s) in {timeout}s, expected {count}")
+                raise TimeoutError(f"webhook receiver got {len(self.requests)} request(s) in {timeout}s, "
+                                   f"expected {count}")
             return list(self.requests)
 
     def clear(self) -> None:

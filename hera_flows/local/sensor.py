@@ -12,11 +12,11 @@ Only the gjson subset the generated sensors use is implemented: dotted keys and 
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timezone
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime, timezone
+from typing import Any, cast
 
 _WS = " \t\r\n"
 
@@ -149,7 +149,7 @@ def gjson_string(data: str, path: str) -> str | None:
         return None
     if raw.startswith('"'):
         try:
-            return json.loads(raw)
+            return cast(str, json.loads(raw))  # a JSON value that starts with '"' is a string
         except ValueError as exc:
             raise SensorError(f"event data has an invalid string at {path} ({exc})") from None
     if raw == "null":
@@ -190,7 +190,7 @@ def submitted_workflow(trigger: dict[str, Any], dependency_name: str, data: str,
                        context: dict[str, str] | None = None) -> dict[str, Any]:
     """The Workflow an argoWorkflow submit trigger would create for an event of ``dependency_name``."""
     spec = trigger["template"]["argoWorkflow"]
-    workflow = copy.deepcopy(spec["source"]["resource"])
+    workflow: dict[str, Any] = copy.deepcopy(spec["source"]["resource"])
     context = context or event_context()
     for mapping in spec.get("parameters", []):
         src = mapping["src"]

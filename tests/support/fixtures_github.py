@@ -6,12 +6,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from hera_flows.local.standins.base import ApiError, RecordedRequest  # noqa: F401 - re-exported for tests
 from hera_flows.local.standins.github import (  # noqa: F401 - re-exported for tests
     DEFAULT_REPO,
     TOKEN,
-    ApiError,
     GitHubStandIn,
-    RecordedRequest,
     RepoState,
 )
 

@@ -37,15 +37,4 @@ def run_tasks(
     params = {p["name"]: str(p.get("value", "")) for p in template["spec"].get("arguments", {}).get("parameters", [])}
     params.update(parameters or {})
     local = LocalRun(template, params, secrets, workdir, echo=False, state_dir=workdir / "state")
-    scope = local._global_scope()  # noqa: SLF001 - the runner's own scope, so substitution is identical
-    results: dict[str, TaskResult] = {}
-    for name, outputs in upstream.items():
-        results[name] = TaskResult(name, "Succeeded", outputs=dict(outputs))
-        scope.update({f"tasks.{name}.outputs.parameters.{k}": v for k, v in outputs.items()})
-    for task in dag_tasks(template):
-        if task["name"] not in run:
-            continue
-        result = local._run_task(task, results, scope, local.templates)  # noqa: SLF001
-        results[task["name"]] = result
-        scope.update({f"tasks.{task['name']}.outputs.parameters.{k}": v for k, v in result.outputs.items()})
-    return results, workdir
+    return local.run_tasks(run, upstream=upstream), workdir

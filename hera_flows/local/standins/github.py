@@ -1,6 +1,7 @@
 """The thinnest faithful stand-in for GitHub's REST API (v2022-11-28), on 127.0.0.1 with a free port.
 
-Used by ``make demo`` (the PR "that would be opened") and by the tests (fixtures in tests/support/fixtures_github.py).
+Used by ``make demo`` (the PR "that would be opened") and by the tests (fixtures in
+tests/support/fixtures_github.py).
 
 What it implements, following docs.github.com/rest (pulls, issues, issue comments, labels):
 
@@ -15,47 +16,23 @@ What it implements, following docs.github.com/rest (pulls, issues, issue comment
 Like GitHub it answers 401 without a valid ``Authorization: Bearer|token <token>``, 404 for unknown repositories
 and numbers, 422 ``Validation Failed`` for missing fields and "A pull request already exists for owner:branch."
 for a second open PR with the same head. Pull requests and issues share one number sequence. Every request is
-recorded (``api.requests``) and failures can be injected (``api.fail(...)``) for retry tests.
+recorded (``api.requests``) and failures can be injected (``api.fail(...)``) for retry tests, the same way for
+every stand-in (``base.StandIn``).
 """
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from typing import Any, ClassVar
 
-from hera_flows.local.standins import server
-
+from hera_flows.local.standins.base import ApiError, RecordedRequest, Reply, StandIn, timestamp
 
 TOKEN = "ghp_standinTOKEN0123456789abcdefghijklmn"
 DEFAULT_REPO = "acme/ml-gitops"
 WEB = "https://github.com"
 DOCS = "https://docs.github.com/rest"
-
-
-@dataclass
-class RecordedRequest:
-    method: str
-    path: str  # without the API prefix and without the query
-    query: dict[str, list[str]]
-    headers: dict[str, str]  # lower-case names
-    body: Any
-
-
-@dataclass
-class _Injected:
-    method: str
-    path: re.Pattern[str]
-    status: int
-    body: Any
-    headers: dict[str, str]
-    remaining: int
 
 
 @dataclass
@@ -74,81 +51,49 @@ class RepoState:
         return f"{self.owner}/{self.name}"
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, errors: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.errors = status, message, errors
+def _validation_failed(resource: str, field_name: str, code: str) -> ApiError:
+    return ApiError(422, "Validation Failed", [{"resource": resource, "field": field_name, "code": code}])
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+class GitHubStandIn(StandIn):
+    """State and routes (requests, ``fail``, the server: ``base.StandIn``). ``url`` is what a step gets as
+    ``--api-url``."""
 
-
-class GitHubStandIn:
-    """State, routes and the server. ``url`` is what a step gets as ``--api-url``."""
+    content_type: ClassVar[str] = "application/json; charset=utf-8"
+    extra_headers: ClassVar[dict[str, str]] = {"X-GitHub-Api-Version-Selected": "2022-11-28"}
+    thread_name: ClassVar[str] = "GitHubStandIn"
 
     def __init__(self, token: str = TOKEN, prefix: str = "") -> None:
+        super().__init__()
         self.token = token
         self.prefix = prefix.rstrip("/")
         self.repos: dict[str, RepoState] = {}
-        self.requests: list[RecordedRequest] = []
-        self._injected: list[_Injected] = []
-        self._lock = threading.Lock()
         self._ids = iter(range(1_000_001, 10**9))
-        self._server = server.bind(self._handler_class())
-        self._stop: Callable[[], None] = lambda: None
 
-    # --- lifecycle and test helpers ------------------------------------------------------------------------
+    # --- test helpers --------------------------------------------------------------------------------------
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}{self.prefix}"
-
-    def start(self) -> GitHubStandIn:
-        self._stop = server.serve(self._server, "GitHubStandIn")
-        return self
-
-    def stop(self) -> None:
-        self._stop()
+        return f"{self.base_url}{self.prefix}"
 
     def add_repo(self, slug: str) -> RepoState:
         owner, name = slug.split("/")
         return self.repos.setdefault(slug, RepoState(owner, name))
 
-    def fail(
-        self,
-        method: str,
-        path_regex: str,
-        status: int,
-        *,
-        times: int = 1,
-        body: Any = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        """Answer the next ``times`` requests whose path ``re.search``-matches with ``status`` (and ``body``)."""
-        if body is None:
-            body = {"message": "Server Error"} if status >= 500 else {"message": f"HTTP {status}"}
-        self._injected.append(_Injected(method.upper(), re.compile(path_regex), status, body, headers or {}, times))
-
-    def clear_failures(self) -> None:
-        """Forget the failures ``fail`` injected that have not been used up (the outage is over)."""
-        self._injected.clear()
-
-    def requests_to(self, method: str, path_regex: str = "") -> list[RecordedRequest]:
-        """Recorded requests with ``method`` whose path ``re.search``-matches (anchor with ``$`` as needed)."""
-        pattern = re.compile(path_regex)
-        return [r for r in self.requests if r.method == method.upper() and pattern.search(r.path)]
-
     def add_pull(self, head: str, *, title: str = "opened elsewhere", base: str = "main",
                  slug: str = DEFAULT_REPO) -> dict[str, Any]:
         """Open a pull request directly in the state, as another client would have (no request recorded)."""
-        with self._lock:
-            return self._create_pull(self.repos[slug], query={}, body={"title": title, "head": head, "base": base})[1]
+        with self.lock:
+            pull: dict[str, Any] = self._create_pull(self.repos[slug], query={},
+                                                     body={"title": title, "head": head, "base": base})[1]
+            return pull
 
     def add_issue(self, *, title: str, body: str, slug: str = DEFAULT_REPO) -> dict[str, Any]:
         """Open an issue directly in the state, as another client would have (no request recorded)."""
-        with self._lock:
-            return self._create_issue(self.repos[slug], query={}, body={"title": title, "body": body})[1]
+        with self.lock:
+            issue: dict[str, Any] = self._create_issue(self.repos[slug], query={},
+                                                       body={"title": title, "body": body})[1]
+            return issue
 
     def pulls(self, slug: str = DEFAULT_REPO) -> list[dict[str, Any]]:
         return list(self.repos[slug].pulls.values())
@@ -162,62 +107,26 @@ class GitHubStandIn:
     def issues(self, slug: str = DEFAULT_REPO) -> list[dict[str, Any]]:
         return list(self.repos[slug].issues.values())
 
-    # --- request handling ----------------------------------------------------------------------------------
+    # --- request handling (hooks of base.StandIn) ----------------------------------------------------------
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        api = self
+    def api_path(self, path: str) -> str:
+        if not self.prefix:
+            return path
+        if path.startswith(self.prefix + "/"):
+            return path[len(self.prefix):]
+        raise ApiError(404, "Not Found", payload={"message": "Not Found", "documentation_url": DOCS})
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # headers and body are separate writes: avoid 40 ms delayed-ACK stalls
+    def error_reply(self, error: ApiError) -> Reply:
+        if error.payload is not None:
+            return error.status, error.payload, {}
+        payload: dict[str, Any] = {"message": error.message, "documentation_url": DOCS, "status": str(error.status)}
+        if error.errors is not None:
+            payload["errors"] = error.errors
+        return error.status, payload, {}
 
-            def log_message(self, *args: Any) -> None:  # keep pytest output clean
-                pass
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                status, payload, headers = api.handle(self.command, self.path, dict(self.headers.items()), raw)
-                data = b"" if payload is None else json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.send_header("X-GitHub-Api-Version-Selected", "2022-11-28")
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
-
-        return Handler
-
-    def handle(self, method: str, raw_path: str, headers: dict[str, str], raw: bytes) -> tuple[int, Any, dict[str, str]]:
-        parts = urlsplit(raw_path)
-        path = parts.path
-        lower = {k.lower(): v for k, v in headers.items()}
-        try:
-            body = json.loads(raw) if raw else None
-        except json.JSONDecodeError:
-            body = raw.decode("utf-8", "replace")
-        with self._lock:
-            if self.prefix and path.startswith(self.prefix + "/"):
-                path = path[len(self.prefix):]
-            elif self.prefix:
-                return 404, {"message": "Not Found", "documentation_url": DOCS}, {}
-            self.requests.append(RecordedRequest(method, path, parse_qs(parts.query), lower, body))
-            for injected in self._injected:
-                if injected.remaining > 0 and injected.method == method and injected.path.search(path):
-                    injected.remaining -= 1
-                    return injected.status, injected.body, injected.headers
-            try:
-                self._authenticate(lower.get("authorization", ""))
-                status, payload = self._route(method, path, parse_qs(parts.query), body)
-            except ApiError as exc:
-                payload = {"message": exc.message, "documentation_url": DOCS, "status": str(exc.status)}
-                if exc.errors is not None:
-                    payload["errors"] = exc.errors
-                return exc.status, payload, {}
+    def respond(self, request: RecordedRequest) -> Reply:
+        self._authenticate(request.headers.get("authorization", ""))
+        status, payload = self._route(request.method, request.path, request.query, request.body)
         return status, payload, {}
 
     def _authenticate(self, authorization: str) -> None:
@@ -306,7 +215,7 @@ class GitHubStandIn:
         body = body if isinstance(body, dict) else {}
         for name in ("title", "head", "base"):
             if not isinstance(body.get(name), str) or not body[name]:
-                raise ApiError(422, "Validation Failed", [{"resource": "PullRequest", "field": name, "code": "missing_field"}])
+                raise _validation_failed("PullRequest", name, "missing_field")
         head = body["head"].split(":", 1)[-1]
         if any(p["head"] == head and p["state"] == "open" for p in repo.pulls.values()):
             raise ApiError(422, "Validation Failed", [{
@@ -318,7 +227,7 @@ class GitHubStandIn:
         repo.pulls[number] = {
             "id": next(self._ids), "number": number, "state": "open", "title": body["title"],
             "body": body.get("body"), "head": head, "base": body["base"], "draft": bool(body.get("draft", False)),
-            "created_at": _now(), "updated_at": _now(),
+            "created_at": timestamp(), "updated_at": timestamp(),
         }
         return 201, self._pull_json(repo, repo.pulls[number])
 
@@ -334,11 +243,11 @@ class GitHubStandIn:
         pr = self._find_pull(repo, number)
         body = body if isinstance(body, dict) else {}
         if "state" in body and body["state"] not in ("open", "closed"):
-            raise ApiError(422, "Validation Failed", [{"resource": "PullRequest", "field": "state", "code": "invalid"}])
+            raise _validation_failed("PullRequest", "state", "invalid")
         for name in ("title", "body", "state", "base"):
             if name in body:
                 pr[name] = body[name]
-        pr["updated_at"] = _now()
+        pr["updated_at"] = timestamp()
         return 200, self._pull_json(repo, pr)
 
     # --- issues (a pull request is an issue too) -----------------------------------------------------------
@@ -382,11 +291,12 @@ class GitHubStandIn:
     def _create_issue(self, repo: RepoState, *, query: Any, body: Any) -> tuple[int, Any]:
         body = body if isinstance(body, dict) else {}
         if not isinstance(body.get("title"), str) or not body["title"]:
-            raise ApiError(422, "Validation Failed", [{"resource": "Issue", "field": "title", "code": "missing_field"}])
+            raise _validation_failed("Issue", "title", "missing_field")
         number = repo.next_number
         repo.next_number += 1
         repo.issues[number] = {"id": next(self._ids), "number": number, "title": body["title"],
-                               "body": body.get("body"), "state": "open", "created_at": _now(), "updated_at": _now()}
+                               "body": body.get("body"), "state": "open",
+                               "created_at": timestamp(), "updated_at": timestamp()}
         for label in body.get("labels") or []:
             repo.known_labels.add(label)
             repo.labels.setdefault(number, []).append(label)
@@ -402,17 +312,18 @@ class GitHubStandIn:
         for name in ("title", "body", "state"):
             if isinstance(body, dict) and name in body:
                 target[name] = body[name]
-        target["updated_at"] = _now()
+        target["updated_at"] = timestamp()
         return 200, self._issue_json(repo, number)
 
-    def _list_comments(self, repo: RepoState, number: int, *, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
+    def _list_comments(self, repo: RepoState, number: int, *, query: dict[str, list[str]],
+                       body: Any) -> tuple[int, Any]:
         self._exists(repo, number)
         return 200, self._page(repo.comments.get(number, []), query)
 
     def _create_comment(self, repo: RepoState, number: int, *, query: Any, body: Any) -> tuple[int, Any]:
         self._exists(repo, number)
         if not isinstance(body, dict) or not isinstance(body.get("body"), str) or not body["body"]:
-            raise ApiError(422, "Validation Failed", [{"resource": "IssueComment", "field": "body", "code": "missing_field"}])
+            raise _validation_failed("IssueComment", "body", "missing_field")
         comment_id = next(self._ids)
         kind = "pull" if number in repo.pulls else "issues"
         comment = {
@@ -420,7 +331,7 @@ class GitHubStandIn:
             "url": f"{self.url}/repos/{repo.slug}/issues/comments/{comment_id}",
             "html_url": f"{WEB}/{repo.slug}/{kind}/{number}#issuecomment-{comment_id}",
             "body": body["body"], "user": {"login": "hera-flows-bot", "type": "User"},
-            "created_at": _now(), "updated_at": _now(),
+            "created_at": timestamp(), "updated_at": timestamp(),
         }
         repo.comments.setdefault(number, []).append(comment)
         return 201, comment
@@ -429,7 +340,7 @@ class GitHubStandIn:
         self._exists(repo, number)
         names = body.get("labels") if isinstance(body, dict) else body
         if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
-            raise ApiError(422, "Validation Failed", [{"resource": "Label", "field": "labels", "code": "invalid"}])
+            raise _validation_failed("Label", "labels", "invalid")
         current = repo.labels.setdefault(number, [])
         for name in names:
             repo.known_labels.add(name)

@@ -7,7 +7,8 @@ KServe's 404 ``{"error": "Model with name <name> does not exist."}``. Tests stee
 ``delay`` (seconds before answering), ``status`` (forced status code), ``malformed`` (200 with a body that
 breaks the protocol), ``raw_body`` (exact 200 body), ``fail_first`` / ``fail_status`` (the first N inference
 requests fail, e.g. a rolling update), ``prefix`` (a path prefix such as an ingress route). Every request is
-recorded in ``requests``.
+recorded in ``requests`` (with the full path, prefix included) and ``fail(...)`` injects failures, the same way
+for every stand-in (``base.StandIn``).
 
 Used by ``make demo`` (the staging smoke test of a promotion) and by the tests (fixture ``kserve_server`` in
 tests/support/fixtures_kserve.py).
@@ -21,46 +22,41 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import Any, ClassVar
 
-from hera_flows.local.standins import server
+from hera_flows.local.standins.base import Raw, RecordedRequest, Reply, StandIn
 
 
-@dataclass
-class RecordedRequest:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
+class KServeStandIn(StandIn):
+    """The model server (requests, ``fail``, the server: ``base.StandIn``); ``url`` is its root."""
 
-    def json(self) -> Any:
-        return json.loads(self.body)
+    serialized: ClassVar[bool] = False  # a ``delay`` must not hold up the other requests
+    thread_name: ClassVar[str] = "kserve-stand-in"
 
-
-@dataclass
-class KServeStandIn:
-    model: str = "fraud-detector"
-    prefix: str = ""
-    delay: float = 0.0
-    status: int | None = None
-    malformed: bool = False
-    raw_body: bytes | None = None
-    fail_first: int = 0
-    fail_status: int = 500
-    requests: list[RecordedRequest] = field(default_factory=list)
-    url: str = ""
-    _inference_count: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, model: str = "fraud-detector", *, prefix: str = "", delay: float = 0.0,
+                 status: int | None = None, malformed: bool = False, raw_body: bytes | None = None,
+                 fail_first: int = 0, fail_status: int = 500) -> None:
+        super().__init__()
+        self.model, self.prefix, self.delay, self.status = model, prefix, delay, status
+        self.malformed, self.raw_body = malformed, raw_body
+        self.fail_first, self.fail_status = fail_first, fail_status
+        self._inference_count = 0
+        self._count_lock = threading.Lock()
 
     @property
     def inference_requests(self) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.method == "POST"]
+        return self.requests_to("POST")
+
+    def failure_body(self, code: int) -> Any:
+        return {"error": f"injected status {code}"}
+
+    def respond(self, request: RecordedRequest) -> Reply:
+        status, body, content_type = self.answer(request.method, request.path, request.raw)
+        return status, Raw(body, content_type), {}
 
     # --- protocol --------------------------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, body: bytes) -> tuple[int, bytes, str]:
+    def answer(self, method: str, path: str, body: bytes) -> tuple[int, bytes, str]:
         """(status, body, content type) for one request."""
         if self.prefix:
             if not path.startswith(self.prefix + "/"):
@@ -70,9 +66,10 @@ class KServeStandIn:
             return self._get(path)
         v1 = re.fullmatch(r"/v1/models/([^/:]+):predict", path)
         v2 = re.fullmatch(r"/v2/models/([^/]+)(?:/versions/[^/]+)?/infer", path)
-        if not (v1 or v2):
+        route = v1 or v2
+        if route is None:
             return self._json(404, {"error": f"no route for {path}"})
-        with self._lock:
+        with self._count_lock:
             self._inference_count += 1
             count = self._inference_count
         if self.delay:
@@ -81,7 +78,7 @@ class KServeStandIn:
             return self._json(self.fail_status, {"error": "upstream connect error or disconnect/reset"})
         if self.status is not None:
             return self._json(self.status, {"error": f"forced status {self.status}"})
-        name = (v1 or v2).group(1)
+        name = route.group(1)
         if name != self.model:
             return self._json(404, {"error": f"Model with name {name} does not exist."})
         if self.raw_body is not None:
@@ -133,36 +130,7 @@ class KServeStandIn:
         return status, json.dumps(body).encode(), "application/json"
 
 
-def _handler(server_state: KServeStandIn) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def _serve(self, method: str) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            server_state.requests.append(RecordedRequest(method, self.path, dict(self.headers.items()), body))
-            status, payload, content_type = server_state.handle(method, self.path, body)
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            self._serve("GET")
-
-        def do_POST(self) -> None:  # noqa: N802
-            self._serve("POST")
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet test output
-            pass
-
-    return Handler
-
-
 def start_kserve(model: str = "fraud-detector") -> tuple[KServeStandIn, Callable[[], None]]:
     """Start the stand-in serving ``model`` on a free port; returns it and the function that stops it."""
-    state = KServeStandIn(model=model)
-    loopback = server.bind(_handler(state))
-    state.url = server.url_of(loopback)
-    return state, server.serve(loopback, "kserve-stand-in")
+    state = KServeStandIn(model=model).start()
+    return state, state.stop
