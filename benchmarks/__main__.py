@@ -49,7 +49,9 @@ def startup() -> int:
     baseline = _time([sys.executable, "-c", "pass"])
     print(f"baseline: python -c pass                      {baseline * 1000:8.1f} ms  (1.0x)")
     with tempfile.TemporaryDirectory() as out:
-        generate = _time([sys.executable, "-m", "hera_flows", "generate", "--config", "config/flows.yaml", "--out", out])
+        generate = _time(
+            [sys.executable, "-m", "hera_flows", "generate", "--config", "config/flows.yaml", "--out", out]
+        )
     print(f"hera-flows generate (all patterns)            {generate * 1000:8.1f} ms  ({generate / baseline:5.1f}x)")
     print()
     print("step start-up: `hera-flows step NAME --help` (median of 5) and the step module's own import time")
@@ -57,7 +59,8 @@ def startup() -> int:
         module = target.split(":")[0]
         seconds = _time([sys.executable, "-m", "hera_flows", "step", name, "--help"])
         own = _import_seconds(module)
-        print(f"  {name:<20} {seconds * 1000:8.1f} ms  ({seconds / baseline:5.1f}x baseline)   import {own * 1000:7.1f} ms")
+        print(f"  {name:<20} {seconds * 1000:8.1f} ms  ({seconds / baseline:5.1f}x baseline)"
+              f"   import {own * 1000:7.1f} ms")
     return 0
 
 

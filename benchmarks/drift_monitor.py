@@ -55,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", default="100000,1000000")
     parser.add_argument("--max-rows", type=int, default=200_000)
     args = parser.parse_args(argv)
-    from hera_flows.steps.drift.monitor import drift_scores  # noqa: F401 - warm the evidently import first
     import evidently  # noqa: F401
+
+    from hera_flows.steps.drift.monitor import drift_scores  # noqa: F401 - warm the evidently import first
 
     with tempfile.TemporaryDirectory(prefix="hf-bench-drift-") as scratch:
         print(f"drift monitor (Evidently DataDriftPreset, 5 columns, sampling to {args.max_rows} rows per side); "

@@ -101,7 +101,9 @@ rng = np.random.default_rng(1)
 dictionaries = [pa.array(["female", "male", "nonbinary"]), pa.array(["asian", "black", "hispanic", "white", "other"]),
                 pa.array(["18-25", "26-40", "41-60", "60+"])]
 # What a parquet file with dictionary-encoded string columns loads as: int8 indices + a small dictionary.
-columns = [pa.DictionaryArray.from_arrays(pa.array(rng.integers(0, len(d), rows, dtype=np.int8)), d) for d in dictionaries]
+columns = [
+    pa.DictionaryArray.from_arrays(pa.array(rng.integers(0, len(d), rows, dtype=np.int8)), d) for d in dictionaries
+]
 y_true = rng.random(rows) < 0.3
 y_pred = y_true ^ (rng.random(rows) < 0.15)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -60,20 +60,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         from hera_flows.local.runner import run_command
 
         return run_command(args)
-    parser.error(f"unknown command {args.command}")
-    return 2
+    parser.error(f"unknown command {args.command}")  # exits (status 2)
 
 
 def run_step(argv: list[str]) -> int:
     """Dispatch to a step module; a StepError becomes one clear line and its exit code, never a traceback."""
+    from hera_flows.steps import ALIASES
     from hera_flows.steps.common import EXIT_USAGE, StepError
 
-    if not argv or argv[0] not in STEPS:
+    name = ALIASES.get(argv[0], argv[0]) if argv else ""
+    if name not in STEPS:
         names = ", ".join(sorted(STEPS))
         print(f"hera-flows step: choose one of: {names}", file=sys.stderr)
         return EXIT_USAGE
-    module_name, function_name = STEPS[argv[0]].split(":")
-    function = getattr(importlib.import_module(module_name), function_name)
+    function = importlib.import_module(STEPS[name]).main
     try:
         return int(function(argv[1:]) or 0)
     except StepError as exc:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 K8S_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
@@ -82,6 +85,8 @@ class AgentConfig(Model):
     resources: Resources = Resources(
         requests=ResourceSpec(cpu="250m", memory="512Mi"), limits=ResourceSpec(cpu="2", memory="2Gi")
     )
+    clone_depth: Annotated[int, Field(ge=0, description="commits of history the agent's checkout holds (for its "
+                                                        "git log); 0 clones everything")] = 50
 
     @model_validator(mode="after")
     def _command_needs_image(self) -> AgentConfig:
@@ -637,7 +642,8 @@ def _read_yaml(text: str, source: str) -> tuple[yaml.Node | None, dict[str, Any]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         position = getattr(exc, "position", None)  # a ReaderError (a forbidden character) has no mark
-        line = mark.line + 1 if mark is not None else text.count("\n", 0, position) + 1 if position is not None else None
+        line = (mark.line + 1 if mark is not None
+                else text.count("\n", 0, position) + 1 if position is not None else None)
         where = f":{line}" if line is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError([f"{source}{where}: not valid YAML: {problem}"]) from None
@@ -650,7 +656,7 @@ def _read_yaml(text: str, source: str) -> tuple[yaml.Node | None, dict[str, Any]
     return node, data
 
 
-def _describe(error: dict[str, Any], layers: list[tuple[yaml.Node | None, str]]) -> str:
+def _describe(error: ErrorDetails, layers: list[tuple[yaml.Node | None, str]]) -> str:
     loc = [part for part in error["loc"] if not isinstance(part, str) or not part.startswith("function-")]
     where = _locate(layers, loc)
     # a key with a newline or control character is shown quoted: one problem stays one line

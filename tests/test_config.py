@@ -76,7 +76,9 @@ def test_cli_exit_code_2_and_no_traceback(tmp_path: Path) -> None:
         assert result.returncode == 2
         assert "Traceback" not in result.stderr
         lines = result.stderr.strip().splitlines()
-        assert lines == [f"{bad}:2: patterns.promotion.rate_limit.unit: Input should be 'Second', 'Minute' or 'Hour' (got 'Day')"]
+        assert lines == [
+            f"{bad}:2: patterns.promotion.rate_limit.unit: Input should be 'Second', 'Minute' or 'Hour' (got 'Day')"
+        ]
     assert not (tmp_path / "generated").exists()
 
 

@@ -33,13 +33,13 @@ NOT_RUNNABLE: dict[str, str] = {
     r"^make test\b": "the whole test suite, including this test; CI runs it",
     r"^make demo\b": "tests/test_demo.py runs the demo end to end (about a minute)",
     r"hera-flows run mlflow-promotion --event event\.json": "the user's own event and secrets files; "
-    "tests/test_e2e_promotion.py::test_the_cli_runs_an_event_file runs this command on a real delivery",
+    "tests/promotion/test_e2e.py::test_the_cli_runs_an_event_file runs this command on a real delivery",
     r"hera-flows run drift-remediation": "the guard counts open PRs on the configured forge (api.github.com); "
-    "tests/test_drift_e2e.py runs it against the GitHub stand-in",
+    "tests/drift/test_e2e.py runs it against the GitHub stand-in",
     r"hera-flows run fairness-audit": "needs the MLflow server and forge of config/flows.yaml; "
-    "tests/test_fairness_e2e.py runs it against a real MLflow and the GitHub stand-in",
+    "tests/fairness/test_e2e.py runs it against a real MLflow and the GitHub stand-in",
     r"hera-flows run failure-triage": "needs a cluster holding the failed workflow (KUBECONFIG); "
-    "tests/test_triage_e2e.py runs it against the Kubernetes API stand-in",
+    "tests/triage/test_e2e.py runs it against the Kubernetes API stand-in",
     r"^git (diff|show|revert)\b": "reads or changes the history of your checkout (none in the scratch copy)",
 }
 
@@ -89,7 +89,8 @@ def commands_in(path: Path, root: Path = ROOT) -> list[Command]:
 
 
 def documented_commands(root: Path = ROOT) -> list[Command]:
-    files = [root / "README.md", *sorted((root / "docs").rglob("*.md")), *sorted((root / "examples").rglob("README.md"))]
+    files = [root / "README.md", *sorted((root / "docs").rglob("*.md")),
+             *sorted((root / "examples").rglob("README.md"))]
     return [c for f in files if "rendered" not in f.parts for c in commands_in(f, root)]
 
 

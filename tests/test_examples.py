@@ -5,8 +5,8 @@ from __future__ import annotations
 import yaml
 
 from hera_flows.local.sensor import gjson_string, route_event
-from hera_flows.steps.kserve import validate_inference_service
-from hera_flows.steps.verify import verify_mlflow
+from hera_flows.steps.promotion.kserve import validate_inference_service
+from hera_flows.steps.promotion.verify import verify_mlflow
 from tests.conftest import ROOT
 
 EXAMPLES = ROOT / "examples" / "promotion"

@@ -4,7 +4,6 @@ the CLI; and the ``hera-flows-gc`` CronWorkflow, its RBAC and its schema validit
 
 from __future__ import annotations
 
-import urllib.parse
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -34,6 +33,7 @@ from hera_flows.steps.state import (
 )
 from tests.conftest import ROOT
 from tests.support import schemas
+from tests.support.settings import generated_flags
 
 NS = "mlops-automation"
 NOW = datetime(2026, 11, 28, 3, 17, 0, 500, tzinfo=timezone.utc)  # a fraction: the client drops a zero one
@@ -177,7 +177,8 @@ def test_the_fake_api_answers_a_failed_precondition_like_the_api_server(kube_api
     with pytest.raises(ApiException) as raised:
         api.list_namespaced_lease(NS, label_selector="a in (b)")
     assert raised.value.status == 400
-    assert ("DELETE", f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/{name}") in kube_api.requests
+    deleted = [r.path for r in kube_api.requests_to("DELETE")]
+    assert f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/{name}" in deleted
 
 
 # --- the records get a duration ----------------------------------------------------------------------------------
@@ -212,7 +213,8 @@ def test_records_without_an_owner_carry_a_duration(tmp_path: Path) -> None:
 def _run_step(tmp_path: Path, capsys: pytest.CaptureFixture[str], *flags: str) -> tuple[int, dict[str, str], str]:
     out = tmp_path / "out"
     capsys.readouterr()
-    code = cli.main(["step", "gc-leases", f"--state-namespace={NS}", *flags, f"--outputs={out}"])
+    code = cli.main(["step", "gc-leases", *generated_flags("gc-leases"), f"--state-namespace={NS}", *flags,
+                     f"--outputs={out}"])
     outputs = {p.name: p.read_text() for p in out.iterdir()} if out.is_dir() else {}
     return code, outputs, capsys.readouterr().err
 
@@ -240,8 +242,7 @@ def test_the_step_against_the_kubernetes_api(tmp_path: Path, monkeypatch, capsys
     assert code == 0, err
     assert outputs == {"listed": "1", "kept": "0", "deleted": "1", "raced": "0"}
     assert not kube_api.leases
-    lists = [urllib.parse.parse_qs(path.split("?", 1)[1]) for method, path in kube_api.requests
-             if method == "GET" and path.split("?")[0].endswith("/leases")]
+    lists = [r.query for r in kube_api.requests_to("GET", r"/leases$")]
     assert lists and all(q["labelSelector"] == ["app.kubernetes.io/managed-by=hera-flows"] for q in lists)
 
 

@@ -16,7 +16,7 @@ from tests.support import schemas
 CONFIG = ROOT / "config" / "flows.yaml"
 GITLAB_API = "https://gitlab.example.com/api/v4"
 # Steps that talk to the forge (review, report) or clone/push with its token (context, prepare, publish).
-FORGE_STEPS = {"review", "report", "publish", "prepare-workspace", "context-mlflow"}
+FORGE_STEPS = {"review", "report", "publish", "prepare-workspace", "promotion-context"}
 
 
 def gitlab_config_text() -> str:
@@ -109,4 +109,4 @@ def test_every_forge_step_is_told_the_forge(gitlab_documents: list[tuple[str, di
         tokens = [e for e in container.get("env", []) if e["name"] == "HF_FORGE_TOKEN"]
         for env in tokens:
             assert env["valueFrom"]["secretKeyRef"]["name"] == "gitlab-token"
-    assert {"review", "publish", "prepare-workspace", "context-mlflow"} <= seen
+    assert {"review", "publish", "prepare-workspace", "promotion-context"} <= seen

@@ -1,4 +1,5 @@
-"""The GitLab forge client against the REST stand-in (tests/support/fixtures_gitlab.py): requests, retries, errors."""
+"""The GitLab forge client against the REST stand-in (hera_flows/local/standins/gitlab.py): requests, retries,
+errors."""
 
 from __future__ import annotations
 

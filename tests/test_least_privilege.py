@@ -81,7 +81,8 @@ def _all_patterns_config(**agent: Any) -> str:
 
 
 @pytest.mark.parametrize("agent", [{}, {"kind": "command", "image": "example.com/agent:1",
-                                        "command": ["agent"], "secret": "agent-credentials"}], ids=["builtin", "command"])
+                                        "command": ["agent"], "secret": "agent-credentials"}],
+                         ids=["builtin", "command"])
 def test_only_publish_review_and_declared_readers_hold_the_forge_token(agent: dict[str, Any]) -> None:
     cfg = parse_config(_all_patterns_config(**agent))
     forge_secret = cfg.forge.token_secret.name

@@ -47,7 +47,10 @@ def _workflow(templates: dict[str, dict], tasks: list[dict], params: dict[str, s
                     "dag": {"tasks": tasks},
                     "outputs": {
                         "parameters": [
-                            {"name": "final", "valueFrom": {"parameter": "{{tasks.b.outputs.parameters.out}}", "default": "none"}}
+                            {
+                                "name": "final",
+                                "valueFrom": {"parameter": "{{tasks.b.outputs.parameters.out}}", "default": "none"},
+                            }
                         ]
                     },
                 }
@@ -71,7 +74,11 @@ def test_parameters_flow_between_tasks_as_argo_passes_them(tmp_path: Path) -> No
             "b": _container('printf "%s!" "$P_Y" > /tmp/out', outputs=["out"], inputs=["y"]),
         },
         [
-            {"name": "a", "template": "a", "arguments": {"parameters": [{"name": "x", "value": "{{workflow.parameters.x}}"}]}},
+            {
+                "name": "a",
+                "template": "a",
+                "arguments": {"parameters": [{"name": "x", "value": "{{workflow.parameters.x}}"}]},
+            },
             {
                 "name": "b",
                 "template": "b",

@@ -277,7 +277,9 @@ def test_a_command_agent_runs_its_own_image_with_only_its_own_secret() -> None:
     assert agent["command"] == ["agent", "--prompt-file", "/workspace/prompt.md"]
     assert agent["workingDir"] == "/workspace/repo"
     assert agent["envFrom"] == [{"secretRef": {"name": "agent-credentials"}}]
-    assert {e["name"] for e in agent["env"]} == {"HF_PROMPT_FILE", "HF_CONTEXT_FILE", "HF_SUMMARY_FILE", "HF_ISSUE_FILE", "HOME"}
+    assert {e["name"] for e in agent["env"]} == {
+        "HF_PROMPT_FILE", "HF_CONTEXT_FILE", "HF_SUMMARY_FILE", "HF_ISSUE_FILE", "HOME"
+    }
 
 
 def test_event_pods_have_a_writable_tmp_under_a_read_only_root(documents) -> None:

@@ -31,7 +31,7 @@ WATCHED_NAMESPACES = {"ml-training-prod"}  # failure triage's Roles live there o
 PRIVATE_IMAGE = "registry.internal.acme.example/mlops/hera-flows:0.1.0"
 PULL_SECRETS = [{"name": "acme-registry"}]
 GITLAB_API = "https://gitlab.internal.acme.example/api/v4"
-FORGE_STEPS = {"review", "report", "publish", "prepare-workspace", "context-mlflow"}
+FORGE_STEPS = {"review", "report", "publish", "prepare-workspace", "promotion-context"}
 WORKFLOW_KINDS = ("WorkflowTemplate", "CronWorkflow")
 EVENT_KINDS = ("EventSource", "Sensor")
 
@@ -241,7 +241,7 @@ def test_the_forge_steps_talk_to_gitlab(prod_rendered, prod_documents) -> None:
                 if env["name"] == "HF_FORGE_TOKEN":
                     ref = env["valueFrom"]["secretKeyRef"]
                     assert (ref["name"], ref["key"]) == ("gitlab-forge", "token")
-    assert {"review", "publish", "prepare-workspace", "context-mlflow"} <= seen
+    assert {"review", "publish", "prepare-workspace", "promotion-context"} <= seen
 
 
 def test_the_rendered_example_passes_the_pod_policy(prod_documents) -> None:

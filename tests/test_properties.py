@@ -32,12 +32,13 @@ from hera_flows import cli
 from hera_flows.config import Config, ConfigError, parse_config
 from hera_flows.local import sensor
 from hera_flows.local.expressions import ExpressionError, evaluate
-from hera_flows.steps import verify
 from hera_flows.steps.common import EXIT_OK, EXIT_REJECTED, StepError
-from hera_flows.steps.deployment_tags import DEPLOYMENT_TAGS, INT32_MAX, parse_deployment_tags
+from hera_flows.steps.promotion import verify
+from hera_flows.steps.promotion.deployment_tags import DEPLOYMENT_TAGS, INT32_MAX, parse_deployment_tags
 from hera_flows.steps.yaml_patch import YamlPatchError, load_documents, read_value, set_value
 from tests.conftest import ROOT
 from tests.support.go_json import go_compact
+from tests.support.settings import generated_flags
 
 PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FEW = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -255,9 +256,10 @@ def _step_env(values: dict[str, str]) -> Iterator[str]:
 
 
 def _refusal(err: str) -> bool:
-    """A refusal ends the step's log with one `guard: <why>` line (progress lines may come before it)."""
+    """A refusal ends the step's log with one `promotion-guard: <why>` line (progress lines may come before it)."""
     lines = err.strip().splitlines()
-    return bool(lines) and lines[-1].startswith("guard: ") and len(lines[-1]) > len("guard: ")
+    prefix = "promotion-guard: "
+    return bool(lines) and lines[-1].startswith(prefix) and len(lines[-1]) > len(prefix)
 
 
 def _run_step(argv: list[str]) -> tuple[int, str]:
@@ -303,7 +305,7 @@ def test_the_guard_step_decides_or_refuses_every_signed_delivery_in_one_line(pay
         "HF_WEBHOOK_SECRET": SECRET,
     }
     with _step_env(env), tempfile.TemporaryDirectory() as out:
-        code, err = _run_step(["guard", "--pattern=promotion", f"--outputs={out}"])
+        code, err = _run_step(["promotion-guard", *generated_flags("promotion-guard"), f"--outputs={out}"])
         assert "Traceback" not in err
         if code == EXIT_OK:
             decision = open(os.path.join(out, "decision"), encoding="utf-8").read()
@@ -328,7 +330,7 @@ def test_the_guard_step_with_random_parameters_never_prints_a_traceback(params) 
            for k, v in params.items()}
     env.update({"HF_PARAM_WORKFLOW_NAME": "wf", "HF_PARAM_WORKFLOW_UID": "uid-1", "HF_WEBHOOK_SECRET": SECRET})
     with _step_env(env), tempfile.TemporaryDirectory() as out:
-        code, err = _run_step(["guard", "--pattern=promotion", f"--outputs={out}"])
+        code, err = _run_step(["promotion-guard", *generated_flags("promotion-guard"), f"--outputs={out}"])
     assert "Traceback" not in err
     assert code in (EXIT_OK, EXIT_REJECTED), err
     if code == EXIT_REJECTED:

@@ -17,28 +17,27 @@ import pytest
 from hera_flows.cli import run_step
 from tests.support.fixtures_git import BARE_REMOTE_FILES
 from tests.support.fixtures_gitops import GitopsRemote
-from tests.test_workspace_publish import (
+from tests.support.fixtures_workspace import (
     ALLOWED,
     BRANCH,
     NEW_CARD,
     NEW_MANIFEST,
     run_prepare,
     run_publish,
-    step_env,  # noqa: F401 - fixture
     tree,
-    workspace,  # noqa: F401 - fixture
     write,
 )
+from tests.support.settings import generated_flags
 
-PROMOTION_FLAGS = ["--pattern=promotion", "--inference-dir=inference", "--model-cards-dir=model-cards"]
+PROMOTION_FLAGS = generated_flags("publish", template="mlflow-promotion")  # the pattern and its editor settings
 
 
 def publish_as_promotion(remote: GitopsRemote, ws: Path) -> tuple[int, dict[str, str]]:
     """publish as the generated agent pod calls it: with the pattern and its editor's settings."""
     code = run_step([
-        "publish", f"--repo-url={remote.url}", "--base-branch=main", f"--workspace={ws}",
+        "publish", *PROMOTION_FLAGS, f"--repo-url={remote.url}", "--base-branch=main", f"--workspace={ws}",
         f"--allowed-paths={ALLOWED}", "--author-name=hera-flows bot", "--author-email=bot@hera-flows.invalid",
-        f"--outputs={ws / 'out'}", *PROMOTION_FLAGS,
+        f"--outputs={ws / 'out'}",
     ])
     out = ws / "out"
     return code, {p.name: p.read_text(encoding="utf-8") for p in out.iterdir() if p.is_file()}
@@ -183,7 +182,7 @@ def test_the_generated_agent_pod_passes_the_pattern_to_publish() -> None:
     from tests.conftest import ROOT
 
     for name, pattern in (("mlflow-promotion", "promotion"), ("drift-remediation", "drift"),
-                          ("failure-triage", "failure_triage"), ("fairness-audit", "fairness")):
+                          ("failure-triage", "triage"), ("fairness-audit", "fairness")):
         doc = yaml.safe_load((ROOT / "generated" / "workflowtemplates" / f"{name}.yaml").read_text())
         [agent] = [t for t in doc["spec"]["templates"] if "containerSet" in t]
         main = next(c for c in agent["containerSet"]["containers"] if c["name"] == "main")

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from hera_flows.cli import run_step
-from hera_flows.steps import markdown, pr_body, review
+from hera_flows.steps import markdown, review
 from hera_flows.steps.forge import github
+from hera_flows.steps.promotion import pr as pr_body
 from tests.support.fixtures_github import DEFAULT_REPO, GitHubStandIn
-from tests.test_workspace_publish import make_context
+from tests.support.fixtures_workspace import make_context
 
 BRANCH = "model-promotion/fraud-detector-v7"
 KEY = "fraud-detector@v7"
@@ -74,7 +75,8 @@ def test_title_and_body_layout() -> None:
     assert sections == ["## Promote `fraud-detector` v7 to `champion`", "### Metrics", "### What changed",
                         "#### Promote `fraud-detector` version 7", "##### Changes", "### On-call checklist",
                         "### Files in this change"]
-    assert "- modified: `inference/fraud-detector.yaml`" in text and "- modified: `model-cards/fraud-detector.md`" in text
+    assert ("- modified: `inference/fraud-detector.yaml`" in text
+            and "- modified: `model-cards/fraud-detector.md`" in text)
     assert "| Version | 7 (currently served: 6) |" in text
     assert "| Artifacts | `s3://models/fraud-detector/7` |" in text
     assert "| roc\\_auc | 0.9412 | 0.93 | +0.0112 |" in text
@@ -127,7 +129,9 @@ def test_summary_is_capped_and_headings_demoted() -> None:
 # review step
 
 
-def test_first_run_creates_the_pr_second_run_updates_it(review_env: None, github_api: GitHubStandIn, tmp_path: Path) -> None:
+def test_first_run_creates_the_pr_second_run_updates_it(
+    review_env: None, github_api: GitHubStandIn, tmp_path: Path
+) -> None:
     code, out = run_review(github_api, tmp_path / "out1")
     assert code == 0
     assert out == {"pr-url": "https://github.com/acme/ml-gitops/pull/1", "pr-number": "1", "issue-url": "",
@@ -302,7 +306,7 @@ def test_issue_marker_cannot_close_the_comment_early() -> None:
 HIDDEN = "All good.\n<!--\n- [ ] hidden from the reviewer\n-->\n<!-- hera-flows:dedupe-key=fraud-detector@v8 -->"
 
 
-@pytest.mark.parametrize("pattern", ["promotion", "drift", "failure_triage", "fairness"])
+@pytest.mark.parametrize("pattern", ["promotion", "drift", "triage", "fairness"])
 def test_an_agent_summary_cannot_hide_text_or_plant_a_marker(
     pattern: str, review_env: None, github_api: GitHubStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -311,9 +315,9 @@ def test_an_agent_summary_cannot_hide_text_or_plant_a_marker(
         "drift": {"pattern": "drift", "event": {"model": "fraud-detector", "feature": "amount", "source": "evidently",
                                                 "id": "a`b<!--", "severity": "high", "metric": "psi",
                                                 "metric_value": 0.3, "threshold": 0.2}},
-        "failure_triage": {"pattern": "failure_triage", "workflow": {"name": "train-x", "template": "train"},
+        "triage": {"pattern": "triage", "workflow": {"name": "train-x", "template": "train"},
                            "classification": {"category": "oom"}},
-        "fairness": {"pattern": "fairness_audit", "date": "2026-11-30"},
+        "fairness": {"pattern": "fairness", "date": "2026-11-30"},
     }
     monkeypatch.setenv("HF_PARAM_CONTEXT", json.dumps(contexts[pattern]))
     monkeypatch.setenv("HF_PARAM_SUMMARY", HIDDEN)

@@ -11,8 +11,8 @@ import pytest
 from hera_flows.cli import run_step
 from hera_flows.steps.forge import gitlab
 from tests.support.fixtures_gitlab import DEFAULT_PROJECT, WEB, GitLabStandIn
+from tests.support.fixtures_workspace import make_context
 from tests.test_review import BRANCH, ISSUE, KEY, REFUSED, SUMMARY
-from tests.test_workspace_publish import make_context
 
 MR_URL = f"{WEB}/{DEFAULT_PROJECT}/-/merge_requests/1"
 ISSUE_URL = f"{WEB}/{DEFAULT_PROJECT}/-/issues/1"

@@ -22,91 +22,19 @@ from hera_flows.steps.allowlist import AllowList, parse_patterns
 from hera_flows.steps.common import StepError, TransientError
 from tests.support.fixtures_git import BARE_REMOTE_FILES
 from tests.support.fixtures_gitops import GitopsRemote
-
-BRANCH = "model-promotion/fraud-detector-v7"
-TITLE = "Promote fraud-detector v7 to champion"
-ALLOWED = "inference/**,model-cards/**"
-NEW_MANIFEST = BARE_REMOTE_FILES["inference/fraud-detector.yaml"].replace(
-    "s3://models/fraud-detector/6", "s3://models/fraud-detector/7"
+from tests.support.fixtures_workspace import (
+    BRANCH,
+    NEW_CARD,
+    NEW_MANIFEST,
+    TITLE,
+    commit_count,
+    make_context,
+    run_prepare,
+    run_publish,
+    tree,
+    write,
 )
-NEW_CARD = "# Model card: fraud-detector\n\n- Version: 7\n"
-
-
-def make_context(**overrides: Any) -> dict[str, Any]:
-    context = {
-        "pattern": "promotion",
-        "model": "fraud-detector",
-        "version": "7",
-        "alias": "champion",
-        "model_version": {
-            "name": "fraud-detector", "version": "7", "source": "models:/m-7b2e", "run_id": "4f1c0a9e2b7d",
-            "model_id": "m-7b2e", "storage_uri": "s3://models/fraud-detector/7", "tags": {},
-            "aliases": ["champion"], "description": "retrained", "creation_timestamp": 1760000000000,
-        },
-        "metrics": {"roc_auc": 0.9412, "accuracy": 0.9123},
-        "params": {},
-        "deployment": {"runtime_version": None, "gpu_type": None, "gpu_count": None, "replica_min": None,
-                       "replica_max": None, "cpu": None, "memory": None},
-        "serving": {"manifest_path": "inference/fraud-detector.yaml", "current_version": "6",
-                    "current_storage_uri": "s3://models/fraud-detector/6", "metrics": {"roc_auc": 0.93}},
-        "deltas": {"roc_auc": {"new": 0.9412, "old": 0.93, "delta": 0.0112}},
-    }
-    context.update(overrides)
-    return context
-
-
-@pytest.fixture()
-def step_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HF_PARAM_CONTEXT", json.dumps(make_context()))
-    monkeypatch.setenv("HF_PARAM_BRANCH", BRANCH)
-    monkeypatch.setenv("HF_PARAM_TITLE", TITLE)
-    monkeypatch.delenv("HF_FORGE_TOKEN", raising=False)
-
-
-@pytest.fixture()
-def workspace(tmp_path: Path, bare_remote: GitopsRemote, step_env: None) -> Path:
-    """A prepared workspace (the prepare step already ran)."""
-    ws = tmp_path / "workspace"
-    assert run_prepare(bare_remote, ws) == 0
-    return ws
-
-
-def run_prepare(remote: GitopsRemote, ws: Path, allowed: str = ALLOWED) -> int:
-    return run_step([
-        "prepare-workspace", "--pattern=promotion", f"--repo-url={remote.url}", "--base-branch=main",
-        f"--workspace={ws}", f"--allowed-paths={allowed}",
-    ])
-
-
-def run_publish(remote: GitopsRemote, ws: Path, allowed: str = ALLOWED) -> tuple[int, dict[str, str]]:
-    code = run_step([
-        "publish", f"--repo-url={remote.url}", "--base-branch=main", f"--workspace={ws}",
-        f"--allowed-paths={allowed}", "--author-name=hera-flows bot", "--author-email=bot@hera-flows.invalid",
-        f"--outputs={ws / 'out'}",
-    ])
-    out = ws / "out"
-    outputs = {p.name: p.read_text(encoding="utf-8") for p in out.iterdir() if p.is_file()} if out.is_dir() else {}
-    return code, outputs
-
-
-def write(root: Path, files: dict[str, str | bytes]) -> None:
-    for rel, content in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, encoding="utf-8")
-
-
-def tree(remote: GitopsRemote, ref: str) -> dict[str, str]:
-    """The text files on ``ref`` (binary files are checked separately)."""
-    return {path: remote.read(path, ref) for path in remote.files(ref) if not path.endswith(".png")}
-
-
-def commit_count(remote: GitopsRemote, ref: str) -> int:
-    return int(remote.git("rev-list", "--count", ref).strip())
-
+from tests.support.settings import generated_flags
 
 # ---------------------------------------------------------------------------------------------------------
 # allow-list matcher
@@ -165,7 +93,8 @@ def test_allowlist_parsing_and_folder_pruning() -> None:
 
 def test_prepare_lays_out_the_agent_contract(workspace: Path, bare_remote: GitopsRemote) -> None:
     repo = workspace / "repo"
-    assert (repo / "inference" / "fraud-detector.yaml").read_text() == BARE_REMOTE_FILES["inference/fraud-detector.yaml"]
+    assert ((repo / "inference" / "fraud-detector.yaml").read_text()
+            == BARE_REMOTE_FILES["inference/fraud-detector.yaml"])
     head = gitrepo.run_git(["rev-parse", "HEAD"], cwd=repo).stdout.strip()
     assert head == bare_remote.head("main")
     assert gitrepo.run_git(["branch", "--show-current"], cwd=repo).stdout.strip() == BRANCH
@@ -205,13 +134,17 @@ def test_prepare_uses_the_prompt_module(
 ) -> None:
     calls: list[tuple[Any, ...]] = []
 
-    def fake_render(pattern: str, context: dict[str, Any], allowed: list[str] | None) -> str:
-        calls.append((pattern, context, allowed))
+    def fake_render(pattern: str, context: dict[str, Any], allowed: list[str] | None,
+                    settings: dict[str, Any]) -> str:
+        calls.append((pattern, context, allowed, settings))
         return "PROMPT"
 
     monkeypatch.setattr("hera_flows.steps.prompts.render_prompt", fake_render)
     assert run_prepare(bare_remote, tmp_path / "ws", allowed="inference/**,model-cards/*.md") == 0
-    assert calls == [("promotion", make_context(), ["inference/**", "model-cards/*.md"])]
+    # the prompt gets the pattern's editor settings as configured (here config/flows.yaml's)
+    settings = {"inference_dir": "inference", "model_cards_dir": "model-cards",
+                "gpu_node_selector_key": "nvidia.com/gpu.product"}
+    assert calls == [("promotion", make_context(), ["inference/**", "model-cards/*.md"], settings)]
     assert (tmp_path / "ws" / "prompt.md").read_text() == "PROMPT"
 
 
@@ -249,7 +182,8 @@ def test_publish_pushes_exactly_the_agents_change(workspace: Path, bare_remote: 
 
 def test_publish_with_the_builtin_agent(workspace: Path, bare_remote: GitopsRemote) -> None:
     """The real chain: prepare -> agent-builtin -> publish; the branch holds exactly the agent's files."""
-    assert run_step(["agent-builtin", "--pattern=promotion", f"--workspace={workspace}"]) == 0
+    agent_flags = generated_flags("agent-builtin", template="mlflow-promotion")
+    assert run_step(["agent-builtin", *agent_flags, f"--workspace={workspace}"]) == 0
     edited = {p: (workspace / "repo" / p).read_text() for p in ("inference/fraud-detector.yaml",)}
     assert "s3://models/fraud-detector/7" in edited["inference/fraud-detector.yaml"]
     code, out = run_publish(bare_remote, workspace)
@@ -321,7 +255,8 @@ def test_publish_ignores_a_hostile_checkout(workspace: Path, bare_remote: Gitops
     refused = {r["path"]: r["reason"] for r in json.loads(out["refused"])}
     assert set(refused) == {".github/workflows/ci.yml", "README.md", "scripts/"}
     assert "outside the allowed paths" in refused["README.md"]
-    assert json.loads(out["files"]) == {"inference/fraud-detector.yaml": NEW_MANIFEST, "model-cards/fraud-detector.md": ""}
+    assert json.loads(out["files"]) == {"inference/fraud-detector.yaml": NEW_MANIFEST,
+                                        "model-cards/fraud-detector.md": ""}
 
     # Control: the traps are live — plain git in that checkout does run the planted code.
     subprocess.run(["git", "commit", "--allow-empty", "-q", "-m", "x", "--no-gpg-sign"], cwd=repo, check=False,
@@ -329,7 +264,9 @@ def test_publish_ignores_a_hostile_checkout(workspace: Path, bare_remote: Gitops
     assert (markers[0].parent / "evil-hooks-pre-commit").exists()
 
 
-def test_publish_refuses_symlinks_fifos_and_links_out(workspace: Path, bare_remote: GitopsRemote, tmp_path: Path) -> None:
+def test_publish_refuses_symlinks_fifos_and_links_out(
+    workspace: Path, bare_remote: GitopsRemote, tmp_path: Path
+) -> None:
     repo = workspace / "repo"
     secret_file = tmp_path / "secret.txt"
     secret_file.write_text("token=hunter2\n")
@@ -345,7 +282,8 @@ def test_publish_refuses_symlinks_fifos_and_links_out(workspace: Path, bare_remo
     code, out = run_publish(bare_remote, workspace)
     assert code == 0 and out["changed"] == "true"
     refused = {r["path"]: r["reason"] for r in json.loads(out["refused"])}
-    assert {"inference/stolen.yaml", "inference/alias.yaml", "inference/linked-dir", "inference/pipe.yaml"} == set(refused)
+    assert {"inference/stolen.yaml", "inference/alias.yaml", "inference/linked-dir",
+            "inference/pipe.yaml"} == set(refused)
     assert "symbolic link" in refused["inference/stolen.yaml"]
     assert "not a regular file" in refused["inference/pipe.yaml"]
     assert tree(bare_remote, BRANCH) == dict(BARE_REMOTE_FILES, **{"model-cards/fraud-detector.md": NEW_CARD})
@@ -429,7 +367,9 @@ def test_publish_twice_adds_no_commit(workspace: Path, bare_remote: GitopsRemote
     assert commit_count(bare_remote, BRANCH) == 2
 
 
-def test_redelivery_rebuilds_the_branch_on_the_fresh_base(workspace: Path, bare_remote: GitopsRemote, tmp_path: Path) -> None:
+def test_redelivery_rebuilds_the_branch_on_the_fresh_base(
+    workspace: Path, bare_remote: GitopsRemote, tmp_path: Path
+) -> None:
     write(workspace / "repo", {"inference/fraud-detector.yaml": NEW_MANIFEST})
     _, first = run_publish(bare_remote, workspace)
     new_base = bare_remote.commit_files({"README.md": "# ml-serving v2\n"}, "Team edits the README")
@@ -458,7 +398,9 @@ def test_push_with_a_stale_lease_is_transient(
     assert bare_remote.head(BRANCH) == someone_else
 
 
-def test_files_output_caps_and_binary(workspace: Path, bare_remote: GitopsRemote, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_files_output_caps_and_binary(
+    workspace: Path, bare_remote: GitopsRemote, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(publish, "MAX_FILES_OUTPUT_BYTES", 2000)
     big = "# notes\n" + "x" * 3000 + "\n"
     write(workspace / "repo", {
@@ -470,7 +412,8 @@ def test_files_output_caps_and_binary(workspace: Path, bare_remote: GitopsRemote
     code, out = run_publish(bare_remote, workspace)
     assert code == 0
     files = json.loads(out["files"])
-    assert files == {"inference/fraud-detector.yaml": NEW_MANIFEST, "model-cards/big.md": "", "model-cards/plot.png": ""}
+    assert files == {"inference/fraud-detector.yaml": NEW_MANIFEST, "model-cards/big.md": "",
+                     "model-cards/plot.png": ""}
     assert tree(bare_remote, BRANCH)["model-cards/big.md"] == big  # capped in the output only, pushed in full
     assert bare_remote.git("cat-file", "-s", f"{BRANCH}:model-cards/plot.png").strip() == "16"
     assert len(out["summary"]) < publish.MAX_SUMMARY_CHARS + 100 and out["summary"].endswith("(summary truncated)\n")

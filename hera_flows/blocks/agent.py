@@ -10,24 +10,48 @@ Each container has a private /tmp so nothing the agent leaves there reaches the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypedDict
+
 from hera.workflows import ContainerNode, ContainerSet, EmptyDirVolume, Env, Parameter
 from hera.workflows import models as m
 
 from hera_flows.blocks import security
 from hera_flows.blocks.step import SecretEnv, param_env, resources, retry_strategy
+from hera_flows.catalog import Pattern
 from hera_flows.config import Config, RepositoryConfig
+from hera_flows.steps.contract import render_flags
+from hera_flows.steps.publish import CONTRACT as PUBLISH_CONTRACT
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack is Python 3.11+
 
 AGENT_TASK = "agent"
 WORKSPACE = "/workspace"
 OUT_DIR = f"{WORKSPACE}/out"
-PUBLISH_OUTPUTS = ["branch", "changed", "commit", "files", "refused", "summary", "issue", "changes", "blocked",
-                   "update"]
+PUBLISH_OUTPUTS = list(PUBLISH_CONTRACT.outputs)
 
 
 def forge_token(cfg: Config, *, optional: bool = False, read_only: bool = False) -> SecretEnv:
     """The forge token as ``HF_FORGE_TOKEN``; ``read_only`` steps get ``forge.read_token_secret`` when it is set."""
     ref = (cfg.forge.read_token_secret or cfg.forge.token_secret) if read_only else cfg.forge.token_secret
     return SecretEnv("HF_FORGE_TOKEN", ref, optional=optional)
+
+
+class _StepFields(TypedDict, total=False):
+    """The ``ContainerNode`` fields the agent pod's containers set besides the common ones."""
+
+    env: list[Env | m.EnvVar]
+    env_from: list[m.EnvFromSource] | None
+    working_dir: str
+    dependencies: list[str]
+
+
+class _NodeFields(_StepFields, total=False):
+    image: str | None  # agent.image: set whenever agent.kind is "command" (validated)
+    command: list[str]
+    args: list[str]
+    resources: m.ResourceRequirements
 
 
 def _mounts(tmp_volume: str) -> list[m.VolumeMount]:
@@ -39,15 +63,22 @@ def _mounts(tmp_volume: str) -> list[m.VolumeMount]:
 
 def agent_template(
     cfg: Config,
-    pattern: str,
+    pattern: Pattern,
     *,
     repo: RepositoryConfig,
     allowed_paths: list[str],
-    builtin_flags: list[str],
+    settings: Mapping[str, Any],
 ) -> ContainerSet:
-    allowed = ",".join(allowed_paths)
+    """``settings``: the pattern editor's settings (its ``SETTINGS`` flags) as configured; prepare (the prompt),
+    the builtin agent and publish (the run's own files) all receive them."""
+    import importlib
 
-    def node(name: str, tmp_volume: str, **fields: object) -> ContainerNode:
+    from hera_flows.steps import step_contract
+
+    editor = importlib.import_module(pattern.editor)
+    settings_argv = render_flags(editor.SETTINGS, settings, where=f"the {pattern.id} editor's settings")
+
+    def node(name: str, tmp_volume: str, **fields: Unpack[_NodeFields]) -> ContainerNode:
         return ContainerNode(
             name=name,
             image_pull_policy=cfg.image_pull_policy,
@@ -56,10 +87,12 @@ def agent_template(
             **fields,
         )
 
-    def step_node(name: str, tmp_volume: str, step: str, flags: list[str], **fields: object) -> ContainerNode:
-        """A container of this pod that runs `hera-flows step <step>` from the step image."""
+    def step_node(name: str, tmp_volume: str, step: str, flags: Mapping[str, Any], *extra: str,
+                  **fields: Unpack[_StepFields]) -> ContainerNode:
+        """A container of this pod that runs `hera-flows step <step>` (with the editor's settings)."""
         return node(
-            name, tmp_volume, image=cfg.image, command=["hera-flows"], args=["step", step, *flags],
+            name, tmp_volume, image=cfg.image, command=["hera-flows"],
+            args=["step", step, *step_contract(step).argv(flags), *extra, *settings_argv],
             resources=resources(cfg.workflow.resources), **fields,
         )
 
@@ -82,14 +115,13 @@ def agent_template(
     ) as container_set:
         step_node(
             "prepare", "tmp-prepare", "prepare-workspace",
-            [f"--pattern={pattern}", f"--repo-url={repo.url}", f"--base-branch={repo.base_branch}",
-             f"--workspace={WORKSPACE}", f"--allowed-paths={allowed}", f"--forge={cfg.forge.kind}"],
+            {"pattern": pattern.id, "repo_url": repo.url, "base_branch": repo.base_branch, "workspace": WORKSPACE,
+             "allowed_paths": allowed_paths, "clone_depth": cfg.agent.clone_depth, "forge": cfg.forge.kind},
             env=[*param_env(["context", "branch"]), forge_token(cfg, optional=True, read_only=True).build()],
         )
         if cfg.agent.kind == "builtin":
             step_node(
-                "agent", "tmp-agent", "agent-builtin",
-                [f"--pattern={pattern}", f"--workspace={WORKSPACE}", *builtin_flags],
+                "agent", "tmp-agent", "agent-builtin", {"pattern": pattern.id, "workspace": WORKSPACE},
                 dependencies=["prepare"],
             )
         else:
@@ -113,11 +145,10 @@ def agent_template(
             )
         step_node(
             "main", "tmp-publish", "publish",
-            [f"--repo-url={repo.url}", f"--base-branch={repo.base_branch}", f"--workspace={WORKSPACE}",
-             f"--allowed-paths={allowed}", f"--author-name={cfg.forge.git_author_name}",
-             f"--author-email={cfg.forge.git_author_email}", f"--forge={cfg.forge.kind}", f"--outputs={OUT_DIR}",
-             # the run's own files are computed with the editor's settings, from the pristine base checkout
-             f"--pattern={pattern}", *builtin_flags],
+            {"repo_url": repo.url, "base_branch": repo.base_branch, "workspace": WORKSPACE,
+             "allowed_paths": allowed_paths, "author_name": cfg.forge.git_author_name,
+             "author_email": cfg.forge.git_author_email, "forge": cfg.forge.kind, "pattern": pattern.id},
+            f"--outputs={OUT_DIR}",
             env=[*param_env(["branch", "title", "context"]), forge_token(cfg).build()],
             dependencies=["agent"],
         )

@@ -21,8 +21,7 @@ def confirm_template(cfg: Config, service_account: str) -> Container:
         cfg,
         name=CONFIRM_TASK,
         step="claims",
-        flags=["--action=confirm", f"--state-namespace={cfg.namespace}"],
-        inputs=["workflow-uid"],
+        flags={"action": "confirm", "state_namespace": cfg.namespace},
         network=True,
         service_account=service_account,
     )
@@ -34,8 +33,7 @@ def release_template(cfg: Config, service_account: str) -> Container:
         cfg,
         name=RELEASE_TEMPLATE,
         step="claims",
-        flags=["--action=release", f"--state-namespace={cfg.namespace}"],
-        inputs=["workflow-uid", "workflow-status"],
+        flags={"action": "release", "state_namespace": cfg.namespace},
         network=True,
         service_account=service_account,
     )
@@ -51,4 +49,4 @@ def exit_handler(cfg: Config, service_account: str) -> str:
 
 
 def confirm_arguments() -> dict[str, str]:
-    return {"workflow-uid": "{{workflow.uid}}"}
+    return {"workflow-uid": "{{workflow.uid}}", "workflow-status": ""}

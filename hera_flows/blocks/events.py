@@ -2,7 +2,7 @@
 
 Hera 7.1's ``hera.events.models`` mirror the Go structs without Go's inlining and emit shapes Argo Events
 rejects (a nested ``webhookContext``, a base64 ``source.resource``), so these builders emit the documented
-shape directly. What they encode from Argo Events' source (see ARGO-EVENTS-FACTS.md):
+shape directly. What they encode from Argo Events' source (docs/upstream-facts.md#events-sensor):
 
 - data filter values are unanchored regexes, so every value is written as ``^(a|b)$`` with escaping;
 - ``rateLimit.requestsPerUnit`` must be >= 1 (0 panics the sensor), and the limiter delays, never drops;
@@ -133,7 +133,7 @@ class Dependency:
     name: str
     event_source: str
     event_name: str
-    filters: tuple[DataFilter, ...] = ()
+    filters: tuple[DataFilter | RegexFilter, ...] = ()
 
     def render(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "eventSourceName": self.event_source, "eventName": self.event_name}
@@ -202,7 +202,8 @@ class WorkflowSubmitTrigger:
                 arguments.append({"name": param_name, "value": source.value})
                 continue
             arguments.append({"name": param_name, "value": ""})
-            mappings.append({"src": _source(self.dependency, source), "dest": f"spec.arguments.parameters.{index}.value"})
+            mappings.append({"src": _source(self.dependency, source),
+                             "dest": f"spec.arguments.parameters.{index}.value"})
         for key, source in self.annotations.items():
             mappings.append({"src": _source(self.dependency, source), "dest": annotation_dest(key)})
         metadata: dict[str, Any] = {
@@ -300,7 +301,8 @@ class FieldRequirement:
     """A client-side filter on the object: the string at gjson path ``key`` matches the RE2 ``value``.
 
     ``operation`` must be explicit (``==`` or ``!=``): Argo Events rejects every event when it is empty
-    (ARGO-EVENTS-FACTS item 6). A path that does not exist rejects the event whatever the operation.
+    (docs/upstream-facts.md#events-resource-filters). A path that does not exist rejects the event whatever the
+    operation.
     """
 
     key: str

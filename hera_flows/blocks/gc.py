@@ -12,16 +12,15 @@ from typing import Any
 
 from hera.workflows import DAG
 
-from hera_flows.blocks import security
+from hera_flows.blocks import security, workflow
 from hera_flows.blocks.step import step_template
-from hera_flows.blocks import workflow
 from hera_flows.config import Config
 from hera_flows.patterns import PatternManifests
 
 NAME = "hera-flows-gc"
 GC_SA = "hera-flows-gc"
 PATTERN = "maintenance"
-OUTPUTS = ["listed", "kept", "deleted", "raced"]
+OUTPUTS = ["listed", "kept", "deleted", "raced"]  # the contract of gc-leases (hera_flows/steps/gc.py)
 # list (to find expired records) and delete (conditional on resourceVersion); no get/create/update: gc never
 # writes a record.
 GC_LEASE_RULES: list[dict[str, Any]] = [
@@ -59,8 +58,7 @@ def cron_workflow(cfg: Config) -> dict[str, Any]:
             cfg,
             name="gc-leases",
             step="gc-leases",
-            flags=[f"--state-namespace={cfg.namespace}", f"--grace-seconds={gc.grace_seconds}"],
-            outputs=OUTPUTS,
+            flags={"state_namespace": cfg.namespace, "grace_seconds": gc.grace_seconds},
             network=True,
             service_account=GC_SA,
         )

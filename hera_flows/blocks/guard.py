@@ -3,49 +3,49 @@ race-free whether this run proceeds (replay and cooldown records live in Kuberne
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from hera.workflows import Container
 
 from hera_flows.blocks import metrics, security
 from hera_flows.blocks.step import SecretEnv, step_template
+from hera_flows.catalog import Pattern
 from hera_flows.config import Config
+from hera_flows.steps.contract import GUARD_OUTPUTS
 
 GUARD_TASK = "guard"
-# Every guard writes these; patterns add their own normalised fields.
-GUARD_OUTPUTS = ["decision", "reason", "dedupe-key", "branch", "event"]
-# Identify the run to the lease store (holder, and owner reference for garbage collection).
-RUN_IDENTITY = {"workflow-name": "{{workflow.name}}", "workflow-uid": "{{workflow.uid}}"}
+__all__ = ["GUARD_OUTPUTS", "GUARD_TASK", "guard_arguments", "guard_output", "guard_template", "proceeds"]
 
 
 def guard_template(
     cfg: Config,
-    pattern: str,
+    pattern: Pattern,
     *,
-    flags: list[str],
-    inputs: list[str],
-    outputs: list[str],
-    secrets: Sequence[SecretEnv] = (),
-    step: str = "guard",
-    service_account: str = security.GUARD_SA,
+    flags: Mapping[str, Any],
     claim_seconds: int,
+    secrets: Sequence[SecretEnv] = (),
+    service_account: str = security.GUARD_SA,
 ) -> Container:
-    """``step`` is the pattern's guard step (``guard`` is promotion's; other patterns register their own);
+    """The pattern's guard step (``<id>-guard``); ``flags`` are its own, the shared guard flags are added here.
     ``service_account`` lets a guard that must read more than Leases run as its own identity; ``claim_seconds``
     (the workflow's deadline) is how long its claims stay pending before they count as abandoned."""
     return step_template(
         cfg,
         name=GUARD_TASK,
-        step=step,
-        flags=[f"--pattern={pattern}", f"--state-namespace={cfg.namespace}", f"--claim-seconds={claim_seconds}",
-               *flags],
-        inputs=[*inputs, *RUN_IDENTITY],
-        outputs=[*GUARD_OUTPUTS, *(o for o in outputs if o not in GUARD_OUTPUTS)],
+        step=pattern.step_name("guard"),
+        flags={"state_namespace": cfg.namespace, "claim_seconds": claim_seconds, **flags},
         secrets=list(secrets),
         network=True,
         service_account=service_account,
-        metrics=metrics.guard_metrics(pattern),
+        metrics=metrics.guard_metrics(pattern.label),
     )
+
+
+def guard_arguments(parameters: Sequence[str]) -> dict[str, str]:
+    """The guard task's arguments: the workflow parameters it reads, and the run's identity."""
+    return ({name: f"{{{{workflow.parameters.{name}}}}}" for name in parameters}
+            | {"workflow-name": "{{workflow.name}}", "workflow-uid": "{{workflow.uid}}"})
 
 
 def proceeds() -> str:

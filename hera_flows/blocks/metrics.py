@@ -75,7 +75,7 @@ def workflow_metrics(pattern: str) -> list[Counter | Histogram]:
             name=RUN_DURATION.name,
             help=RUN_DURATION.help,
             labels=_labels(RUN_DURATION, {"pattern": pattern}),
-            buckets=DURATION_BUCKETS,
+            buckets=list(DURATION_BUCKETS),
             value="{{workflow.duration}}",
         ),
     ]

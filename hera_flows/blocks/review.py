@@ -12,28 +12,26 @@ from hera_flows.blocks.agent import AGENT_TASK, agent_output, forge_token
 from hera_flows.blocks.smoke import SMOKE_TASK
 from hera_flows.blocks.step import step_template
 from hera_flows.blocks.workflow import dag_output, task_output
+from hera_flows.catalog import Pattern
 from hera_flows.config import Config, RepositoryConfig
 
 REVIEW_TASK = "review"
 REPORT_TASK = "report"
 
 
-def _forge_flags(cfg: Config, repo: RepositoryConfig) -> list[str]:
-    return [f"--forge={cfg.forge.kind}", f"--api-url={cfg.forge.api_url}", f"--repo-slug={repo.slug}"]
+def _forge_flags(cfg: Config, repo: RepositoryConfig) -> dict[str, str | None]:
+    return {"forge": cfg.forge.kind, "api_url": cfg.forge.api_url, "repo_slug": repo.slug}
 
 
-def review_template(cfg: Config, pattern: str, repo: RepositoryConfig) -> Container:
+def review_template(cfg: Config, pattern: Pattern, repo: RepositoryConfig) -> Container:
     return step_template(
         cfg,
         name=REVIEW_TASK,
         step="review",
-        flags=[f"--pattern={pattern}", *_forge_flags(cfg, repo), f"--base-branch={repo.base_branch}"],
-        inputs=["branch", "changed", "context", "summary", "refused", "dedupe-key", "issue", "changes", "blocked",
-                "update"],
-        outputs=["pr-url", "pr-number", "issue-url", "issue-number", "action"],
+        flags={"pattern": pattern.id, **_forge_flags(cfg, repo), "base_branch": repo.base_branch},
         secrets=[forge_token(cfg)],
         network=True,
-        metrics=metrics.review_metrics(pattern),
+        metrics=metrics.review_metrics(pattern.label),
     )
 
 
@@ -44,7 +42,6 @@ def report_template(cfg: Config, repo: RepositoryConfig) -> Container:
         name=REPORT_TASK,
         step="report",
         flags=_forge_flags(cfg, repo),
-        inputs=["pr-number", "body", "result"],
         secrets=[forge_token(cfg)],
         network=True,
     )
@@ -75,6 +72,8 @@ def review_smoke_report(
     succeeded, the smoke test only when a PR exists (it receives the published ``files``), and the report of the
     smoke test on that PR."""
     smoke_task = smoke.name
+    if smoke_task is None:
+        raise ValueError("the smoke template has no name")
     review(
         depends=f"{AGENT_TASK}.Succeeded",
         arguments={

@@ -13,20 +13,12 @@ SMOKE_TASK = "smoke"
 
 
 def smoke_template(cfg: Config, smoke: SmokeConfig) -> Container:
-    flags = [
-        f"--endpoint={smoke.endpoint}",
-        f"--protocol={smoke.protocol}",
-        f"--max-latency-ms={smoke.max_latency_ms}",
-        f"--timeout-seconds={smoke.timeout_seconds}",
-    ]
-    if smoke.payload is not None:
-        flags.append("--payload=" + json.dumps(smoke.payload, sort_keys=True, separators=(",", ":")))
+    payload = None if smoke.payload is None else json.dumps(smoke.payload, sort_keys=True, separators=(",", ":"))
     return step_template(
         cfg,
         name=SMOKE_TASK,
-        step="smoke",
-        flags=flags,
-        inputs=["model-name", "files"],
-        outputs=["result", "report"],
+        step="promotion-smoke",
+        flags={"endpoint": smoke.endpoint, "protocol": smoke.protocol, "max_latency_ms": smoke.max_latency_ms,
+               "timeout_seconds": smoke.timeout_seconds, "payload": payload},
         network=True,
     )

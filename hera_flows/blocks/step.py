@@ -1,13 +1,15 @@
 """The one way a workflow template runs our code: a restricted container calling `hera-flows step NAME`.
 
-Event data reaches the step as ``HF_PARAM_*`` environment variables filled from template inputs (never a shell
-string, never a flag), static configuration as ``--flag=value`` arguments fixed at generation time, secrets
-as Secret references, and outputs as files under ``/tmp/outputs``.
+What a step receives is its contract (hera_flows/steps/contract.py), declared next to the step and read here:
+event data as ``HF_PARAM_*`` environment variables filled from the contract's inputs (never a shell string, never
+a flag), configuration as the contract's ``--flag=value`` arguments built from the configuration at generation time
+(a missing or unknown flag fails `generate`), secrets as Secret references, and the contract's outputs as files
+under ``/tmp/outputs``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +18,7 @@ from hera.workflows import models as m
 
 from hera_flows.blocks import security
 from hera_flows.config import Config, Resources, SecretRef
+from hera_flows.steps.contract import env_name as contract_env_name
 
 OUTPUTS_DIR = "/tmp/outputs"
 TMP_MOUNT = "/tmp"
@@ -25,7 +28,7 @@ RETRY_EXPRESSION = "lastRetry.status == 'Error' || lastRetry.exitCode == '75'"
 
 
 def env_name(param: str) -> str:
-    return "HF_PARAM_" + param.upper().replace("-", "_")
+    return contract_env_name(param)
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,8 @@ class SecretEnv:
 
 def resources(spec: Resources) -> m.ResourceRequirements:
     return m.ResourceRequirements(
-        requests={"cpu": spec.requests.cpu, "memory": spec.requests.memory},
-        limits={"cpu": spec.limits.cpu, "memory": spec.limits.memory},
+        requests={"cpu": m.Quantity(spec.requests.cpu), "memory": m.Quantity(spec.requests.memory)},
+        limits={"cpu": m.Quantity(spec.limits.cpu), "memory": m.Quantity(spec.limits.memory)},
     )
 
 
@@ -59,7 +62,9 @@ def retry_strategy(cfg: Config) -> RetryStrategy:
         retry_policy="Always",
         expression=RETRY_EXPRESSION,
         backoff=m.Backoff(
-            duration=f"{policy.backoff_seconds}s", factor=str(policy.factor), cap=f"{policy.max_backoff_seconds}s"
+            duration=f"{policy.backoff_seconds}s",
+            factor=m.IntOrString(str(policy.factor)),
+            cap=f"{policy.max_backoff_seconds}s",
         ),
     )
 
@@ -73,27 +78,30 @@ def step_template(
     *,
     name: str,
     step: str,
-    flags: Sequence[str] = (),
-    inputs: Sequence[str] = (),
-    outputs: Sequence[str] = (),
+    flags: Mapping[str, Any] | None = None,
     secrets: Sequence[SecretEnv] = (),
     env_from_secrets: Sequence[str] = (),
     network: bool = False,
     service_account: str | None = None,
     metrics: Sequence[Any] = (),
 ) -> Container:
-    """A Container template for `hera-flows step <step> <flags> --outputs=/tmp/outputs`.
+    """A Container template for `hera-flows step <step> <flags> --outputs=/tmp/outputs`, its inputs and outputs
+    those of the step's contract and its flags built from ``flags`` (flag dest -> configured value).
 
-    ``network`` steps get Argo retries with backoff; ``service_account`` (only the guard) mounts a token,
-    every other step runs without one.
+    ``network`` steps get Argo retries with backoff; ``service_account`` (guards, the claims steps, triage's
+    context, gc) mounts a token, every other step runs without one.
     """
-    env: list[Env | m.EnvVar] = [*param_env(list(inputs)), *(s.build() for s in secrets)]
+    from hera_flows.steps import step_contract
+
+    spec = step_contract(step)
+    inputs, outputs = list(spec.inputs), list(spec.outputs)
+    env: list[Env | m.EnvVar] = [*param_env(inputs), *(s.build() for s in secrets)]
     return Container(
         name=name,
         image=cfg.image,
         image_pull_policy=cfg.image_pull_policy,
         command=["hera-flows"],
-        args=["step", step, *flags, f"--outputs={OUTPUTS_DIR}"],
+        args=["step", spec.name, *spec.argv(flags), f"--outputs={OUTPUTS_DIR}"],
         env=env or None,
         env_from=[m.EnvFromSource(secret_ref=m.SecretEnvSource(name=s)) for s in env_from_secrets] or None,
         inputs=[Parameter(name=p) for p in inputs] or None,

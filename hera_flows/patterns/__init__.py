@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,11 +25,7 @@ class PatternManifests:
 
 
 def registry() -> dict[str, Callable[[Config], PatternManifests]]:
-    from hera_flows.patterns import drift, failure_triage, fairness_audit, promotion
+    """Config key -> the pattern module's ``build``, for every pattern record (hera_flows/catalog.py)."""
+    from hera_flows.catalog import PATTERNS
 
-    return {
-        "promotion": promotion.build,
-        "drift": drift.build,
-        "failure_triage": failure_triage.build,
-        "fairness_audit": fairness_audit.build,
-    }
+    return {p.config_key: importlib.import_module(f"hera_flows.patterns.{p.config_key}").build for p in PATTERNS}

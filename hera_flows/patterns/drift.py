@@ -19,12 +19,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from hera.workflows import DAG, Parameter, Task
+from hera.workflows import DAG, Container, Parameter, Task
 from hera.workflows import models as m
 
+from hera_flows import catalog
 from hera_flows.blocks import claims, events, security
 from hera_flows.blocks.agent import agent_template, forge_token
-from hera_flows.blocks.guard import guard_output, guard_template, proceeds
+from hera_flows.blocks.guard import guard_arguments, guard_output, guard_template, proceeds
 from hera_flows.blocks.review import outcome_outputs, report_template, review_smoke_report, review_template
 from hera_flows.blocks.step import SecretEnv, step_template
 from hera_flows.blocks.workflow import (
@@ -40,6 +41,7 @@ from hera_flows.patterns import PatternManifests
 from hera_flows.steps import event_data
 from hera_flows.steps.drift.normalise import NAME, SEVERITY_WORDS
 
+PATTERN = catalog.pattern("drift")
 TEMPLATE_NAME = "drift-remediation"
 RETRAIN_TEMPLATE_NAME = "drift-retrain"
 MONITOR_NAME = "drift-monitor"
@@ -64,8 +66,6 @@ SEVERITY_PATH = {"evidently": "body.severity", "fiddler": "body.severity", "whyl
 # The workflow-level mutex: one remediation per model at a time. The model reaches the name only after the
 # Sensor checked its charset (the name filter below), and the guard checks it again.
 MUTEX = "drift-{{workflow.parameters.model}}"
-GUARD_OUTPUTS = ["model", "feature", "severity", "metric", "metric-value", "threshold", "source", "id", "title",
-                 "considered"]
 
 
 def _params(cfg: Config) -> list[Param]:
@@ -93,34 +93,37 @@ def build(cfg: Config) -> PatternManifests:
     )
 
 
-def _guard(cfg: Config, *, ceiling: bool):
+def _guard(cfg: Config, *, ceiling: bool) -> Container:
     d = cfg.patterns.drift
     repo = cfg.repository_for("drift")
     return guard_template(
         cfg,
-        "drift",
-        step="guard-drift",
-        flags=[
-            f"--severities={','.join(d.severities)}",
-            f"--cooldown-seconds={d.cooldown_seconds}",
-            f"--max-open-prs={d.max_open_prs if ceiling else 0}",
-            f"--max-open-prs-per-model={d.max_open_prs_per_model if ceiling else 0}",
-            f"--reservation-seconds={d.active_deadline_seconds}",
-            f"--branch-prefix={d.branch_prefix}",
-            f"--forge={cfg.forge.kind}",
-            f"--api-url={cfg.forge.api_url}",
-            f"--repo-slug={repo.slug}",
-        ],
-        inputs=[p.name for p in _params(cfg)],
-        outputs=GUARD_OUTPUTS,
+        PATTERN,
+        flags={
+            "severities": d.severities,
+            "cooldown_seconds": d.cooldown_seconds,
+            "max_open_prs": d.max_open_prs if ceiling else 0,
+            "max_open_prs_per_model": d.max_open_prs_per_model if ceiling else 0,
+            "reservation_seconds": d.active_deadline_seconds,
+            "branch_prefix": d.branch_prefix,
+            "forge": cfg.forge.kind,
+            "api_url": cfg.forge.api_url,
+            "repo_slug": repo.slug,
+        },
         secrets=[forge_token(cfg, optional=not ceiling, read_only=True)],
         claim_seconds=d.active_deadline_seconds,
     )
 
 
 def _guard_arguments(cfg: Config) -> dict[str, str]:
-    return {p.name: f"{{{{workflow.parameters.{p.name}}}}}" for p in _params(cfg)} | {
-        "workflow-name": "{{workflow.name}}", "workflow-uid": "{{workflow.uid}}"}
+    return guard_arguments([p.name for p in _params(cfg)])
+
+
+def editor_settings(cfg: Config) -> dict[str, Any]:
+    """The drift editor's settings (hera_flows/steps/drift/editor.py ``SETTINGS``) as configured; the smoke test
+    checks the same pipeline layout and training-window floor."""
+    d = cfg.patterns.drift
+    return {"pipelines_dir": d.pipelines_dir, "params_file": d.params_file, "min_window_days": d.min_window_days}
 
 
 def _with_mutex(template: dict[str, Any]) -> dict[str, Any]:
@@ -135,8 +138,8 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
     with pattern_workflow_template(
         cfg,
         name=TEMPLATE_NAME,
-        pattern="drift",
-        title="Drift remediation",
+        pattern=PATTERN.label,
+        title=PATTERN.title,
         description="Drift alert -> retraining proposal PR (or data-quality issue) -> pipeline config check",
         params=_params(cfg),
         active_deadline_seconds=d.active_deadline_seconds,
@@ -145,37 +148,30 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
         context = step_template(
             cfg,
             name=CONTEXT_TASK,
-            step="context-drift",
-            flags=[
-                f"--tracking-uri={cfg.mlflow.tracking_uri}",
-                f"--repo-url={repo.url}",
-                f"--base-branch={repo.base_branch}",
-                f"--pipelines-dir={d.pipelines_dir}",
-                f"--params-file={d.params_file}",
-                f"--serving-alias={d.serving_alias}",
-                f"--git-log-limit={d.git_log_limit}",
-                f"--deadline-seconds={min(600, d.active_deadline_seconds // 3)}",
-            ],
-            inputs=["event", "dedupe-key", "branch"],
-            outputs=["context"],
+            step=PATTERN.step_name("context"),
+            flags={
+                "tracking_uri": cfg.mlflow.tracking_uri,
+                "repo_url": repo.url,
+                "base_branch": repo.base_branch,
+                "pipelines_dir": d.pipelines_dir,
+                "params_file": d.params_file,
+                "serving_alias": d.serving_alias,
+                "git_log_limit": d.git_log_limit,
+                "deadline_seconds": min(600, d.active_deadline_seconds // 3),
+                "forge": cfg.forge.kind,
+            },
             secrets=[forge_token(cfg, optional=True, read_only=True)],
             env_from_secrets=[cfg.mlflow.credentials_secret] if cfg.mlflow.credentials_secret else [],
             network=True,
         )
-        agent = agent_template(
-            cfg, "drift", repo=repo, allowed_paths=list(d.allowed_paths),
-            builtin_flags=[f"--pipelines-dir={d.pipelines_dir}", f"--params-file={d.params_file}",
-                           f"--min-window-days={d.min_window_days}"],
-        )
-        review = review_template(cfg, "drift", repo)
+        agent = agent_template(cfg, PATTERN, repo=repo, allowed_paths=list(d.allowed_paths),
+                               settings=editor_settings(cfg))
+        review = review_template(cfg, PATTERN, repo)
         smoke = step_template(
             cfg,
             name=SMOKE_TASK,
-            step="smoke-drift",
-            flags=[f"--pipelines-dir={d.pipelines_dir}", f"--params-file={d.params_file}",
-                   f"--min-window-days={d.min_window_days}"],
-            inputs=["model-name", "files"],
-            outputs=["result", "report"],
+            step=PATTERN.step_name("smoke"),
+            flags=editor_settings(cfg),
             network=True,  # no network, but the shared retry policy (exit 75 only) keeps smoke tasks alike
         )
         report = report_template(cfg, repo)
@@ -214,7 +210,7 @@ def retrain_template(cfg: Config) -> dict[str, Any]:
     with pattern_workflow_template(
         cfg,
         name=RETRAIN_TEMPLATE_NAME,
-        pattern="drift",
+        pattern=PATTERN.label,
         title="Drift retrain",
         description=f"Drift alert -> guard -> {d.retrain.workflow_template}/{d.retrain.template}",
         params=_params(cfg),
@@ -246,22 +242,21 @@ def monitor_cron_workflow(cfg: Config) -> dict[str, Any]:
     event_url = mon.event_url or (
         f"http://{EVENT_SOURCE_NAME}-eventsource-svc.{cfg.namespace}.svc:{d.webhook.port}"
         f"{d.webhook.endpoint_prefix}/evidently")
-    flags = [
-        f"--model={mon.model}",
-        f"--reference={mon.reference}",
-        f"--current={mon.current}",
-        f"--max-rows={mon.max_rows}",
-        f"--seed={mon.seed}",
-        f"--severity={mon.severity}",
-        f"--event-url={event_url}",
-        f"--tracking-uri={cfg.mlflow.tracking_uri}",
-    ]
-    if mon.columns:
-        flags.append(f"--columns={','.join(mon.columns)}")
+    flags = {
+        "model": mon.model,
+        "reference": mon.reference,
+        "current": mon.current,
+        "columns": list(mon.columns) or None,
+        "max_rows": mon.max_rows,
+        "seed": mon.seed,
+        "severity": mon.severity,
+        "event_url": event_url,
+        "tracking_uri": cfg.mlflow.tracking_uri,
+    }
     with pattern_workflow_template(
         cfg,
         name=MONITOR_NAME,
-        pattern="drift",
+        pattern=PATTERN.label,
         title="Drift monitor",
         description="Evidently DataDriftPreset: reference vs current window; one drift event per drifted column",
         params=[],
@@ -270,9 +265,8 @@ def monitor_cron_workflow(cfg: Config) -> dict[str, Any]:
         monitor = step_template(
             cfg,
             name="monitor",
-            step="drift-monitor",
+            step=PATTERN.step_name("monitor"),
             flags=flags,
-            outputs=["scores", "drifted", "posted"],
             secrets=[SecretEnv("HF_DRIFT_TOKEN", d.webhook.auth_secret)],
             env_from_secrets=[cfg.mlflow.credentials_secret] if cfg.mlflow.credentials_secret else [],
             network=True,
@@ -307,7 +301,7 @@ def severity_regex(source: str, severities: list[str]) -> str:
 def sensor(cfg: Config) -> dict[str, Any]:
     d = cfg.patterns.drift
     template = RETRAIN_TEMPLATE_NAME if d.mode == "retrain" else TEMPLATE_NAME
-    labels = {PATTERN_LABEL: "drift"}
+    labels = {PATTERN_LABEL: PATTERN.label}
     dependencies, triggers = [], []
     for source in d.webhook.sources:
         filters: list[Any] = [events.RegexFilter(MODEL_PATH[source], NAME.pattern)]

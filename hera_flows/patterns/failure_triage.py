@@ -14,20 +14,21 @@ pattern label) and by the guard, which ends a run for one of them as a quiet ski
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from hera.workflows import DAG
 
+from hera_flows import catalog
 from hera_flows.blocks import claims, events, metrics, security
 from hera_flows.blocks.agent import agent_template
-from hera_flows.blocks.guard import GUARD_TASK, guard_output, guard_template, proceeds
+from hera_flows.blocks.guard import GUARD_TASK, guard_arguments, guard_output, guard_template, proceeds
 from hera_flows.blocks.review import outcome_outputs, report_template, review_smoke_report, review_template
 from hera_flows.blocks.step import step_template
 from hera_flows.blocks.workflow import PATTERN_LABEL, Param, dag_output, pattern_workflow_template, task_output
 from hera_flows.config import Config
 from hera_flows.patterns import PatternManifests
 
-PATTERN = "failure_triage"
+PATTERN = catalog.pattern("triage")
 TEMPLATE_NAME = "failure-triage"
 EVENT_SOURCE_NAME = "workflow-failures"
 SENSOR_NAME = "failure-triage"
@@ -44,7 +45,14 @@ EVENTSOURCE_SA = "hera-flows-triage-eventsource"  # list/watch workflows in the 
 GUARD_SA = "hera-flows-triage-guard"  # Leases here; get workflows in the watched namespaces
 CONTEXT_SA = "hera-flows-triage-context"  # get/list workflows, templates, pods, pods/log, events there
 
-WORKFLOW_GVR = {"group": "argoproj.io", "version": "v1alpha1", "resource": "workflows"}
+
+class _GroupVersionResource(TypedDict):
+    group: str
+    version: str
+    resource: str
+
+
+WORKFLOW_GVR: _GroupVersionResource = {"group": "argoproj.io", "version": "v1alpha1", "resource": "workflows"}
 
 PARAMS = [
     Param("target-name", "Name of the workflow to triage (set by the Sensor from the event)."),
@@ -117,7 +125,7 @@ def event_source(cfg: Config) -> dict[str, Any]:
 
 def sensor(cfg: Config) -> dict[str, Any]:
     p = cfg.patterns.failure_triage
-    labels = {PATTERN_LABEL: PATTERN}
+    labels = {PATTERN_LABEL: PATTERN.label}
     dependencies: list[events.Dependency] = []
     triggers: list[events.WorkflowSubmitTrigger] = []
     for namespace in p.namespaces:
@@ -201,13 +209,12 @@ def rbac(cfg: Config) -> list[dict[str, Any]]:
 
 def workflow_template(cfg: Config) -> dict[str, Any]:
     p = cfg.patterns.failure_triage
-    repo = cfg.repository_for(PATTERN)
-    opt_in = ",".join(f"{k}={v}" for k, v in sorted(p.opt_in_labels.items()))
+    repo = cfg.repository_for(PATTERN.config_key)
     with pattern_workflow_template(
         cfg,
         name=TEMPLATE_NAME,
-        pattern=PATTERN,
-        title="Training failure triage",
+        pattern=PATTERN.label,
+        title=PATTERN.title,
         description="Failed workflow -> context from the API -> classification -> fix PR or owner issue",
         params=PARAMS,
         active_deadline_seconds=p.active_deadline_seconds,
@@ -215,56 +222,42 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
         guard = guard_template(
             cfg,
             PATTERN,
-            step="guard-triage",
             service_account=GUARD_SA,
-            flags=[
-                f"--namespaces={','.join(p.namespaces)}",
-                f"--opt-in-labels={opt_in}",
-                f"--grace-seconds={p.image_pull_grace_seconds}",
-                f"--max-age-seconds={p.max_event_age_seconds}",
-            ],
-            inputs=PARAM_NAMES,
-            outputs=["case", "title"],
+            flags={
+                "namespaces": p.namespaces,
+                "opt_in_labels": [f"{k}={v}" for k, v in sorted(p.opt_in_labels.items())],
+                "grace_seconds": p.image_pull_grace_seconds,
+                "max_age_seconds": p.max_event_age_seconds,
+            },
             claim_seconds=p.active_deadline_seconds,
         )
         context = step_template(
             cfg,
             name=CONTEXT_TASK,
-            step="context-triage",
-            flags=[
-                f"--tail-lines={p.logs.tail_lines}",
-                f"--limit-bytes={p.logs.limit_bytes}",
-                f"--keep-bytes={p.logs.keep_bytes}",
-                f"--max-pods={p.logs.max_pods}",
-                f"--owner-key={p.owner_annotation}",
-            ],
-            inputs=["target-name", "target-namespace", "target-uid", "case"],
-            outputs=["context"],
+            step=PATTERN.step_name("context"),
+            flags={
+                "tail_lines": p.logs.tail_lines,
+                "limit_bytes": p.logs.limit_bytes,
+                "keep_bytes": p.logs.keep_bytes,
+                "max_pods": p.logs.max_pods,
+                "owner_key": p.owner_annotation,
+            },
             network=True,
             service_account=CONTEXT_SA,
         )
         classify = step_template(
             cfg,
             name=CLASSIFY_TASK,
-            step="classify-triage",
-            inputs=["context"],
-            outputs=["context", "category", "title", "branch", "dedupe-key"],
+            step=PATTERN.step_name("classify"),
             metrics=metrics.triage_metrics("category"),
         )
-        agent = agent_template(
-            cfg,
-            PATTERN,
-            repo=repo,
-            allowed_paths=list(p.allowed_paths),
-            builtin_flags=_agent_flags(cfg),
-        )
+        agent = agent_template(cfg, PATTERN, repo=repo, allowed_paths=list(p.allowed_paths),
+                               settings=editor_settings(cfg))
         review = review_template(cfg, PATTERN, repo)
         smoke = step_template(
             cfg,
             name=SMOKE_TASK,
-            step="smoke-triage",
-            inputs=["files"],
-            outputs=["result", "report"],
+            step=PATTERN.step_name("smoke"),
         )
         report = report_template(cfg, repo)
         confirm = claims.confirm_template(cfg, GUARD_SA)
@@ -278,8 +271,7 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
                 dag_output("category", CLASSIFY_TASK),
             ],
         ):
-            guard(arguments={name: f"{{{{workflow.parameters.{name}}}}}" for name in PARAM_NAMES}
-                  | {"workflow-name": "{{workflow.name}}", "workflow-uid": "{{workflow.uid}}"})
+            guard(arguments=guard_arguments(PARAM_NAMES))
             context(
                 depends=f"{GUARD_TASK}.Succeeded",
                 when=proceeds(),
@@ -306,24 +298,24 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
                 review, smoke, report, context=classified, dedupe_key=_classify_output("dedupe-key"), confirm=confirm
             )
         wt.on_exit = on_exit
-    return wt.to_dict()
+    manifest: dict[str, Any] = wt.to_dict()  # hera types to_dict() as Any
+    return manifest
 
 
-def _agent_flags(cfg: Config) -> list[str]:
-    import json
-
+def editor_settings(cfg: Config) -> dict[str, Any]:
+    """The triage editor's settings (hera_flows/steps/triage/editor.py ``SETTINGS``) as configured."""
     p = cfg.patterns.failure_triage
     fixes = p.fixes
-    return [
-        f"--pipelines-dir={p.pipelines_dir}",
-        f"--memory-factor={fixes.memory_factor:g}",
-        f"--memory-cap={fixes.memory_cap}",
-        "--images=" + json.dumps(dict(sorted(fixes.images.items())), separators=(",", ":")),
-        f"--retry-limit={fixes.retry.limit}",
-        f"--retry-backoff-seconds={fixes.retry.backoff_seconds}",
-        f"--retry-factor={fixes.retry.factor}",
-        f"--retry-max-backoff-seconds={fixes.retry.max_backoff_seconds}",
-    ]
+    return {
+        "pipelines_dir": p.pipelines_dir,
+        "memory_factor": fixes.memory_factor,
+        "memory_cap": fixes.memory_cap,
+        "images": dict(sorted(fixes.images.items())),
+        "retry_limit": fixes.retry.limit,
+        "retry_backoff_seconds": fixes.retry.backoff_seconds,
+        "retry_factor": fixes.retry.factor,
+        "retry_max_backoff_seconds": fixes.retry.max_backoff_seconds,
+    }
 
 
 def _classify_output(name: str) -> str:

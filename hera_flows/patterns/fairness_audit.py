@@ -7,14 +7,15 @@ limit that submits ``fairness-audit``. The DAG has the project's shape, guard ->
     guard ──▶ list-models ──▶ audit (withParam: one pod per model, `parallelism` at a time) ──▶ collect
           ──▶ agent ──▶ review ──▶ smoke (when a PR exists) ──▶ report
 
-``guard`` (``guard-fairness``) validates the calendar tick (or a ``manual=true`` run), fixes the run's date, ISO
+``guard`` (``fairness-guard``) validates the calendar tick (or a ``manual=true`` run), fixes the run's date, ISO
 week, branch, title and dedupe key, and claims the week race-free on a Lease, so a duplicated or redelivered tick
-ends Succeeded as ``skipped-duplicate`` instead of auditing twice. ``list-models`` pages through the registry (one request per 1000 models), ``audit`` never fails on bad data (it
+ends Succeeded as ``skipped-duplicate`` instead of auditing twice. ``list-models`` pages through the registry
+(one request per 1000 models), ``audit`` never fails on bad data (it
 reports the problem as its result, so one broken model does not stop the others), ``collect`` receives every
 result as Argo's aggregated JSON list and builds the agent's context, and the shared agent block (builtin
 editor ``fairness``) rewrites only the cards that moved; publish and review are the shared ones, so the branch
 (one per ISO week), the allow-list and the idempotent PR work exactly as for promotions. ``smoke``
-(``smoke-fairness``) re-reads the changed cards and the shared ``report`` step comments the result on the PR.
+(``fairness-smoke``) re-reads the changed cards and the shared ``report`` step comments the result on the PR.
 """
 
 from __future__ import annotations
@@ -24,16 +25,17 @@ from typing import Any
 from hera.workflows import DAG
 from hera.workflows import models as m
 
+from hera_flows import catalog
 from hera_flows.blocks import claims, events, security
 from hera_flows.blocks.agent import agent_output, agent_template
-from hera_flows.blocks.guard import GUARD_TASK, guard_output, guard_template, proceeds
+from hera_flows.blocks.guard import GUARD_TASK, guard_arguments, guard_output, guard_template, proceeds
 from hera_flows.blocks.review import outcome_outputs, report_template, review_smoke_report, review_template
 from hera_flows.blocks.step import resources, step_template
 from hera_flows.blocks.workflow import Param, dag_output, pattern_workflow_template, task_output
 from hera_flows.config import Config
 from hera_flows.patterns import PatternManifests
 
-PATTERN = "fairness"
+PATTERN = catalog.pattern("fairness")
 TEMPLATE_NAME = "fairness-audit"
 EVENT_SOURCE_NAME = "fairness-schedule"
 EVENT_NAME = "weekly"
@@ -42,7 +44,6 @@ LIST_TASK = "list-models"
 AUDIT_TASK = "audit"
 COLLECT_TASK = "collect"
 SMOKE_TASK = "smoke"
-GUARD_PATTERN = "fairness_audit"  # the guard-decision metric's pattern label (the config key, as triage does)
 
 PARAMS = [
     Param("event-time", "The calendar tick (Argo Events' eventTime, set by the Sensor); its date names the PR."),
@@ -62,61 +63,66 @@ def build(cfg: Config) -> PatternManifests:
     )
 
 
+def editor_settings(cfg: Config) -> dict[str, Any]:
+    """The fairness editor's settings (hera_flows/steps/fairness/editor.py ``SETTINGS``) as configured; the smoke
+    test re-reads the same cards against the same policy."""
+    p = cfg.patterns.fairness_audit
+    return {"model_cards_dir": p.model_cards_dir, "policy_file": p.policy_file}
+
+
 def workflow_template(cfg: Config) -> dict[str, Any]:
     p = cfg.patterns.fairness_audit
     ev = p.evaluation
-    repo = cfg.repository_for("fairness_audit")
+    repo = cfg.repository_for(PATTERN.config_key)
     mlflow_secrets = [cfg.mlflow.credentials_secret] if cfg.mlflow.credentials_secret else []
 
     with pattern_workflow_template(
         cfg,
         name=TEMPLATE_NAME,
-        pattern="fairness-audit",
-        title="Weekly fairness audit",
+        pattern=PATTERN.label,
+        title=PATTERN.title,
         description="Production models -> disaggregated fairness metrics -> one model-card refresh PR",
         params=PARAMS,
         active_deadline_seconds=p.active_deadline_seconds,
     ) as wt:
         guard = guard_template(
             cfg,
-            GUARD_PATTERN,
-            step="guard-fairness",
-            flags=[f"--branch-prefix={p.branch_prefix}", f"--timezone={p.timezone}"],
-            inputs=PARAM_NAMES,
-            outputs=["date", "week", "title"],
+            PATTERN,
+            flags={"branch_prefix": p.branch_prefix, "timezone": p.timezone},
             claim_seconds=p.active_deadline_seconds,
         )
         list_models = step_template(
             cfg,
             name=LIST_TASK,
-            step="fairness-list-models",
-            flags=[
-                f"--tracking-uri={cfg.mlflow.tracking_uri}",
-                f"--aliases={','.join(p.aliases)}",
-                f"--stages={','.join(p.stages)}",
-                f"--max-models={p.max_models}",
-            ],
-            outputs=["models", "count"],
+            step=PATTERN.step_name("list_models"),
+            flags={
+                "tracking_uri": cfg.mlflow.tracking_uri,
+                "aliases": p.aliases,
+                "stages": p.stages,
+                "max_models": p.max_models,
+                # the registry listing is a few requests: a tenth of the run, at most 5 minutes
+                "deadline_seconds": min(300, p.active_deadline_seconds // 10),
+            },
             env_from_secrets=mlflow_secrets,
             network=True,
         )
         audit = step_template(
             cfg,
             name=AUDIT_TASK,
-            step="fairness-audit",
-            flags=[
-                f"--tracking-uri={cfg.mlflow.tracking_uri}",
-                f"--dataset={ev.dataset}",
-                f"--label-column={ev.label_column}",
-                f"--prediction-column={ev.prediction_column}",
-                f"--positive-label={ev.positive_label}",
-                f"--threshold={ev.threshold}",
-                f"--sensitive-attributes={','.join(ev.sensitive_attributes)}",
-                f"--intersections={';'.join(','.join(pair) for pair in ev.intersections)}",
-                f"--min-group-count={ev.min_group_count}",
-            ],
-            inputs=["model"],
-            outputs=["result"],
+            step=PATTERN.step_name("audit"),
+            flags={
+                "tracking_uri": cfg.mlflow.tracking_uri,
+                "dataset": ev.dataset,
+                "label_column": ev.label_column,
+                "prediction_column": ev.prediction_column,
+                "positive_label": ev.positive_label,
+                "threshold": ev.threshold,
+                "sensitive_attributes": ev.sensitive_attributes,
+                "intersections": [list(pair) for pair in ev.intersections],
+                "min_group_count": ev.min_group_count,
+                # one model's audit: a quarter of the run, at most 30 minutes, retried by Argo after that
+                "deadline_seconds": min(1800, p.active_deadline_seconds // 4),
+            },
             env_from_secrets=mlflow_secrets,
             network=True,
         )
@@ -124,25 +130,16 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
         collect = step_template(
             cfg,
             name=COLLECT_TASK,
-            step="fairness-collect",
-            inputs=["models", "results", "date", "week"],
-            outputs=["context"],
+            step=PATTERN.step_name("collect"),
         )
-        agent = agent_template(
-            cfg,
-            PATTERN,
-            repo=repo,
-            allowed_paths=list(p.allowed_paths),
-            builtin_flags=[f"--model-cards-dir={p.model_cards_dir}", f"--policy-file={p.policy_file}"],
-        )
+        agent = agent_template(cfg, PATTERN, repo=repo, allowed_paths=list(p.allowed_paths),
+                               settings=editor_settings(cfg))
         review = review_template(cfg, PATTERN, repo)
         smoke = step_template(
             cfg,
             name=SMOKE_TASK,
-            step="smoke-fairness",
-            flags=[f"--model-cards-dir={p.model_cards_dir}", f"--policy-file={p.policy_file}"],
-            inputs=["files", "summary", "context"],
-            outputs=["result", "report"],
+            step=PATTERN.step_name("smoke"),
+            flags=editor_settings(cfg),
             network=True,  # no network, but the shared retry policy (exit 75 only) keeps smoke tasks alike
         )
         report = report_template(cfg, repo)
@@ -153,8 +150,7 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
             name="main",
             outputs=[*outcome_outputs(smoke_task=SMOKE_TASK), dag_output("models", LIST_TASK, "count")],
         ):
-            guard(arguments={name: f"{{{{workflow.parameters.{name}}}}}" for name in PARAM_NAMES}
-                  | {"workflow-name": "{{workflow.name}}", "workflow-uid": "{{workflow.uid}}"})
+            guard(arguments=guard_arguments(PARAM_NAMES))
             # A skipped guard (the week is already audited) ends the run here, Succeeded.
             list_models(depends=f"{GUARD_TASK}.Succeeded", when=proceeds())
             audit(
@@ -193,21 +189,22 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
     wt.parallelism = p.parallelism
     # One audit at a time: a manual run during the scheduled one waits instead of racing for the same branch.
     wt.synchronization = m.Synchronization(mutexes=[m.Mutex(name=TEMPLATE_NAME)])
-    return wt.to_dict()
+    manifest: dict[str, Any] = wt.to_dict()  # hera types to_dict() as Any
+    return manifest
 
 
 def event_source(cfg: Config) -> dict[str, Any]:
     p = cfg.patterns.fairness_audit
     return events.calendar_event_source(
         EVENT_SOURCE_NAME, cfg.namespace, EVENT_NAME, schedule=p.schedule, timezone=p.timezone,
-        event_bus=cfg.event_bus, metadata={"pattern": "fairness-audit"},
+        event_bus=cfg.event_bus, metadata={"pattern": PATTERN.label},
     )
 
 
 def sensor(cfg: Config) -> dict[str, Any]:
     p = cfg.patterns.fairness_audit
     dependency = events.Dependency(name="weekly-tick", event_source=EVENT_SOURCE_NAME, event_name=EVENT_NAME)
-    labels = {"hera-flows.io/pattern": "fairness-audit"}
+    labels = {"hera-flows.io/pattern": PATTERN.label}
     trigger = events.WorkflowSubmitTrigger(
         name="audit-every-production-model",
         dependency=dependency.name,

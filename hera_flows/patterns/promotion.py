@@ -12,9 +12,10 @@ from typing import Any
 
 from hera.workflows import DAG
 
+from hera_flows import catalog
 from hera_flows.blocks import claims, events, security
 from hera_flows.blocks.agent import agent_template, forge_token
-from hera_flows.blocks.guard import guard_output, guard_template, proceeds
+from hera_flows.blocks.guard import guard_arguments, guard_output, guard_template, proceeds
 from hera_flows.blocks.review import outcome_outputs, report_template, review_smoke_report, review_template
 from hera_flows.blocks.smoke import smoke_template
 from hera_flows.blocks.step import SecretEnv, step_template
@@ -23,6 +24,7 @@ from hera_flows.config import Config
 from hera_flows.patterns import PatternManifests
 from hera_flows.steps import event_data
 
+PATTERN = catalog.pattern("promotion")
 TEMPLATE_NAME = "mlflow-promotion"
 EVENT_SOURCE_NAME = "mlflow"
 SENSOR_NAME = "mlflow-promotion"
@@ -68,6 +70,13 @@ def network_policies(cfg: Config) -> list[dict[str, Any]]:
         open_ports=[p.legacy_webhook.port])]
 
 
+def editor_settings(cfg: Config) -> dict[str, Any]:
+    """The promotion editor's settings (hera_flows/steps/promotion/editor.py ``SETTINGS``) as configured."""
+    p = cfg.patterns.promotion
+    return {"inference_dir": p.inference_dir, "model_cards_dir": p.model_cards_dir,
+            "gpu_node_selector_key": p.gpu_node_selector_key}
+
+
 def workflow_template(cfg: Config) -> dict[str, Any]:
     p = cfg.patterns.promotion
     repo = cfg.repository_for("promotion")
@@ -78,63 +87,40 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
     with pattern_workflow_template(
         cfg,
         name=TEMPLATE_NAME,
-        pattern="promotion",
-        title="Model promotion",
+        pattern=PATTERN.label,
+        title=PATTERN.title,
         description="Registry promotion -> InferenceService + model card PR -> staging smoke test",
         params=PARAMS,
         active_deadline_seconds=p.active_deadline_seconds,
     ) as wt:
         guard = guard_template(
             cfg,
-            "promotion",
-            flags=[
-                f"--aliases={','.join(p.aliases)}",
-                f"--stages={','.join(p.stages)}",
-                f"--tolerance-seconds={p.signature_tolerance_seconds}",
-            ],
-            inputs=EVENT_PARAM_NAMES,
-            outputs=["model", "version", "alias", "title"],
+            PATTERN,
+            flags={"aliases": p.aliases, "stages": p.stages, "tolerance_seconds": p.signature_tolerance_seconds},
             secrets=secrets,
             claim_seconds=p.active_deadline_seconds,
         )
         context = step_template(
             cfg,
             name=CONTEXT_TASK,
-            step="context-mlflow",
-            flags=[
-                f"--tracking-uri={cfg.mlflow.tracking_uri}",
-                f"--repo-url={repo.url}",
-                f"--base-branch={repo.base_branch}",
-                f"--inference-dir={p.inference_dir}",
-                f"--deadline-seconds={min(600, p.active_deadline_seconds // 3)}",
-                f"--forge={cfg.forge.kind}",
-            ],
-            inputs=["model-name", "version", "alias"],
-            outputs=["context", "manifest-path", "current-version"],
+            step=PATTERN.step_name("context"),
+            flags={"tracking_uri": cfg.mlflow.tracking_uri, "repo_url": repo.url, "base_branch": repo.base_branch,
+                   "inference_dir": p.inference_dir, "deadline_seconds": min(600, p.active_deadline_seconds // 3),
+                   "forge": cfg.forge.kind},
             secrets=[forge_token(cfg, optional=True, read_only=True)],
             env_from_secrets=[cfg.mlflow.credentials_secret] if cfg.mlflow.credentials_secret else [],
             network=True,
         )
-        agent = agent_template(
-            cfg,
-            "promotion",
-            repo=repo,
-            allowed_paths=list(p.allowed_paths),
-            builtin_flags=[
-                f"--inference-dir={p.inference_dir}",
-                f"--model-cards-dir={p.model_cards_dir}",
-                f"--gpu-node-selector-key={p.gpu_node_selector_key}",
-            ],
-        )
-        review = review_template(cfg, "promotion", repo)
+        agent = agent_template(cfg, PATTERN, repo=repo, allowed_paths=list(p.allowed_paths),
+                               settings=editor_settings(cfg))
+        review = review_template(cfg, PATTERN, repo)
         smoke = smoke_template(cfg, p.smoke)
         report = report_template(cfg, repo)
         confirm = claims.confirm_template(cfg, security.GUARD_SA)
         on_exit = claims.exit_handler(cfg, security.GUARD_SA)
 
         with DAG(name="main", outputs=outcome_outputs()):
-            guard(arguments={name: f"{{{{workflow.parameters.{name}}}}}" for name in EVENT_PARAM_NAMES}
-                  | {"workflow-name": "{{workflow.name}}", "workflow-uid": "{{workflow.uid}}"})
+            guard(arguments=guard_arguments(EVENT_PARAM_NAMES))
             context(
                 depends="guard.Succeeded",
                 when=proceeds(),
@@ -160,7 +146,8 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
                 confirm=confirm,
             )
         wt.on_exit = on_exit
-    return wt.to_dict()
+    manifest: dict[str, Any] = wt.to_dict()  # hera types to_dict() as Any
+    return manifest
 
 
 def event_source(cfg: Config) -> dict[str, Any]:
@@ -208,7 +195,7 @@ def sensor(cfg: Config) -> dict[str, Any]:
             events.DataFilter("body.to_stage", tuple(p.stages)),
         ),
     )
-    labels = {"hera-flows.io/pattern": "promotion"}
+    labels = {"hera-flows.io/pattern": PATTERN.label}
     mlflow_trigger = events.WorkflowSubmitTrigger(
         name="promote-from-mlflow",
         dependency=mlflow_dep.name,

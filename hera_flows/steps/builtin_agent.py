@@ -1,8 +1,10 @@
-"""`hera-flows step agent-builtin --pattern=NAME`: the deterministic, LLM-free agent.
+"""`hera-flows step agent-builtin --pattern=ID ...`: the deterministic, LLM-free agent.
 
 It honours the same contract as an external coding agent: it reads ``<workspace>/context.json``, edits files in
-``<workspace>/repo`` and writes ``<workspace>/summary.md``; it needs no network and no token. Each pattern has
-its own editor; the editor parses its own flags, so adding a pattern is one line in ``EDITORS``.
+``<workspace>/repo`` and writes ``<workspace>/summary.md``; it needs no network and no token. Each pattern's editor
+lives in its own folder (``hera_flows/steps/<id>/editor.py``, named by the pattern's record in
+hera_flows/catalog.py) and declares the settings it reads as flags (``SETTINGS``); the same flags reach publish
+(which asks the editor for the run's own files) and prepare (which writes them into the prompt).
 """
 
 from __future__ import annotations
@@ -10,56 +12,60 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from hera_flows.steps.common import StepError, log
+from hera_flows.steps.contract import Flag, Step
 
-# pattern -> "module:function"; the function takes (repo: Path, context: dict, argv: list[str]) and returns the
-# summary markdown. Imported lazily: a run loads only its own editor.
-EDITORS: dict[str, str] = {
-    "promotion": "hera_flows.steps.agents.promotion:builtin_edit",
-    "drift": "hera_flows.steps.agents.drift:builtin_edit",
-    "fairness": "hera_flows.steps.agents.fairness:builtin_edit",
-    "failure_triage": "hera_flows.steps.agents.failure_triage:builtin_edit",
-}
-# pattern -> "module:function" taking (pristine checkout: Path, context: dict, argv: list[str]) and returning the
-# repository paths one run may change (publish narrows the allow-list to them, whatever agent runs). It reads the
-# same flags as the pattern's editor.
-WRITABLE: dict[str, str] = {
-    "promotion": "hera_flows.steps.agents.promotion:writable_paths",
-    "drift": "hera_flows.steps.agents.drift:writable_paths",
-    "fairness": "hera_flows.steps.agents.fairness:writable_paths",
-    "failure_triage": "hera_flows.steps.agents.failure_triage:writable_paths",
-}
+PATTERN_FLAG = Flag("pattern", "whose editor runs (a pattern id: promotion, drift, triage, fairness)")
+CONTRACT = Step(
+    name="agent-builtin",
+    entry="hera_flows.steps.builtin_agent:main",
+    summary="the deterministic editor of a pattern, in the agent container",
+    flags=(PATTERN_FLAG, Flag("workspace", "holds repo/ and context.json; receives summary.md")),
+    outputs_flag=False,
+)
 
 
-def writable_paths_function(pattern: str) -> Any:
-    """The pattern's ``writable_paths`` (see ``WRITABLE``); StepError for an unknown pattern."""
-    if pattern not in WRITABLE:
-        raise StepError(f"no writable-paths rule for pattern {pattern!r} (known: {', '.join(sorted(WRITABLE))})")
-    module_name, function_name = WRITABLE[pattern].split(":")
-    return getattr(importlib.import_module(module_name), function_name)
+def editor_of(pattern_id: str) -> ModuleType:
+    """The editor module of a pattern: ``SETTINGS``, ``builtin_edit`` and ``writable_paths``."""
+    from hera_flows.catalog import pattern
+
+    try:
+        record = pattern(pattern_id)
+    except KeyError as exc:
+        raise StepError(f"no editor for pattern {pattern_id!r}: {exc.args[0]}") from None
+    return importlib.import_module(record.editor)
+
+
+def parse_with_settings(contract: Step, argv: Sequence[str]) -> tuple[argparse.Namespace, ModuleType]:
+    """Parse a step whose flags include ``--pattern`` and that pattern editor's ``SETTINGS``."""
+    probe = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    probe.add_argument("--pattern", default=None)
+    known, _ = probe.parse_known_args(list(argv))
+    if not known.pattern:
+        contract.parse(argv)  # reports the missing --pattern (and anything else) the usual way
+        raise StepError("--pattern is required")
+    editor = editor_of(known.pattern)
+    return contract.parse(argv, extra=editor.SETTINGS), editor
+
+
+def settings_of(args: argparse.Namespace, editor: ModuleType) -> argparse.Namespace:
+    """Only the editor's settings, as the editor functions receive them."""
+    return argparse.Namespace(**{flag.dest: getattr(args, flag.dest) for flag in editor.SETTINGS})
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="hera-flows step agent-builtin", description=__doc__, allow_abbrev=False)
-    parser.add_argument("--pattern", required=True, help="which editor runs: " + ", ".join(sorted(EDITORS)))
-    parser.add_argument("--workspace", default="/workspace", help="holds repo/, context.json; receives summary.md")
-    args, editor_argv = parser.parse_known_args(argv)
-
-    if args.pattern not in EDITORS:
-        known = ", ".join(sorted(EDITORS))
-        raise StepError(f"the builtin agent has no editor for pattern {args.pattern!r} (known: {known})")
+    args, editor = parse_with_settings(CONTRACT, argv)
     workspace = Path(args.workspace)
     repo = workspace / "repo"
     if not repo.is_dir():
         raise StepError(f"{repo} does not exist: the prepare step must clone the repository first")
     context = load_context(workspace / "context.json", args.pattern)
-
-    module_name, function_name = EDITORS[args.pattern].split(":")
-    editor = getattr(importlib.import_module(module_name), function_name)
-    summary = editor(repo, context, editor_argv)
+    summary = editor.builtin_edit(repo, context, settings_of(args, editor))
     (workspace / "summary.md").write_bytes(summary.encode("utf-8"))
     log(f"agent-builtin: {args.pattern} edits done; summary in {workspace / 'summary.md'}")
     return 0
@@ -67,6 +73,8 @@ def main(argv: list[str]) -> int:
 
 def load_context(path: Path, pattern: str) -> dict[str, Any]:
     """The context JSON written by the prepare step; it must be an object for this pattern."""
+    from hera_flows.catalog import pattern as record_of
+
     try:
         context = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -75,6 +83,7 @@ def load_context(path: Path, pattern: str) -> dict[str, Any]:
         raise StepError(f"{path} is not readable JSON: {exc}") from None
     if not isinstance(context, dict):
         raise StepError(f"{path} must hold a JSON object")
-    if context.get("pattern", pattern) != pattern:
+    record = record_of(pattern)
+    if context.get("pattern", record.config_key) not in (record.id, record.config_key):
         raise StepError(f"{path} is for pattern {context.get('pattern')!r}, not {pattern!r}")
     return context

@@ -10,27 +10,32 @@
 
 from __future__ import annotations
 
-import argparse
+from hera_flows.steps.common import StepError, log
+from hera_flows.steps.contract import Flag, Step
 
-from hera_flows.steps.common import StepError, log, param, write_outputs
+CONTRACT = Step(
+    name="claims",
+    entry="hera_flows.steps.claims:main",
+    summary="confirm the run's pending claims after review, or release them in the exit handler",
+    flags=(Flag("action", "confirm (after review) or release (exit handler)", choices=("confirm", "release")),
+           Flag("state-namespace", "namespace of the guards' Leases")),
+    inputs=("workflow-uid", "workflow-status"),
+    outputs=("claims",),
+)
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="hera-flows step claims", description=__doc__.splitlines()[0],
-                                     allow_abbrev=False)
-    parser.add_argument("--action", required=True, choices=["confirm", "release"])
-    parser.add_argument("--state-namespace", default="default")
-    parser.add_argument("--outputs")
-    args = parser.parse_args(argv)
-    holder = param("workflow-uid").strip() or param("workflow-name").strip()
+    args = CONTRACT.parse(argv)
+    param = CONTRACT.param
+    holder = param("workflow-uid").strip()
     if not holder:
-        raise StepError("missing input parameters workflow-uid/workflow-name (whose claims?)")
+        raise StepError("missing input parameter workflow-uid (whose claims?)")
     from hera_flows.steps.state import open_store
 
     if args.action == "confirm":
         done = open_store(args.state_namespace).confirm(holder)
         log(f"claims: confirmed {len(done)} claim(s) of run {holder}: {', '.join(done) or 'none'}")
-        write_outputs(args.outputs, claims=",".join(done))
+        CONTRACT.write(args.outputs, claims=",".join(done))
         return 0
     status = param("workflow-status").strip() or "unknown"
     try:
@@ -40,5 +45,5 @@ def main(argv: list[str]) -> int:
             f"{str(exc)[:300]}; they expire after the run's deadline")
         return 0
     log(f"claims: run {holder} ended {status}; released {len(done)} pending claim(s): {', '.join(done) or 'none'}")
-    write_outputs(args.outputs, claims=",".join(done))
+    CONTRACT.write(args.outputs, claims=",".join(done))
     return 0

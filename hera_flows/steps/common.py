@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 T = TypeVar("T")
 
@@ -46,6 +46,18 @@ def param(name: str, default: str | None = None, *, required: bool = False) -> s
             raise StepError(f"missing input parameter {name!r} (environment variable {key})")
         return "" if default is None else default
     return value
+
+
+@overload
+def parse_json(raw: str, what: str) -> dict[str, Any]: ...
+
+
+@overload
+def parse_json(raw: str, what: str, kind: type[list[Any]]) -> list[Any]: ...
+
+
+@overload
+def parse_json(raw: str, what: str, kind: type) -> Any: ...
 
 
 def parse_json(raw: str, what: str, kind: type = dict) -> Any:

@@ -73,13 +73,16 @@ def _read(namespace: str, workflow: str) -> dict[str, str]:
 
         api = client.CustomObjectsApi(kubeapi.load_api_client("in a pod mount the guard's ServiceAccount token"))
         try:
-            return api.get_namespaced_custom_object("argoproj.io", "v1alpha1", namespace, "workflows", workflow,
-                                                    _request_timeout=(5, 20))
+            answer = api.get_namespaced_custom_object("argoproj.io", "v1alpha1", namespace, "workflows", workflow,
+                                                      _request_timeout=(5, 20))
         except ApiException as exc:
             raise kubeapi.api_error(exc, f"read workflow {workflow}", where=f" in namespace {namespace}",
                                     denied_hint="the guard's Role needs get on argoproj.io workflows") from None
         except urllib3.exceptions.HTTPError as exc:
             raise kubeapi.Retryable(str(exc)) from None
+        if not isinstance(answer, dict):
+            raise StepError(f"the Kubernetes API answered read workflow {workflow} with something other than an object")
+        return answer
 
     try:
         found = retry(get, what=f"Kubernetes API: read workflow {workflow}", attempts=4,

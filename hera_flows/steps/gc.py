@@ -18,12 +18,12 @@ Outputs: ``listed``, ``kept``, ``deleted``, ``raced`` (counts).
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from hera_flows.steps.common import StepError, log, write_outputs
+from hera_flows.steps.common import StepError, log
+from hera_flows.steps.contract import Flag, Step
 
 
 @dataclass
@@ -84,22 +84,22 @@ def collect(store: Any, *, grace_seconds: float, now: datetime | float | None = 
     return result
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hera-flows step gc-leases", description=__doc__.splitlines()[0],
-                                     allow_abbrev=False)
-    parser.add_argument("--state-namespace", default="default", help="namespace of the guards' Leases")
-    parser.add_argument("--grace-seconds", type=float, default=86400.0,
-                        help="how long past its expiry a record is kept before it is deleted")
-    parser.add_argument("--outputs")
-    return parser
+CONTRACT = Step(
+    name="gc-leases",
+    entry="hera_flows.steps.gc:main",
+    summary="delete the guards' expired Lease records",
+    flags=(Flag("state-namespace", "namespace of the guards' Leases"),
+           Flag("grace-seconds", "how long past its expiry a record is kept before it is deleted", kind=float)),
+    outputs=("listed", "kept", "deleted", "raced"),
+)
 
 
 def main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
+    args = CONTRACT.parse(argv)
     from hera_flows.steps.state import open_store
 
     result = collect(open_store(args.state_namespace), grace_seconds=args.grace_seconds)
-    write_outputs(args.outputs, listed=str(result.listed), kept=str(result.kept), deleted=str(len(result.deleted)),
+    CONTRACT.write(args.outputs, listed=str(result.listed), kept=str(result.kept), deleted=str(len(result.deleted)),
                   raced=str(len(result.raced)))
     for name in result.deleted:
         log(f"gc-leases: deleted {name}")

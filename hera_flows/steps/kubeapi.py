@@ -24,12 +24,13 @@ def load_api_client(hint: str) -> Any:
 
     configuration = client.Configuration()
     try:
-        config.load_incluster_config(client_configuration=configuration)
+        config.load_incluster_config(  # type: ignore[no-untyped-call]  # kubernetes.config is unannotated
+            client_configuration=configuration)
     except config.ConfigException:
         try:
             # KUBECONFIG is read now, not when the kubernetes package was imported
-            config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None,
-                                    client_configuration=configuration)
+            config.load_kube_config(  # type: ignore[no-untyped-call]  # kubernetes.config is unannotated
+                config_file=os.environ.get("KUBECONFIG") or None, client_configuration=configuration)
         except (config.ConfigException, OSError) as exc:
             raise StepError(f"no Kubernetes credentials ({exc}): {hint}") from None
     return client.ApiClient(configuration)

@@ -62,7 +62,7 @@ def branch_name(prefix: str, *parts: str, max_length: int = MAX_BRANCH_LENGTH) -
         raise ValueError("branch_name needs at least one part")
     slugs = [_slug(part) for part in parts]
     exact = (
-        all(slug == part and slug for slug, part in zip(slugs, parts))
+        all(slug == part and slug for slug, part in zip(slugs, parts, strict=True))
         and all("-" not in part for part in parts[1:])
     )
     slug = "-".join(s for s in slugs if s)
@@ -77,7 +77,7 @@ def branch_name(prefix: str, *parts: str, max_length: int = MAX_BRANCH_LENGTH) -
 
 
 def _escape_key_part(part: str) -> str:
-    out = []
+    out: list[str] = []
     for ch in part:
         if ch in "%@" or unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp"):
             out.extend(f"%{byte:02X}" for byte in ch.encode("utf-8"))

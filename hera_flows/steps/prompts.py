@@ -18,55 +18,49 @@ from typing import Any
 
 from hera_flows.steps.common import StepError
 
-# Per pattern: the settings the template uses and their defaults (the configuration's defaults).
-PATTERN_SETTINGS: dict[str, dict[str, str]] = {
-    "promotion": {
-        "inference_dir": "inference",
-        "model_cards_dir": "model-cards",
-        "gpu_node_selector_key": "nvidia.com/gpu.product",
-    },
-}
-DEFAULT_ALLOWED_PATHS: dict[str, tuple[str, ...]] = {"promotion": ("inference/**", "model-cards/**")}
-PATTERN_SETTINGS["fairness"] = {"model_cards_dir": "model-cards", "policy_file": "model-cards/POLICY.md"}
-DEFAULT_ALLOWED_PATHS["fairness"] = ("model-cards/**",)
-PATTERN_SETTINGS["failure_triage"] = {}
-DEFAULT_ALLOWED_PATHS["failure_triage"] = ("pipelines/**",)
-PATTERN_SETTINGS["drift"] = {"pipelines_dir": "pipelines", "params_file": "params.yaml", "min_window_days": "7"}
-DEFAULT_ALLOWED_PATHS["drift"] = ("pipelines/**",)
 # Configuration values are trusted but still land in the instruction text: keep them to one plain token.
 _SETTING = re.compile(r"^[A-Za-z0-9._/*@:+-]{1,253}$")
+_PLACEHOLDER = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+_COMPUTED = {"allowed_paths", "fence_length", "context_block"}
 
 
 def render_prompt(
     pattern: str,
     context: Mapping[str, Any],
-    allowed_paths: Sequence[str] | None = None,
-    settings: Mapping[str, str] | None = None,
+    allowed_paths: Sequence[str],
+    settings: Mapping[str, str],
 ) -> str:
-    """The prompt for ``pattern`` with ``context`` in its untrusted-data section."""
-    if pattern not in PATTERN_SETTINGS:
-        raise StepError(f"no agent prompt for pattern {pattern!r} (known: {', '.join(sorted(PATTERN_SETTINGS))})")
-    values = dict(PATTERN_SETTINGS[pattern])
-    unknown = sorted(set(settings or {}) - set(values))
-    if unknown:
-        raise StepError(f"unknown prompt settings for pattern {pattern!r}: {', '.join(unknown)}")
-    values.update(settings or {})
-    paths = list(DEFAULT_ALLOWED_PATHS[pattern] if allowed_paths is None else allowed_paths)
+    """The prompt for ``pattern`` (an id of hera_flows/catalog.py) with ``context`` in its untrusted-data section.
+
+    ``settings`` are the pattern editor's settings as configured (the flags prepare received): the template names
+    folders and files through them, never through defaults of its own."""
+    template = load_template(pattern)
+    used = {a or b for a, b in _PLACEHOLDER.findall(template)} - _COMPUTED
+    values: dict[str, str] = {}
+    constants = pattern_constants(pattern)
+    for name in sorted(used):
+        if name in constants:
+            values[name] = constants[name]
+        elif name in settings:
+            values[name] = settings[name]
+        else:
+            raise StepError(f"the {pattern} prompt needs the setting {name!r}, which prepare did not receive")
+    paths = list(allowed_paths)
     if not paths:
         raise StepError("the agent prompt needs at least one allowed path")
-    for name, value in [*values.items(), *(("allowed path", p) for p in paths)]:
+    checked = [*((n, v) for n, v in values.items() if n not in constants), *(("allowed path", p) for p in paths)]
+    for name, value in checked:
         if not isinstance(value, str) or not _SETTING.match(value):
             raise StepError(f"{name} {value!r} cannot be placed in the agent prompt (one plain token expected)")
 
     data = context_json(context)
     fence = data_fence(data)
-    values.update(pattern_constants(pattern))
     values.update(
         allowed_paths="\n".join(f"   - `{p}`" for p in paths),
         fence_length=str(len(fence)),
         context_block=f"{fence}json\n{data}\n{fence}",
     )
-    return Template(load_template(pattern)).substitute(values)
+    return Template(template).substitute(values)
 
 
 def context_json(context: Mapping[str, Any]) -> str:
@@ -84,19 +78,20 @@ def data_fence(data: str) -> str:
 
 
 def load_template(pattern: str) -> str:
-    template = resources.files("hera_flows").joinpath("templates").joinpath(f"{pattern}.prompt.md")
-    return template.read_text(encoding="utf-8")
+    from hera_flows.catalog import pattern as record_of
+
+    try:
+        path = record_of(pattern).prompt
+    except KeyError as exc:
+        raise StepError(f"no agent prompt: {exc.args[0]}") from None
+    return resources.files("hera_flows").joinpath(path).read_text(encoding="utf-8")
 
 
 def pattern_constants(pattern: str) -> dict[str, str]:
-    """Names the template mentions that the code defines (one source of truth)."""
-    if pattern == "promotion":
-        from hera_flows.steps.agents.promotion import GPU_RESOURCE
-        from hera_flows.steps.inference_service import MODEL_ANNOTATION, VERSION_ANNOTATION
+    """Names the template mentions that the code defines (one source of truth): the editor's ``PROMPT_CONSTANTS``."""
+    import importlib
 
-        return {
-            "gpu_resource": GPU_RESOURCE,
-            "model_annotation": MODEL_ANNOTATION,
-            "version_annotation": VERSION_ANNOTATION,
-        }
-    return {}
+    from hera_flows.catalog import pattern as record_of
+
+    editor = importlib.import_module(record_of(pattern).editor)
+    return dict(getattr(editor, "PROMPT_CONSTANTS", {}))

@@ -45,10 +45,13 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
+from typing import BinaryIO
 
 from hera_flows.steps import gitrepo
 from hera_flows.steps.allowlist import AllowList
-from hera_flows.steps.common import StepError, TransientError, log, param, secret, write_outputs
+from hera_flows.steps.common import StepError, TransientError, log, secret
+from hera_flows.steps.contract import Flag, Step
 from hera_flows.steps.workspace import BASE_COMMIT_FILE
 
 OUTPUT_NAMES = ("branch", "changed", "commit", "files", "refused", "summary", "issue", "changes", "blocked", "update")
@@ -89,25 +92,39 @@ class ChangeSet:
     refused: list[Refusal] = field(default_factory=list)
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="hera-flows step publish", description=__doc__, allow_abbrev=False)
-    parser.add_argument("--repo-url", required=True)
-    parser.add_argument("--base-branch", default="main")
-    parser.add_argument("--workspace", default="/workspace")
-    parser.add_argument("--allowed-paths", required=True, help="comma-separated globs, e.g. inference/**,model-cards/**")
-    parser.add_argument("--pattern", default="", help="whose editor names the run's own files (writable_paths); "
-                        "empty: the allowed paths alone")
-    parser.add_argument("--author-name", default="hera-flows")
-    parser.add_argument("--author-email", default="hera-flows@users.noreply.github.com")
-    parser.add_argument("--forge", default="github", help="forge kind (github or gitlab): the username git sends "
-                        "with the token over HTTPS")
-    parser.add_argument("--outputs", default=None, help="folder receiving the output files")
-    args, pattern_argv = parser.parse_known_args(argv)
+CONTRACT = Step(
+    name="publish",
+    entry="hera_flows.steps.publish:main",
+    summary="push the agent's allowed change as a branch (the agent pod's main container)",
+    flags=(
+        Flag("repo-url", "the GitOps repository"),
+        Flag("base-branch", "the branch the change goes into"),
+        Flag("workspace", "the shared workspace volume"),
+        Flag("allowed-paths", "globs the pattern may change, e.g. inference/**,model-cards/**", form="csv"),
+        Flag("author-name", "the commit author's name"),
+        Flag("author-email", "the commit author's e-mail (also how publish knows its own commits)"),
+        Flag("forge", "forge kind (github or gitlab): the username git sends with the token",
+             choices=("github", "gitlab")),
+        Flag("pattern", "whose editor names the run's own files (its settings follow as flags); left out: the "
+             "allowed paths alone", optional=True),
+    ),
+    inputs=("branch", "title", "context"),
+    outputs=OUTPUT_NAMES,
+)
 
-    allow = AllowList.parse(args.allowed_paths)
+
+def main(argv: list[str]) -> int:
+    from hera_flows.steps.builtin_agent import parse_with_settings, settings_of
+
+    if any(a.startswith("--pattern=") or a == "--pattern" for a in argv):
+        args, editor = parse_with_settings(CONTRACT, argv)
+        writable = _run_paths(editor, settings_of(args, editor))
+    else:
+        args, writable = CONTRACT.parse(argv), None
+    allow = AllowList.parse(",".join(args.allowed_paths))
     if not allow:
         raise StepError("--allowed-paths is empty: the agent would not be allowed to change anything")
-    branch = gitrepo.check_branch_name(param("branch", required=True).strip())
+    branch = gitrepo.check_branch_name(CONTRACT.param("branch", required=True).strip())
     if branch == args.base_branch:
         raise StepError(f"refusing to publish to the base branch {branch!r} itself")
     workspace = Path(args.workspace)
@@ -116,7 +133,7 @@ def main(argv: list[str]) -> int:
         log(f"publish: the agent asked for an issue ({issue['title']!r}) instead of a change; nothing is pushed")
         if args.outputs:
             clear_outputs(Path(args.outputs))
-        write_outputs(
+        CONTRACT.write(
             args.outputs, branch=branch, changed="false", commit="", files="[]", refused="[]",
             summary=read_summary(workspace / "summary.md"), issue=json.dumps(issue, ensure_ascii=False),
             changes="[]", blocked="", update="none",
@@ -128,17 +145,17 @@ def main(argv: list[str]) -> int:
         base_branch=args.base_branch,
         branch=branch,
         allow=allow,
-        title=param("title"),
+        title=CONTRACT.param("title"),
         author=(args.author_name, args.author_email),
         token=secret("HF_FORGE_TOKEN", required=False) or None,
         forge=args.forge,
         base_commit=read_base_commit(workspace / BASE_COMMIT_FILE),
-        writable=_run_paths(args.pattern, pattern_argv),
+        writable=writable,
     )
     summary = read_summary(workspace / "summary.md")
     if args.outputs:
         clear_outputs(Path(args.outputs))
-    write_outputs(
+    CONTRACT.write(
         args.outputs,
         branch=branch,
         changed="true" if result.commit and not result.blocked else "false",
@@ -164,19 +181,13 @@ def read_base_commit(path: Path) -> str:
     return text
 
 
-def _run_paths(pattern: str, argv: list[str]) -> Callable[[Path], list[str]] | None:
+def _run_paths(editor: ModuleType, settings: argparse.Namespace) -> Callable[[Path], list[str]]:
     """The run's own files, computed from the pristine base checkout and the context (never from the agent's
     workspace): the pattern editor's ``writable_paths``."""
-    if not pattern:
-        if argv:
-            raise StepError(f"unknown publish arguments {argv}")
-        return None
-    from hera_flows.steps.agents.builtin import writable_paths_function
     from hera_flows.steps.workspace import load_context
 
-    resolve = writable_paths_function(pattern)
-    context = load_context(param("context", required=True))
-    return lambda clone: resolve(clone, context, argv)
+    context = load_context(CONTRACT.param("context", required=True))
+    return lambda clone: editor.writable_paths(clone, context, settings)
 
 
 @dataclass
@@ -355,7 +366,7 @@ class _Git:
         out = gitrepo.run_git(["diff", "--name-status", "--no-renames", "-z", target, commit], cwd=self.clone).stdout
         fields = [f for f in out.split("\0") if f]
         pushed = []
-        for status, path in zip(fields[0::2], fields[1::2]):
+        for status, path in zip(fields[0::2], fields[1::2], strict=False):
             kind = {"A": "added", "D": "deleted"}.get(status[:1], "modified")
             content = None if kind == "deleted" else (self.clone / path).read_bytes()
             pushed.append(Change(path, kind, content) if path not in by_path or kind != by_path[path].kind
@@ -538,7 +549,7 @@ class _Scanner:
                 self.refuse(path, f"deletion: {problem}", block=False)
 
 
-def _same_content(handle, size: int, clone_file: Path) -> bool:  # noqa: ANN001
+def _same_content(handle: BinaryIO, size: int, clone_file: Path) -> bool:
     try:
         if clone_file.stat().st_size != size:
             return False

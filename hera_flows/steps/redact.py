@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 MASK = "***"
@@ -27,17 +27,18 @@ OWN_SECRET_ENV = ("HF_FORGE_TOKEN", "HF_WEBHOOK_SECRET", "HF_DATABRICKS_SECRET",
                   "MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 _MIN_EXACT_VALUE = 6  # shorter "secrets" would redact ordinary words
 
-_SECRET_WORD = (r"(?:password|passwd|pwd|passphrase|secret|token(?!iz|s\b|s_|_count|_len|_limit)|credentials?|api[_-]?key|apikey|access[_-]?key|"
+_SECRET_WORD = (r"(?:password|passwd|pwd|passphrase|secret|token(?!iz|s\b|s_|_count|_len|_limit)|credentials?|"
+                r"api[_-]?key|apikey|access[_-]?key|"
                 r"private[_-]?key|account[_-]?key|auth[_-]?key|client[_-]?secret|session[_-]?key|signing[_-]?key|"
                 r"encryption[_-]?key|master[_-]?key|connection[_-]?string)")
 _NAME = rf"[A-Za-z0-9_.-]*{_SECRET_WORD}[A-Za-z0-9_.-]*"
 _VALUE = r"(?:\"[^\"\n]*\"|'[^'\n]*'|[^\s,;&\"'}\])]+)"
 
-_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+_PATTERNS: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
     (re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.S),
      "-----BEGIN PRIVATE KEY----- *** -----END PRIVATE KEY-----"),
     (re.compile(r"(?i)\b((?:proxy-)?authorization)(\s*[:=]\s*)(?:(bearer|basic|token|digest)\s+)?[^\s,;]+"),
-     lambda m: f"{m.group(1)}{m.group(2)}{(m.group(3) + ' ') if m.group(3) else ''}{MASK}"),  # type: ignore[list-item]
+     lambda m: f"{m.group(1)}{m.group(2)}{(m.group(3) + ' ') if m.group(3) else ''}{MASK}"),
     (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}"), rf"\1 {MASK}"),
     (re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[A-Z0-9]{16}\b"), MASK),
     (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}\b"), MASK),
@@ -77,7 +78,7 @@ def redact(text: str, *, names: Iterable[str] = (), values: Iterable[str] = ()) 
     if named is not None:
         text = named.sub(rf"\1\2{MASK}", text)
     for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)  # type: ignore[arg-type]
+        text = pattern.sub(replacement, text)
     return text
 
 

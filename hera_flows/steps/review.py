@@ -1,69 +1,67 @@
-"""`hera-flows step review` and `hera-flows step report`: the pull request for the published branch.
+"""`hera-flows step review`: the pull request (or issue) for the published branch.
 
 review creates the PR for the branch, or, when an open one exists (a redelivered or repeated event rebuilt the
 same branch), updates its title and description and says so in a comment; there is never a second PR for a
 branch. When the agent asked for an issue instead (the ``issue`` input, see publish), it opens that issue, or
 updates the open one carrying the same dedupe key in a hidden marker — one issue per key, like one PR per branch.
-Nothing published and no issue means nothing to review: no forge request at all.
-report comments a later step's report (e.g. the smoke test) on that PR.
+Nothing published and no issue means nothing to review: no forge request at all. Each pattern's PR text is its
+``pr.py`` (``review_text``), its labels its record in hera_flows/catalog.py. hera_flows/steps/report.py comments a
+later step's report on the PR.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-from dataclasses import dataclass
 from typing import Any
 
-from hera_flows.steps.common import StepError, log, param, parse_json, secret, write_outputs
+from hera_flows.steps.common import StepError, log, parse_json, secret
+from hera_flows.steps.contract import Flag, Step
 from hera_flows.steps.forge.base import Forge, ForgeError, PullRequest, open_forge
 from hera_flows.steps.gitrepo import check_branch_name
 from hera_flows.steps.markdown import contain, dedupe_marker, inline_code, pushed_section, with_marker
 
 MAX_ISSUE_BODY_CHARS = 48 * 1024
-
-@dataclass(frozen=True)
-class Layout:
-    """How one pattern's pull requests look: labels, and the renderer (imported lazily, like steps)."""
-
-    labels: tuple[str, ...]
-    # "module:function" taking (context, summary, refused, dedupe key, branch) and returning (title, body) or
-    # (title, body, update comment); the update comment replaces the generic one when an open PR is updated.
-    renderer: str
-
-    def render(self, *args: Any) -> tuple[str, ...]:
-        module_name, function_name = self.renderer.split(":")
-        return getattr(importlib.import_module(module_name), function_name)(*args)
-
-
-LAYOUTS: dict[str, Layout] = {
-    "promotion": Layout(("hera-flows", "model-promotion"), "hera_flows.steps.pr_body:review_text"),
-    "drift": Layout(("hera-flows", "drift"), "hera_flows.steps.drift.pr:render"),
-    "failure_triage": Layout(("hera-flows", "failure-triage"), "hera_flows.steps.agents.failure_triage:review_text"),
-    "fairness": Layout(("hera-flows", "fairness-audit"), "hera_flows.steps.fairness.collect:review_text"),
-}
+# How a step reaches the forge: the same three flags for review and report.
+FORGE_FLAGS = (
+    Flag("forge", "forge kind", choices=("github", "gitlab")),
+    Flag("api-url", "e.g. https://api.github.com, https://ghe.example/api/v3 or https://gitlab.com/api/v4"),
+    Flag("repo-slug", "owner/name of the repository (GitLab: the project path)"),
+)
+CONTRACT = Step(
+    name="review",
+    entry="hera_flows.steps.review:main",
+    summary="open or update the pull request (or issue) for what publish pushed",
+    flags=(Flag("pattern", "whose PR text and labels (a pattern id)"), *FORGE_FLAGS,
+           Flag("base-branch", "the branch the PR goes into")),
+    inputs=("branch", "changed", "context", "summary", "refused", "dedupe-key", "issue", "changes", "blocked",
+            "update"),
+    outputs=("pr-url", "pr-number", "issue-url", "issue-number", "action"),
+)
 
 
-def _forge_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--forge", default="github", help="forge kind (github or gitlab)")
-    parser.add_argument("--api-url", required=True,
-                        help="e.g. https://api.github.com, https://ghe.example/api/v3 or https://gitlab.com/api/v4")
-    parser.add_argument("--repo-slug", required=True, help="owner/name of the repository (GitLab: the project path)")
+def layout(pattern_id: str) -> tuple[tuple[str, ...], Any]:
+    """(PR labels, review_text function) of a pattern."""
+    from hera_flows.catalog import pattern
+
+    try:
+        record = pattern(pattern_id)
+    except KeyError as exc:
+        raise StepError(f"no pull request layout: {exc.args[0]}") from None
+    module_name, function_name = record.review_text.split(":")
+    return record.pr_labels, getattr(importlib.import_module(module_name), function_name)
 
 
-def _open(args: argparse.Namespace) -> Forge:
+def open_forge_of(args: argparse.Namespace) -> Forge:
     return open_forge(args.forge, api_url=args.api_url, repo_slug=args.repo_slug, token=secret("HF_FORGE_TOKEN"))
 
 
+param = CONTRACT.param
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="hera-flows step review", description=__doc__, allow_abbrev=False)
-    parser.add_argument("--pattern", required=True)
-    _forge_arguments(parser)
-    parser.add_argument("--base-branch", default="main")
-    parser.add_argument("--outputs", default=None)
-    args = parser.parse_args(argv)
-    if args.pattern not in LAYOUTS:
-        raise StepError(f"no pull request layout for pattern {args.pattern!r} (known: {', '.join(sorted(LAYOUTS))})")
+    args = CONTRACT.parse(argv)
+    labels, render = layout(args.pattern)
 
     issue = param("issue").strip()
     if issue:
@@ -76,24 +74,24 @@ def main(argv: list[str]) -> int:
     if changed != "true":
         log(f"review: publish reported changed={changed or '(empty)'}: no branch was pushed, so there is nothing to "
             "review; no pull request is opened or updated")
-        write_outputs(args.outputs, pr_url="", pr_number="", issue_url="", issue_number="", action="none")
+        CONTRACT.write(args.outputs, action="none")
         return 0
 
     branch = check_branch_name(param("branch", required=True).strip())
     context = _json_param("context", dict)
     refused = [r for r in _json_param("refused", list, default=[]) if isinstance(r, dict)]
     key = param("dedupe-key").strip() or branch
-    title, body, *update = LAYOUTS[args.pattern].render(context, param("summary"), refused, key, branch)
+    title, body, *update = render(context, param("summary"), refused, key, branch)
     body = compose_body(body, _json_param("changes", list, default=[]), key)
 
-    with _open(args) as forge:
+    with open_forge_of(args) as forge:
         pr, created = create_or_update(forge, branch=branch, base=args.base_branch, title=title, body=body, key=key,
                                        comment=update_comment(key, branch, args.base_branch, param("update").strip(),
                                                               update[0] if update else ""))
-        forge.add_labels(pr.number, LAYOUTS[args.pattern].labels)
+        forge.add_labels(pr.number, labels)
     log(f"review: {'opened' if created else 'updated'} pull request #{pr.number}: {pr.url}")
-    write_outputs(args.outputs, pr_url=pr.url, pr_number=str(pr.number), issue_url="", issue_number="",
-                  action="pr-opened" if created else "pr-updated")
+    CONTRACT.write(args.outputs, pr_url=pr.url, pr_number=str(pr.number),
+                   action="pr-opened" if created else "pr-updated")
     return 0
 
 
@@ -113,8 +111,8 @@ def _review_issue(args: argparse.Namespace, raw: str) -> int:
     # The body is the agent's text: contained, so it can neither hide anything nor plant another key's marker.
     body = with_marker(contain(issue["body"], MAX_ISSUE_BODY_CHARS) + "\n\n_hera-flows pushed no change for this "
                        "issue._", key)
-    labels = list(dict.fromkeys([*LAYOUTS[args.pattern].labels, *issue.get("labels", [])]))
-    with _open(args) as forge:
+    labels = list(dict.fromkeys([*layout(args.pattern)[0], *issue.get("labels", [])]))
+    with open_forge_of(args) as forge:
         existing = forge.find_open_issue(marker)
         action = "issue-opened" if existing is None else "issue-updated"
         if existing is None:
@@ -125,8 +123,7 @@ def _review_issue(args: argparse.Namespace, raw: str) -> int:
             forge.add_labels(found.number, labels, kind="issue")
             forge.comment(found.number, issue_update_comment(key), kind="issue")
             log(f"review: updated issue #{found.number} (same dedupe key): {found.url}")
-    write_outputs(args.outputs, pr_url="", pr_number="", issue_url=found.url, issue_number=str(found.number),
-                  action=action)
+    CONTRACT.write(args.outputs, issue_url=found.url, issue_number=str(found.number), action=action)
     return 0
 
 
@@ -134,7 +131,7 @@ def _review_blocked(args: argparse.Namespace, reason: str) -> int:
     """Publish refused to update the branch (someone else's commits conflict with the new change, or the base
     branch moved under the agent's change): say so on the open PR, then fail the run with the same sentence."""
     branch = check_branch_name(param("branch", required=True).strip())
-    with _open(args) as forge:
+    with open_forge_of(args) as forge:
         existing = forge.find_open_pr(branch)
         if existing is not None:
             forge.comment(existing.number, blocked_comment(param("dedupe-key").strip() or branch, reason))
@@ -193,37 +190,6 @@ def update_comment(key: str, branch: str, base: str, mode: str = "", evidence: s
     sentence = (f"Updated by a redelivered or repeated event for {inline_code(key)}: "
                 + what.format(branch=inline_code(branch), base=inline_code(base)))
     return f"{evidence.rstrip()}\n\n{sentence}" if evidence.strip() else sentence
-
-
-def report_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="hera-flows step report", description=__doc__, allow_abbrev=False)
-    _forge_arguments(parser)
-    parser.add_argument("--outputs", default=None, help="accepted like every step's; report has no outputs")
-    args = parser.parse_args(argv)
-
-    number = param("pr-number").strip()
-    if not number:
-        log("report: there is no pull request (nothing was published), so there is nothing to comment on")
-        return 0
-    if not number.isdigit() or int(number) < 1:
-        raise StepError(f"pr-number must be a positive whole number, not {number!r}")
-    body = param("body")
-    if not body.strip():
-        log(f"report: the report for pull request #{number} is empty; no comment posted")
-        _fail_on_failed_result()
-        return 0
-    with _open(args) as forge:
-        url = forge.comment(int(number), body)
-    log(f"report: commented on pull request #{number}: {url}")
-    _fail_on_failed_result()
-    return 0
-
-
-def _fail_on_failed_result() -> None:
-    """The checked step (e.g. the smoke test) reported ``failed``: the workflow must end Failed, after the PR
-    has the report."""
-    if param("result").strip() == "failed":
-        raise StepError("the staging smoke test failed; the report is on the pull request")
 
 
 def _json_param(name: str, kind: type, default: Any = None) -> Any:

@@ -1,7 +1,7 @@
 """Race-free run records for the guard: replay protection and per-key cooldowns, as Kubernetes Leases.
 
 Several workflows for the same key can start at the same moment (a webhook retried, an alert storm), and Argo
-has no per-key deduplication (ARGO-EVENTS-FACTS item 3). Each decision is therefore a compare-and-swap on a
+has no per-key deduplication (docs/upstream-facts.md#events-sensor). Each decision is therefore a compare-and-swap on a
 ``coordination.k8s.io/v1`` Lease: *create* fails with 409 AlreadyExists when another run got there first,
 *replace* carries ``metadata.resourceVersion`` and fails with 409 Conflict when the Lease changed since it was
 read. Exactly one run wins; the losers re-read and decide again.
@@ -25,8 +25,10 @@ ceiling never locks a key for the whole window. A pending claim whose run vanish
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import re
@@ -268,7 +270,7 @@ class LeaseStore(ABC):
     def _taken_over(current: dict[str, Any], lease: dict[str, Any]) -> dict[str, Any]:
         """``current`` rewritten for the new holder of ``lease`` (compare-and-swap on its resourceVersion): the
         new spec, owner and claim state; the recorded key and other metadata stay."""
-        updated = json.loads(json.dumps(current))
+        updated: dict[str, Any] = json.loads(json.dumps(current))
         updated["metadata"].pop("managedFields", None)  # the server keeps them; never echo them back
         meta, new_meta = updated["metadata"], lease["metadata"]
         meta["labels"] = {**(meta.get("labels") or {}), **new_meta.get("labels", {})}
@@ -376,14 +378,15 @@ class LeaseStore(ABC):
         return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": metadata, "spec": spec}
 
     # --- the end of a run ------------------------------------------------------------------------------
+    # (``builtins.list`` below: in this class body, ``list`` names the method above)
 
-    def held_pending(self, holder: str) -> list[dict[str, Any]]:
+    def held_pending(self, holder: str) -> builtins.list[dict[str, Any]]:
         """The pending claims of ``holder`` (its run has not confirmed them yet)."""
         selector = f"{MANAGED_BY_SELECTOR},{RUN_LABEL}={run_label(holder)}"
         return [lease for lease in self.list(selector)
                 if is_pending(lease) and (lease.get("spec") or {}).get("holderIdentity") == holder]
 
-    def confirm(self, holder: str) -> list[str]:
+    def confirm(self, holder: str) -> builtins.list[str]:
         """Turn every pending claim of ``holder`` into its full record; returns the Lease names confirmed."""
         done = []
         for lease in self.held_pending(holder):
@@ -408,7 +411,7 @@ class LeaseStore(ABC):
                         break  # taken over or released meanwhile: nothing of ours to confirm
         return done
 
-    def release(self, holder: str, *, name: str | None = None) -> list[str]:
+    def release(self, holder: str, *, name: str | None = None) -> builtins.list[str]:
         """Delete the pending claims of ``holder`` (or just ``name``), each only if unchanged since read."""
         done = []
         for lease in self.held_pending(holder):
@@ -424,7 +427,7 @@ class LeaseStore(ABC):
             done += [f"{ledger}#{entry}" for ledger, entry in self.drop_reservations(holder)]
         return done
 
-    def drop_reservations(self, holder: str) -> list[tuple[str, str]]:
+    def drop_reservations(self, holder: str) -> builtins.list[tuple[str, str]]:
         """Give back every ledger entry ``holder`` reserved; (ledger Lease, entry) pairs."""
         dropped: list[tuple[str, str]] = []
         for ledger in self.list(f"{MANAGED_BY_SELECTOR},{RESERVATION_LABEL}=true"):
@@ -485,8 +488,10 @@ class KubernetesLeaseStore(LeaseStore):
             try:
                 from kubernetes import client
 
-                response = client.VersionApi(self._api_client).get_code(_preload_content=False,
-                                                                        _request_timeout=self._timeout)
+                # With _preload_content=False the client returns the raw urllib3 response, not the VersionInfo
+                # its annotation names.
+                response: Any = client.VersionApi(self._api_client).get_code(_preload_content=False,
+                                                                             _request_timeout=self._timeout)
                 self._note_date(response)
                 response.read()  # drain and hand the connection back to the pool
                 response.release_conn()
@@ -513,7 +518,8 @@ class KubernetesLeaseStore(LeaseStore):
     def create(self, lease: dict[str, Any]) -> dict[str, Any]:
         name = lease["metadata"]["name"]
         return self._call(f"create lease {name}", lambda: self._api.create_namespaced_lease(
-            self.namespace, lease, _preload_content=False, _request_timeout=self._timeout))
+            self.namespace, lease,  # type: ignore[arg-type]  # the client's validate_call accepts a manifest dict
+            _preload_content=False, _request_timeout=self._timeout))
 
     def get(self, name: str) -> dict[str, Any] | None:
         try:
@@ -528,7 +534,8 @@ class KubernetesLeaseStore(LeaseStore):
             raise ValueError("replace needs metadata.resourceVersion (compare-and-swap)")
         try:
             return self._call(f"replace lease {name}", lambda: self._api.replace_namespaced_lease(
-                name, self.namespace, lease, _preload_content=False, _request_timeout=self._timeout))
+                name, self.namespace, lease,  # type: ignore[arg-type]  # validate_call accepts a manifest dict
+                _preload_content=False, _request_timeout=self._timeout))
         except kubeapi.NotFound:
             raise Conflict(f"lease {name} no longer exists") from None
 
@@ -536,9 +543,9 @@ class KubernetesLeaseStore(LeaseStore):
         items: list[dict[str, Any]] = []
         token: str | None = None
         while True:  # pages of 500: a namespace full of records must not make one huge response
-            page = self._call(f"list leases ({label_selector})", lambda: self._api.list_namespaced_lease(
-                self.namespace, label_selector=label_selector, limit=500, _continue=token,
-                _preload_content=False, _request_timeout=self._timeout))
+            page = self._call(f"list leases ({label_selector})", functools.partial(
+                self._api.list_namespaced_lease, self.namespace, label_selector=label_selector, limit=500,
+                _continue=token, _preload_content=False, _request_timeout=self._timeout))
             items.extend(page.get("items") or [])
             token = (page.get("metadata") or {}).get("continue") or None
             if not token:
@@ -577,7 +584,10 @@ class KubernetesLeaseStore(LeaseStore):
                 raise kubeapi.Retryable(str(exc)) from None
             self._note_date(response)
             data = response.data if hasattr(response, "data") else response.read()
-            return json.loads(data)
+            value = json.loads(data)
+            if not isinstance(value, dict):
+                raise StepError(f"the Kubernetes API answered {what} with something other than an object")
+            return value
 
         return retry(
             attempt,
@@ -624,7 +634,7 @@ class FileLeaseStore(LeaseStore):
     def create(self, lease: dict[str, Any]) -> dict[str, Any]:
         name = lease["metadata"]["name"]
         path = self._path(name)
-        stored = json.loads(json.dumps(lease))
+        stored: dict[str, Any] = json.loads(json.dumps(lease))
         stored["metadata"].update(
             namespace=self.namespace,
             uid=str(uuid.uuid4()),
@@ -644,9 +654,10 @@ class FileLeaseStore(LeaseStore):
         path = self._path(name)
         with self._locked(name, exclusive=False):
             try:
-                return json.loads(path.read_text(encoding="utf-8"))
+                lease: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))  # written by create/replace
             except FileNotFoundError:
                 return None
+            return lease
 
     def replace(self, lease: dict[str, Any]) -> dict[str, Any]:
         name = lease["metadata"]["name"]
@@ -656,7 +667,7 @@ class FileLeaseStore(LeaseStore):
         path = self._path(name)
         with self._locked(name, exclusive=True):
             current = self._current(path, name, expected)
-            stored = json.loads(json.dumps(lease))
+            stored: dict[str, Any] = json.loads(json.dumps(lease))
             stored["metadata"].update(
                 namespace=self.namespace,
                 uid=current["metadata"].get("uid"),
@@ -675,7 +686,7 @@ class FileLeaseStore(LeaseStore):
     def _current(path: Path, name: str, expected: str) -> dict[str, Any]:
         """The stored Lease, if it still has resourceVersion ``expected`` (call under the exclusive lock)."""
         try:
-            current = json.loads(path.read_text(encoding="utf-8"))
+            current: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))  # written by create/replace
         except FileNotFoundError:
             raise Conflict(f"lease {name} no longer exists") from None
         if current["metadata"].get("resourceVersion") != expected:

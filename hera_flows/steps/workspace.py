@@ -15,7 +15,6 @@ to the checkout: git reads it from its own environment, so the agent container c
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from pathlib import Path
@@ -23,29 +22,40 @@ from typing import Any
 
 from hera_flows.steps import gitrepo
 from hera_flows.steps.allowlist import parse_patterns
-from hera_flows.steps.common import log, param, parse_json, secret
+from hera_flows.steps.common import log, parse_json, secret
+from hera_flows.steps.contract import Flag, Step
 
 BASE_COMMIT_FILE = "base-commit"
-DEFAULT_CLONE_DEPTH = 50  # enough history for an agent's `git log`; 0 clones everything
+
+CONTRACT = Step(
+    name="prepare-workspace",
+    entry="hera_flows.steps.workspace:main",
+    summary="clone the repository and lay out the agent contract (context, prompt) in the shared workspace",
+    flags=(
+        Flag("pattern", "whose prompt is rendered (and whose settings follow as flags)"),
+        Flag("repo-url", "the GitOps repository to clone"),
+        Flag("base-branch", "the branch the change starts from"),
+        Flag("workspace", "the shared workspace volume"),
+        Flag("allowed-paths", "globs the agent may change (written into the prompt)", form="csv"),
+        Flag("clone-depth", "commits of history for the agent's git log; 0 = all", kind=int),
+        Flag("forge", "forge kind (github or gitlab), for the git username", choices=("github", "gitlab")),
+    ),
+    inputs=("context", "branch"),
+    outputs_flag=False,
+)
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="hera-flows step prepare-workspace", description=__doc__, allow_abbrev=False)
-    parser.add_argument("--pattern", required=True, help="which prompt to render, e.g. promotion")
-    parser.add_argument("--repo-url", required=True, help="the GitOps repository to clone")
-    parser.add_argument("--base-branch", default="main")
-    parser.add_argument("--workspace", default="/workspace")
-    parser.add_argument("--allowed-paths", default="", help="comma-separated globs the agent may change (prompt)")
-    parser.add_argument("--clone-depth", type=int, default=DEFAULT_CLONE_DEPTH, help="0 = full history")
-    parser.add_argument("--forge", default="github", help="forge kind (github or gitlab), for the git username")
-    args = parser.parse_args(argv)
+    from hera_flows.steps.builtin_agent import parse_with_settings, settings_of
 
-    context = load_context(param("context", required=True))
-    allowed = parse_patterns(args.allowed_paths) or None
-    branch = param("branch").strip()
+    args, editor = parse_with_settings(CONTRACT, argv)
+    context = load_context(CONTRACT.param("context", required=True))
+    allowed = parse_patterns(args.allowed_paths)
+    branch = CONTRACT.param("branch").strip()
     if branch:
         gitrepo.check_branch_name(branch)
-    prompt = render(args.pattern, context, allowed)  # before cloning: a bad context fails fast
+    # Before cloning: a bad context fails fast. The prompt names the settings actually configured.
+    prompt = render(args.pattern, context, allowed, vars(settings_of(args, editor)))
 
     workspace = Path(args.workspace)
     repo = prepare(
@@ -67,14 +77,15 @@ def load_context(raw: str) -> dict[str, Any]:
     """The context the agent sees, with secrets masked: it may leave the cluster (an LLM provider)."""
     from hera_flows.steps.redact import redact_data
 
-    return redact_data(parse_json(raw, "the context parameter"))
+    context: dict[str, Any] = redact_data(parse_json(raw, "the context parameter"))  # a mapping stays a dict
+    return context
 
 
-def render(pattern: str, context: dict[str, Any], allowed_paths: list[str] | None) -> str:
+def render(pattern: str, context: dict[str, Any], allowed_paths: list[str], settings: dict[str, Any]) -> str:
     # Imported here: the prompt module pulls in the pattern's constants, which only this step needs.
     from hera_flows.steps.prompts import render_prompt
 
-    return render_prompt(pattern, context, allowed_paths)
+    return render_prompt(pattern, context, allowed_paths, {k: str(v) for k, v in settings.items()})
 
 
 def prepare(

@@ -20,14 +20,14 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, Protocol, TypeGuard
 
 import yaml
 
 from hera_flows.steps.common import StepError
 
-Scalar = Union[str, int, float, bool, None]
-PathKey = Union[str, int]
+Scalar = str | int | float | bool | None
+PathKey = str | int
 
 STR_TAG = "tag:yaml.org,2002:str"
 NULL_TAG = "tag:yaml.org,2002:null"
@@ -92,10 +92,10 @@ def same_data(a: Any, b: Any) -> bool:
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(same_data(a[k], b[k]) for k in a)
     if isinstance(a, list):
-        return len(a) == len(b) and all(same_data(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same_data(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, float) and math.isnan(a):
         return math.isnan(b)
-    return a == b
+    return bool(a == b)
 
 
 def load_documents(text: str) -> list[Any]:
@@ -323,7 +323,7 @@ def _find_key(mapping: yaml.MappingNode, key: str) -> tuple[yaml.Node, yaml.Node
     return found
 
 
-def _is_null(node: yaml.Node) -> bool:
+def _is_null(node: yaml.Node) -> TypeGuard[yaml.ScalarNode]:
     return isinstance(node, yaml.ScalarNode) and node.tag == NULL_TAG
 
 
@@ -345,7 +345,7 @@ def _indent_step(root: yaml.Node) -> int:
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
                 if isinstance(value_node, yaml.MappingNode) and not value_node.flow_style and value_node.value:
-                    step = value_node.value[0][0].start_mark.column - key_node.start_mark.column
+                    step: int = value_node.value[0][0].start_mark.column - key_node.start_mark.column
                     if step > 0 and value_node.value[0][0].start_mark.line > key_node.start_mark.line:
                         return step
                 stack.append(value_node)
@@ -356,7 +356,14 @@ def _indent_step(root: yaml.Node) -> int:
 
 # --- rendering scalars ----------------------------------------------------------------------------------------
 
-_RESOLVER = yaml.resolver.Resolver()
+
+class _Resolver(Protocol):
+    """The signature of ``yaml.resolver.Resolver.resolve`` (left unannotated by types-PyYAML)."""
+
+    def resolve(self, kind: type[yaml.Node], value: str, implicit: tuple[bool, bool]) -> str: ...
+
+
+_RESOLVER: _Resolver = yaml.resolver.Resolver()
 # YAML 1.2 core-schema numbers: a YAML 1.1 resolver reads some as strings ("1e3", "0o17") but Go and YAML 1.2
 # parsers read them as numbers, so they are quoted too.
 _YAML12_NON_STRINGS = re.compile(
@@ -400,7 +407,7 @@ def _plain_ok(value: str, *, flow: bool, key: bool) -> bool:
     analysis = yaml.emitter.Emitter(io.StringIO()).analyze_scalar(value)
     if analysis.multiline:
         return False
-    return analysis.allow_flow_plain if flow else analysis.allow_block_plain
+    return bool(analysis.allow_flow_plain if flow else analysis.allow_block_plain)
 
 
 def _single_quotable(value: str) -> bool:

@@ -39,7 +39,7 @@ training:
 """
 
 
-_alert = alertmanager_event  # shared with tests/test_drift_retrain_e2e.py
+_alert = alertmanager_event  # shared with tests/drift/test_retrain_e2e.py
 
 
 class Setup:

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hera_flows.steps.agents.drift import builtin_edit
 from hera_flows.steps.common import StepError
 from hera_flows.steps.drift.context import data_quality
-from hera_flows.steps.drift.pr import render
+from hera_flows.steps.drift.editor import builtin_edit
+from hera_flows.steps.drift.pr import review_text
 from hera_flows.steps.drift.smoke import validate_params
+from tests.support.settings import editor_args
 
 PARAMS = """\
 # Training parameters of fraud-detector (owned by the fraud team)
@@ -47,7 +48,7 @@ def repo(tmp_path: Path) -> Path:
 
 
 def test_severe_drift_slides_and_halves_the_window_keeping_comments(repo: Path) -> None:
-    summary = builtin_edit(repo, _context(), [])
+    summary = builtin_edit(repo, _context(), editor_args("drift"))
     text = (repo / "pipelines/fraud-detector/params.yaml").read_text()
     data = yaml.safe_load(text)
     assert data["dataset"]["window_end"] == "2026-11-22" and data["dataset"]["window_days"] == 15
@@ -59,16 +60,16 @@ def test_severe_drift_slides_and_halves_the_window_keeping_comments(repo: Path) 
 
 
 def test_mild_drift_keeps_the_window_length_and_is_idempotent(repo: Path) -> None:
-    builtin_edit(repo, _context(metric_value=0.3), [])
+    builtin_edit(repo, _context(metric_value=0.3), editor_args("drift"))
     first = (repo / "pipelines/fraud-detector/params.yaml").read_text()
     assert yaml.safe_load(first)["dataset"]["window_days"] == 30
     (repo / "pipelines/fraud-detector/params.yaml").write_text(PARAMS)
-    builtin_edit(repo, _context(metric_value=0.3), [])
+    builtin_edit(repo, _context(metric_value=0.3), editor_args("drift"))
     assert (repo / "pipelines/fraud-detector/params.yaml").read_text() == first
 
 
 def test_window_never_below_the_minimum(repo: Path) -> None:
-    builtin_edit(repo, _context(metric_value=5.0), ["--min-window-days=20"])
+    builtin_edit(repo, _context(metric_value=5.0), editor_args("drift", min_window_days=20))
     assert yaml.safe_load((repo / "pipelines/fraud-detector/params.yaml").read_text())["dataset"]["window_days"] == 20
 
 
@@ -79,7 +80,7 @@ def test_window_never_below_the_minimum(repo: Path) -> None:
     ({"feature": "zip_code"}, "not one of the pipeline's features"),
 ])
 def test_data_bugs_become_an_issue_instead_of_an_edit(repo: Path, event, reason) -> None:
-    summary = builtin_edit(repo, _context(**event), [])
+    summary = builtin_edit(repo, _context(**event), editor_args("drift"))
     issue = json.loads((repo.parent / "issue.json").read_text())
     assert "data-quality" in issue["labels"] and issue["title"].startswith("Data quality:")
     assert reason in issue["body"] and reason in summary
@@ -89,7 +90,7 @@ def test_data_bugs_become_an_issue_instead_of_an_edit(repo: Path, event, reason)
 def test_missing_params_file_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "repo").mkdir()
     with pytest.raises(StepError, match="pipelines/fraud-detector/params.yaml does not exist"):
-        builtin_edit(tmp_path / "repo", _context(), [])
+        builtin_edit(tmp_path / "repo", _context(), editor_args("drift"))
 
 
 @pytest.mark.parametrize(("text", "problem"), [
@@ -104,7 +105,7 @@ def test_smoke_rejects_broken_params(text, problem) -> None:
 
 
 def test_pr_renderer_quotes_evidence_and_has_an_update_comment() -> None:
-    title, body, update = render(_context(), "Moved the window.", [], "fraud-detector@amount", "drift/x")
+    title, body, update = review_text(_context(), "Moved the window.", [], "fraud-detector@amount", "drift/x")
     assert title == "Retrain fraud-detector: drift on amount"
     assert "threshold 0.2" in body and "Moved the window." in body and "Serving version 4" in body
     assert "0.5" in update and "fp1" in update

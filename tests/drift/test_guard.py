@@ -12,26 +12,27 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
 import yaml
 
 from hera_flows.config import parse_config
 from hera_flows.generate import render
 from hera_flows.local.sensor import dependency_passes, submitted_workflow
 from hera_flows.steps.drift.guard import Settings, branch_for, decide, main
-from hera_flows.steps.run_labels import label_workflow
 from hera_flows.steps.drift.normalise import DriftEvent, normalise
+from hera_flows.steps.run_labels import label_workflow
 from hera_flows.steps.state import FileLeaseStore, KubernetesLeaseStore
+from tests.support.settings import generated_flags
 
 NS = "mlops-automation"
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+DEFAULT_SETTINGS = Settings()
 
 
 def _event(model: str = "fraud", feature: str = "amount", severity: str = "high") -> DriftEvent:
     return DriftEvent(model, feature, severity, "psi", 0.4, 0.2, "alertmanager", f"{model}-{feature}")
 
 
-def _decide(store, events, *, holder, now=T0, branches=frozenset(), settings=Settings(), model=""):
+def _decide(store, events, *, holder, now=T0, branches=frozenset(), settings=DEFAULT_SETTINGS, model=""):
     return decide(events, settings=settings, store=store, open_branches=lambda: set(branches), holder=holder,
                   model=model, now=now)
 
@@ -117,7 +118,8 @@ def test_a_full_ceiling_burns_no_cooldown(tmp_path: Path) -> None:
     assert [lease["metadata"]["name"] for lease in store.list("app.kubernetes.io/managed-by=hera-flows")
             if "cooldown" in lease["metadata"]["name"]] == []
     # the PR was merged: the next delivery of the same group is remediated at once
-    assert _decide(store, group, holder="wf-2", branches=set(), settings=settings, now=T0 + timedelta(minutes=1)).proceed
+    assert _decide(store, group, holder="wf-2", branches=set(), settings=settings,
+                   now=T0 + timedelta(minutes=1)).proceed
 
 
 def test_a_model_gets_at_most_its_share_of_open_prs(tmp_path: Path) -> None:
@@ -162,7 +164,7 @@ def test_the_step_writes_outputs_and_labels_its_workflow(tmp_path: Path, monkeyp
     monkeypatch.setenv("HF_PARAM_WORKFLOW_NAME", "drift-remediation-abc")
     monkeypatch.setenv("HF_PARAM_WORKFLOW_UID", "uid-1")
     out = tmp_path / "out"
-    assert main(["--state-namespace", NS, "--max-open-prs=0", f"--outputs={out}"]) == 0
+    assert main([*generated_flags("drift-guard"), "--state-namespace", NS, "--max-open-prs=0", f"--outputs={out}"]) == 0
     assert (out / "decision").read_text() == "proceed"
     assert (out / "feature").read_text() == "basket_value"
     assert json.loads((out / "event").read_text())["metric_value"] == 0.31
@@ -170,11 +172,11 @@ def test_the_step_writes_outputs_and_labels_its_workflow(tmp_path: Path, monkeyp
     assert labels["hera-flows.io/decision"] == "proceed" and len(labels["hera-flows.io/dedupe-key"]) == 32
     monkeypatch.setenv("HF_PARAM_WORKFLOW_NAME", "drift-remediation-def")
     monkeypatch.setenv("HF_PARAM_WORKFLOW_UID", "uid-2")
-    assert main(["--state-namespace", NS, "--max-open-prs=0", f"--outputs={out}"]) == 0
+    assert main([*generated_flags("drift-guard"), "--state-namespace", NS, "--max-open-prs=0", f"--outputs={out}"]) == 0
     assert (out / "decision").read_text() == "proceed" and (out / "feature").read_text() == "category_id"
     monkeypatch.setenv("HF_PARAM_WORKFLOW_NAME", "drift-remediation-ghi")
     monkeypatch.setenv("HF_PARAM_WORKFLOW_UID", "uid-3")
-    assert main(["--state-namespace", NS, "--max-open-prs=0", f"--outputs={out}"]) == 0
+    assert main([*generated_flags("drift-guard"), "--state-namespace", NS, "--max-open-prs=0", f"--outputs={out}"]) == 0
     # uid-1 has not confirmed (no review ran here): its claim is pending, the key is "in progress"
     assert (out / "decision").read_text() == "skipped-cooldown" and "in progress" in (out / "reason").read_text()
     assert (out / "branch").read_text() == ""
@@ -258,7 +260,7 @@ def test_storm_of_1000_alerts_yields_exactly_5_runs(kube_api) -> None:
 
     labels = Counter(label for label, _ in results)
     proceeding = [key for _, key in results if key is not None]
-    writes = sum(1 for method, _ in kube_api.requests if method in ("POST", "PUT"))
+    writes = sum(1 for r in kube_api.requests if r.method in ("POST", "PUT"))
     conflicts = writes - 5 - 5  # 5 cooldown creates + 5 ceiling reservations succeed; the rest got 409
     print(f"\nstorm: {sum(len(b['alerts']) for b in deliveries)} alerts in {len(deliveries)} deliveries; "
           f"{len(submitted)} passed the sensor filters; guard decisions {dict(labels)}; "

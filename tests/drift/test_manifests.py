@@ -135,8 +135,8 @@ def test_retrain_mode_runs_the_team_template_behind_the_guard(tmp_path, monkeypa
                        "value": 0.5, "threshold": 0.1, "id": "e1"})
     params = {p["name"]: p.get("value", "") for p in template["spec"]["arguments"]["parameters"]}
     params.update({"event-source": "evidently", "model": "fraud"})
-    from hera_flows.steps.state import FileLeaseStore
     from hera_flows.steps import naming
+    from hera_flows.steps.state import FileLeaseStore
 
     FileLeaseStore(state, "mlops-automation").acquire_cooldown(
         naming.lease_name("drift-cooldown", naming.dedupe_key("fraud", "amount")), "earlier-run", 21600)

@@ -15,6 +15,7 @@ import pytest
 from hera_flows.steps.common import StepError
 from hera_flows.steps.drift.monitor import main, sample
 from hera_flows.steps.drift.normalise import normalise
+from tests.support.settings import generated_flags
 
 TOKEN = "monitor-test-token"
 
@@ -63,8 +64,8 @@ def test_drifted_columns_are_posted_and_others_are_not(tmp_path, receiver, monke
     reference, current = _datasets(tmp_path, shift=True)
     monkeypatch.setenv("HF_DRIFT_TOKEN", TOKEN)
     out = tmp_path / "out"
-    assert main(["--model=fraud-detector", f"--reference={reference}", f"--current={current}",
-                 f"--event-url={url}", "--max-rows=2000", f"--outputs={out}"]) == 0
+    assert main([*generated_flags("drift-monitor"), "--model=fraud-detector", f"--reference={reference}",
+                 f"--current={current}", f"--event-url={url}", "--max-rows=2000", f"--outputs={out}"]) == 0
     scores = json.loads((out / "scores").read_text())
     assert set(scores) == {"amount", "age", "merchant"}
     assert scores["amount"]["drifted"] and scores["merchant"]["drifted"] and not scores["age"]["drifted"]
@@ -84,8 +85,8 @@ def test_no_drift_posts_nothing(tmp_path, receiver, monkeypatch) -> None:
     reference, current = _datasets(tmp_path, shift=False)
     monkeypatch.setenv("HF_DRIFT_TOKEN", TOKEN)
     out = tmp_path / "out"
-    assert main(["--model=fraud-detector", f"--reference={reference}", f"--current={current}",
-                 f"--event-url={url}", f"--outputs={out}"]) == 0
+    assert main([*generated_flags("drift-monitor"), "--model=fraud-detector", f"--reference={reference}",
+                 f"--current={current}", f"--event-url={url}", f"--outputs={out}"]) == 0
     assert received == [] and (out / "posted").read_text() == "0"
     assert not any(s["drifted"] for s in json.loads((out / "scores").read_text()).values())
 
@@ -110,5 +111,5 @@ def test_sampling_is_deterministic_and_bounded() -> None:
 def test_missing_dataset_is_one_clear_error(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("HF_DRIFT_TOKEN", TOKEN)
     with pytest.raises(StepError, match="does not exist"):
-        main(["--model=m", f"--reference={tmp_path}/nope.csv", f"--current={tmp_path}/nope.csv",
-              "--event-url=http://127.0.0.1:9/x"])
+        main([*generated_flags("drift-monitor"), "--model=m", f"--reference={tmp_path}/nope.csv",
+              f"--current={tmp_path}/nope.csv", "--event-url=http://127.0.0.1:9/x"])

@@ -29,7 +29,8 @@ def test_calendar_event_source_sensor_and_fan_out_manifests() -> None:
     assert trigger["rateLimit"] == {"unit": "Hour", "requestsPerUnit": 2} and trigger["atLeastOnce"] is True
     assert trigger["template"]["argoWorkflow"]["parameters"][0]["src"]["dataKey"] == "eventTime"
     assert template["spec"]["parallelism"] == 7
-    tasks = {t["name"]: t for t in next(t for t in template["spec"]["templates"] if t["name"] == "main")["dag"]["tasks"]}
+    tasks = {t["name"]: t
+             for t in next(t for t in template["spec"]["templates"] if t["name"] == "main")["dag"]["tasks"]}
     assert tasks["audit"]["withParam"] == "{{tasks.list-models.outputs.parameters.models}}"
     assert tasks["collect"]["arguments"]["parameters"][1]["value"] == "{{tasks.audit.outputs.parameters.result}}"
 
@@ -57,7 +58,8 @@ def test_policy_from_front_matter_or_yaml() -> None:
 
 RESULT = {"model": "m", "version": "3", "selector": "@production", "dataset": "/d.csv", "rows": 100,
           "overall": [100, 0.3, 0.8, 0.7, 0.6, 0.1, 0.4], "problems": [], "error": "",
-          "attributes": {"sex": {"groups": {"F": [50, 0.4, 0.8, 0.7, 0.6, 0.1, 0.4], "M": [50, 0.2, 0.8, 0.7, 0.6, 0.1, 0.4]},
+          "attributes": {"sex": {"groups": {"F": [50, 0.4, 0.8, 0.7, 0.6, 0.1, 0.4],
+                                            "M": [50, 0.2, 0.8, 0.7, 0.6, 0.1, 0.4]},
                                  "small": [], "dp_difference": 0.2, "dp_ratio": 0.5, "eo_difference": 0.0}}}
 
 

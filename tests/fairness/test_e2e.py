@@ -111,7 +111,7 @@ def world(tmp_path, mlflow_server, make_gitops_remote, github_api):  # noqa: ANN
 
 def _run(world, name: str, manual: dict[str, str] | None = None):  # noqa: ANN001, ANN202
     """The calendar tick through the Sensor, or a hand-submitted run with ``manual`` parameters (no event)."""
-    fixture = Path(__file__).resolve().parents[2] / "shared/fixtures/argo-events/calendar_event.json"
+    fixture = Path(__file__).resolve().parents[3] / "shared/fixtures/argo-events/calendar_event.json"
     event = None if manual else json.dumps(json.loads(fixture.read_text()), separators=(",", ":"))
     return run_workflow("fairness-audit", generated=world["generated"], event=event, overrides=manual,
                         secrets={"forge": {"token": world["github"].token}}, workdir=world["tmp"] / f"run-{name}",

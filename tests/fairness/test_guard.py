@@ -16,6 +16,7 @@ from hera_flows.steps import naming
 from hera_flows.steps.common import StepError
 from hera_flows.steps.fairness import guard
 from hera_flows.steps.state import FileLeaseStore, KubernetesLeaseStore
+from tests.support.settings import generated_flags
 
 NS = "mlops-automation"
 
@@ -106,7 +107,7 @@ def test_duplicated_ticks_racing_on_the_kubernetes_api_run_one_audit(kube_api, t
     tick = guard.resolve(manual=False, event_time=tick_time, date_param="", timezone="UTC")
     decisions = _race(lambda: KubernetesLeaseStore(NS, kube_api.api_client(), base_delay=0.01), tick, runs=12)
     assert sorted(decisions) == ["proceed"] + ["skipped-duplicate"] * 11
-    creates = [path for method, path in kube_api.requests if method == "POST"]
+    creates = kube_api.requests_to("POST")
     assert len(creates) == 12  # every run tried to create; 11 got 409 AlreadyExists
     assert [key for key in kube_api.leases if key[0] == NS] == [
         (NS, naming.lease_name("fairness-week", "fairness-audit@2026-W47"))]
@@ -138,7 +139,7 @@ def _outputs(folder: Path) -> dict[str, str]:
 
 
 def test_the_step_writes_the_standard_outputs(tmp_path: Path, monkeypatch, tick_time: str) -> None:
-    argv = ["--pattern=fairness_audit", f"--state-namespace={NS}", "--branch-prefix=model-card-refresh"]
+    argv = [*generated_flags("fairness-guard"), f"--state-namespace={NS}", "--branch-prefix=model-card-refresh"]
     _env(monkeypatch, tmp_path / "state", "uid-1", **{"event-time": tick_time})
     assert guard.main([*argv, f"--outputs={tmp_path / 'a'}"]) == 0
     first = _outputs(tmp_path / "a")
@@ -175,8 +176,9 @@ def test_the_step_refuses_a_bad_tick_through_the_cli(tmp_path: Path, monkeypatch
     import sys
 
     _env(monkeypatch, tmp_path / "state", "uid-1", **{"event-time": "next monday"})
-    done = subprocess.run([sys.executable, "-m", "hera_flows.cli", "step", "guard-fairness",
-                           f"--state-namespace={NS}"], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-m", "hera_flows.cli", "step", "fairness-guard",
+                           *generated_flags("fairness-guard"), f"--state-namespace={NS}"],
+                          capture_output=True, text=True, timeout=60)
     assert done.returncode == 1, done.stderr
     assert done.stderr.strip().count("\n") == 0 and "is not a calendar tick" in done.stderr
     assert "Traceback" not in done.stderr

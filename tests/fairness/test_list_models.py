@@ -15,6 +15,7 @@ import pytest
 from hera_flows.steps.common import StepError
 from hera_flows.steps.fairness import list_models
 from tests.support.mlflow_models import unique_model_name
+from tests.support.settings import generated_flags
 
 pytestmark = pytest.mark.slow
 MODELS = 200
@@ -111,12 +112,13 @@ def test_small_pages_are_followed(mlflow_server, registry_of_200) -> None:
 
 
 def test_the_step_writes_the_fan_out_list(mlflow_server, registry_of_200, tmp_path: Path) -> None:
-    # The run's date, week, branch and title come from the guard (tests/test_fairness_guard.py).
-    code = list_models.main([f"--tracking-uri={mlflow_server.uri}", "--aliases=production", "--stages=",
-                             "--max-models=1000", f"--outputs={tmp_path}"])
+    # The run's date, week, branch and title come from the guard (tests/fairness/test_guard.py).
+    code = list_models.main([*generated_flags("fairness-list-models"), f"--tracking-uri={mlflow_server.uri}",
+                             "--aliases=production", "--stages=", "--max-models=1000", f"--outputs={tmp_path}"])
     assert code == 0
     models = json.loads((tmp_path / "models").read_text())
     assert int((tmp_path / "count").read_text()) == len(models) >= MODELS // 4
     assert sorted(p.name for p in tmp_path.iterdir()) == ["count", "models"]
     with pytest.raises(StepError, match="more than --max-models=3"):
-        list_models.main([f"--tracking-uri={mlflow_server.uri}", "--max-models=3", f"--outputs={tmp_path}"])
+        list_models.main([*generated_flags("fairness-list-models"), f"--tracking-uri={mlflow_server.uri}",
+                          "--max-models=3", f"--outputs={tmp_path}"])

@@ -48,7 +48,7 @@ def _check_attribute(result: fm.AttributeResult, y_true, y_pred, sensitive) -> i
     compared = 0
     assert len(by_group) == len(result.groups)
     for key, row in by_group.iterrows():
-        label = fm.SEPARATOR.join(fm._label(k) for k in key) if isinstance(key, tuple) else fm._label(key)
+        label = fm.SEPARATOR.join(fm.group_label(k) for k in key) if isinstance(key, tuple) else fm.group_label(key)
         ours = result.groups[label]
         for name in fm.METRICS:
             assert _close(ours[name], row[name]), (result.name, label, name, ours[name], row[name])

@@ -13,6 +13,7 @@ import pytest
 
 from hera_flows.steps.common import StepError
 from hera_flows.steps.fairness import card, collect, smoke
+from tests.support.settings import generated_flags
 
 DATE, WEEK = "2026-11-22", "2026-W47"
 CARDS, POLICY = "model-cards", "model-cards/POLICY.md"
@@ -35,7 +36,9 @@ def refresh(tmp_path: Path) -> tuple[dict[str, str], str, dict[str, Any]]:
     (repo / CARDS).mkdir(parents=True)
     old = {"date": "2026-11-15", "week": "2026-W46", "version": "1", "selector": "@production", "dataset": "/d.csv",
            "rows": 100, "overall": None, "attributes": _result("steady", "1", 0.0)["attributes"]}
-    (repo / CARDS / "steady.md").write_text(card.upsert_section(None, "steady", card.render_section("steady", old, None)))
+    (repo / CARDS / "steady.md").write_text(
+        card.upsert_section(None, "steady", card.render_section("steady", old, None))
+    )
     context = {"pattern": "fairness", "date": DATE, "week": WEEK, "results": [
         _result("fraud|detector", "4", 0.1), _result("churn", "2", 0.0), _result("steady", "1", 0.0)]}
     before = {p: p.read_bytes() for p in (repo / CARDS).iterdir()}
@@ -118,14 +121,15 @@ def test_the_step_reads_its_inputs_from_env(refresh, tmp_path: Path, monkeypatch
     monkeypatch.setenv("HF_PARAM_FILES", json.dumps(files))
     monkeypatch.setenv("HF_PARAM_SUMMARY", digest)
     monkeypatch.setenv("HF_PARAM_CONTEXT", json.dumps(context))
-    assert smoke.main([f"--outputs={tmp_path / 'out'}"]) == 0
+    assert smoke.main([*generated_flags("fairness-smoke"), f"--outputs={tmp_path / 'out'}"]) == 0
     assert (tmp_path / "out" / "result").read_text() == "passed"
     assert (tmp_path / "out" / "report").read_text().startswith("### Model-card check")
     broken = copy.deepcopy(files)
     broken[FRAUD] = broken[FRAUD].replace(card.START, "")
     monkeypatch.setenv("HF_PARAM_FILES", json.dumps(broken))
-    assert smoke.main([f"--outputs={tmp_path / 'out'}"]) == 0  # a failed check is reported, not a step failure
+    # a failed check is reported, not a step failure
+    assert smoke.main([*generated_flags("fairness-smoke"), f"--outputs={tmp_path / 'out'}"]) == 0
     assert (tmp_path / "out" / "result").read_text() == "failed"
     monkeypatch.setenv("HF_PARAM_FILES", "[1, 2]")
     with pytest.raises(StepError, match="the files parameter must be a JSON object"):
-        smoke.main([])
+        smoke.main([*generated_flags("fairness-smoke")])

@@ -1,4 +1,4 @@
-"""The `context-mlflow` step against a real MLflow server and a real GitOps repository on disk.
+"""The `promotion-context` step against a real MLflow server and a real GitOps repository on disk.
 
 Also shows the fixtures hold up: a real MLflow webhook reaches the local receiver, correctly signed.
 """
@@ -22,8 +22,9 @@ import pytest
 from hera_flows import cli
 from hera_flows.steps import gitrepo
 from hera_flows.steps.common import EXIT_REJECTED, EXIT_TRANSIENT
-from hera_flows.steps.context.mlflow import _quote, redact
-from hera_flows.steps.inference_service import find_inference_service
+from hera_flows.steps.mlflow_registry import quote_filter_value as _quote
+from hera_flows.steps.mlflow_registry import redact
+from hera_flows.steps.promotion.inference_service import find_inference_service
 from tests.support.fixtures_gitops import GitopsRemote
 from tests.support.fixtures_mlflow import MlflowServer, WebhookReceiver, free_port
 from tests.support.mlflow_models import (
@@ -32,13 +33,14 @@ from tests.support.mlflow_models import (
     register_run_version,
     unique_model_name,
 )
+from tests.support.settings import generated_flags
 
 MakeRemote = Callable[..., GitopsRemote]
 
 
 @pytest.fixture()
 def run_step(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    """Run `hera-flows step context-mlflow` in-process; return (exit code, outputs dict, stderr)."""
+    """Run `hera-flows step promotion-context` in-process; return (exit code, outputs dict, stderr)."""
 
     def run(tracking_uri: str, repo_url: str, *, model: str, version: str = "", alias: str = "",
             extra: list[str] = ()) -> tuple[int, dict[str, str], str]:  # type: ignore[assignment]
@@ -48,8 +50,8 @@ def run_step(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.Cap
         monkeypatch.delenv("HF_FORGE_TOKEN", raising=False)
         out = tmp_path / f"outputs-{time.monotonic_ns()}"
         capsys.readouterr()
-        code = cli.main(["step", "context-mlflow", f"--tracking-uri={tracking_uri}", f"--repo-url={repo_url}",
-                         "--base-branch=main", "--inference-dir=inference", f"--outputs={out}", *extra])
+        code = cli.main(["step", "promotion-context", *generated_flags("promotion-context"),
+                         f"--tracking-uri={tracking_uri}", f"--repo-url={repo_url}", f"--outputs={out}", *extra])
         outputs = {p.name: p.read_text(encoding="utf-8") for p in out.iterdir()} if out.is_dir() else {}
         return code, outputs, capsys.readouterr().err
 
@@ -141,7 +143,9 @@ slow = pytest.mark.slow
 
 
 @slow
-def test_webhook_delivery_is_captured_and_signed(mlflow_server: MlflowServer, webhook_receiver: WebhookReceiver) -> None:
+def test_webhook_delivery_is_captured_and_signed(
+    mlflow_server: MlflowServer, webhook_receiver: WebhookReceiver
+) -> None:
     client = mlflow_server.client()
     secret = "fixture-webhook-secret"
     name = unique_model_name("hooked")

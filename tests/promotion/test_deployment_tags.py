@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hera_flows.steps.common import StepError
-from hera_flows.steps.deployment_tags import DEPLOYMENT_TAGS, parse_deployment_tags
+from hera_flows.steps.promotion.deployment_tags import DEPLOYMENT_TAGS, parse_deployment_tags
 
 
 def test_all_tags_parsed_and_typed() -> None:

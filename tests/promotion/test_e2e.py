@@ -90,7 +90,8 @@ def setup(tmp_path, mlflow_server, webhook_receiver, make_gitops_remote, github_
         events=["model_version_alias.created"], secret=WEBHOOK_SECRET,
     )
     generated = _generate(
-        tmp_path, remote_url=remote.url, api_url=github_api.url, mlflow_uri=mlflow_server.uri, smoke_url=kserve_server.url
+        tmp_path, remote_url=remote.url, api_url=github_api.url, mlflow_uri=mlflow_server.uri,
+        smoke_url=kserve_server.url,
     )
     secrets = {"mlflow-webhook": {"secret": WEBHOOK_SECRET}, "forge": {"token": github_api.token}}
     yield Setup(generated, secrets, model, remote, github_api, kserve_server, mlflow_server, webhook_receiver, tmp_path)
@@ -106,7 +107,9 @@ def test_a_real_promotion_becomes_a_pr_with_the_manifest_change(setup: Setup) ->
 
     result = setup.run(event=event, name="promote")
 
-    assert result.phase == "Succeeded", [(t.name, t.phase, t.message, t.log[-1500:]) for t in result.tasks.values() if t.phase != "Succeeded"]
+    assert result.phase == "Succeeded", [
+        (t.name, t.phase, t.message, t.log[-1500:]) for t in result.tasks.values() if t.phase != "Succeeded"
+    ]
     assert [t.phase for t in result.tasks.values()] == ["Succeeded"] * 7  # confirm-claims after review
     assert result.exit_handler is not None and result.exit_handler.phase == "Succeeded"
     branch = f"{BRANCH_PREFIX}{setup.model}-v{candidate.version}"

@@ -12,11 +12,12 @@ import pytest
 import yaml
 
 from hera_flows.cli import main as cli_main
-from hera_flows.steps.agents import builtin
-from hera_flows.steps.agents.model_card import end_marker, start_marker
-from hera_flows.steps.agents.promotion import PromotionOptions, promote
+from hera_flows.steps import builtin_agent as builtin
 from hera_flows.steps.common import StepError
 from hera_flows.steps.gitrepo import run_git
+from hera_flows.steps.model_cards import end_marker, start_marker
+from hera_flows.steps.promotion.editor import promote
+from tests.support.settings import generated_flags, promotion_options
 
 FRAUD = """\
 # Fraud detector: the online scoring service.
@@ -136,10 +137,14 @@ def commit_all(root: Path) -> None:
     run_git(["-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "--quiet", "-m", "base"], cwd=root)
 
 
+# What generate writes for the promotion's agent container; a test's own flags come after and win.
+AGENT_FLAGS = generated_flags("agent-builtin", template="mlflow-promotion")
+
+
 def run_agent(root: Path, ctx: dict[str, Any], *flags: str) -> str:
     workspace = root.parent
     (workspace / "context.json").write_text(json.dumps(ctx))
-    assert builtin.main(["--pattern=promotion", f"--workspace={workspace}", *flags]) == 0
+    assert builtin.main([*AGENT_FLAGS, f"--workspace={workspace}", *flags]) == 0
     return (workspace / "summary.md").read_text(encoding="utf-8")
 
 
@@ -158,13 +163,13 @@ def line_diff(before: str, after: str) -> tuple[list[str], list[str]]:
     return removed, added
 
 
-# --- KServe v0.20.0 schema: the step image's validator, which tests/test_kserve_schema.py proves is the official
-# CRD schema from ../shared (strict: unknown fields are errors, as with kubectl's strict validation) -------------
+# --- KServe v0.20.0 schema: the step image's validator, which tests/promotion/test_kserve_schema.py proves is the
+# official CRD schema from ../shared (strict: unknown fields are errors, as with kubectl's strict validation) -----
 
 
 @pytest.fixture
 def isvc_problems():
-    from hera_flows.steps.kserve import validate_inference_service
+    from hera_flows.steps.promotion.kserve import validate_inference_service
 
     return validate_inference_service
 
@@ -378,7 +383,7 @@ def test_the_cli_runs_the_step(repo: Path, capsys):
     assert (repo / "docs" / "cards" / "fraud-detector.md").is_file()
 
     (workspace / "context.json").write_text("{not json")
-    assert cli_main(["step", "agent-builtin", "--pattern=promotion", f"--workspace={workspace}"]) == 1
+    assert cli_main(["step", "agent-builtin", *AGENT_FLAGS, f"--workspace={workspace}"]) == 1
     assert "is not readable JSON" in capsys.readouterr().err
 
 
@@ -403,14 +408,14 @@ def test_bad_input_is_a_clear_step_error(repo: Path, ctx_update, argv, message):
     (workspace / "context.json").write_text(json.dumps(ctx))
     before = snapshot(repo)
     with pytest.raises(StepError, match=message):
-        builtin.main([f"--workspace={workspace}", *(argv or ["--pattern=promotion"])])
+        builtin.main([*AGENT_FLAGS, f"--workspace={workspace}", *argv])
     assert snapshot(repo) == before
     assert not (workspace / "summary.md").exists()
 
 
 def test_a_missing_manifest_names_the_folder(tmp_path: Path):
     with pytest.raises(StepError, match=r"under models/serving/"):
-        promote(tmp_path, context(), PromotionOptions(inference_dir="models/serving"))
+        promote(tmp_path, context(), promotion_options(inference_dir="models/serving"))
 
 
 def test_a_broken_model_card_fails_before_anything_is_written(repo: Path):
@@ -418,7 +423,7 @@ def test_a_broken_model_card_fails_before_anything_is_written(repo: Path):
     (repo / "model-cards" / "fraud-detector.md").write_text(f"# Card\n\n{start_marker('7')}\nhalf an entry\n")
     before = snapshot(repo)
     with pytest.raises(StepError, match="without <!-- /hera-flows:promotion v7 -->"):
-        promote(repo, context())
+        promote(repo, context(), promotion_options())
     assert snapshot(repo) == before
 
 

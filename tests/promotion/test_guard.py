@@ -13,14 +13,15 @@ from typing import Any
 import pytest
 
 from hera_flows import cli
-from hera_flows.steps import gitrepo, guard
+from hera_flows.steps import gitrepo
 from hera_flows.steps.naming import branch_name, dedupe_key, lease_name
+from hera_flows.steps.promotion import guard
 from tests.support.go_json import argo_delivered, go_compact
+from tests.support.settings import generated_flags
 
 OSS_SECRET = "s3cr3t-for-tests"
 CATALOG_SECRET = "example-webhook-secret"
-FLAGS = ["--pattern=promotion", "--aliases=champion,production", "--stages=Production", "--tolerance-seconds=300",
-         "--state-namespace=ml-automation"]
+FLAGS = [*generated_flags("promotion-guard"), "--state-namespace=ml-automation"]
 OUTPUTS = ["decision", "reason", "model", "version", "alias", "dedupe-key", "branch", "event", "title"]
 
 
@@ -52,7 +53,7 @@ class Guard:
         self.monkeypatch.setattr(guard, "_now", lambda: now)
         out = self.tmp_path / f"out-{self.runs}"
         self.capsys.readouterr()
-        code = cli.main(["step", "guard", *(FLAGS if flags is None else flags), f"--outputs={out}"])
+        code = cli.main(["step", "promotion-guard", *(FLAGS if flags is None else flags), f"--outputs={out}"])
         stderr = self.capsys.readouterr().err
         outputs = {p.name: p.read_text(encoding="utf-8") for p in out.iterdir()} if out.is_dir() else {}
         return code, outputs, stderr
@@ -86,7 +87,7 @@ def assert_refused(code: int, outputs: dict[str, str], stderr: str, message: str
     assert code == 1, stderr
     assert "Traceback" not in stderr
     lines = stderr.strip().splitlines()
-    assert lines[-1].startswith("guard: ") and message in lines[-1], stderr
+    assert lines[-1].startswith("promotion-guard: ") and message in lines[-1], stderr
     assert "decision" not in outputs
 
 
@@ -96,7 +97,7 @@ def assert_rejected(code: int, outputs: dict[str, str], stderr: str, message: st
     assert code == 0, stderr
     assert "Traceback" not in stderr
     lines = stderr.strip().splitlines()
-    assert lines[-1].startswith("guard: decision=rejected") and message in lines[-1], stderr
+    assert lines[-1].startswith("promotion-guard: decision=rejected") and message in lines[-1], stderr
     assert outputs["decision"] == "rejected" and message in outputs["reason"]
     assert outputs["model"] == outputs["branch"] == outputs["dedupe-key"] == ""
 
@@ -118,7 +119,7 @@ def test_oss_fixture_proceeds(run_guard: Guard, fixtures_dir: Path) -> None:
         "source": "mlflow", "model": "fraud-detector", "version": "1", "alias": "champion", "stage": None,
         "delivery_id": "1178b31a-79be-4180-a66d-bc94108c6795", "timestamp": "2026-11-22T18:58:54Z", "manual": False,
     }
-    assert "guard: decision=proceed" in stderr and stderr.count("decision=") == 1
+    assert "promotion-guard: decision=proceed" in stderr and stderr.count("decision=") == 1
 
 
 @pytest.mark.parametrize(("file", "model"), [("model_version_alias.created.json", "fraud-detector"),

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from hera_flows.steps.common import StepError
-from hera_flows.steps.inference_service import AmbiguousManifest, find_inference_service
+from hera_flows.steps.promotion.inference_service import AmbiguousManifest, find_inference_service
 from tests.support.fixtures_gitops import inference_service_manifest
+from tests.support.settings import promotion_options
 
 
 def _repo(tmp_path: Path, files: dict[str, str]) -> Path:
@@ -69,7 +70,7 @@ def test_the_annotation_wins_over_a_name_match(tmp_path: Path) -> None:
 
 def test_the_builtin_editor_never_rewrites_a_look_alikes_manifest(tmp_path: Path) -> None:
     """The reproduction from the review: promoting ``Fraud_Detector`` must not repoint ``fraud-detector``."""
-    from hera_flows.steps.agents.promotion import promote
+    from hera_flows.steps.promotion.editor import promote
 
     original = _isvc("fraud-detector", "fraud-detector", "s3://models/fraud-detector/6")
     repo = _repo(tmp_path, {"inference/fraud-detector.yaml": original})
@@ -77,5 +78,5 @@ def test_the_builtin_editor_never_rewrites_a_look_alikes_manifest(tmp_path: Path
                "model_version": {"storage_uri": "s3://attacker/bucket"}, "metrics": {}, "deployment": {},
                "serving": {}, "deltas": {}}
     with pytest.raises(StepError, match="no InferenceService for model 'Fraud_Detector'"):
-        promote(repo, context)
+        promote(repo, context, promotion_options())
     assert (repo / "inference/fraud-detector.yaml").read_text(encoding="utf-8") == original

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hera_flows.steps import kserve
+from hera_flows.steps.promotion import kserve
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 MLFLOW_V2 = """
 apiVersion: serving.kserve.io/v1beta1
@@ -255,15 +255,15 @@ def test_missing_name_and_non_mapping_document() -> None:
 
 
 def test_translated_schema_is_valid_json_schema_and_cached() -> None:
-    validator = kserve._validator()
-    assert validator is kserve._validator()
+    validator = kserve.schema_validator()
+    assert validator is kserve.schema_validator()
     type(validator).check_schema(validator.schema["properties"]["spec"]["properties"]["predictor"])  # whole: ~5 s
     assert validator.schema["properties"]["spec"]["additionalProperties"] is False
     assert validator.schema["properties"]["status"].get("additionalProperties") is None  # preserve-unknown-fields
 
 
 def test_translation_of_kubernetes_extensions() -> None:
-    translated = kserve._translate({
+    translated = kserve.translate_schema({
         "type": "object",
         "properties": {
             "port": {"x-kubernetes-int-or-string": True},
@@ -301,7 +301,7 @@ def test_vendored_schema_equals_what_the_script_derives_from_shared(shared_dir: 
 
 def test_steps_import_their_heavy_dependencies_lazily() -> None:
     code = (
-        "import sys, hera_flows.steps.kserve, hera_flows.steps.smoke\n"
+        "import sys, hera_flows.steps.promotion.kserve, hera_flows.steps.promotion.smoke\n"
         "heavy = {'jsonschema', 'httpx', 'yaml'} & set(sys.modules)\n"
         "assert not heavy, heavy\n"
     )

@@ -26,13 +26,13 @@ import yaml
 
 from hera_flows import cli
 from hera_flows.local.sensor import SensorError, event_context, route_event
-from hera_flows.steps import guard
+from hera_flows.steps.promotion import guard
 from tests.conftest import ROOT
 from tests.support.go_json import argo_event_data
+from tests.support.settings import generated_flags
 
 SECRET = "s3cr3t-for-tests"
-FLAGS = ["--pattern=promotion", "--aliases=champion,production", "--stages=Production", "--tolerance-seconds=300",
-         "--state-namespace=ml-automation"]
+FLAGS = [*generated_flags("promotion-guard"), "--state-namespace=ml-automation"]
 
 
 def route_event_with_context(sensors: list[dict], headers: dict[str, str], body: str, moment: datetime) -> dict:
@@ -62,7 +62,7 @@ def _run_guard(monkeypatch: pytest.MonkeyPatch, state: Path, workflow: dict, now
                        "manual": "false"}.items():
         monkeypatch.setenv("HF_PARAM_" + key.upper().replace("-", "_"), value)
     monkeypatch.setattr(guard, "_now", lambda: now)
-    code = cli.main(["step", "guard", *FLAGS, f"--outputs={out}"])
+    code = cli.main(["step", "promotion-guard", *FLAGS, f"--outputs={out}"])
     outputs = {p.name: p.read_text() for p in out.iterdir()} if out.is_dir() else {}
     return code, outputs, ""
 
@@ -72,7 +72,9 @@ def test_a_flood_of_forgeries_cannot_make_a_genuine_delivery_stale(
 ) -> None:
     sensors = [yaml.safe_load(p.read_text()) for p in sorted((ROOT / "sensors").glob("*.yaml"))]
     [promotion] = [s for s in sensors if s["metadata"]["name"] == "mlflow-promotion"]
-    limit = next(t for t in promotion["spec"]["triggers"] if t["template"]["name"] == "promote-from-mlflow")["rateLimit"]
+    limit = next(
+        t for t in promotion["spec"]["triggers"] if t["template"]["name"] == "promote-from-mlflow"
+    )["rateLimit"]
     per_second = limit["requestsPerUnit"] / {"Second": 1, "Minute": 60, "Hour": 3600}[limit["unit"]]
     state = tmp_path / "state"
     monkeypatch.setenv("HERA_FLOWS_STATE_DIR", str(state))

@@ -29,6 +29,7 @@ from hera_flows.local.runner import run_workflow
 from hera_flows.steps.common import EXIT_TRANSIENT
 from tests.support.fixtures_mlflow import MlflowServer, start_mlflow_server, stop_mlflow_server
 from tests.support.mlflow_models import register_run_version, unique_model_name
+from tests.support.settings import generated_flags
 
 pytestmark = pytest.mark.slow
 
@@ -124,7 +125,7 @@ def _assert_clean_transient(log: str, relay: KillingRelay) -> None:
     assert relay.server_stopped.wait(30) and relay.server.process.poll() is not None, "MLflow is still running"
     assert re.search(r"reaching MLflow at http://127\.0\.0\.1:\d+ \(.*\): attempt 1 failed", log), log
     last = log.strip().splitlines()[-1]
-    assert last.startswith("context-mlflow: reaching MLflow at ") and "failed after retries" in last, last
+    assert last.startswith("promotion-context: reaching MLflow at ") and "failed after retries" in last, last
 
 
 def test_the_step_retries_then_reports_a_transient_failure_when_mlflow_dies(doomed_mlflow, make_gitops_remote,
@@ -136,9 +137,9 @@ def test_the_step_retries_then_reports_a_transient_failure_when_mlflow_dies(doom
     env.update(HF_PARAM_MODEL_NAME=model, HF_PARAM_VERSION=version, HF_PARAM_ALIAS="champion")
     started = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "hera_flows", "step", "context-mlflow", f"--tracking-uri={relay.url}",
-         f"--repo-url={remote.url}", "--base-branch=main", "--inference-dir=inference", "--deadline-seconds=20",
-         f"--outputs={tmp_path / 'outputs'}"],
+        [sys.executable, "-m", "hera_flows", "step", "promotion-context", *generated_flags("promotion-context"),
+         f"--tracking-uri={relay.url}", f"--repo-url={remote.url}", "--base-branch=main", "--inference-dir=inference",
+         "--deadline-seconds=20", f"--outputs={tmp_path / 'outputs'}"],
         env=env, capture_output=True, text=True, timeout=120, check=False,
     )
     elapsed = time.monotonic() - started
@@ -187,7 +188,7 @@ def test_argo_retries_the_context_task_then_the_workflow_fails_cleanly(doomed_ml
     assert printed.count("[context] failed with exit code 75; retrying") == 2, printed
     _assert_clean_transient(task.log, relay)
     assert result.message == task.message and "\n" not in task.message
-    assert task.message.startswith("context-mlflow: reaching MLflow at ") and "failed after retries" in task.message
+    assert task.message.startswith("promotion-context: reaching MLflow at ") and "failed after retries" in task.message
     downstream = [t for name, t in result.tasks.items() if name not in ("guard", "context")]
     assert downstream and all(t.phase == "Omitted" for t in downstream), [(t.name, t.phase) for t in downstream]
     assert "Traceback" not in printed

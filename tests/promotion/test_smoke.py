@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from hera_flows import cli
-from hera_flows.steps import smoke
 from hera_flows.steps.common import StepError
+from hera_flows.steps.promotion import smoke
+from tests.support.settings import generated_flags
 
+FLAGS = generated_flags("promotion-smoke")  # what generate writes; a test's own flags come after and win
 VALID_ISVC = """\
 apiVersion: serving.kserve.io/v1beta1
 kind: InferenceService
@@ -59,7 +61,7 @@ def run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fast_retries: None):
         monkeypatch.setenv("HF_PARAM_MODEL_NAME", model)
         monkeypatch.setenv("HF_PARAM_FILES", json.dumps(files or {}))
         out = tmp_path / "out"
-        code = smoke.main([*flags, f"--outputs={out}"])
+        code = smoke.main([*FLAGS, *flags, f"--outputs={out}"])
         return code, (out / "result").read_text(), (out / "report").read_text()
 
     return _run
@@ -244,7 +246,7 @@ def test_report_keeps_server_text_inside_a_code_block(kserve_server, run) -> Non
         (["--endpoint=http://x",
           '--payload={"inputs": [{"name": "a", "shape": [2], "datatype": "FP32", "data": [1]}]}'],
          "inputs[0] has 1 data element(s) but its shape [2] needs 2"),
-        ([], "--endpoint is required"),
+        (["--endpoint="], "--endpoint is required"),
         (["--endpoint=http://{name}.svc"], "may only contain the placeholder {model}"),
         (["--endpoint=ftp://{model}.svc"], "--endpoint must be an http(s) URL"),
         (["--endpoint=http://x/?a=1"], "must not have a query or fragment"),
@@ -254,7 +256,7 @@ def test_report_keeps_server_text_inside_a_code_block(kserve_server, run) -> Non
 def test_usage_problems_are_step_errors(monkeypatch, tmp_path, flags, message) -> None:
     monkeypatch.setenv("HF_PARAM_MODEL_NAME", "fraud-detector")
     with pytest.raises(StepError) as info:
-        smoke.main([*flags, f"--outputs={tmp_path}"])
+        smoke.main([*FLAGS, *flags, f"--outputs={tmp_path}"])
     assert message in str(info.value)
     assert (tmp_path / "result").read_text() == "failed"  # the report step still has something to post
     report = (tmp_path / "report").read_text()
@@ -264,15 +266,15 @@ def test_usage_problems_are_step_errors(monkeypatch, tmp_path, flags, message) -
 def test_missing_model_name_and_bad_files_parameter(monkeypatch, tmp_path) -> None:
     monkeypatch.delenv("HF_PARAM_MODEL_NAME", raising=False)
     with pytest.raises(StepError, match="missing input parameter 'model-name'"):
-        smoke.main(["--endpoint=http://x"])
+        smoke.main([*FLAGS, "--endpoint=http://x"])
     monkeypatch.setenv("HF_PARAM_MODEL_NAME", "fraud-detector")
     monkeypatch.setenv("HF_PARAM_FILES", '["inference/a.yaml"]')
     with pytest.raises(StepError, match="files parameter must be a JSON object"):
-        smoke.main(["--endpoint=http://x"])
+        smoke.main([*FLAGS, "--endpoint=http://x"])
 
 
 def test_cli_turns_usage_problems_into_one_line_and_exit_1(monkeypatch, capsys) -> None:
     monkeypatch.setenv("HF_PARAM_MODEL_NAME", "fraud-detector")
-    assert cli.main(["step", "smoke", "--endpoint=http://x", "--payload={"]) == 1
+    assert cli.main(["step", "promotion-smoke", *FLAGS, "--endpoint=http://x", "--payload={"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("smoke: --payload is not valid JSON") and "Traceback" not in err
+    assert err.startswith("promotion-smoke: --payload is not valid JSON") and "Traceback" not in err

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from hera_flows.steps import verify
 from hera_flows.steps.common import StepError
+from hera_flows.steps.promotion import verify
 from tests.support.go_json import argo_delivered, argo_event_data, canonical_header_key, go_compact
 
 TOLERANCE = 300
@@ -331,7 +331,7 @@ def test_go_emulation_matches_documented_go_behaviour() -> None:
 
 
 def test_a_lone_surrogate_is_a_malformed_body_not_a_traceback() -> None:
-    from hera_flows.steps.verify import MalformedBody, verify_mlflow
+    from hera_flows.steps.promotion.verify import MalformedBody, verify_mlflow
 
     body = '{"entity":"model_version_alias","data":{"name":"m\udc80"}}'  # undecodable bytes via surrogateescape
     signature = "v1," + base64.b64encode(b"\0" * 32).decode()
@@ -346,7 +346,7 @@ def test_an_empty_secret_never_verifies_anything() -> None:
     import hmac as hmac_module
 
     from hera_flows.steps.common import StepError
-    from hera_flows.steps.verify import Rejected, verify_mlflow
+    from hera_flows.steps.promotion.verify import Rejected, verify_mlflow
 
     body = '{"entity":"model_version_alias"}'
     forged = hmac_module.new(b"", f"d.1000.{body}".encode(), hashlib.sha256).digest()

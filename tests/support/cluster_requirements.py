@@ -81,8 +81,9 @@ class Cluster:
         wanted = next((n for n in names if n), None)
         for secret in self.of_kind("Secret"):
             meta = secret["metadata"]
-            if meta["name"] == wanted and meta.get("namespace") == namespace and secret.get("type") == TOKEN_SECRET_TYPE \
-                    and (meta.get("annotations") or {}).get(SA_NAME_ANNOTATION) == account:
+            if (meta["name"] == wanted and meta.get("namespace") == namespace
+                    and secret.get("type") == TOKEN_SECRET_TYPE
+                    and (meta.get("annotations") or {}).get(SA_NAME_ANNOTATION) == account):
                 return True
         return False
 
@@ -292,7 +293,7 @@ STEP_NEEDS: dict[str, list[tuple[str, str, str]]] = {
     "claims": [(v, "coordination.k8s.io", "leases") for v in ("get", "list", "update", "delete")],
     "gc-leases": [(v, "coordination.k8s.io", "leases") for v in ("list", "delete")],
 }
-STEP_OF = {"guard": "guard", "guard-drift": "guard", "guard-fairness": "guard", "guard-triage": "guard",
+STEP_OF = {"promotion-guard": "guard", "drift-guard": "guard", "fairness-guard": "guard", "triage-guard": "guard",
            "claims": "claims", "gc-leases": "gc-leases"}
 
 
@@ -324,8 +325,8 @@ RULES: list[Rule] = [
          "argoproj/argo-events sensors/triggers/argo-workflow/argo-workflow.go@143f8beb81e8; argoproj/argo-workflows "
          "server/workflow/workflow_server.go@fafd2418fb34, workflow/validate/validate.go@1d87edfb7ee4, "
          "pkg/apiclient/argo-kube-client.go@4a5fbe12da53", sensor_submit_rbac),
-    Rule("sensor-tmp", "The trigger writes the Workflow with os.CreateTemp(\"\") before `argo submit`: a read-only root "
-         "filesystem needs a writable /tmp.",
+    Rule("sensor-tmp", "The trigger writes the Workflow with os.CreateTemp(\"\") before `argo submit`: a read-only "
+         "root filesystem needs a writable /tmp.",
          "argoproj/argo-events sensors/triggers/argo-workflow/argo-workflow.go@143f8beb81e8", sensor_tmp),
     Rule("resource-event-source", "A resource EventSource's informer lists and watches the resource with a client "
          "built from the pod's token, per watched namespace.",

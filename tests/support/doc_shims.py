@@ -28,7 +28,9 @@ import yaml
 
 DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
-SELECTOR = re.compile(r"^!?[A-Za-z0-9./_-]+((=|==|!=)[A-Za-z0-9._-]*)?(,!?[A-Za-z0-9./_-]+((=|==|!=)[A-Za-z0-9._-]*)?)*$")
+SELECTOR = re.compile(
+    r"^!?[A-Za-z0-9./_-]+((=|==|!=)[A-Za-z0-9._-]*)?(,!?[A-Za-z0-9./_-]+((=|==|!=)[A-Za-z0-9._-]*)?)*$"
+)
 
 
 class Wrong(Exception):

@@ -35,7 +35,7 @@ class GitHttpServer:
         with self.lock:
             self.failures[service] = times
 
-    def _should_fail(self, method: str, path: str) -> bool:
+    def should_fail(self, method: str, path: str) -> bool:
         service = path.rsplit("/", 1)[-1]
         with self.lock:
             if method == "POST" and self.failures.get(service, 0) > 0:
@@ -55,7 +55,7 @@ def _handler(server: GitHttpServer) -> type[BaseHTTPRequestHandler]:
             parts = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            if server._should_fail(self.command, parts.path):
+            if server.should_fail(self.command, parts.path):
                 server.served.append((self.command, parts.path, 503))
                 self.send_response(503)
                 self.send_header("Content-Type", "text/plain")

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 PIP_REQUIREMENTS = ["scikit-learn", "numpy"]
-# Realistic deployment tags (see hera_flows.steps.deployment_tags for the table).
+# Realistic deployment tags (see hera_flows.steps.promotion.deployment_tags for the table).
 DEFAULT_TAGS = {
     "gpu_type": "NVIDIA-A100-SXM4-80GB",
     "gpu_count": "1",

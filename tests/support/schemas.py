@@ -55,13 +55,13 @@ def _strict(node: Any) -> Any:
     return node
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _definitions(filename: str) -> dict[str, Any]:
     schema = json.loads((SCHEMAS / filename).read_text(encoding="utf-8"))
     return _strict(copy.deepcopy(schema["definitions"]))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def validator(filename: str, definition: str) -> Draft202012Validator:
     defs = _definitions(filename)
     if definition not in defs:

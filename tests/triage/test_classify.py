@@ -188,7 +188,7 @@ def test_spark_path_not_found_is_data_missing_but_other_analysis_errors_are_code
 
 
 def test_the_documented_rule_table_is_the_code() -> None:
-    doc = (Path(__file__).resolve().parent.parent / "docs" / "patterns" / "failure-triage.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "patterns" / "failure-triage.md").read_text()
     rows = [line for line in doc.splitlines() if line.startswith("| `") and line.count("|") >= 5]
     for rule in RULES:
         pattern = rule.pattern.replace("|", "\\|")

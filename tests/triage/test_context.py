@@ -1,5 +1,5 @@
 """The context step against a real HTTP server on 127.0.0.1 that serves the Kubernetes API paths the
-``kubernetes`` client calls (tests/support/fixtures_triage_kube.py), fed with the shared Argo fixtures."""
+``kubernetes`` client calls (tests/support/fixtures_kube.py), fed with the shared Argo fixtures."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import pytest
 from hera_flows.steps.common import StepError
 from hera_flows.steps.triage import context as ctx
 from hera_flows.steps.triage.kube import KubeReader
-from tests.support.fixtures_triage_kube import HugeLog, TriageKubeAPI, event, pod_for_node
+from tests.support.fixtures_kube import HugeLog, TriageKubeAPI, event, pod_for_node
+from tests.support.settings import generated_flags
 
 OOM_NODE = "recommender-train-8xk2p-1733408455"
 PULL_NODE = "batch-score-fraud-detector-q9m4t-2330879829"
@@ -27,7 +28,8 @@ def load(fixtures_dir: Path, name: str) -> dict[str, Any]:
 
 
 def args(*extra: str) -> Any:
-    return ctx._parser().parse_args(list(extra))
+    """The step's flags as generate writes them, then the test's own (the last value wins)."""
+    return ctx.CONTRACT.parse([*generated_flags("triage-context"), *extra])
 
 
 def template(namespace: str, name: str, step: str, memory: str = "8Gi") -> dict[str, Any]:
@@ -71,7 +73,7 @@ def test_oom_context_has_nodes_pods_statuses_logs_template_and_owner(triage_kube
     paths = triage_kube.paths()
     assert "/apis/argoproj.io/v1alpha1/namespaces/ml-training/workflows/recommender-train-8xk2p" in paths
     assert "/apis/argoproj.io/v1alpha1/namespaces/ml-training/workflowtemplates/recommender-train" in paths
-    pods_query = next(q for p, q in triage_kube.requests if p.endswith("/pods"))
+    pods_query = next(r.query for r in triage_kube.requests if r.path.endswith("/pods"))
     assert pods_query["labelSelector"] == ["workflows.argoproj.io/workflow=recommender-train-8xk2p"]
 
 
@@ -134,7 +136,7 @@ def test_a_huge_log_is_read_as_a_bounded_tail(triage_kube: TriageKubeAPI, oom: d
                                 oom["metadata"]["uid"], "failed",
                                 args("--tail-lines=200", "--limit-bytes=65536", "--keep-bytes=4096"))
     log = context["pods"][0]["logs"]["main"]
-    query = next(q for p, q in triage_kube.requests if p.endswith("/log"))
+    query = next(r.query for r in triage_kube.requests if r.path.endswith("/log"))
     assert query["tailLines"] == ["200"] and query["limitBytes"] == ["65536"] and query["container"] == ["main"]
     assert log["bytes_read"] == triage_kube.log_bytes_sent[("ml-training", pod_name, "main")] <= 65536
     assert len(log["tail"].encode()) <= 4096 and log["tail"].endswith("KeyError: 'label'\n")

@@ -20,7 +20,7 @@ from hera_flows.config import parse_config
 from hera_flows.generate import render, write
 from hera_flows.local import eventsource as es
 from hera_flows.local.runner import RunResult, run_workflow
-from tests.support.fixtures_triage_kube import TriageKubeAPI, event, pod_for_node
+from tests.support.fixtures_kube import TriageKubeAPI, event, pod_for_node
 
 pytestmark = pytest.mark.slow
 

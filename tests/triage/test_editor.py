@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
-from hera_flows.steps.agents import failure_triage as agent
+from hera_flows.steps.triage import editor as agent
 from hera_flows.steps.triage import smoke
 from tests.conftest import ROOT
+from tests.support.settings import triage_options
 
 PIPELINE = """\
 # Recommender training pipeline. Owned by @ml-recsys.
@@ -73,7 +74,7 @@ def context(category: str, **workflow: Any) -> dict[str, Any]:
 
 def test_oom_raises_the_limit_by_half_keeping_every_other_byte(tmp_path: Path) -> None:
     repo = repo_with(tmp_path)
-    summary = agent.triage(repo, context("oom"))
+    summary = agent.triage(repo, context("oom"), triage_options())
     text = (repo / "pipelines/recsys/recommender-train.yaml").read_text()
     assert text == PIPELINE.replace("memory: 8Gi  # raised", "memory: 12Gi  # raised")
     assert "12Gi" in summary and "cc @ml-recsys" in summary
@@ -89,7 +90,7 @@ def test_memory_rule(limit: str, expected: str) -> None:
 
 def test_at_the_cap_an_issue_is_opened(tmp_path: Path) -> None:
     repo = repo_with(tmp_path, PIPELINE.replace("memory: 8Gi", "memory: 64Gi"))
-    agent.triage(repo, context("oom"))
+    agent.triage(repo, context("oom"), triage_options())
     issue = json.loads((repo.parent / "issue.json").read_text())
     assert "already at the configured cap" in issue["body"]
     assert (repo / "pipelines/recsys/recommender-train.yaml").read_text() == \
@@ -99,7 +100,7 @@ def test_at_the_cap_an_issue_is_opened(tmp_path: Path) -> None:
 def test_image_pull_pins_the_configured_known_good_reference(tmp_path: Path) -> None:
     repo = repo_with(tmp_path)
     good = "registry.example.com/ml/fraud-scorer@sha256:" + "ab" * 32
-    agent.triage(repo, context("image-pull"), agent.TriageOptions(images={"registry.example.com/ml/fraud-scorer": good}))
+    agent.triage(repo, context("image-pull"), triage_options(images={"registry.example.com/ml/fraud-scorer": good}))
     text = (repo / "pipelines/recsys/recommender-train.yaml").read_text()
     assert f"image: {good}   # pinned by the release process" in text
     assert smoke.check_files({"p.yaml": text})[0] == "passed"
@@ -107,13 +108,13 @@ def test_image_pull_pins_the_configured_known_good_reference(tmp_path: Path) -> 
 
 def test_image_pull_without_a_known_good_reference_is_an_issue(tmp_path: Path) -> None:
     repo = repo_with(tmp_path)
-    agent.triage(repo, context("image-pull"))
+    agent.triage(repo, context("image-pull"), triage_options())
     assert "no known-good reference" in json.loads((repo.parent / "issue.json").read_text())["body"]
 
 
 def test_infrastructure_adds_a_retry_strategy_that_validates(tmp_path: Path) -> None:
     repo = repo_with(tmp_path)
-    agent.triage(repo, context("infrastructure"))
+    agent.triage(repo, context("infrastructure"), triage_options())
     text = (repo / "pipelines/recsys/recommender-train.yaml").read_text()
     train = yaml.safe_load(text)["spec"]["templates"][2]
     assert train["retryStrategy"] == {"limit": "3", "retryPolicy": "Always",
@@ -121,13 +122,13 @@ def test_infrastructure_adds_a_retry_strategy_that_validates(tmp_path: Path) -> 
     assert "# raised in March" in text
     assert smoke.check_files({"p.yaml": text})[0] == "passed"
     # a second failure after retries is not a flake any more
-    agent.triage(repo, context("infrastructure"))
+    agent.triage(repo, context("infrastructure"), triage_options())
     assert "already has a retryStrategy" in json.loads((repo.parent / "issue.json").read_text())["body"]
 
 
 def test_code_bug_is_an_issue_for_the_owner_with_evidence_and_a_fenced_log(tmp_path: Path) -> None:
     repo = repo_with(tmp_path)
-    summary = agent.triage(repo, context("code-bug"))
+    summary = agent.triage(repo, context("code-bug"), triage_options())
     issue = json.loads((repo.parent / "issue.json").read_text())
     assert issue["title"] == "[failure-triage] recommender-train: code-bug in recommender-train-8xk2p"
     assert issue["labels"] == ["failure-triage", "triage:code-bug"]
@@ -141,13 +142,13 @@ def test_code_bug_is_an_issue_for_the_owner_with_evidence_and_a_fenced_log(tmp_p
 
 def test_a_missing_template_is_an_issue(tmp_path: Path) -> None:
     repo = repo_with(tmp_path)
-    agent.triage(repo, context("oom", template="no-such-pipeline"))
+    agent.triage(repo, context("oom", template="no-such-pipeline"), triage_options())
     assert "no WorkflowTemplate named" in json.loads((repo.parent / "issue.json").read_text())["body"]
 
 
 def test_an_odd_owner_value_is_not_a_mention(tmp_path: Path) -> None:
     repo = repo_with(tmp_path)
-    agent.triage(repo, context("timeout", owner="team <x@y> @everyone"))
+    agent.triage(repo, context("timeout", owner="team <x@y> @everyone"), triage_options())
     body = json.loads((repo.parent / "issue.json").read_text())["body"]
     assert "`team <x@y> @everyone`" in body and "\n@" not in body
 
@@ -157,7 +158,8 @@ def test_an_odd_owner_value_is_not_a_mention(tmp_path: Path) -> None:
 
 def test_smoke_fails_on_an_unknown_field_and_skips_without_templates() -> None:
     broken = PIPELINE.replace("      container:\n        image: registry.example.com/ml/prepare",
-                              "      container:\n        imagePolicy: x\n        image: registry.example.com/ml/prepare")
+                              "      container:\n        imagePolicy: x\n"
+                              "        image: registry.example.com/ml/prepare")
     result, report = smoke.check_files({"pipelines/x.yaml": broken})
     assert result == "failed" and "imagePolicy" in report and "v3.7.18" in report and "v4.1.2" in report
     assert smoke.check_files({"README.md": "# hi"})[0] == "skipped"

@@ -19,6 +19,7 @@ from hera_flows.local.sensor import route_event
 from hera_flows.patterns import failure_triage
 from hera_flows.steps.triage.guard import decide
 from tests.support import schemas
+from tests.support.settings import triage_options
 
 CONFIG = """
 repository: {url: https://github.com/acme/ml-pipelines}
@@ -103,7 +104,8 @@ def test_field_filters_need_an_operation_and_an_existing_path() -> None:
     obj = {"status": {"conditions": [{"type": "PodRunning", "status": "False"}], "phase": "Running"}}
     key = 'status.conditions.#(type=="PodRunning").status'
     assert es.fields_pass([{"key": key, "operation": "==", "value": "^False$"}], obj)
-    assert not es.fields_pass([{"key": key, "operation": "", "value": "^False$"}], obj)  # ARGO-EVENTS-FACTS 6
+    # upstream-facts#events-resource-filters
+    assert not es.fields_pass([{"key": key, "operation": "", "value": "^False$"}], obj)
     assert not es.fields_pass([{"key": key, "operation": "!=", "value": "^False$"}], obj)
     assert not es.fields_pass([{"key": "status.nope", "operation": "!=", "value": "x"}], obj)
     assert es.fields_pass([{"key": "status.phase", "operation": "==", "value": "unn"}], obj)  # unanchored
@@ -243,7 +245,7 @@ def test_only_guard_and_context_get_a_token(manifests) -> None:
 
 # --- the examples and the committed manifests ---------------------------------------------------------------------
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "triage"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "triage"
 
 
 @pytest.mark.parametrize(("name", "trigger", "case"), [
@@ -263,10 +265,10 @@ def test_the_example_events_are_delivered_and_routed_by_the_committed_manifests(
 
 
 def test_the_example_oom_fixes_the_example_training_pipeline(tmp_path: Path) -> None:
-    from hera_flows.steps.agents.failure_triage import triage
     from hera_flows.steps.triage import smoke
     from hera_flows.steps.triage.classify import classify
     from hera_flows.steps.triage.context import failing_nodes
+    from hera_flows.steps.triage.editor import triage
 
     source = (EXAMPLES.parent / "training" / "fraud-detector-training.yaml").read_text()
     repo = tmp_path / "workspace" / "repo"
@@ -279,7 +281,7 @@ def test_the_example_oom_fixes_the_example_training_pipeline(tmp_path: Path) -> 
                "workflow": {"name": workflow["metadata"]["name"], "namespace": "ml-training",
                             "template": "fraud-detector-training", "owner": "@acme/fraud-ml"}}
     context["classification"] = classify(context).as_dict()
-    summary = triage(repo, context)
+    summary = triage(repo, context, triage_options())
     changed = (repo / "pipelines" / "fraud-detector-training.yaml").read_text()
     assert "6Gi" in summary and "cc @acme/fraud-ml" in summary
     train = next(t for t in yaml.safe_load(changed)["spec"]["templates"] if t["name"] == "train")

@@ -13,7 +13,8 @@ import pytest
 
 from hera_flows.steps.common import StepError
 from hera_flows.steps.triage import guard
-from tests.support.fixtures_triage_kube import TriageKubeAPI
+from tests.support.fixtures_kube import TriageKubeAPI
+from tests.support.settings import generated_flags
 
 OPT_IN = {"mlops.hera-flows/triage": "enabled"}
 FINISHED = datetime(2026, 11, 22, 2, 41, 37, tzinfo=timezone.utc).timestamp()
@@ -86,8 +87,9 @@ def _run(triage_kube: TriageKubeAPI, tmp_path: Path, monkeypatch: pytest.MonkeyP
                        "WORKFLOW_UID": f"{run_uid}-0000-4000-8000-000000000000"}.items():
         monkeypatch.setenv(f"HF_PARAM_{key}", value)
     monkeypatch.setattr(guard, "_now", lambda: FINISHED + 60)
-    assert guard.main(["--namespaces=ml-training,ml-pipelines", "--opt-in-labels=mlops.hera-flows/triage=enabled",
-                       "--state-namespace=mlops-automation", f"--outputs={out}"]) == 0
+    assert guard.main([*generated_flags("triage-guard"), "--namespaces=ml-training,ml-pipelines",
+                       "--opt-in-labels=mlops.hera-flows/triage=enabled", "--state-namespace=mlops-automation",
+                       f"--outputs={out}"]) == 0
     return {p.name: p.read_text() for p in out.iterdir()}
 
 
@@ -103,7 +105,7 @@ def test_the_same_uid_is_triaged_once(triage_kube: TriageKubeAPI, tmp_path: Path
     assert second["decision"] == "skip" and "already triaged" in second["reason"]
     [lease] = list((tmp_path / "state" / "mlops-automation").glob("hf-triage-*.json"))
     assert json.loads(lease.read_text())["metadata"]["ownerReferences"][0]["name"] == "failure-triage-aaaaaaaa"
-    assert [p for p, _ in triage_kube.requests] == \
+    assert triage_kube.paths() == \
         ["/apis/argoproj.io/v1alpha1/namespaces/ml-training/workflows/recommender-train-8xk2p"] * 3
 
 
@@ -112,4 +114,4 @@ def test_an_unwatched_namespace_is_rejected(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("HF_PARAM_TARGET_NAMESPACE", "kube-system")
     monkeypatch.setenv("HF_PARAM_TARGET_UID", "3f6c1a52-8d0e-4f43-9b7e-0c5a3e8e1d21")
     with pytest.raises(StepError, match="not watched"):
-        guard.main(["--namespaces=ml-training"])
+        guard.main([*generated_flags("triage-guard"), "--namespaces=ml-training"])

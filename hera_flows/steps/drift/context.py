@@ -1,4 +1,4 @@
-"""Step `context-drift`: everything the agent needs to propose a retraining (or to report a data bug), as JSON.
+"""Step `drift-context`: everything the agent needs to propose a retraining (or to report a data bug), as JSON.
 
 - the drift evidence: the guard's normalised event (metric, value, threshold, source, id);
 - the model's training pipeline config from the GitOps repository, by convention
@@ -24,7 +24,8 @@ from typing import Any
 import yaml
 
 from hera_flows.steps import gitrepo
-from hera_flows.steps.common import StepError, TransientError, log, param, parse_json, write_outputs
+from hera_flows.steps.common import StepError, TransientError, log, parse_json
+from hera_flows.steps.contract import Flag, Step
 
 MAX_FILES = 50
 MAX_FILE_BYTES = 256 * 1024
@@ -37,37 +38,46 @@ DATA_QUALITY_METRICS = {
 MISSING_SHARE_LIMIT = 0.2  # more than this share of missing values in the current window is a data bug
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="hera-flows step context-drift", description=__doc__.splitlines()[0],
-                                     allow_abbrev=False)
-    parser.add_argument("--tracking-uri", required=True)
-    parser.add_argument("--repo-url", required=True)
-    parser.add_argument("--base-branch", default="main")
-    parser.add_argument("--pipelines-dir", default="pipelines")
-    parser.add_argument("--params-file", default="params.yaml")
-    parser.add_argument("--serving-alias", default="champion")
-    parser.add_argument("--git-log-limit", type=int, default=20)
-    parser.add_argument("--deadline-seconds", type=float, default=180.0)
-    parser.add_argument("--outputs")
-    args = parser.parse_args(argv)
+CONTRACT = Step(
+    name="drift-context",
+    entry="hera_flows.steps.drift.context:main",
+    summary="everything the agent needs to propose a retraining (or to report a data bug), as JSON",
+    flags=(
+        Flag("tracking-uri", "MLflow tracking server URL"),
+        Flag("repo-url", "the GitOps repository"),
+        Flag("base-branch", "its branch"),
+        Flag("pipelines-dir", "folder of the pipelines: <pipelines-dir>/<model>/<params-file>"),
+        Flag("params-file", "the model's training parameters file"),
+        Flag("serving-alias", "MLflow alias of the version in production"),
+        Flag("git-log-limit", "commits of the feature's pipeline history", kind=int),
+        Flag("deadline-seconds", "give up (exit 75) when MLflow or git is still failing after this long", kind=float),
+        Flag("forge", "forge kind (github or gitlab), for the git username", choices=("github", "gitlab")),
+    ),
+    inputs=("event", "dedupe-key", "branch"),
+    outputs=("context",),
+)
+param = CONTRACT.param
 
+
+def main(argv: list[str]) -> int:
+    args = CONTRACT.parse(argv)
     event = parse_json(param("event", required=True), "the event parameter")
     for name in ("model", "feature", "metric", "source", "id"):
         if not isinstance(event.get(name), str) or not event[name]:
             raise StepError(f"the event parameter has no {name!r} (it comes from the guard's event output)")
     deadline = time.monotonic() + args.deadline_seconds
     with tempfile.TemporaryDirectory(prefix="hf-drift-context-") as scratch:
-        from hera_flows.steps.context.mlflow import clone_repository
+        from hera_flows.steps.mlflow_registry import clone_repository
 
-        repo = clone_repository(args.repo_url, args.base_branch, Path(scratch), deadline)
+        repo = clone_repository(args.repo_url, args.base_branch, Path(scratch), deadline, forge=args.forge)
         gitrepo.run_git(["fetch", "--quiet", "--deepen=200"], cwd=repo, check=False)  # history for git log
         context = build_context(repo, event, args)
     context["serving"] = serving(args.tracking_uri, event["model"], args.serving_alias, deadline)
     context["dedupe_key"] = param("dedupe-key")
     context["branch"] = param("branch")
-    write_outputs(args.outputs, context=json.dumps(context, indent=2, sort_keys=True, allow_nan=False))
+    CONTRACT.write(args.outputs, context=json.dumps(context, indent=2, sort_keys=True, allow_nan=False))
     dq = context["data_quality"]
-    log(f"context-drift: {event['model']}/{event['feature']}: params "
+    log(f"drift-context: {event['model']}/{event['feature']}: params "
         f"{'found' if context['pipeline']['params'] is not None else 'missing'}, {len(context['history'])} commits, "
         f"data quality suspected: {dq['suspected']}")
     return 0
@@ -159,7 +169,7 @@ def data_quality(event: dict[str, Any], params: dict[str, Any] | None) -> dict[s
 def serving(tracking_uri: str, model: str, alias: str, deadline: float) -> dict[str, Any]:
     """The serving version's metrics (via the promotion context's retried MLflow client); a missing model or
     alias is recorded, not fatal: a data-quality issue needs no MLflow."""
-    from hera_flows.steps.context.mlflow import Registry, mlflow_http_settings
+    from hera_flows.steps.mlflow_registry import Registry, mlflow_http_settings
 
     with mlflow_http_settings() as owned:
         registry = Registry(tracking_uri, deadline, bound_timeout="MLFLOW_HTTP_REQUEST_TIMEOUT" in owned)
@@ -169,7 +179,7 @@ def serving(tracking_uri: str, model: str, alias: str, deadline: float) -> dict[
         except TransientError:
             raise
         except StepError as exc:
-            log(f"context-drift: no serving version: {exc}")
+            log(f"drift-context: no serving version: {exc}")
             return {"alias": alias, "version": None, "metrics": {}, "note": str(exc)}
     return {"alias": alias, "version": str(mv.version), "run_id": mv.run_id, "metrics": metrics,
             "params": dict(sorted(params.items())[:50])}

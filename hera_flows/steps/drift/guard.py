@@ -1,6 +1,6 @@
-"""`hera-flows step guard-drift`: turn one delivery into at most one remediation, race-free.
+"""`hera-flows step drift-guard`: turn one delivery into at most one remediation, race-free.
 
-The Sensor's ``rateLimit`` only delays events (ARGO-EVENTS-FACTS item 2), so discarding happens here:
+The Sensor's ``rateLimit`` only delays events (docs/upstream-facts.md#events-sensor), so discarding happens here:
 
 1. **normalise** the body into drift events (an Alertmanager group with N firing alerts gives N events);
 2. **filter**: keep the configured severities (re-applied here: the Sensor cannot filter per alert of a
@@ -29,13 +29,14 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from hera_flows.steps import event_data, naming
-from hera_flows.steps.common import StepError, TransientError, log, param, secret, write_outputs
-from hera_flows.steps.drift.pr import PR_TITLE
+from hera_flows.steps.common import StepError, TransientError, log, param, secret
+from hera_flows.steps.contract import GUARD_FLAGS, GUARD_OUTPUTS, RUN_IDENTITY, Flag, Step, merged
 from hera_flows.steps.drift.normalise import FEATURE, NAME, SEVERITIES, SOURCES, DriftEvent, key_hash, normalise
+from hera_flows.steps.drift.pr import PR_TITLE
 from hera_flows.steps.run_labels import label_workflow, run_labels
 
 CEILING_LEASE_KEY = "drift-open-pr-ceiling"
@@ -183,7 +184,7 @@ def reserve_slot(store: Any, branch: str, open_prs: dict[str, str], settings: Se
                 return (f"model ceiling: {model} has {mine} drift pull request(s) open or being opened (at most "
                         f"{settings.max_open_prs_per_model})")
         live[branch] = {"at": micro_time(now), "run": holder, "model": model}
-        lease = json.loads(json.dumps(current)) if current else {
+        lease: dict[str, Any] = json.loads(json.dumps(current)) if current else {
             "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
             "metadata": {"name": name, "namespace": store.namespace,
                          "labels": {"app.kubernetes.io/managed-by": "hera-flows"}},
@@ -206,15 +207,11 @@ def reserve_slot(store: Any, branch: str, open_prs: dict[str, str], settings: Se
 # --- the step --------------------------------------------------------------------------------------------
 
 
-def _csv(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
-
-
 def _manual_event() -> list[DriftEvent]:
-    from hera_flows.steps.drift.normalise import _name, severity
+    from hera_flows.steps.drift.normalise import checked_name, severity
 
-    model = _name(param("model"), "the model parameter")
-    feature = _name(param("feature"), "the feature parameter", FEATURE)
+    model = checked_name(param("model"), "the model parameter")
+    feature = checked_name(param("feature"), "the feature parameter", FEATURE)
     level = severity(param("severity") or "critical", "the severity parameter")
     return [DriftEvent(model, feature, level, "manual", None, None, "manual", f"manual-{int(time.time())}")]
 
@@ -230,31 +227,34 @@ def _open_branches(args: argparse.Namespace) -> Callable[[], dict[str, str]]:
     return fetch
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hera-flows step guard-drift", description=__doc__.splitlines()[0],
-                                     allow_abbrev=False)
-    parser.add_argument("--pattern", default="drift", choices=["drift"])
-    parser.add_argument("--state-namespace", default="default")
-    parser.add_argument("--severities", default="high,critical")
-    parser.add_argument("--cooldown-seconds", type=float, default=21600)
-    parser.add_argument("--max-open-prs", type=int, default=10, help="0 disables the ceiling (mode retrain)")
-    parser.add_argument("--max-open-prs-per-model", type=int, default=0, help="0 disables the per-model ceiling")
-    parser.add_argument("--claim-seconds", type=float, default=3600, help="how long a cooldown claim stays pending")
-    parser.add_argument("--reservation-seconds", type=float, default=3600,
-                        help="how long a proceeding run holds a ceiling slot before its PR must exist")
-    parser.add_argument("--branch-prefix", default="drift")
-    parser.add_argument("--forge", default="github")
-    parser.add_argument("--api-url", default="https://api.github.com")
-    parser.add_argument("--repo-slug", default="")
-    parser.add_argument("--outputs")
-    return parser
+CONTRACT = Step(
+    name="drift-guard",
+    entry="hera_flows.steps.drift.guard:main",
+    summary="turn one drift delivery into at most one remediation, race-free",
+    flags=(
+        *GUARD_FLAGS,
+        Flag("severities", "severities that are remediated", form="csv"),
+        Flag("cooldown-seconds", "one remediation per (model, feature) in this window", kind=float),
+        Flag("max-open-prs", "open drift PRs at most; 0 disables the ceiling (mode retrain)", kind=int),
+        Flag("max-open-prs-per-model", "open drift PRs per model at most; 0 disables it", kind=int),
+        Flag("reservation-seconds", "how long a proceeding run holds a ceiling slot before its PR must exist",
+             kind=float),
+        Flag("branch-prefix", "the drift branches' prefix"),
+        Flag("forge", "forge kind", choices=("github", "gitlab")),
+        Flag("api-url", "the forge's REST API root"),
+        Flag("repo-slug", "the repository whose open PRs count against the ceiling", optional=True),
+    ),
+    inputs=("event-source", "model", "manual", "feature", "severity", *RUN_IDENTITY),
+    outputs=merged(GUARD_OUTPUTS, ("model", "feature", "severity", "metric", "metric-value", "threshold", "source",
+                                   "id", "title", "considered")),
+)
 
 
 def main(argv: list[str]) -> int:
     from hera_flows.steps.state import open_store
 
-    args = _parser().parse_args(argv)
-    severities = tuple(_csv(args.severities))
+    args = CONTRACT.parse(argv)
+    severities = tuple(args.severities)
     unknown = [s for s in severities if s not in SEVERITIES]
     if unknown or not severities:
         raise StepError(f"--severities: {unknown or 'empty'} (known: {', '.join(SEVERITIES)})")
@@ -291,11 +291,11 @@ def main(argv: list[str]) -> int:
         decision.label,
         dedupe_key=dedupe_key(chosen) if chosen is not None else "",
         model=chosen.model if chosen is not None else model,
-    ), who="guard-drift")
+    ), who="drift-guard")
 
     event = decision.event
     proceed = decision.proceed
-    write_outputs(
+    CONTRACT.write(
         args.outputs,
         decision=decision.label,
         reason=decision.reason,
@@ -313,6 +313,6 @@ def main(argv: list[str]) -> int:
         event=json.dumps(event.to_dict() if event and proceed else {}, sort_keys=True),
         considered=json.dumps(decision.considered[:200], sort_keys=True),
     )
-    log(f"guard-drift: decision={decision.label}: {decision.reason}; "
+    log(f"drift-guard: decision={decision.label}: {decision.reason}; "
         f"{len(events)} firing event(s), {len(decision.considered)} considered")
     return 0

@@ -13,14 +13,14 @@ method and threshold are read from the report, never assumed.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
 import time
 from typing import TYPE_CHECKING, Any
 
-from hera_flows.steps.common import StepError, TransientError, log, retry, secret, write_outputs
+from hera_flows.steps.common import StepError, log, retry, secret
+from hera_flows.steps.contract import Flag, Step
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -144,20 +144,28 @@ def post_events(url: str, token: str, events: list[dict[str, Any]], *, attempts:
     return len(events)
 
 
+CONTRACT = Step(
+    name="drift-monitor",
+    entry="hera_flows.steps.drift.monitor:main",
+    summary="an Evidently DataDriftPreset report of the current window against the reference; one event per "
+            "drifted column, posted to the drift EventSource",
+    flags=(
+        Flag("model", "the monitored model"),
+        Flag("reference", "reference dataset: a path/URL readable by pandas, or an MLflow artifact URI"),
+        Flag("current", "current window, same forms as reference"),
+        Flag("columns", "columns compared (all common columns when left out)", form="csv", optional=True),
+        Flag("max-rows", "larger windows are sampled down to this many rows", kind=int),
+        Flag("seed", "sampling seed: the same data gives the same report", kind=int),
+        Flag("severity", "severity of the posted events"),
+        Flag("event-url", "where events are posted"),
+        Flag("tracking-uri", "MLflow, for mlflow-artifacts:/ and runs:/ datasets", optional=True),
+    ),
+    outputs=("scores", "drifted", "posted"),
+)
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="hera-flows step drift-monitor", description=__doc__.splitlines()[0],
-                                     allow_abbrev=False)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--reference", required=True)
-    parser.add_argument("--current", required=True)
-    parser.add_argument("--columns", default="")
-    parser.add_argument("--max-rows", type=int, default=200_000)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--severity", default="high")
-    parser.add_argument("--event-url", required=True)
-    parser.add_argument("--tracking-uri", default=None)
-    parser.add_argument("--outputs")
-    args = parser.parse_args(argv)
+    args = CONTRACT.parse(argv)
     from hera_flows.steps.drift.normalise import NAME
 
     if not NAME.match(args.model):
@@ -166,18 +174,14 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     reference = load_dataset(args.reference, args.tracking_uri)
     current = load_dataset(args.current, args.tracking_uri)
-    columns = [c.strip() for c in args.columns.split(",") if c.strip()] or None
+    columns = list(args.columns or []) or None
     result = run_monitor(reference, current, columns=columns, max_rows=max(100, args.max_rows), seed=args.seed)
     run_key = hashlib.sha256(json.dumps([args.reference, args.current, result["scores"]], sort_keys=True,
                                         default=str).encode()).hexdigest()[:12]
     events = drift_events(result, model=args.model, severity=args.severity, run_key=run_key)
-    write_outputs(args.outputs, scores=json.dumps(result["scores"], sort_keys=True),
-                  drifted=json.dumps([e["feature"] for e in events]), posted="0")
-    try:
-        posted = post_events(args.event_url, token, events)
-    except TransientError:
-        raise
-    write_outputs(args.outputs, posted=str(posted))
+    posted = post_events(args.event_url, token, events)
+    CONTRACT.write(args.outputs, scores=json.dumps(result["scores"], sort_keys=True),
+                   drifted=json.dumps([e["feature"] for e in events]), posted=str(posted))
     log(f"drift-monitor: {len(result['scores'])} column(s) compared in {time.monotonic() - started:.1f}s "
         f"({result['current_rows']} current rows{', sampled' if result['sampled'] else ''}); "
         f"{len(events)} drifted, {posted} event(s) posted")

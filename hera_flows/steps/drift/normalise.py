@@ -80,7 +80,7 @@ def key_hash(model: str, feature: str, length: int = 16) -> str:
 # --- field checks -----------------------------------------------------------------------------------------
 
 
-def _name(value: Any, where: str, pattern: re.Pattern[str] = NAME) -> str:
+def checked_name(value: Any, where: str, pattern: re.Pattern[str] = NAME) -> str:
     if not isinstance(value, str) or not value:
         raise StepError(f"{where} is missing or not a string")
     if not pattern.match(value):
@@ -126,7 +126,7 @@ def _event_id(value: Any, where: str, fallback: str) -> str:
         return fallback
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = str(value)
-    return _name(value, where, EVENT_ID)
+    return checked_name(value, where, EVENT_ID)
 
 
 def _object(value: Any, where: str) -> dict[str, Any]:
@@ -163,10 +163,11 @@ def alertmanager(body: dict[str, Any]) -> list[DriftEvent]:
         if alert.get("status") != "firing":
             continue  # resolved alerts never trigger
         labels = _object(alert.get("labels"), f"{where}.labels")
-        annotations = alert.get("annotations") if isinstance(alert.get("annotations"), dict) else {}
-        model = _name(labels.get("model"), f"{where}.labels.model")
-        feature = _name(labels.get("feature"), f"{where}.labels.feature", FEATURE)
-        metric = _name(labels.get("metric") or labels.get("alertname") or "drift", f"{where}.labels.metric")
+        annotations = alert.get("annotations")
+        annotations = annotations if isinstance(annotations, dict) else {}
+        model = checked_name(labels.get("model"), f"{where}.labels.model")
+        feature = checked_name(labels.get("feature"), f"{where}.labels.feature", FEATURE)
+        metric = checked_name(labels.get("metric") or labels.get("alertname") or "drift", f"{where}.labels.metric")
         events.append(DriftEvent(
             model=model,
             feature=feature,
@@ -192,8 +193,8 @@ def evidently(body: dict[str, Any]) -> list[DriftEvent]:
         raise StepError("evidently: the body is not a hera-flows drift monitor event (kind 'hera-flows/drift')")
     if body.get("drifted") is False:
         return []
-    model = _name(body.get("model"), "evidently: 'model'")
-    feature = _name(body.get("feature"), "evidently: 'feature'", FEATURE)
+    model = checked_name(body.get("model"), "evidently: 'model'")
+    feature = checked_name(body.get("feature"), "evidently: 'feature'", FEATURE)
     details = {k: v for k in ("drift_share", "missing_share", "reference_missing_share", "method", "reference_rows",
                               "current_rows", "sampled", "report_id", "dtype", "reference_dtype")
                if (v := body.get(k)) is not None
@@ -202,7 +203,7 @@ def evidently(body: dict[str, Any]) -> list[DriftEvent]:
         model=model,
         feature=feature,
         severity=severity(body.get("severity"), "evidently: 'severity'"),
-        metric=_name(body.get("metric") or "drift_score", "evidently: 'metric'"),
+        metric=checked_name(body.get("metric") or "drift_score", "evidently: 'metric'"),
         metric_value=_number(body.get("value"), "evidently: 'value'"),
         threshold=_number(body.get("threshold"), "evidently: 'threshold'"),
         source="evidently",
@@ -217,13 +218,13 @@ def arize(body: dict[str, Any]) -> list[DriftEvent]:
     status = str(body.get("status", "triggered")).lower()
     if status not in ("triggered", "firing"):
         return []
-    model = _name(body.get("model_id"), "arize: 'model_id'")
-    feature = _name(body.get("feature_name") or body.get("dimension"), "arize: 'feature_name'", FEATURE)
+    model = checked_name(body.get("model_id"), "arize: 'model_id'")
+    feature = checked_name(body.get("feature_name") or body.get("dimension"), "arize: 'feature_name'", FEATURE)
     return [DriftEvent(
         model=model,
         feature=feature,
         severity=severity(body.get("severity", "high"), "arize: 'severity'"),
-        metric=_name(body.get("metric") or "drift", "arize: 'metric'"),
+        metric=checked_name(body.get("metric") or "drift", "arize: 'metric'"),
         metric_value=_number(body.get("metric_value"), "arize: 'metric_value'"),
         threshold=_number(body.get("threshold"), "arize: 'threshold'"),
         source="arize",
@@ -235,7 +236,7 @@ def arize(body: dict[str, Any]) -> list[DriftEvent]:
 def whylabs(body: dict[str, Any]) -> list[DriftEvent]:
     """WhyLabs monitor notification (subset): ``{"datasetId", "monitorId", "severity": 1-5, "anomalies":
     [{"column", "metric", "value", "threshold", "analysisId"}]}`` — one event per anomaly."""
-    model = _name(body.get("datasetId"), "whylabs: 'datasetId'")
+    model = checked_name(body.get("datasetId"), "whylabs: 'datasetId'")
     raw_severity = body.get("severity", 3)
     if isinstance(raw_severity, int) and not isinstance(raw_severity, bool):
         if raw_severity not in WHYLABS_SEVERITY:
@@ -247,10 +248,10 @@ def whylabs(body: dict[str, Any]) -> list[DriftEvent]:
     for index, raw in enumerate(_list(body.get("anomalies"), "whylabs: 'anomalies'")):
         where = f"whylabs: anomalies[{index}]"
         item = _object(raw, where)
-        feature = _name(item.get("column"), f"{where}.column", FEATURE)
+        feature = checked_name(item.get("column"), f"{where}.column", FEATURE)
         events.append(DriftEvent(
             model=model, feature=feature, severity=level,
-            metric=_name(item.get("metric") or "drift", f"{where}.metric"),
+            metric=checked_name(item.get("metric") or "drift", f"{where}.metric"),
             metric_value=_number(item.get("value"), f"{where}.value"),
             threshold=_number(item.get("threshold"), f"{where}.threshold"),
             source="whylabs",
@@ -267,17 +268,17 @@ def fiddler(body: dict[str, Any]) -> list[DriftEvent]:
     kept as the metric, so the context step can recognise an upstream data bug."""
     if str(body.get("status", "triggered")).lower() in ("resolved", "cleared", "ok"):
         return []
-    model = _name(body.get("model_name"), "fiddler: 'model_name'")
+    model = checked_name(body.get("model_name"), "fiddler: 'model_name'")
     rule = _object(body.get("alert_rule", {}), "fiddler: 'alert_rule'")
     columns = rule.get("columns") or ([body["column"]] if body.get("column") else [])
     columns = _list(columns, "fiddler: 'alert_rule.columns'")
     events = []
     for index, column in enumerate(columns):
-        feature = _name(column, f"fiddler: alert_rule.columns[{index}]", FEATURE)
+        feature = checked_name(column, f"fiddler: alert_rule.columns[{index}]", FEATURE)
         events.append(DriftEvent(
             model=model, feature=feature,
             severity=severity(body.get("severity"), "fiddler: 'severity'"),
-            metric=_name(rule.get("metric_id") or "jsd", "fiddler: 'alert_rule.metric_id'"),
+            metric=checked_name(rule.get("metric_id") or "jsd", "fiddler: 'alert_rule.metric_id'"),
             metric_value=_number(body.get("metric_value"), "fiddler: 'metric_value'"),
             threshold=_number(body.get("threshold"), "fiddler: 'threshold'"),
             source="fiddler",
@@ -292,8 +293,8 @@ def nannyml(body: dict[str, Any]) -> list[DriftEvent]:
     "lower_threshold", "alert": true, "severity", "run_id"}``; ``alert: false`` is not an alert."""
     if body.get("alert") is False:
         return []
-    model = _name(body.get("model_name"), "nannyml: 'model_name'")
-    feature = _name(body.get("column_name"), "nannyml: 'column_name'", FEATURE)
+    model = checked_name(body.get("model_name"), "nannyml: 'model_name'")
+    feature = checked_name(body.get("column_name"), "nannyml: 'column_name'", FEATURE)
     value = _number(body.get("value"), "nannyml: 'value'")
     upper = _number(body.get("upper_threshold"), "nannyml: 'upper_threshold'")
     lower = _number(body.get("lower_threshold"), "nannyml: 'lower_threshold'")
@@ -301,7 +302,7 @@ def nannyml(body: dict[str, Any]) -> list[DriftEvent]:
     return [DriftEvent(
         model=model, feature=feature,
         severity=severity(body.get("severity", "high"), "nannyml: 'severity'"),
-        metric=_name(body.get("metric") or "jensen_shannon", "nannyml: 'metric'"),
+        metric=checked_name(body.get("metric") or "jensen_shannon", "nannyml: 'metric'"),
         metric_value=value, threshold=threshold, source="nannyml",
         id=_event_id(body.get("run_id"), "nannyml: 'run_id'", _fallback_id("nannyml", model, feature)),
         details={"lower_threshold": lower, "upper_threshold": upper},

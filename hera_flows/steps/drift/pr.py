@@ -1,6 +1,6 @@
 """The drift pull request: title, description, and the comment a later event adds to the same PR.
 
-Registered in ``hera_flows.steps.review.LAYOUTS``; the third element (the update comment) carries the new
+The pattern's ``review_text`` (hera_flows/catalog.py); the third element (the update comment) carries the new
 event's evidence, so a reviewer sees every alert that hit the key while the PR was open. Every value from the
 event (ids, names, metrics) and the agent's summary go through :mod:`hera_flows.steps.markdown`.
 """
@@ -22,14 +22,15 @@ def _number(value: Any) -> str:
 def _evidence_lines(context: dict[str, Any]) -> list[str]:
     event = context.get("event") or {}
     return [
-        f"- **Source:** {table_cell(one_line(event.get('source'), 40))} (alert {inline_code(one_line(event.get('id'), 200))}), "
+        f"- **Source:** {table_cell(one_line(event.get('source'), 40))} "
+        f"(alert {inline_code(one_line(event.get('id'), 200))}), "
         f"severity **{table_cell(one_line(event.get('severity'), 20))}**",
         f"- **Metric:** {inline_code(one_line(event.get('metric'), 100))} = {_number(event.get('metric_value'))}"
         f" (threshold {_number(event.get('threshold'))})",
     ]
 
 
-def render(context: dict[str, Any], summary: str, refused: list[dict[str, Any]], key: str,
+def review_text(context: dict[str, Any], summary: str, refused: list[dict[str, Any]], key: str,
            branch: str) -> tuple[str, str, str]:
     event = context.get("event") or {}
     title = one_line(PR_TITLE.format(model=event.get("model"), feature=event.get("feature")), 200)

@@ -1,4 +1,4 @@
-"""`hera-flows step smoke-drift`: the changed pipeline parameters file parses and validates.
+"""`hera-flows step drift-smoke`: the changed pipeline parameters file parses and validates.
 
 Input ``files`` is the publish step's JSON ``{path: content}``; every changed ``<pipelines-dir>/*/<params-file>``
 must be a YAML mapping with ``dataset.window_days`` (a whole number >= ``--min-window-days``) and
@@ -9,13 +9,13 @@ A failed check is not a step failure here: the report step posts it and then fai
 
 from __future__ import annotations
 
-import argparse
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import yaml
 
-from hera_flows.steps.common import log, param, parse_json, write_outputs
+from hera_flows.steps.common import log, parse_json
+from hera_flows.steps.contract import Flag, Step
 
 
 def validate_params(text: str, min_window_days: int, today: date | None = None) -> list[str]:
@@ -48,16 +48,23 @@ def validate_params(text: str, min_window_days: int, today: date | None = None) 
     return problems
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="hera-flows step smoke-drift", description=__doc__.splitlines()[0],
-                                     allow_abbrev=False)
-    parser.add_argument("--pipelines-dir", default="pipelines")
-    parser.add_argument("--params-file", default="params.yaml")
-    parser.add_argument("--min-window-days", type=int, default=7)
-    parser.add_argument("--outputs")
-    args = parser.parse_args(argv)
+CONTRACT = Step(
+    name="drift-smoke",
+    entry="hera_flows.steps.drift.smoke:main",
+    summary="the changed pipeline parameters parse and keep the training window sane",
+    flags=(
+        Flag("pipelines-dir", "folder of the pipelines"),
+        Flag("params-file", "the model's training parameters file"),
+        Flag("min-window-days", "the shortest acceptable training window", kind=int),
+    ),
+    inputs=("model-name", "files"),
+    outputs=("result", "report"),
+)
 
-    files = parse_json(param("files") or "{}", "the files parameter")
+
+def main(argv: list[str]) -> int:
+    args = CONTRACT.parse(argv)
+    files = parse_json(CONTRACT.param("files") or "{}", "the files parameter")
     checked = {path: text for path, text in files.items()
                if path.startswith(args.pipelines_dir + "/") and path.endswith("/" + args.params_file)}
     lines = ["### Pipeline config check", ""]
@@ -75,6 +82,6 @@ def main(argv: list[str]) -> int:
         lines.append(f"- `{path}`: " + ("parses and validates" if not problems else "; ".join(problems)))
     result = "failed" if failed else "passed"
     lines += ["", f"Result: **{result}**"]
-    write_outputs(args.outputs, result=result, report="\n".join(lines) + "\n")
-    log(f"smoke-drift: {result} ({len(checked)} params file(s) checked)")
+    CONTRACT.write(args.outputs, result=result, report="\n".join(lines) + "\n")
+    log(f"drift-smoke: {result} ({len(checked)} params file(s) checked)")
     return 0

@@ -16,7 +16,6 @@ model's result travels to the fan-in inside one Argo parameter.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import tempfile
@@ -25,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hera_flows.steps.common import StepError, TransientError, log, param, parse_json, write_outputs
+from hera_flows.steps.common import StepError, TransientError, log, parse_json
+from hera_flows.steps.contract import Flag, Step
 
 DIGITS = 6
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
@@ -68,35 +68,43 @@ class AuditProblem(StepError):
     """This model cannot be audited; the message becomes the model's line in the digest."""
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="hera-flows step fairness-audit", description=__doc__, allow_abbrev=False)
-    parser.add_argument("--tracking-uri", required=True)
-    parser.add_argument("--dataset", default="evaluation/eval.parquet")
-    parser.add_argument("--label-column", default="label")
-    parser.add_argument("--prediction-column", default="")
-    parser.add_argument("--positive-label", default="1")
-    parser.add_argument("--threshold", type=float, default=0.5)
-    parser.add_argument("--sensitive-attributes", default="sex,race,age_group")
-    parser.add_argument("--intersections", default="", help="pairs 'a,b;c,d'")
-    parser.add_argument("--min-group-count", type=int, default=30)
-    parser.add_argument("--deadline-seconds", type=int, default=1800)
-    parser.add_argument("--outputs", default=None)
-    args = parser.parse_args(argv)
+CONTRACT = Step(
+    name="fairness-audit",
+    entry="hera_flows.steps.fairness.audit:main",
+    summary="disaggregated fairness metrics of one production model on its evaluation set",
+    flags=(
+        Flag("tracking-uri", "MLflow tracking server URL"),
+        Flag("dataset", "evaluation set: an artifact path of the version's run, or a path/URI"),
+        Flag("label-column", "the true label"),
+        Flag("prediction-column", "the prediction (empty: predict with the model)"),
+        Flag("positive-label", "the favourable outcome"),
+        Flag("threshold", "scores above it are positive predictions", kind=float),
+        Flag("sensitive-attributes", "columns metrics are disaggregated by", form="csv"),
+        Flag("intersections", "pairs of attributes also audited together", form="json"),
+        Flag("min-group-count", "groups smaller than this are reported, not scored", kind=int),
+        Flag("deadline-seconds", "give up (exit 75) when MLflow is still failing after this long", kind=int),
+    ),
+    inputs=("model",),
+    outputs=("result",),
+)
 
+
+def main(argv: list[str]) -> int:
+    args = CONTRACT.parse(argv)
     settings = Settings(
         dataset=args.dataset, label_column=args.label_column, prediction_column=args.prediction_column,
         positive_label=args.positive_label, threshold=args.threshold,
-        sensitive_attributes=[a.strip() for a in args.sensitive_attributes.split(",") if a.strip()],
-        intersections=[tuple(p.split(",")) for p in args.intersections.split(";") if p.count(",") == 1],
+        sensitive_attributes=list(args.sensitive_attributes),
+        intersections=[tuple(pair) for pair in args.intersections if isinstance(pair, list) and len(pair) == 2],
         min_group_count=args.min_group_count,
     )
-    item = parse_json(param("model", required=True), "the model parameter")
+    item = parse_json(CONTRACT.param("model", required=True), "the model parameter")
     result = audit_model(item, settings, args.tracking_uri, deadline=time.monotonic() + args.deadline_seconds)
     text = json.dumps(result, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     log(f"fairness-audit: {item.get('name')!r} v{item.get('version')}: "
         + (f"not audited: {result['error']}" if result["error"] else f"{result['rows']} rows audited")
         + f"; result {len(text)} bytes")
-    write_outputs(args.outputs, result=text)
+    CONTRACT.write(args.outputs, result=text)
     return 0
 
 
@@ -123,7 +131,7 @@ def audit_model(item: dict[str, Any], settings: Settings, tracking_uri: str, *, 
 
 def _model_version(tracking_uri: str, name: str, version: str, settings: Settings, item: dict[str, Any],
                    deadline: float) -> tuple[Any, Settings]:
-    from hera_flows.steps.context.mlflow import Registry, mlflow_http_settings
+    from hera_flows.steps.mlflow_registry import Registry, mlflow_http_settings
 
     with mlflow_http_settings():
         registry = Registry(tracking_uri, deadline)
@@ -267,7 +275,7 @@ def measure(table: Any, settings: Settings, predictor: Any) -> dict[str, Any]:
     if not valid.all():
         y_true, y_pred = y_true[valid], y_pred[valid]
         attributes = [fm.Attribute(a.name, a.codes[valid], a.categories) for a in attributes]
-    pairs = [tuple(p) for p in settings.intersections if all(a in present for a in p)]
+    pairs = [(first, second) for first, second in settings.intersections if first in present and second in present]
     for pair in settings.intersections:
         if tuple(pair) not in pairs:
             problems.append(f"intersection {' & '.join(pair)} skipped: an attribute is missing")
@@ -275,7 +283,8 @@ def measure(table: Any, settings: Settings, predictor: Any) -> dict[str, Any]:
     compact: dict[str, Any] = {}
     for name, attr in audited["attributes"].items():
         compact[name] = {
-            "groups": {label: [g["count"], *(_round(g[m]) for m in fm.METRICS[1:])] for label, g in attr.groups.items()},
+            "groups": {label: [g["count"], *(_round(g[m]) for m in fm.METRICS[1:])]
+                       for label, g in attr.groups.items()},
             "small": attr.small,
             "dp_difference": _round(attr.dp_difference),
             "dp_ratio": _round(attr.dp_ratio),

@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Set
 from dataclasses import dataclass, field
 from typing import Any
 
-from hera_flows.steps.agents.model_card import format_number, upsert_marked
-from hera_flows.steps.markdown import inline_code, table_cell
 from hera_flows.steps.common import StepError
+from hera_flows.steps.markdown import inline_code, table_cell
+from hera_flows.steps.model_cards import format_number, upsert_marked
 
 START = "<!-- hera-flows:fairness -->"
 END = "<!-- /hera-flows:fairness -->"
@@ -138,7 +139,9 @@ def previous_record(card: str | None) -> dict[str, Any] | None:
 # --- movement -------------------------------------------------------------------------------------------------
 
 
-def movements(new: dict[str, Any], old: dict[str, Any] | None, policy: Policy, small: set[str] = frozenset()) -> list[str]:
+def movements(
+    new: dict[str, Any], old: dict[str, Any] | None, policy: Policy, small: Set[str] = frozenset()
+) -> list[str]:
     """Why the card must be refreshed (empty: everything is within the policy's thresholds)."""
     if old is None:
         return ["first fairness audit recorded in the card"]
@@ -191,9 +194,11 @@ def _moved(what: str, old: Any, new: Any, threshold: float) -> str | None:
 def limit_breaches(new: dict[str, Any], policy: Policy) -> list[str]:
     out = []
     for name, attr in sorted((new.get("attributes") or {}).items()):
-        checks = (("max_dp_difference", "dp_difference", lambda v, lim: v > lim),
-                  ("min_dp_ratio", "dp_ratio", lambda v, lim: v < lim),
-                  ("max_eo_difference", "eo_difference", lambda v, lim: v > lim))
+        checks: tuple[tuple[str, str, Callable[[float, float], bool]], ...] = (
+            ("max_dp_difference", "dp_difference", lambda v, lim: v > lim),
+            ("min_dp_ratio", "dp_ratio", lambda v, lim: v < lim),
+            ("max_eo_difference", "eo_difference", lambda v, lim: v > lim),
+        )
         for key, metric, breached in checks:
             value = attr.get(metric)
             if key in policy.limits and value is not None and breached(float(value), policy.limits[key]):
@@ -212,7 +217,9 @@ def _num(value: Any) -> str:
 DASH = "—"
 
 
-def render_section(model: str, new: dict[str, Any], old: dict[str, Any] | None, min_group_count: int | None = None) -> str:
+def render_section(
+    model: str, new: dict[str, Any], old: dict[str, Any] | None, min_group_count: int | None = None
+) -> str:
     """The card's fairness section (markers included, trailing newline): deterministic."""
     lines = [
         START,

@@ -13,29 +13,37 @@ moved: no file changes, so publish pushes nothing and review opens no PR.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
 
-from hera_flows.steps.agents import model_card
-from hera_flows.steps.common import StepError, log, param, parse_json, write_outputs
+from hera_flows.steps import model_cards as model_card
+from hera_flows.steps.common import StepError, log, parse_json
+from hera_flows.steps.contract import Step
 from hera_flows.steps.fairness import card
 from hera_flows.steps.markdown import inline_code, table_cell
 
 MAX_REASONS_SHOWN = 8
 
 
+CONTRACT = Step(
+    name="fairness-collect",
+    entry="hera_flows.steps.fairness.collect:main",
+    summary="the fan-in: every model's audit result (missing ones reported) as the agent's context",
+    inputs=("models", "results", "date", "week"),
+    outputs=("context",),
+)
+param = CONTRACT.param
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="hera-flows step fairness-collect", description=__doc__, allow_abbrev=False)
-    parser.add_argument("--outputs", default=None)
-    args = parser.parse_args(argv)
+    args = CONTRACT.parse(argv)
     models = parse_json(param("models", required=True), "the models parameter", list)
     results = parse_json(param("results") or "[]", "the results parameter", list)
     context = build_context(models, results, date=param("date", required=True), week=param("week", required=True))
     text = json.dumps(context, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     log(f"fairness-collect: {len(context['results'])} model result(s), context {len(text)} bytes")
-    write_outputs(args.outputs, context=text)
+    CONTRACT.write(args.outputs, context=text)
     return 0
 
 
@@ -98,7 +106,8 @@ def refresh(repo: Path, context: dict[str, Any], *, cards_dir: str, policy_file:
         if not reasons:
             unchanged.append(result)
             continue
-        updated = card.upsert_section(existing, str(result["model"]), card.render_section(str(result["model"]), new, old))
+        model = str(result["model"])
+        updated = card.upsert_section(existing, model, card.render_section(model, new, old))
         if updated != existing:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(updated.encode("utf-8"))
@@ -146,25 +155,3 @@ def digest(date: str, week: str, policy: card.Policy, refreshed: list[tuple[dict
 # --- the pull request (review step renderer) ----------------------------------------------------------------------
 
 
-def review_text(context: dict[str, Any], summary: str, refused: list[dict[str, Any]], key: str, branch: str) -> tuple[str, str]:
-    """(title, body) of the weekly PR: the digest, refused paths, and the dedupe marker of the ISO week."""
-    from hera_flows.steps.markdown import contain, inline_code, refused_section
-
-    date = str(context.get("date") or "")
-    if not date:
-        raise StepError("the fairness context has no 'date': cannot title the pull request")
-    title = f"Weekly model-card refresh — {date}"
-    body = [
-        contain(summary) if summary.strip() else "_The agent left no summary._",
-        *refused_section(refused),
-        "",
-        "### Reviewer checklist",
-        "",
-        "- [ ] Every refreshed card's movement is explained (data drift, a new model version, a label change)",
-        "- [ ] Values outside the policy limits have an owner and a follow-up",
-        "- [ ] The models that were not audited get their evaluation data fixed",
-        "",
-        f"<sub>Opened by hera-flows from branch {inline_code(branch)}; a rerun in the same week "
-        "updates this pull request.</sub>",
-    ]
-    return title, "\n".join(body)

@@ -1,10 +1,10 @@
-"""`hera-flows step guard-fairness`: the first task of the weekly fairness audit. It validates the calendar tick
+"""`hera-flows step fairness-guard`: the first task of the weekly fairness audit. It validates the calendar tick
 (or a manual run), fixes the run's names from the ISO week, and lets at most one scheduled audit run per week.
 
 A calendar EventSource can deliver the same tick twice (the Sensor's ``atLeastOnce`` redelivers after a restart,
-two EventSource replicas during a rollout each fire), and Argo has no per-key deduplication (ARGO-EVENTS-FACTS
-item 3). So the week is claimed race-free with ``LeaseStore.claim_once`` on the Lease
-``naming.lease_name("fairness-week", "fairness-audit@<yyyy>-W<ww>")``: a Kubernetes create that only one run can
+two EventSource replicas during a rollout each fire), and Argo has no per-key deduplication
+(docs/upstream-facts.md#events-sensor). So the week is claimed race-free with ``LeaseStore.claim_once`` on the
+Lease ``naming.lease_name("fairness-week", "fairness-audit@<yyyy>-W<ww>")``: a Kubernetes create that only one run can
 win. The loser ends Succeeded with ``decision=skipped-duplicate`` and the reason (who holds the week); an Argo retry
 of the winner's own guard pod (same workflow uid) proceeds again.
 
@@ -24,7 +24,6 @@ Outputs: the standard guard outputs (``decision``, ``reason``, ``dedupe-key``, `
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import unicodedata
@@ -33,7 +32,8 @@ from datetime import date, datetime
 from typing import Any
 
 from hera_flows.steps import naming
-from hera_flows.steps.common import StepError, log, param, write_outputs
+from hera_flows.steps.common import StepError, log, param
+from hera_flows.steps.contract import GUARD_FLAGS, GUARD_OUTPUTS, RUN_IDENTITY, Flag, Step, merged
 from hera_flows.steps.run_labels import label_workflow, run_labels
 
 LEASE_KIND = "fairness-week"
@@ -161,20 +161,19 @@ def title(report_date: date) -> str:
     return f"Weekly model-card refresh — {report_date.isoformat()}"
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hera-flows step guard-fairness", description=__doc__.splitlines()[0],
-                                     allow_abbrev=False)
-    parser.add_argument("--pattern", default="fairness_audit", choices=["fairness_audit"])
-    parser.add_argument("--state-namespace", default="default", help="namespace of the week Leases")
-    parser.add_argument("--claim-seconds", type=float, default=3600, help="how long the claim stays pending")
-    parser.add_argument("--branch-prefix", default="model-card-refresh")
-    parser.add_argument("--timezone", default="UTC", help="the schedule's time zone: 'today' for manual runs")
-    parser.add_argument("--outputs")
-    return parser
+CONTRACT = Step(
+    name="fairness-guard",
+    entry="hera_flows.steps.fairness.guard:main",
+    summary="validate the calendar tick (or a manual run), name the run from its ISO week, claim the week",
+    flags=(*GUARD_FLAGS, Flag("branch-prefix", "the refresh branches' prefix"),
+           Flag("timezone", "the schedule's time zone: 'today' for manual runs")),
+    inputs=("event-time", "manual", "date", *RUN_IDENTITY),
+    outputs=merged(GUARD_OUTPUTS, ("date", "week", "title")),
+)
 
 
 def main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
+    args = CONTRACT.parse(argv)
     manual = param("manual", "false")
     if manual not in ("true", "false", ""):
         raise StepError(f"the parameter manual must be 'true' or 'false', not {manual[:20]!r}")
@@ -196,7 +195,7 @@ def main(argv: list[str]) -> int:
     proceed = decision.decision == "proceed"
     event = {"source": tick.source, "timestamp": tick.timestamp or None, "date": tick.date.isoformat(),
              "week": tick.week, "manual": tick.source == "manual"}
-    write_outputs(
+    CONTRACT.write(
         args.outputs,
         decision=decision.decision,
         reason=decision.reason,
@@ -208,6 +207,6 @@ def main(argv: list[str]) -> int:
         title=title(tick.date) if proceed else "",
     )
     label_workflow(args.state_namespace, workflow_name, run_labels(decision.decision, dedupe_key=tick.dedupe_key),
-                   who="guard-fairness")
-    log(f"guard-fairness: decision={decision.decision} source={tick.source} week={tick.week}: {decision.reason}")
+                   who="fairness-guard")
+    log(f"fairness-guard: decision={decision.decision} source={tick.source} week={tick.week}: {decision.reason}")
     return 0

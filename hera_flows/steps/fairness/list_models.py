@@ -12,32 +12,41 @@ The run's names (report date, ISO week, branch, PR title, dedupe key) come from 
 
 from __future__ import annotations
 
-import argparse
+import functools
 import json
 import time
 from typing import Any
 
-from hera_flows.steps.common import StepError, log, write_outputs
+from hera_flows.steps.common import StepError, log
+from hera_flows.steps.contract import Flag, Step
 
 PAGE_SIZE = 1000  # SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD of the MLflow server
 MAX_PAGES = 1000
 TAG_PREFIX = "fairness."  # registered-model tags passed on to the audit (dataset, columns, attributes)
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="hera-flows step fairness-list-models", description=__doc__,
-                                     allow_abbrev=False)
-    parser.add_argument("--tracking-uri", required=True)
-    parser.add_argument("--aliases", default="production", help="comma-separated aliases that mean 'in production'")
-    parser.add_argument("--stages", default="", help="comma-separated legacy stages, e.g. Production")
-    parser.add_argument("--max-models", type=int, default=150)
-    parser.add_argument("--page-size", type=int, default=PAGE_SIZE)
-    parser.add_argument("--deadline-seconds", type=int, default=300)
-    parser.add_argument("--outputs", default=None)
-    args = parser.parse_args(argv)
+CONTRACT = Step(
+    name="fairness-list-models",
+    entry="hera_flows.steps.fairness.list_models:main",
+    summary="the production models of the registry (one paged request), for the audit fan-out",
+    flags=(
+        Flag("tracking-uri", "MLflow tracking server URL"),
+        Flag("aliases", "aliases that mean 'in production'", form="csv"),
+        Flag("stages", "legacy stages that mean 'in production'", form="csv"),
+        Flag("max-models", "refuse more models than this (every result reaches the fan-in in one parameter)",
+             kind=int),
+        Flag("deadline-seconds", "give up (exit 75) when MLflow is still failing after this long", kind=int),
+        Flag("page-size", "registered models per request (left out: the MLflow server's maximum)", kind=int,
+             optional=True),
+    ),
+    outputs=("models", "count"),
+)
 
-    aliases, stages = _csv(args.aliases), _csv(args.stages)
-    models = list_production_models(args.tracking_uri, aliases, stages, page_size=args.page_size,
+
+def main(argv: list[str]) -> int:
+    args = CONTRACT.parse(argv)
+    aliases, stages = list(args.aliases), list(args.stages)
+    models = list_production_models(args.tracking_uri, aliases, stages, page_size=args.page_size or PAGE_SIZE,
                                     deadline=time.monotonic() + args.deadline_seconds)
     if len(models) > args.max_models:
         raise StepError(
@@ -46,7 +55,7 @@ def main(argv: list[str]) -> int:
             "docs/patterns/fairness-audit.md, 'Limits')"
         )
     log(f"fairness-list-models: {len(models)} production model(s) to audit")
-    write_outputs(
+    CONTRACT.write(
         args.outputs,
         models=json.dumps(models, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
         count=str(len(models)),
@@ -62,7 +71,7 @@ def list_production_models(
     ``selector`` is the alias (``@champion``) or stage (``stage:Production``) that selected it; the first
     configured alias wins, then the first stage. ``tags`` are the model's ``fairness.*`` tags.
     """
-    from hera_flows.steps.context.mlflow import Registry, mlflow_http_settings
+    from hera_flows.steps.mlflow_registry import Registry, mlflow_http_settings
 
     if not aliases and not stages:
         raise StepError("neither --aliases nor --stages is set: no model can be selected")
@@ -71,9 +80,9 @@ def list_production_models(
         registry = Registry(tracking_uri, deadline)
         token: str | None = None
         for _ in range(MAX_PAGES):
-            page = registry._call(
+            page = registry.call(
                 "searching registered models",
-                lambda token=token: registry.client.search_registered_models(max_results=page_size, page_token=token),
+                functools.partial(registry.client.search_registered_models, max_results=page_size, page_token=token),
             )
             for model in page:
                 entry = select(model, aliases, stages)
@@ -103,6 +112,3 @@ def select(model: Any, aliases: list[str], stages: list[str]) -> dict[str, Any] 
     tags = {k: v for k, v in sorted((getattr(model, "tags", None) or {}).items()) if k.startswith(TAG_PREFIX)}
     return {"name": model.name, "version": version, "selector": selector, "tags": tags}
 
-
-def _csv(value: str) -> list[str]:
-    return [item.strip() for item in value.split(",") if item.strip()]

@@ -24,6 +24,7 @@ rates are too noisy to compare); with ``min_group_count=0`` the disparities are 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,7 +77,7 @@ def factorize(values: Any) -> tuple[np.ndarray, list[str]]:
         indices = array.indices.to_numpy(zero_copy_only=False)
         if array.indices.null_count:
             indices = np.where(array.indices.is_valid().to_numpy(zero_copy_only=False), indices, -1)
-        labels = [_label(v) for v in array.dictionary.to_pylist()]
+        labels = [group_label(v) for v in array.dictionary.to_pylist()]
         order = sorted(range(len(labels)), key=lambda i: labels[i])
         remap = np.empty(len(labels) + 1, dtype=np.int32)
         remap[np.asarray(order, dtype=np.int64)] = np.arange(len(labels), dtype=np.int32)
@@ -87,7 +88,7 @@ def factorize(values: Any) -> tuple[np.ndarray, list[str]]:
     return inverse.astype(np.int32), [str(u) for u in uniques]  # pragma: no cover
 
 
-def _label(value: Any) -> str:
+def group_label(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
@@ -184,7 +185,7 @@ def audit(
     y_pred: np.ndarray,
     attributes: list[Attribute],
     *,
-    intersections: list[tuple[str, str]] = (),
+    intersections: Sequence[tuple[str, str]] = (),
     min_group_count: int = 0,
 ) -> dict[str, Any]:
     """Overall metrics and one ``AttributeResult`` per attribute and per requested intersection."""

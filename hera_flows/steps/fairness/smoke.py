@@ -1,4 +1,4 @@
-"""`hera-flows step smoke-fairness`: re-read the model cards the weekly refresh changed, before anyone merges it.
+"""`hera-flows step fairness-smoke`: re-read the model cards the weekly refresh changed, before anyone merges it.
 
 Runs after the review step opened or updated the PR. Inputs: ``files`` (the publish step's JSON
 ``{path: content}`` of the pushed files), ``summary`` (the agent's digest, which is the PR description) and
@@ -22,12 +22,12 @@ and fails the run when the result is ``failed``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from typing import Any
 
-from hera_flows.steps.common import StepError, log, param, parse_json, write_outputs
+from hera_flows.steps.common import StepError, log, parse_json
+from hera_flows.steps.contract import Flag, Step
 
 MAX_PROBLEMS_PER_CARD = 10
 
@@ -103,15 +103,15 @@ def digest_cards(summary: str, cards_dir: str, policy_file: str) -> set[str]:
 def check(files: dict[str, Any], summary: str, context: dict[str, Any], *, cards_dir: str,
           policy_file: str) -> tuple[str, str]:
     """(result, markdown report) for the refresh."""
-    from hera_flows.steps.agents.model_card import card_filename
     from hera_flows.steps.markdown import inline_code
+    from hera_flows.steps.model_cards import card_filename
 
     date, week = str(context.get("date") or ""), str(context.get("week") or "")
     results = [r for r in context.get("results") or [] if isinstance(r, dict) and r.get("model")]
     by_path: dict[str, dict[str, Any]] = {}
-    for result in results:
+    for item in results:
         try:
-            by_path[f"{cards_dir}/{card_filename(str(result['model']))}"] = result
+            by_path[f"{cards_dir}/{card_filename(str(item['model']))}"] = item
         except StepError:
             continue
     changed = {path: text for path, text in files.items()
@@ -149,24 +149,30 @@ def check(files: dict[str, Any], summary: str, context: dict[str, Any], *, cards
                      + ("; ".join(problems) if problems else "parses, its record round-trips, the digest names it"))
     if general:
         lines += ["", *(f"- ❌ {problem}" for problem in general)]
-    result = "failed" if failed else "passed"
+    outcome = "failed" if failed else "passed"
     checked = len(changed) - not_checked
-    lines += ["", f"{checked} card(s) checked, {not_checked} not checked. Result: **{result}**"]
-    return result, "\n".join(lines) + "\n"
+    lines += ["", f"{checked} card(s) checked, {not_checked} not checked. Result: **{outcome}**"]
+    return outcome, "\n".join(lines) + "\n"
+
+
+CONTRACT = Step(
+    name="fairness-smoke",
+    entry="hera_flows.steps.fairness.smoke:main",
+    summary="re-read the refreshed cards: each one the digest names, within the policy file's format",
+    flags=(Flag("model-cards-dir", "folder of the model cards"),
+           Flag("policy-file", "the fairness policy (never changed by the refresh)")),
+    inputs=("files", "summary", "context"),
+    outputs=("result", "report"),
+)
+param = CONTRACT.param
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="hera-flows step smoke-fairness", description=__doc__.splitlines()[0],
-                                     allow_abbrev=False)
-    parser.add_argument("--model-cards-dir", default="model-cards")
-    parser.add_argument("--policy-file", default="model-cards/POLICY.md")
-    parser.add_argument("--outputs")
-    args = parser.parse_args(argv)
-
+    args = CONTRACT.parse(argv)
     files = parse_json(param("files") or "{}", "the files parameter")
     context = parse_json(param("context", required=True), "the context parameter")
     result, report = check(files, param("summary"), context, cards_dir=args.model_cards_dir.rstrip("/"),
                            policy_file=args.policy_file)
-    write_outputs(args.outputs, result=result, report=report)
-    log(f"smoke-fairness: {result}")
+    CONTRACT.write(args.outputs, result=result, report=report)
+    log(f"fairness-smoke: {result}")
     return 0

@@ -104,7 +104,9 @@ class Forge(ABC):
 def marker_matches(body: str | None, marker: str) -> bool:
     """An issue belongs to a dedupe key only when its body *ends* with that key's marker (hera-flows writes it
     as the last line); a marker quoted anywhere else, e.g. planted in an agent's text, never redirects."""
-    return bool(body) and body.rstrip().endswith(marker)
+    if not body:
+        return False
+    return body.rstrip().endswith(marker)
 
 
 class RedactingForge(Forge):

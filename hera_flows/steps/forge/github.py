@@ -97,7 +97,8 @@ class GitHubForge(Forge):
         return found
 
     def create_pr(self, *, branch: str, base: str, title: str, body: str) -> PullRequest:
-        payload = {"title": cap(title, MAX_TITLE_CHARS), "head": branch, "base": base, "body": cap(body, MAX_BODY_CHARS)}
+        payload = {"title": cap(title, MAX_TITLE_CHARS), "head": branch, "base": base,
+                   "body": cap(body, MAX_BODY_CHARS)}
         return _pull(self._request("POST", f"{self._repo}/pulls", json=payload))
 
     def update_pr(self, number: int, *, title: str | None = None, body: str | None = None) -> PullRequest:
@@ -164,7 +165,8 @@ def _message(response: Any) -> str:
     parts = [str(data.get("message", ""))]
     for error in data.get("errors") or []:
         if isinstance(error, dict):
-            parts.append(str(error.get("message") or " ".join(str(error.get(k, "")) for k in ("resource", "field", "code"))))
+            fields = " ".join(str(error.get(k, "")) for k in ("resource", "field", "code"))
+            parts.append(str(error.get("message") or fields))
         else:
             parts.append(str(error))
     return ": ".join(p for p in parts if p)[:500]

@@ -15,9 +15,8 @@ The backoff is this module's own and not ``common.retry`` because the server dic
 
 from __future__ import annotations
 
-import re
-
 import random
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +35,7 @@ class RetryPolicy:
 
 def backoff(attempt: int, base_delay: float) -> float:
     """Exponential backoff with jitter: about ``base_delay * 2**(attempt-1)``, capped at 30 s."""
-    return min(30.0, base_delay * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+    return min(30.0, base_delay * 2.0 ** (attempt - 1)) * (0.5 + random.random() / 2)
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:
@@ -138,9 +137,10 @@ class RestClient:
             else:
                 if response.status_code < 400:
                     return response
-                delay = self._retry_delay(response, attempt, what)
-                if delay is None:
+                retry_delay = self._retry_delay(response, attempt, what)
+                if retry_delay is None:
                     raise self._error(what, response)
+                delay = retry_delay
                 problem = f"HTTP {response.status_code}"
             if attempt == policy.attempts or waited + delay > policy.max_total_wait:
                 raise TransientError(f"{what} failed after {attempt} attempts: {problem}")

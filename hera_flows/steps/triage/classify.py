@@ -1,4 +1,4 @@
-"""`hera-flows step classify-triage`: put a failure into one class, with the evidence lines that decided it.
+"""`hera-flows step triage-classify`: put a failure into one class, with the evidence lines that decided it.
 
 The rule table below is the documentation (docs/patterns/failure-triage.md prints the same table). Each rule
 matches one *source* of evidence with a regular expression:
@@ -17,14 +17,14 @@ container the kernel OOM-killed beats the traceback it left behind. Nothing matc
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from hera_flows.steps import naming
-from hera_flows.steps.common import StepError, log, param, parse_json, write_outputs
+from hera_flows.steps.common import StepError, log, parse_json
+from hera_flows.steps.contract import Step
 
 CATEGORIES = ("oom", "image-pull", "data-missing", "code-bug", "gpu-unschedulable", "timeout", "infrastructure",
               "unknown")
@@ -48,7 +48,8 @@ RULES: tuple[Rule, ...] = (
     Rule("image-pull", "status", r"\b(ImagePullBackOff|ErrImagePull|InvalidImageName)\b|Failed to pull image",
          "the container image cannot be pulled (wrong tag or digest, missing image, registry credentials)"),
     Rule("gpu-unschedulable", "status",
-         r"Insufficient (nvidia\.com|amd\.com)/gpu|(nvidia\.com|amd\.com)/gpu.*(Unschedulable|didn't match|untolerated)",
+         r"Insufficient (nvidia\.com|amd\.com)/gpu|"
+         r"(nvidia\.com|amd\.com)/gpu.*(Unschedulable|didn't match|untolerated)",
          "no node can offer the requested GPUs"),
     Rule("oom", "status", r"\bOOMKilled\b",
          "the kernel killed the container at its memory limit"),
@@ -164,22 +165,30 @@ def classify(context: dict[str, Any]) -> Classification:
     return Classification("unknown", "no rule matched", sources["status"][:MAX_EVIDENCE], [])
 
 
+CONTRACT = Step(
+    name="triage-classify",
+    entry="hera_flows.steps.triage.classify:main",
+    summary="classify the failure with the documented rule table; name its branch, title and dedupe key",
+    inputs=("context",),
+    outputs=("context", "category", "title", "branch", "dedupe-key"),
+)
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="hera-flows step classify-triage", description=__doc__, allow_abbrev=False)
-    parser.add_argument("--outputs")
-    args = parser.parse_args(argv)
-    context = parse_json(param("context", required=True), "the context")
+    args = CONTRACT.parse(argv)
+    context = parse_json(CONTRACT.param("context", required=True), "the context")
     if context.get("pattern") != "failure_triage":
         raise StepError("the context is not a failure-triage context")
     result = classify(context)
     context["classification"] = result.as_dict()
-    workflow = context.get("workflow") if isinstance(context.get("workflow"), dict) else {}
+    workflow = context.get("workflow")
+    workflow = workflow if isinstance(workflow, dict) else {}
     subject = workflow.get("template") or workflow.get("name") or "workflow"
     namespace = workflow.get("namespace", "")
     key = naming.dedupe_key(namespace, subject, result.category)
     branch = naming.branch_name(BRANCH_PREFIX, subject, result.category)
     title = f"{subject}: {result.category} in {workflow.get('name', '')}".strip()
-    log(f"classify-triage: {result.category} ({result.means}); evidence: {result.evidence[:3]}")
-    write_outputs(args.outputs, context=json.dumps(context, sort_keys=True, ensure_ascii=False),
-                  category=result.category, title=f"Fix {title}", branch=branch, dedupe_key=key)
+    log(f"triage-classify: {result.category} ({result.means}); evidence: {result.evidence[:3]}")
+    CONTRACT.write(args.outputs, context=json.dumps(context, sort_keys=True, ensure_ascii=False),
+                   category=result.category, title=f"Fix {title}", branch=branch, dedupe_key=key)
     return 0

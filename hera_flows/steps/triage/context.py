@@ -1,4 +1,4 @@
-"""`hera-flows step context-triage`: the facts of one failed workflow, read from the Kubernetes API.
+"""`hera-flows step triage-context`: the facts of one failed workflow, read from the Kubernetes API.
 
 What it reads (with the ``kubernetes`` client, as the ``hera-flows-triage-context`` ServiceAccount):
 
@@ -22,7 +22,8 @@ import argparse
 import json
 from typing import Any
 
-from hera_flows.steps.common import StepError, log, param, write_outputs
+from hera_flows.steps.common import StepError, log
+from hera_flows.steps.contract import Flag, Step
 from hera_flows.steps.redact import redact_data
 
 WORKFLOW_LABEL = "workflows.argoproj.io/workflow"
@@ -34,15 +35,21 @@ MAX_MESSAGE = 500
 FAILING_NODE_PHASES = ("Failed", "Error")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hera-flows step context-triage", description=__doc__, allow_abbrev=False)
-    parser.add_argument("--tail-lines", type=int, default=200)
-    parser.add_argument("--limit-bytes", type=int, default=1024 * 1024)
-    parser.add_argument("--keep-bytes", type=int, default=16 * 1024)
-    parser.add_argument("--max-pods", type=int, default=5)
-    parser.add_argument("--owner-key", default="mlops.hera-flows/owner")
-    parser.add_argument("--outputs")
-    return parser
+CONTRACT = Step(
+    name="triage-context",
+    entry="hera_flows.steps.triage.context:main",
+    summary="the failed run's nodes, pods, Events and bounded log tails from the Kubernetes API, as JSON",
+    flags=(
+        Flag("tail-lines", "lines requested from the end of each failing container's log", kind=int),
+        Flag("limit-bytes", "hard cap on bytes transferred per log", kind=int),
+        Flag("keep-bytes", "bytes of the tail kept per container", kind=int),
+        Flag("max-pods", "failing pods inspected per workflow", kind=int),
+        Flag("owner-key", "label or annotation naming the pipeline's owner"),
+    ),
+    inputs=("target-name", "target-namespace", "target-uid", "case"),
+    outputs=("context",),
+)
+param = CONTRACT.param
 
 
 def _short(value: Any, limit: int = MAX_MESSAGE) -> str:
@@ -143,7 +150,9 @@ def template_summary(template: dict[str, Any] | None, names: set[str]) -> dict[s
     return out
 
 
-def build_context(reader: Any, namespace: str, name: str, uid: str, case: str, args: argparse.Namespace) -> dict[str, Any]:
+def build_context(
+    reader: Any, namespace: str, name: str, uid: str, case: str, args: argparse.Namespace
+) -> dict[str, Any]:
     workflow = reader.workflow(namespace, name)
     if workflow is None:
         raise StepError(f"workflow {namespace}/{name} no longer exists (deleted after the guard ran?)")
@@ -180,9 +189,9 @@ def build_context(reader: Any, namespace: str, name: str, uid: str, case: str, a
         chosen = chosen[: args.max_pods]
 
     pod_facts: list[dict[str, Any]] = []
-    for pod, node in chosen:
+    for pod, step_node in chosen:
         pod_name = (pod.get("metadata") or {}).get("name", "")
-        label = (node or {}).get("display_name") or pod_name
+        label = (step_node or {}).get("display_name") or pod_name
         if not pod_name:
             notes.append(f"the pod of step {label} is gone (pod garbage collection); only the node status is known")
             continue
@@ -217,7 +226,7 @@ def build_context(reader: Any, namespace: str, name: str, uid: str, case: str, a
             if tail.truncated:
                 notes.append(f"the log of {label}/{cs['name']} hit the {args.limit_bytes}-byte read limit; "
                              "the tail may not reach the end of the log")
-        pod_facts.append({"name": pod_name, "step": label, "node_id": (node or {}).get("id", ""),
+        pod_facts.append({"name": pod_name, "step": label, "node_id": (step_node or {}).get("id", ""),
                           "phase": (pod.get("status") or {}).get("phase", ""), "containers": statuses,
                           "events": event_facts, "logs": logs})
 
@@ -257,7 +266,8 @@ def build_context(reader: Any, namespace: str, name: str, uid: str, case: str, a
     }
     # Log tails and messages leave the cluster (agent context, issue bodies): secrets are masked here, including
     # the values of every variable the pods fill from a Secret.
-    return redact_data(context, names=secret_names)
+    redacted: dict[str, Any] = redact_data(context, names=secret_names)  # a mapping stays a dict
+    return redacted
 
 
 def secret_env_names(pods: list[dict[str, Any]], template: dict[str, Any] | None) -> list[str]:
@@ -299,7 +309,7 @@ def cap_context(context: dict[str, Any], limit: int = MAX_CONTEXT_BYTES) -> str:
 
 
 def main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
+    args = CONTRACT.parse(argv)
     name = param("target-name", required=True).strip()
     namespace = param("target-namespace", required=True).strip()
     uid = param("target-uid", required=True).strip()
@@ -310,7 +320,7 @@ def main(argv: list[str]) -> int:
 
     context = build_context(KubeReader(), namespace, name, uid, case, args)
     text = cap_context(context)
-    log(f"context-triage: {namespace}/{name}: {len(context['nodes'])} failing node(s), {len(context['pods'])} pod(s) "
+    log(f"triage-context: {namespace}/{name}: {len(context['nodes'])} failing node(s), {len(context['pods'])} pod(s) "
         f"inspected, {len(context['evidence'])} evidence line(s), {len(text)} bytes of context")
-    write_outputs(args.outputs, context=text)
+    CONTRACT.write(args.outputs, context=text)
     return 0

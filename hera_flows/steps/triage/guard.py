@@ -1,4 +1,4 @@
-"""`hera-flows step guard-triage`: decide whether a workflow named by the Sensor gets triaged, exactly once.
+"""`hera-flows step triage-guard`: decide whether a workflow named by the Sensor gets triaged, exactly once.
 
 The Sensor passes only the workflow's name, namespace and uid. The guard reads the workflow from the API and
 ends the run as a quiet ``skip`` (never a failure: a failed triage run must not look like something to triage)
@@ -19,7 +19,6 @@ this run, so two deliveries processed at the same moment still triage once.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import time
@@ -27,7 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from hera_flows.steps import naming
-from hera_flows.steps.common import StepError, log, param, write_outputs
+from hera_flows.steps.common import StepError, log, param
+from hera_flows.steps.contract import GUARD_FLAGS, GUARD_OUTPUTS, RUN_IDENTITY, Flag, Step, merged
 from hera_flows.steps.run_labels import label_workflow, run_labels
 from hera_flows.steps.state import WorkflowOwner, open_store, parse_time
 
@@ -51,17 +51,20 @@ class Decision:
     case: str = ""  # failed | image-pull
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hera-flows step guard-triage", description=__doc__, allow_abbrev=False)
-    parser.add_argument("--pattern", default="failure_triage")
-    parser.add_argument("--state-namespace", default="default", help="namespace of the dedupe Leases")
-    parser.add_argument("--claim-seconds", type=float, default=3600, help="how long the claim stays pending")
-    parser.add_argument("--namespaces", required=True, help="comma-separated watched namespaces")
-    parser.add_argument("--opt-in-labels", default="", help="comma-separated key=value labels a workflow must carry")
-    parser.add_argument("--grace-seconds", type=int, default=600)
-    parser.add_argument("--max-age-seconds", type=int, default=21600)
-    parser.add_argument("--outputs")
-    return parser
+CONTRACT = Step(
+    name="triage-guard",
+    entry="hera_flows.steps.triage.guard:main",
+    summary="re-read the failed workflow, skip our own and already triaged ones, claim its uid",
+    flags=(
+        *GUARD_FLAGS,
+        Flag("namespaces", "the watched namespaces", form="csv"),
+        Flag("opt-in-labels", "key=value labels a workflow must carry", form="csv"),
+        Flag("grace-seconds", "a Running workflow stuck pulling its image this long is triaged", kind=int),
+        Flag("max-age-seconds", "failures that finished longer ago are skipped", kind=int),
+    ),
+    inputs=("target-name", "target-namespace", "target-uid", "trigger", *RUN_IDENTITY),
+    outputs=merged(GUARD_OUTPUTS, ("case", "title")),
+)
 
 
 def parse_labels(text: str) -> dict[str, str]:
@@ -138,15 +141,16 @@ def decide(workflow: dict[str, Any] | None, *, uid: str, opt_in: dict[str, str],
 
 
 def main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
-    watched = [n.strip() for n in args.namespaces.split(",") if n.strip()]
+    args = CONTRACT.parse(argv)
+    watched = list(args.namespaces)
     name = param("target-name", required=True).strip()
     namespace = param("target-namespace", required=True).strip()
     uid = param("target-uid", required=True).strip()
     if not _DNS_SUBDOMAIN.match(name) or len(name) > 253:
         raise StepError(f"target-name {name[:80]!r} is not a Kubernetes object name")
     if namespace not in watched:
-        raise StepError(f"namespace {namespace[:80]!r} is not watched (failure_triage.namespaces: {', '.join(watched)})")
+        raise StepError(f"namespace {namespace[:80]!r} is not watched "
+                        f"(failure_triage.namespaces: {', '.join(watched)})")
     if not _UID.match(uid):
         raise StepError(f"target-uid {uid[:80]!r} is not a Kubernetes uid")
     run_name, run_uid = param("workflow-name"), param("workflow-uid")
@@ -157,8 +161,8 @@ def main(argv: list[str]) -> int:
     from hera_flows.steps.triage.kube import KubeReader
 
     workflow = KubeReader().workflow(namespace, name)
-    decision = decide(workflow, uid=uid, opt_in=parse_labels(args.opt_in_labels), grace_seconds=args.grace_seconds,
-                      max_age_seconds=args.max_age_seconds, now=_now())
+    decision = decide(workflow, uid=uid, opt_in=parse_labels(",".join(args.opt_in_labels)),
+                      grace_seconds=args.grace_seconds, max_age_seconds=args.max_age_seconds, now=_now())
     key = naming.dedupe_key(namespace, name, uid)
     if decision.decision == "proceed":
         owner = WorkflowOwner(run_name, run_uid) if run_name and run_uid else None
@@ -168,8 +172,8 @@ def main(argv: list[str]) -> int:
             current = store.get(lease) or {}
             by = (current.get("spec") or {}).get("holderIdentity") or "another run"
             decision = Decision("skip", f"workflow {namespace}/{name} (uid {uid}) was already triaged by {by}")
-    log(f"guard-triage: {decision.decision}: {decision.reason}")
-    label_workflow(args.state_namespace, run_name, run_labels(decision.decision, dedupe_key=key), who="guard-triage")
+    log(f"triage-guard: {decision.decision}: {decision.reason}")
+    label_workflow(args.state_namespace, run_name, run_labels(decision.decision, dedupe_key=key), who="triage-guard")
     template = ""
     if workflow:
         labels = (workflow.get("metadata") or {}).get("labels") or {}
@@ -178,7 +182,7 @@ def main(argv: list[str]) -> int:
     event = {"name": name, "namespace": namespace, "uid": uid, "case": decision.case, "template": template,
              "phase": ((workflow or {}).get("status") or {}).get("phase", "")}
     what = "image pull stuck" if decision.case == "image-pull" else "failed"
-    write_outputs(
+    CONTRACT.write(
         args.outputs,
         decision=decision.decision,
         reason=decision.reason,

@@ -111,7 +111,7 @@ class KubeReader:
             return None
 
     def _call(self, what: str, request: Callable[[], Any]) -> dict[str, Any]:
-        response = self._attempt(what, request, raw=False)
+        response: dict[str, Any] = self._attempt(what, request, raw=False)  # raw=False: checked to be an object
         return response
 
     def _attempt(self, what: str, request: Callable[[], Any], *, raw: bool) -> Any:

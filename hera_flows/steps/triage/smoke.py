@@ -1,4 +1,4 @@
-"""`hera-flows step smoke-triage`: the WorkflowTemplates a triage fix changed still validate.
+"""`hera-flows step triage-smoke`: the WorkflowTemplates a triage fix changed still validate.
 
 Every YAML document of ``kind: WorkflowTemplate`` among the published files (the ``files`` output of publish) is
 validated against the official Argo Workflows JSON schemas v3.7.18 and v4.1.2, vendored in ``hera_flows/schemas``
@@ -10,7 +10,6 @@ fails the run when the result is failed.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import functools
 import gzip
@@ -20,7 +19,8 @@ from typing import Any
 
 import yaml
 
-from hera_flows.steps.common import log, param, parse_json, write_outputs
+from hera_flows.steps.common import log, parse_json
+from hera_flows.steps.contract import Step
 
 SCHEMA_FILES = {
     "v3.7.18": "argo-workflows-v3.7.18-workflowtemplate.schema.json.gz",
@@ -41,11 +41,11 @@ def _strict(node: Any) -> Any:
     return node
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def validator(version: str) -> Any:
     from jsonschema import Draft202012Validator
 
-    raw = resources.files("hera_flows").joinpath("schemas", SCHEMA_FILES[version]).read_bytes()
+    raw = resources.files("hera_flows").joinpath("schemas").joinpath(SCHEMA_FILES[version]).read_bytes()
     schema = json.loads(gzip.decompress(raw))
     definitions = _strict(copy.deepcopy(schema["definitions"]))
     # The JSON schema types int-or-string fields (retry limits, quantities like ``nvidia.com/gpu: 1``) as strings;
@@ -93,13 +93,20 @@ def check_files(files: dict[str, str]) -> tuple[str, str]:
     return "passed", "\n".join(lines) + "\n"
 
 
+CONTRACT = Step(
+    name="triage-smoke",
+    entry="hera_flows.steps.triage.smoke:main",
+    summary="the changed WorkflowTemplate validates against the vendored Argo schema",
+    inputs=("files",),
+    outputs=("result", "report"),
+)
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="hera-flows step smoke-triage", description=__doc__, allow_abbrev=False)
-    parser.add_argument("--outputs")
-    args = parser.parse_args(argv)
-    raw = param("files").strip() or "{}"
+    args = CONTRACT.parse(argv)
+    raw = CONTRACT.param("files").strip() or "{}"
     files = {str(k): str(v) for k, v in parse_json(raw, "the files output of publish").items()}
     result, report = check_files(files)
-    log(f"smoke-triage: {result}")
-    write_outputs(args.outputs, result=result, report=report)
+    log(f"triage-smoke: {result}")
+    CONTRACT.write(args.outputs, result=result, report=report)
     return 0

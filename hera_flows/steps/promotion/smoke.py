@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from hera_flows.steps.common import StepError, TransientError, log, param, parse_json, retry, write_outputs
+from hera_flows.steps.common import StepError, TransientError, log, parse_json, retry
+from hera_flows.steps.contract import Flag, Step
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 ICONS = {PASSED: "✅", FAILED: "❌", SKIPPED: "➖"}
@@ -66,21 +67,30 @@ class _Retryable(Exception):
         self.outcome = outcome
 
 
+CONTRACT = Step(
+    name="promotion-smoke",
+    entry="hera_flows.steps.promotion.smoke:main",
+    summary="validate the changed InferenceService and send one inference request to staging",
+    flags=(
+        Flag("endpoint", "staging base URL; {model} becomes the model's name"),
+        Flag("protocol", "KServe v1 or Open Inference (v2)", choices=("v1", "v2")),
+        Flag("max-latency-ms", "slowest acceptable answer", kind=int),
+        Flag("timeout-seconds", "budget for all attempts together", kind=float),
+        Flag("payload", "request body (JSON); left out: a KServe example request", optional=True),
+    ),
+    inputs=("model-name", "files"),
+    outputs=("result", "report"),
+)
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="hera-flows step smoke", description=__doc__, allow_abbrev=False)
-    parser.add_argument("--endpoint", default="", help="staging base URL; {model} becomes the model's name")
-    parser.add_argument("--protocol", choices=["v1", "v2"], default="v2", help="KServe v1 or Open Inference (v2)")
-    parser.add_argument("--max-latency-ms", type=int, default=2000)
-    parser.add_argument("--timeout-seconds", type=float, default=10.0, help="budget for all attempts together")
-    parser.add_argument("--payload", default=None, help="request body (JSON); default: a KServe example request")
-    parser.add_argument("--outputs", default=None, help="folder receiving the result and report files")
-    args = parser.parse_args(argv)
+    args = CONTRACT.parse(argv)
     try:
         return run(args)
     except StepError as exc:
         # The PR still learns why there is no smoke test: the report step posts whatever report we leave.
         report = f"### Smoke test {ICONS[FAILED]} could not run\n\n```text\n{_plain(str(exc))[:400]}\n```\n"
-        write_outputs(args.outputs, result=FAILED, report=report)
+        CONTRACT.write(args.outputs, result=FAILED, report=report)
         raise
 
 
@@ -89,24 +99,24 @@ def run(args: argparse.Namespace) -> int:
         raise StepError("--max-latency-ms and --timeout-seconds must be positive")
     payload = request_payload(args.protocol, args.payload)
     check_endpoint_template(args.endpoint)
-    model = param("model-name", required=True)
-    files = parse_files(param("files"))
+    model = CONTRACT.param("model-name", required=True)
+    files = parse_files(CONTRACT.param("files"))
 
     checks, served_name = manifest_checks(files, model)
-    from hera_flows.steps.inference_service import k8s_name
+    from hera_flows.steps.promotion.inference_service import k8s_name
 
     name = served_name or k8s_name(model)
     if not name:
         raise StepError(f"the model name {model!r} has no DNS-1123 form to address it by")
     url = request_url(args.endpoint, name, args.protocol)
-    log(f"smoke: POST {url}")
+    log(f"promotion-smoke: POST {url}")
     outcome = send(url, payload, timeout_seconds=args.timeout_seconds)
     checks.extend(response_checks(outcome, args.protocol, payload, args.max_latency_ms))
 
     result = FAILED if any(c.status == FAILED for c in checks) else PASSED
     report = render_report(result, checks, model=model, url=url, protocol=args.protocol)
-    write_outputs(args.outputs, result=result, report=report)
-    log(f"smoke: {result}")
+    CONTRACT.write(args.outputs, result=result, report=report)
+    log(f"promotion-smoke: {result}")
     return 0
 
 
@@ -175,8 +185,8 @@ def manifest_checks(files: dict[str, str], model: str) -> tuple[list[Check], str
     """
     import yaml
 
-    from hera_flows.steps import kserve
-    from hera_flows.steps.inference_service import MODEL_ANNOTATION
+    from hera_flows.steps.promotion import kserve
+    from hera_flows.steps.promotion.inference_service import MODEL_ANNOTATION
 
     checks: list[Check] = []
     served: str | None = None
@@ -197,8 +207,10 @@ def manifest_checks(files: dict[str, str], model: str) -> tuple[list[Check], str
                 checks.append(Check(label, FAILED, detail, [f"{path}: {p}" for p in problems]))
             else:
                 checks.append(Check(label, PASSED, f"valid against KServe {kserve.KSERVE_VERSION} v1beta1"))
-            metadata = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
-            annotations = metadata.get("annotations") if isinstance(metadata.get("annotations"), dict) else {}
+            metadata = doc.get("metadata")
+            metadata = metadata if isinstance(metadata, dict) else {}
+            annotations = metadata.get("annotations")
+            annotations = annotations if isinstance(annotations, dict) else {}
             if served is None and annotations.get(MODEL_ANNOTATION) == model and isinstance(metadata.get("name"), str):
                 served = metadata["name"]
     if not checks:
@@ -325,7 +337,7 @@ def tensor_problems(tensor: Any, where: str) -> list[str]:
         problems.append(f'{where} has no valid "shape" (a list of non-negative integers)')
     if "data" not in tensor or not isinstance(tensor["data"], list):
         problems.append(f'{where} has no "data" list')
-    elif shape_ok:
+    elif shape_ok and isinstance(shape, list):
         count, expected = _leaf_count(tensor["data"]), math.prod(shape)
         if count != expected:
             problems.append(f"{where} has {count} data element(s) but its shape {shape} needs {expected}")

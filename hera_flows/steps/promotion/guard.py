@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from hera_flows.steps import event_data, naming, verify
-from hera_flows.steps.common import StepError, log, param, secret, write_outputs
+from hera_flows.steps import event_data, naming
+from hera_flows.steps.common import StepError, log, param, secret
+from hera_flows.steps.contract import GUARD_FLAGS, GUARD_OUTPUTS, RUN_IDENTITY, Flag, Step, merged
+from hera_flows.steps.promotion import verify
 from hera_flows.steps.run_labels import label_workflow, run_labels
 
 PROMOTION_BRANCH_PREFIX = "model-promotion"
@@ -56,22 +58,19 @@ class Outcome:
     replay_key: str | None = field(default=None, repr=False)
 
 
-def _csv(value: str) -> list[str]:
-    return [item.strip() for item in value.split(",") if item.strip()]
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hera-flows step guard", description=__doc__)
-    parser.add_argument("--pattern", required=True, choices=["promotion"])
-    parser.add_argument("--outputs", help="folder receiving one file per output parameter")
-    parser.add_argument("--aliases", default="champion,production", help="MLflow aliases that mean 'promote'")
-    parser.add_argument("--stages", default="Production", help="Databricks stages that mean 'promote'")
-    parser.add_argument("--tolerance-seconds", type=int, default=300,
-                        help="accepted clock difference for signed timestamps; also the replay window")
-    parser.add_argument("--state-namespace", default="default", help="namespace of the replay/cooldown Leases")
-    parser.add_argument("--claim-seconds", type=float, default=3600, help="how long a claim stays pending (the "
-                        "workflow's deadline) before it counts as abandoned")
-    return parser
+CONTRACT = Step(
+    name="promotion-guard",
+    entry="hera_flows.steps.promotion.guard:main",
+    summary="verify a registry promotion event, refuse replays, and decide whether the run proceeds",
+    flags=(
+        *GUARD_FLAGS,
+        Flag("aliases", "MLflow aliases that mean 'promote'", form="csv"),
+        Flag("stages", "Databricks stages that mean 'promote'", form="csv"),
+        Flag("tolerance-seconds", "accepted difference between a signed timestamp and its receipt", kind=int),
+    ),
+    inputs=("event-source", "received-at", "manual", "model-name", "version", "alias", *RUN_IDENTITY),
+    outputs=merged(GUARD_OUTPUTS, ("model", "version", "alias", "title")),
+)
 
 
 # --- input validation ------------------------------------------------------------------------------------
@@ -128,7 +127,8 @@ def received_at(value: str, now: float, tolerance_seconds: int) -> float:
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise StepError(f"received-at {text[:40]!r} is not an RFC 3339 time (it comes from the event context)") from None
+        raise StepError(f"received-at {text[:40]!r} is not an RFC 3339 time "
+                        "(it comes from the event context)") from None
     epoch = (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
     if epoch - now > tolerance_seconds:
         raise verify.Rejected(f"the delivery was received at {text}, {int(epoch - now)} s in the future: check clocks")
@@ -155,7 +155,7 @@ def _mlflow(args: argparse.Namespace, body: str, webhook_secret: str) -> Outcome
     if not isinstance(data, dict):
         raise verify.MalformedBody("the MLflow event has no 'data' object")
     alias = _check_text(data.get("alias"), "alias", MAX_ALIAS_LENGTH)
-    aliases = _csv(args.aliases)
+    aliases = list(args.aliases)
     if alias not in aliases:
         return Outcome("skip", f"alias {alias!r} is not one of the promotion aliases ({', '.join(aliases)})",
                        "mlflow", alias=alias, delivery_id=delivery_id, timestamp=timestamp)
@@ -169,7 +169,7 @@ def _databricks(args: argparse.Namespace, body: str) -> Outcome:
     configured = secret("HF_DATABRICKS_SECRET", required=False)
     signature = _field(args, "databricks-signature")
     if not configured and signature:
-        log("guard: X-Databricks-Signature present but HF_DATABRICKS_SECRET is not configured; "
+        log("promotion-guard: X-Databricks-Signature present but HF_DATABRICKS_SECRET is not configured; "
             "relying on the EventSource's bearer token")
     payload = verify.verify_databricks(
         body, signature=signature, secret=configured, tolerance_seconds=args.tolerance_seconds,
@@ -182,7 +182,7 @@ def _databricks(args: argparse.Namespace, body: str) -> Outcome:
         return Outcome("skip", f"Databricks event {str(event)[:80]!r} is not a stage transition", "databricks",
                        timestamp=timestamp)
     stage = _check_text(payload.get("to_stage"), "target stage", MAX_ALIAS_LENGTH)
-    stages = _csv(args.stages)
+    stages = list(args.stages)
     if stage not in stages:
         return Outcome("skip", f"stage {stage!r} is not one of the promotion stages ({', '.join(stages)})",
                        "databricks", alias=stage, stage=stage, timestamp=timestamp)
@@ -223,7 +223,7 @@ def _title(outcome: Outcome) -> str:
 
 
 def main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
+    args = CONTRACT.parse(argv)
     if args.tolerance_seconds <= 0:
         raise StepError("--tolerance-seconds must be a positive number of seconds")
 
@@ -261,7 +261,7 @@ def main(argv: list[str]) -> int:
         "timestamp": outcome.timestamp,
         "manual": outcome.manual,
     }
-    write_outputs(
+    CONTRACT.write(
         args.outputs,
         decision=outcome.decision,
         reason=outcome.reason,
@@ -278,6 +278,6 @@ def main(argv: list[str]) -> int:
         dedupe_key=naming.dedupe_key(outcome.model, version_tag) if outcome.model else "",
         model=outcome.model,
     ))
-    log(f"guard: decision={outcome.decision} source={outcome.source} model={outcome.model or '-'} "
+    log(f"promotion-guard: decision={outcome.decision} source={outcome.source} model={outcome.model or '-'} "
         f"version={outcome.version or '-'} alias={outcome.alias or '-'}: {outcome.reason}")
     return 0

@@ -7,31 +7,35 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from hera_flows.steps.common import StepError
+from hera_flows.steps.contract import Flag
 
-def _arguments(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="hera-flows step agent-builtin --pattern=fairness", allow_abbrev=False)
-    parser.add_argument("--model-cards-dir", default="model-cards")
-    parser.add_argument("--policy-file", default="model-cards/POLICY.md")
-    args = parser.parse_args(argv)
+# The pattern's settings the editor, publish (writable paths) and the prompt read (filled from
+# patterns.fairness_audit).
+SETTINGS = (
+    Flag("model-cards-dir", "folder of the model cards"),
+    Flag("policy-file", "the fairness policy (thresholds), never changed by the refresh"),
+)
+
+
+def _checked(args: argparse.Namespace) -> argparse.Namespace:
     for name, value in (("model-cards-dir", args.model_cards_dir), ("policy-file", args.policy_file)):
         if value.startswith("/") or ".." in value.split("/"):
-            from hera_flows.steps.common import StepError
-
             raise StepError(f"--{name}={value!r} must be a relative path inside the repository")
     return args
 
 
-def builtin_edit(repo: Path, context: dict[str, Any], argv: list[str]) -> str:
+def builtin_edit(repo: Path, context: dict[str, Any], args: argparse.Namespace) -> str:
     from hera_flows.steps.fairness.collect import refresh
 
-    args = _arguments(argv)
+    _checked(args)
     return refresh(repo, context, cards_dir=args.model_cards_dir, policy_file=args.policy_file)
 
 
-def writable_paths(repo: Path, context: dict[str, Any], argv: list[str]) -> list[str]:
+def writable_paths(repo: Path, context: dict[str, Any], args: argparse.Namespace) -> list[str]:
     """The weekly refresh may change the cards of the models audited in this run (never the policy file)."""
-    from hera_flows.steps.agents.model_card import card_filename
+    from hera_flows.steps.model_cards import card_filename
 
-    args = _arguments(argv)
+    _checked(args)
     models = [r.get("model") for r in context.get("results") or [] if isinstance(r, dict)]
     return sorted({f"{args.model_cards_dir}/{card_filename(str(m))}" for m in models if m})

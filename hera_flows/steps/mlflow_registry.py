@@ -1,28 +1,18 @@
-"""Step `context-mlflow`: collect what the agent needs to know about a promoted model version, as one JSON.
+"""The one MLflow client of the steps: the few registry calls they make, each retried on transient failures within a
+deadline, with MLflow's own long HTTP retries turned down so a dead server fails in seconds, not minutes.
 
-From MLflow: the version (source, run or LoggedModel, tags, aliases), its metrics and params, and the artifact
-URI KServe should load. From the GitOps repository: the model's InferenceService and the version it serves
-now, whose metrics give the deltas a reviewer wants to see. The deployment tags are validated here, so a bad
-tag stops the workflow before anything is edited.
-
-Two kinds of model version exist in MLflow 3: run-based ones (``run_id`` set; metrics and params on the run)
-and LoggedModel ones (``run_id`` null, ``source: models:/m-...``; metrics and params on the LoggedModel). When
-a version has both, the LoggedModel's own metrics win over the run's: they describe that model specifically.
-
-Failures: an unknown model or version, a missing InferenceService or a bad tag is a StepError (exit 1); MLflow
-unreachable after a few quick retries (MLflow's own HTTP retries are turned down so a dead server fails in
-seconds, not minutes) is a TransientError (exit 75), which Argo retries with backoff.
+Used by the promotion context, the drift context (the serving version's metrics) and the fairness audit (listing
+production models, loading them). Failures: an unknown model or version is a StepError (exit 1); MLflow unreachable
+after a few quick retries is a TransientError (exit 75), which Argo retries with backoff.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
+import functools
 import math
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,10 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from hera_flows.steps import gitrepo
-from hera_flows.steps.common import StepError, TransientError, log, param, retry, secret, write_outputs
-from hera_flows.steps.deployment_tags import parse_deployment_tags
-from hera_flows.steps import inference_service
-from hera_flows.steps.inference_service import VERSION_ANNOTATION, find_inference_service, k8s_name
+from hera_flows.steps.common import StepError, TransientError, log, retry, secret
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -57,155 +44,6 @@ _TRANSIENT_CODES = {"TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED", "INTERN
                     "ABORTED", "IO_ERROR"}
 _AUTH_CODES = {"UNAUTHENTICATED", "PERMISSION_DENIED", "CUSTOMER_UNAUTHORIZED"}
 _LOGGED_MODEL_SOURCE = re.compile(r"^models:/(m-[A-Za-z0-9]+)/?$")
-
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="hera-flows step context-mlflow", description=__doc__.splitlines()[0])
-    parser.add_argument("--tracking-uri", required=True, help="MLflow tracking server URL")
-    parser.add_argument("--repo-url", required=True, help="GitOps repository to read the InferenceService from")
-    parser.add_argument("--base-branch", default="main")
-    parser.add_argument("--inference-dir", default="inference", help="folder of InferenceServices in the repo")
-    parser.add_argument("--deadline-seconds", type=float, default=180.0,
-                        help="give up (exit 75) when MLflow or git is still failing after this long")
-    parser.add_argument("--outputs", help="folder receiving the output parameter files")
-    parser.add_argument("--forge", default="github", help="forge kind (github or gitlab), for the git username")
-    args = parser.parse_args(argv)
-
-    model = param("model-name", required=True).strip()
-    version = param("version").strip()
-    alias = param("alias").strip()
-    if version and not re.fullmatch(r"[1-9][0-9]{0,9}", version):
-        raise StepError(f"version {version!r} is not a model version number (expected 1, 2, 3, ...)")
-    if not version and not alias:
-        raise StepError("neither a version nor an alias was given: one of them names the model version")
-
-    deadline = time.monotonic() + args.deadline_seconds
-    with mlflow_http_settings() as owned:
-        registry = Registry(args.tracking_uri, deadline, bound_timeout="MLFLOW_HTTP_REQUEST_TIMEOUT" in owned)
-        context = build_context(registry, args, model, version, alias, deadline)
-
-    serving = context["serving"]
-    write_outputs(
-        args.outputs,
-        context=json.dumps(context, indent=2, ensure_ascii=False, allow_nan=False),
-        manifest_path=serving["manifest_path"],
-        current_version=serving["current_version"] or "",
-    )
-    log(f"context: {model} v{context['version']} -> {serving['manifest_path']} "
-        f"(serving now: {serving['current_version'] or 'unknown'})")
-    return 0
-
-
-def build_context(
-    registry: Registry, args: argparse.Namespace, model: str, version: str, alias: str, deadline: float
-) -> dict[str, Any]:
-    mv = registry.model_version(model, version) if version else registry.version_by_alias(model, alias)
-    metrics, params = registry.metrics_and_params(mv)
-    deployment = parse_deployment_tags(mv.tags or {})
-    storage_uri = registry.storage_uri(mv)
-
-    with tempfile.TemporaryDirectory(prefix="hf-context-") as scratch:
-        repo = clone_repository(args.repo_url, args.base_branch, Path(scratch), deadline, forge=args.forge)
-        found = find_inference_service(repo, model, args.inference_dir)
-        if found is None:
-            raise StepError(
-                f"no InferenceService for model {model!r} in folder '{args.inference_dir}/' of "
-                f"{redact(args.repo_url)} (branch {args.base_branch}): expected a manifest annotated "
-                f"'hera-flows.io/mlflow-model: {model}' or named '{k8s_name(model)}'"
-            )
-    metadata = found.document.get("metadata")
-    if found.matched_by == "name":
-        check_name_match(registry, model, str(metadata.get("name")), found.relative)
-    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
-    annotations = annotations if isinstance(annotations, dict) else {}
-    current_storage_uri = inference_service.storage_uri(found.document)
-    current_version, current_metrics = serving_version(
-        registry, model, annotations.get(VERSION_ANNOTATION), current_storage_uri
-    )
-
-    return {
-        "pattern": "promotion",
-        "model": mv.name,
-        "version": str(mv.version),
-        "alias": alias or None,
-        "model_version": {
-            "name": mv.name,
-            "version": str(mv.version),
-            "source": mv.source,
-            "run_id": mv.run_id or None,
-            "model_id": logged_model_id(mv),
-            "storage_uri": storage_uri,
-            "tags": dict(sorted((mv.tags or {}).items())),
-            "aliases": sorted(mv.aliases or []),
-            "description": mv.description or None,
-            "creation_timestamp": mv.creation_timestamp,
-        },
-        "metrics": metrics,
-        "params": params,
-        "deployment": deployment,
-        "serving": {
-            "manifest_path": found.relative,
-            "current_version": current_version,
-            "current_storage_uri": current_storage_uri,
-            "metrics": current_metrics,
-        },
-        "deltas": deltas(metrics, current_metrics),
-    }
-
-
-def check_name_match(registry: Registry, model: str, manifest_name: str, relative: str) -> None:
-    """A manifest found by its name only (no annotation) must not belong to another registered model: when a
-    model is registered under exactly that name, ``model`` is a look-alike (``Fraud_Detector`` for
-    ``fraud-detector``) and the promotion is refused instead of repointing the other model's service."""
-    if manifest_name == model or not registry.model_exists(manifest_name):
-        return
-    raise StepError(
-        f"{relative} is named {manifest_name!r} and carries no '{inference_service.MODEL_ANNOTATION}' annotation; "
-        f"the registry has a model named exactly {manifest_name!r}, so it may serve that model rather than "
-        f"{model!r}. Annotate the manifest that serves {model!r} with "
-        f"'{inference_service.MODEL_ANNOTATION}: {model}'")
-
-
-def serving_version(
-    registry: Registry, model: str, annotated: Any, storage_uri: str | None
-) -> tuple[str | None, dict[str, float] | None]:
-    """The version the manifest serves now (its version annotation, else the version whose artifacts are at
-    the manifest's storageUri) and that version's metrics; (None, None) when neither tells."""
-    version = str(annotated).strip() if annotated is not None else ""
-    if version:
-        if not re.fullmatch(r"[1-9][0-9]{0,9}", version):
-            log(f"context: ignoring annotation {VERSION_ANNOTATION}={version!r}: not a version number")
-        else:
-            mv = registry.find_version(model, version)
-            if mv is None:
-                log(f"context: the manifest names version {version}, which MLflow no longer has; no deltas")
-                return version, None
-            return version, _serving_metrics(registry, mv)
-    if storage_uri:
-        mv = registry.version_with_storage_uri(model, storage_uri)
-        if mv is not None:
-            return str(mv.version), _serving_metrics(registry, mv)
-    return None, None
-
-
-def _serving_metrics(registry: Registry, mv: Any) -> dict[str, float] | None:
-    """The serving version's metrics; None (no deltas, not a failure) when its run or model is gone."""
-    try:
-        return registry.metrics_and_params(mv)[0]
-    except StepError as exc:
-        if isinstance(exc, TransientError):
-            raise
-        log(f"context: no metrics for the serving version {mv.version}: {exc}")
-        return None
-
-
-def deltas(new: dict[str, float], old: dict[str, float] | None) -> dict[str, dict[str, float | None]]:
-    result: dict[str, dict[str, float | None]] = {}
-    for name, value in new.items():
-        previous = (old or {}).get(name)
-        delta = round(value - previous, 10) if previous is not None else None
-        result[name] = {"new": value, "old": previous, "delta": delta}
-    return result
 
 
 def logged_model_id(mv: Any) -> str | None:
@@ -279,7 +117,7 @@ class Registry:
     def find_version(self, name: str, version: str) -> Any | None:
         """The version, or None when the model exists but the version does not (an unknown model fails)."""
         try:
-            return self._call(f"reading {name!r} version {version}",
+            return self.call(f"reading {name!r} version {version}",
                               lambda: self.client.get_model_version(name, version))
         except _NotFound:
             self._require_model(name)
@@ -287,7 +125,7 @@ class Registry:
 
     def version_by_alias(self, name: str, alias: str) -> Any:
         try:
-            return self._call(f"resolving alias {alias!r} of {name!r}",
+            return self.call(f"resolving alias {alias!r} of {name!r}",
                               lambda: self.client.get_model_version_by_alias(name, alias))
         except _NotFound:
             self._require_model(name)
@@ -295,14 +133,14 @@ class Registry:
 
     def model_exists(self, name: str) -> bool:
         try:
-            self._call(f"reading registered model {name!r}", lambda: self.client.get_registered_model(name))
+            self.call(f"reading registered model {name!r}", lambda: self.client.get_registered_model(name))
         except _NotFound:
             return False
         return True
 
     def _require_model(self, name: str) -> None:
         try:
-            self._call(f"reading registered model {name!r}", lambda: self.client.get_registered_model(name))
+            self.call(f"reading registered model {name!r}", lambda: self.client.get_registered_model(name))
         except _NotFound:
             raise StepError(f"registered model {name!r} does not exist in MLflow at {redact(self.uri)}") from None
 
@@ -319,14 +157,14 @@ class Registry:
         return None
 
     def _all_versions(self, name: str) -> list[Any]:
-        quoted = _quote(name)
+        quoted = quote_filter_value(name)
         filter_string = f"name = {quoted}" if quoted else None  # no safe quoting: filter on our side
         found: list[Any] = []
         token: str | None = None
         while True:
-            page = self._call(
+            page = self.call(
                 f"listing versions of {name!r}",
-                lambda: self.client.search_model_versions(filter_string, max_results=1000, page_token=token),
+                functools.partial(self.client.search_model_versions, filter_string, max_results=1000, page_token=token),
             )
             found.extend(mv for mv in page if mv.name == name)
             token = page.token
@@ -337,23 +175,24 @@ class Registry:
 
     def storage_uri(self, mv: Any) -> str:
         """Where the version's files are, as KServe would load them (not a ``runs:/`` or ``models:/`` URI)."""
-        uri = self._call(f"resolving the artifact URI of {mv.name!r} version {mv.version}",
+        uri = self.call(f"resolving the artifact URI of {mv.name!r} version {mv.version}",
                          lambda: self.client.get_model_version_download_uri(mv.name, str(mv.version)))
         if uri.startswith("runs:/"):
             run_id, _, path = uri[len("runs:/"):].partition("/")
-            run = self._call(f"reading run {run_id}", lambda: self.client.get_run(run_id))
+            run = self.call(f"reading run {run_id}", lambda: self.client.get_run(run_id))
             base = run.info.artifact_uri.rstrip("/")
             return f"{base}/{path.strip('/')}" if path.strip("/") else base
         match = _LOGGED_MODEL_SOURCE.match(uri)
         if match:
-            return self._logged_model(match.group(1)).artifact_location
+            location: str = self._logged_model(match.group(1)).artifact_location
+            return location
         return uri
 
     def metrics_and_params(self, mv: Any) -> tuple[dict[str, float], dict[str, str]]:
         metrics: dict[str, float] = {}
         params: dict[str, str] = {}
         if mv.run_id:
-            run = self._call(f"reading run {mv.run_id}", lambda: self.client.get_run(mv.run_id))
+            run = self.call(f"reading run {mv.run_id}", lambda: self.client.get_run(mv.run_id))
             metrics.update(run.data.metrics)
             params.update(run.data.params)
         model_id = logged_model_id(mv)
@@ -371,13 +210,13 @@ class Registry:
 
     def _logged_model(self, model_id: str) -> Any:
         try:
-            return self._call(f"reading logged model {model_id}", lambda: self.client.get_logged_model(model_id))
+            return self.call(f"reading logged model {model_id}", lambda: self.client.get_logged_model(model_id))
         except _NotFound:
             raise StepError(f"logged model {model_id} (the version's source) does not exist in MLflow") from None
 
     # -- calling MLflow --
 
-    def _call(self, what: str, fn: Callable[[], T]) -> T:
+    def call(self, what: str, fn: Callable[[], T]) -> T:
         from mlflow.exceptions import MlflowException
 
         def attempt() -> T:
@@ -437,7 +276,7 @@ def _latest_metrics(metrics: list[Any]) -> dict[str, float]:
     return {key: metric.value for key, metric in latest.items()}
 
 
-def _quote(value: str) -> str | None:
+def quote_filter_value(value: str) -> str | None:
     """A string literal for an MLflow filter, or None: MLflow's parser strips quotes and has no escapes."""
     if "'" not in value:
         return f"'{value}'"

@@ -16,16 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hera_flows.steps.agents import model_card
+from hera_flows.steps import model_cards as model_card
 from hera_flows.steps.common import StepError
-from hera_flows.steps.deployment_tags import parse_deployment_tags
-from hera_flows.steps.inference_service import (
+from hera_flows.steps.contract import Flag
+from hera_flows.steps.markdown import inline_code, table_cell
+from hera_flows.steps.promotion.deployment_tags import parse_deployment_tags
+from hera_flows.steps.promotion.inference_service import (
     MODEL_ANNOTATION,
     VERSION_ANNOTATION,
     find_inference_service,
     serving_component,
 )
-from hera_flows.steps.markdown import inline_code, table_cell
 from hera_flows.steps.yaml_patch import (
     MISSING,
     FieldChange,
@@ -44,9 +45,9 @@ LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a
 
 @dataclass(frozen=True)
 class PromotionOptions:
-    inference_dir: str = "inference"
-    model_cards_dir: str = "model-cards"
-    gpu_node_selector_key: str = "nvidia.com/gpu.product"
+    inference_dir: str
+    model_cards_dir: str
+    gpu_node_selector_key: str
 
 
 @dataclass(frozen=True)
@@ -67,30 +68,38 @@ class PromotionResult:
     summary: str = ""
 
 
-def _options(argv: list[str]) -> PromotionOptions:
-    parser = argparse.ArgumentParser(prog="hera-flows step agent-builtin --pattern=promotion", allow_abbrev=False)
-    parser.add_argument("--inference-dir", default=PromotionOptions.inference_dir)
-    parser.add_argument("--model-cards-dir", default=PromotionOptions.model_cards_dir)
-    parser.add_argument("--gpu-node-selector-key", default=PromotionOptions.gpu_node_selector_key)
-    args = parser.parse_args(argv)
-    return PromotionOptions(args.inference_dir, args.model_cards_dir, args.gpu_node_selector_key)
+# The pattern's settings the editor, publish (writable paths) and the prompt read: flags of agent-builtin,
+# publish and prepare-workspace, filled by the generator from patterns.promotion (hera_flows/steps/contract.py).
+# Names the prompt template mentions that the code defines (hera_flows/steps/prompts.py substitutes them).
+PROMPT_CONSTANTS = {"gpu_resource": GPU_RESOURCE, "model_annotation": MODEL_ANNOTATION,
+                    "version_annotation": VERSION_ANNOTATION}
+
+SETTINGS = (
+    Flag("inference-dir", "folder of the InferenceService manifests"),
+    Flag("model-cards-dir", "folder of the model cards"),
+    Flag("gpu-node-selector-key", "node label that selects the GPU type of the deployment tags"),
+)
 
 
-def builtin_edit(repo: Path, context: dict[str, Any], argv: list[str]) -> str:
-    """Entry point for `agent-builtin --pattern=promotion`: parse this editor's flags, edit, return the summary."""
-    return promote(repo, context, _options(argv)).summary
+def options(settings: argparse.Namespace) -> PromotionOptions:
+    return PromotionOptions(settings.inference_dir, settings.model_cards_dir, settings.gpu_node_selector_key)
 
 
-def writable_paths(repo: Path, context: dict[str, Any], argv: list[str]) -> list[str]:
+def builtin_edit(repo: Path, context: dict[str, Any], settings: argparse.Namespace) -> str:
+    """Entry point for `agent-builtin --pattern=promotion`: edit, return the summary."""
+    return promote(repo, context, options(settings)).summary
+
+
+def writable_paths(repo: Path, context: dict[str, Any], settings: argparse.Namespace) -> list[str]:
     """A promotion may change the model's own InferenceService (found as the editor finds it) and model card."""
-    options = _options(argv)
+    options_ = options(settings)
     model = _text(context, "model")
-    found = find_inference_service(repo, model, options.inference_dir)
-    card = model_card.card_path(repo, options.model_cards_dir, model).relative_to(repo).as_posix()
+    found = find_inference_service(repo, model, options_.inference_dir)
+    card = model_card.card_path(repo, options_.model_cards_dir, model).relative_to(repo).as_posix()
     return [card] + ([found.relative] if found is not None else [])
 
 
-def promote(repo: Path, context: dict[str, Any], options: PromotionOptions = PromotionOptions()) -> PromotionResult:
+def promote(repo: Path, context: dict[str, Any], options: PromotionOptions) -> PromotionResult:
     """Edit the InferenceService and the model card in ``repo``; return what changed and the summary."""
     model, version = _text(context, "model"), _text(context, "version")
     _text(context, "alias")

@@ -9,13 +9,12 @@ marker or break the layout. Rendering is deterministic: a redelivered event prod
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hera_flows.steps.agents.model_card import metrics_table
-from hera_flows.steps.markdown import code_cell, contain, inline_code, one_line, refused_section, table_cell
 from hera_flows.steps.common import StepError
+from hera_flows.steps.markdown import code_cell, contain, inline_code, one_line, refused_section, table_cell
+from hera_flows.steps.model_cards import metrics_table
 
 MAX_TITLE_CHARS = 200
 MAX_METRIC_ROWS = 50
@@ -56,8 +55,10 @@ def promotion_body(
     """The PR description: summary, metrics delta, what changed, refused paths, on-call checklist (review appends
     the pushed files and the dedupe marker)."""
     model, version, alias = (_field(context, k) for k in ("model", "version", "alias"))
-    mv = context.get("model_version") if isinstance(context.get("model_version"), Mapping) else {}
-    serving = context.get("serving") if isinstance(context.get("serving"), Mapping) else {}
+    mv = context.get("model_version")
+    mv = mv if isinstance(mv, Mapping) else {}
+    serving = context.get("serving")
+    serving = serving if isinstance(serving, Mapping) else {}
     current = serving.get("current_version")
     m, v, a = inline_code(one_line(model, 200)), table_cell(one_line(version, 50)), inline_code(one_line(alias, 100))
 

@@ -84,8 +84,10 @@ def find_inference_service(repo: Path, model_name: str, inference_dir: str) -> F
         for index, doc in enumerate(documents):
             if not isinstance(doc, dict) or doc.get("kind") != "InferenceService":
                 continue
-            metadata = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
-            annotations = metadata.get("annotations") if isinstance(metadata.get("annotations"), dict) else {}
+            metadata = doc.get("metadata")
+            metadata = metadata if isinstance(metadata, dict) else {}
+            annotations = metadata.get("annotations")
+            annotations = annotations if isinstance(annotations, dict) else {}
             relative = path.relative_to(repo_root).as_posix()
             if MODEL_ANNOTATION in annotations:
                 if annotations[MODEL_ANNOTATION] == model_name:

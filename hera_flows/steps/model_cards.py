@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from hera_flows.steps.common import StepError
 from hera_flows.steps.markdown import inline_code, table_cell
@@ -155,5 +155,5 @@ def card_path(repo: Path, cards_dir: str, model: str) -> Path:
     return path
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -110,19 +110,19 @@ def validate_inference_service(doc: Any) -> list[str]:
         )
     pruned = _prune_nulls(doc)
     found: set[str] = set()
-    for error in _validator().iter_errors(pruned):
+    for error in schema_validator().iter_errors(pruned):
         found.update(_messages(error))
     problems.extend(sorted(found))
     return problems
 
 
 @functools.lru_cache(maxsize=1)
-def _validator() -> Any:
+def schema_validator() -> Any:
     """The jsonschema validator for the translated vendored schema, built once per process."""
     from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 
-    raw = resources.files("hera_flows").joinpath("schemas", SCHEMA_FILE).read_bytes()
-    schema = _translate(json.loads(gzip.decompress(raw)))
+    raw = resources.files("hera_flows").joinpath("schemas").joinpath(SCHEMA_FILE).read_bytes()
+    schema = translate_schema(json.loads(gzip.decompress(raw)))
     schema["properties"]["metadata"] = _OBJECT_META
 
     def list_map_keys(validator: Any, keys: list[str], instance: Any, node: dict[str, Any]) -> Any:
@@ -153,20 +153,20 @@ def _in_range(value: Any, *, low: int, high: int) -> bool:
     return not isinstance(value, int) or isinstance(value, bool) or low <= value <= high
 
 
-def _translate(node: Any) -> Any:
+def translate_schema(node: Any) -> Any:
     """Kubernetes structural-schema semantics expressed in plain JSON Schema (see the module docstring)."""
     if not isinstance(node, dict):
         return node
     out = dict(node)
     if "properties" in out:
-        out["properties"] = {key: _translate(value) for key, value in out["properties"].items()}
+        out["properties"] = {key: translate_schema(value) for key, value in out["properties"].items()}
     if isinstance(out.get("items"), dict):
-        out["items"] = _translate(out["items"])
+        out["items"] = translate_schema(out["items"])
     if isinstance(out.get("additionalProperties"), dict):
-        out["additionalProperties"] = _translate(out["additionalProperties"])
+        out["additionalProperties"] = translate_schema(out["additionalProperties"])
     for combinator in ("anyOf", "oneOf", "allOf"):
         if combinator in out:
-            out[combinator] = [_translate(sub) for sub in out[combinator]]
+            out[combinator] = [translate_schema(sub) for sub in out[combinator]]
     if out.get("x-kubernetes-int-or-string") and not ("anyOf" in out or "oneOf" in out):
         out["oneOf"] = [{"type": "integer"}, {"type": "string"}]
     if out.get("x-kubernetes-list-type") == "set":

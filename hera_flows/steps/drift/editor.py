@@ -25,31 +25,30 @@ from typing import Any
 import yaml
 
 from hera_flows.steps.common import StepError
+from hera_flows.steps.contract import Flag
 from hera_flows.steps.yaml_patch import format_path, set_values
 
 SEVERE_FACTOR = 2.0
 ISSUE_LABELS = ["data-quality", "drift"]
 
 
-def _arguments(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="hera-flows step agent-builtin --pattern=drift", allow_abbrev=False)
-    parser.add_argument("--pipelines-dir", default="pipelines")
-    parser.add_argument("--params-file", default="params.yaml")
-    parser.add_argument("--min-window-days", type=int, default=7)
-    return parser.parse_args(argv)
+# The pattern's settings the editor, publish (writable paths) and the prompt read (filled from patterns.drift).
+SETTINGS = (
+    Flag("pipelines-dir", "folder of the pipelines: <pipelines-dir>/<model>/<params-file>"),
+    Flag("params-file", "the model's training parameters file"),
+    Flag("min-window-days", "the shortest training window the editor proposes", kind=int),
+)
 
 
-def writable_paths(repo: Path, context: dict[str, Any], argv: list[str]) -> list[str]:
+def writable_paths(repo: Path, context: dict[str, Any], args: argparse.Namespace) -> list[str]:
     """A drift remediation may change the drifting model's own training parameters, nothing else."""
-    args = _arguments(argv)
     model = str((context.get("event") or {}).get("model") or "")
     if not model or "/" in model or model.startswith("."):
         return []
     return [f"{args.pipelines_dir}/{model}/{args.params_file}"]
 
 
-def builtin_edit(repo: Path, context: dict[str, Any], argv: list[str]) -> str:
-    args = _arguments(argv)
+def builtin_edit(repo: Path, context: dict[str, Any], args: argparse.Namespace) -> str:
     event = context.get("event") or {}
     if not event.get("model") or not event.get("feature"):
         raise StepError("the context has no drift event (model and feature)")

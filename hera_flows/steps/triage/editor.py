@@ -28,8 +28,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from hera_flows.steps.markdown import contain, inline_code, refused_section
 from hera_flows.steps.common import StepError
+from hera_flows.steps.contract import Flag
+from hera_flows.steps.markdown import inline_code
 from hera_flows.steps.prompts import data_fence
 from hera_flows.steps.yaml_patch import (
     MISSING,
@@ -48,14 +49,16 @@ MAX_LOG_IN_ISSUE = 6000
 
 @dataclass(frozen=True)
 class TriageOptions:
-    pipelines_dir: str = "pipelines"
-    memory_factor: float = 1.5
-    memory_cap: str = "64Gi"
-    images: dict[str, str] = field(default_factory=dict)
-    retry_limit: int = 3
-    retry_backoff_seconds: int = 30
-    retry_factor: int = 2
-    retry_max_backoff_seconds: int = 600
+    """The fixes' settings (patterns.failure_triage and its `fixes` in the configuration, the only defaults)."""
+
+    pipelines_dir: str
+    memory_factor: float
+    memory_cap: str
+    images: dict[str, str]
+    retry_limit: int
+    retry_backoff_seconds: int
+    retry_factor: int
+    retry_max_backoff_seconds: int
 
 
 @dataclass
@@ -65,37 +68,39 @@ class Outcome:
     file: str = ""
 
 
-def writable_paths(repo: Path, context: dict[str, Any], argv: list[str]) -> list[str]:
+# The pattern's settings the editor, publish (writable paths) and the prompt read (filled from
+# patterns.failure_triage and its `fixes`).
+SETTINGS = (
+    Flag("pipelines-dir", "folder of the WorkflowTemplates, found by metadata.name"),
+    Flag("memory-factor", "OOM: memory limit x this", kind=float),
+    Flag("memory-cap", "OOM: never above this quantity"),
+    Flag("images", "image-pull: repository -> known-good reference", form="json"),
+    Flag("retry-limit", "infrastructure: retryStrategy limit", kind=int),
+    Flag("retry-backoff-seconds", "infrastructure: first backoff", kind=int),
+    Flag("retry-factor", "infrastructure: backoff factor", kind=int),
+    Flag("retry-max-backoff-seconds", "infrastructure: backoff cap", kind=int),
+)
+
+
+def writable_paths(repo: Path, context: dict[str, Any], settings: argparse.Namespace) -> list[str]:
     """Triage may change the failed workflow's own WorkflowTemplate file, nothing else."""
-    options = _options(argv)
-    found = find_template(repo, options.pipelines_dir, (context.get("workflow") or {}).get("template", ""))
+    found = find_template(repo, options(settings).pipelines_dir, (context.get("workflow") or {}).get("template", ""))
     return [found[0].relative_to(repo).as_posix()] if found is not None else []
 
 
-def builtin_edit(repo: Path, context: dict[str, Any], argv: list[str]) -> str:
-    return triage(repo, context, _options(argv))
+def builtin_edit(repo: Path, context: dict[str, Any], settings: argparse.Namespace) -> str:
+    return triage(repo, context, options(settings))
 
 
-def _options(argv: list[str]) -> TriageOptions:
-    parser = argparse.ArgumentParser(prog="hera-flows step agent-builtin --pattern=failure_triage", allow_abbrev=False)
-    parser.add_argument("--pipelines-dir", default=TriageOptions.pipelines_dir)
-    parser.add_argument("--memory-factor", type=float, default=TriageOptions.memory_factor)
-    parser.add_argument("--memory-cap", default=TriageOptions.memory_cap)
-    parser.add_argument("--images", default="{}")
-    parser.add_argument("--retry-limit", type=int, default=TriageOptions.retry_limit)
-    parser.add_argument("--retry-backoff-seconds", type=int, default=TriageOptions.retry_backoff_seconds)
-    parser.add_argument("--retry-factor", type=int, default=TriageOptions.retry_factor)
-    parser.add_argument("--retry-max-backoff-seconds", type=int, default=TriageOptions.retry_max_backoff_seconds)
-    args = parser.parse_args(argv)
-    try:
-        images = json.loads(args.images)
-    except json.JSONDecodeError:
-        raise StepError("--images must be a JSON object {repository: reference}") from None
+def options(args: argparse.Namespace) -> TriageOptions:
+    images = args.images
+    if not isinstance(images, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in images.items()):
+        raise StepError("--images must be a JSON object {repository: reference}")
     return TriageOptions(args.pipelines_dir, args.memory_factor, args.memory_cap, images, args.retry_limit,
                          args.retry_backoff_seconds, args.retry_factor, args.retry_max_backoff_seconds)
 
 
-def triage(repo: Path, context: dict[str, Any], options: TriageOptions = TriageOptions()) -> str:
+def triage(repo: Path, context: dict[str, Any], options: TriageOptions) -> str:
     """Edit the repository or write ``issue.json`` next to it; return the summary markdown."""
     classification = context.get("classification") or {}
     category = classification.get("category", "unknown")
@@ -322,15 +327,3 @@ def issue_for(context: dict[str, Any], problem: str) -> dict[str, Any]:
         "body": "\n".join(lines) + "\n",
         "labels": ["failure-triage", f"triage:{category}"],
     }
-
-
-def review_text(context: dict[str, Any], summary: str, refused: list[dict[str, Any]], key: str,
-                branch: str) -> tuple[str, str]:
-    """The PR title and body for the review step (``review.LAYOUTS["failure_triage"]``)."""
-    wf = context.get("workflow") or {}
-    category = (context.get("classification") or {}).get("category", "unknown")
-    title = f"Fix {wf.get('template') or wf.get('name', 'pipeline')} (failure triage: {category})"
-    lines = [contain(summary) if summary.strip() else "_The agent left no summary._", *refused_section(refused), ""]
-    lines += ["- [ ] The change fixes the cause, not only the symptom", "",
-              f"Dedupe key {inline_code(key)} · branch {inline_code(branch)}"]
-    return title, "\n".join(lines) + "\n"
