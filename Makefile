@@ -11,13 +11,14 @@ CHECKOV_VENV    := .venv-checkov
 CHECKOV_STAMP   := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 SCAN_DIRS       := generated eventsources sensors
 
-.PHONY: generate test scan check-generated lint bench docs demo clean help
+.PHONY: generate golden test scan check-generated lint bench docs demo clean help
 
 help:
 	@echo "make generate         render config/flows.yaml into generated/ eventsources/ sensors/"
+	@echo "make golden           regenerate every committed, checked output (manifests, overlay, training example, docs)"
 	@echo "make test             run the whole test suite (installs the dev extra on first use)"
 	@echo "make check-generated  fail if the committed manifests differ from what the code generates"
-	@echo "make lint             yamllint every generated manifest"
+	@echo "make lint             yamllint (generated manifests), ruff and mypy (the code): zero findings"
 	@echo "make scan             checkov (kubernetes, argo_workflows) over the generated manifests; fails on any finding"
 	@echo "make bench            run the benchmarks"
 	@echo "make docs             regenerate docs/configuration.md from the configuration model"
@@ -46,8 +47,11 @@ check-generated: $(BASE_STAMP)
 	$(BIN)/hera-flows generate --config config/flows.yaml --out . --check
 	$(BIN)/hera-flows generate $(OVERLAY_EXAMPLE) --check
 
+# The same gates run by pre-commit (.pre-commit-config.yaml) and CI (.ci/run).
 lint: $(DEV_STAMP)
-	$(BIN)/yamllint --strict generated eventsources sensors
+	$(BIN)/yamllint --strict generated eventsources sensors examples/overlay/rendered
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 $(CHECKOV_STAMP):
 	$(PYTHON) -m venv $(CHECKOV_VENV)
@@ -68,6 +72,10 @@ demo: $(DEV_STAMP)
 
 docs: $(BASE_STAMP)
 	$(BIN)/python -m hera_flows.config_reference > docs/configuration.md
+
+# Everything committed that a test or `check-generated` compares with what the code produces.
+golden: generate docs
+	$(BIN)/python examples/training/pipeline.py
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m benchmarks
