@@ -11,7 +11,7 @@ CHECKOV_VENV    := .venv-checkov
 CHECKOV_STAMP   := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 SCAN_DIRS       := generated eventsources sensors
 
-.PHONY: generate golden test scan check-generated lint bench docs demo clean help
+.PHONY: agents generate golden test scan check-generated lint bench docs demo clean help
 
 help:
 	@echo "make generate         render config/flows.yaml into generated/ eventsources/ sensors/"
@@ -20,6 +20,7 @@ help:
 	@echo "make check-generated  fail if the committed manifests differ from what the code generates"
 	@echo "make lint             yamllint (generated manifests), ruff and mypy (the code): zero findings"
 	@echo "make scan             checkov (kubernetes, argo_workflows) over the generated manifests; fails on any finding"
+	@echo "make agents           install the pinned coding-agent CLIs (Claude Code, Codex) into .agents/ (npm)"
 	@echo "make bench            run the benchmarks"
 	@echo "make docs             regenerate docs/configuration.md from the configuration model"
 	@echo "make demo             run the four patterns locally: real MLflow, real git, stand-ins for GitHub/Kubernetes"
@@ -53,6 +54,16 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# The real agent CLIs the tests run (tools/agents/package.json pins them), with the dev extra's Node.js and npm.
+AGENTS_STAMP := .agents/.installed
+$(AGENTS_STAMP): tools/agents/package.json $(DEV_STAMP)
+	mkdir -p .agents
+	cp tools/agents/package.json .agents/package.json
+	cd .agents && PATH="$(CURDIR)/$(BIN):$$PATH" npm install --no-audit --no-fund --loglevel=error
+	@touch $@
+
+agents: $(AGENTS_STAMP)
+
 $(CHECKOV_STAMP):
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip --disable-pip-version-check --quiet install "checkov==$(CHECKOV_VERSION)"
@@ -63,7 +74,7 @@ scan: $(CHECKOV_STAMP)
 	$(CHECKOV_VENV)/bin/checkov $(foreach d,$(SCAN_DIRS),-d $(d)) --framework kubernetes argo_workflows \
 		--skip-download --compact --quiet
 
-test: $(DEV_STAMP) scan
+test: $(DEV_STAMP) $(AGENTS_STAMP) scan
 	$(BIN)/python -m pytest
 
 # Everything it starts (MLflow server, stand-ins, a temporary folder) it stops, also on Ctrl-C.
@@ -81,4 +92,4 @@ bench: $(DEV_STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(CHECKOV_VENV) .agents .pytest_cache build *.egg-info
