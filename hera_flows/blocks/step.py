@@ -18,17 +18,13 @@ from hera.workflows import models as m
 
 from hera_flows.blocks import security
 from hera_flows.config import Config, Resources, SecretRef
-from hera_flows.steps.contract import env_name as contract_env_name
+from hera_flows.steps.contract import env_name
 
 OUTPUTS_DIR = "/tmp/outputs"
 TMP_MOUNT = "/tmp"
 # Argo retries a network step only when it ended with EX_TEMPFAIL (its own retries ran out) or the pod
 # itself errored (evicted, node lost); a rejection (exit 1) is final.
 RETRY_EXPRESSION = "lastRetry.status == 'Error' || lastRetry.exitCode == '75'"
-
-
-def env_name(param: str) -> str:
-    return contract_env_name(param)
 
 
 @dataclass(frozen=True)

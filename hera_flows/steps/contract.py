@@ -21,7 +21,7 @@ import argparse
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 PARAM_PREFIX = "HF_PARAM_"
@@ -83,7 +83,6 @@ class Step:
     inputs: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
     outputs_flag: bool = True  # `--outputs=DIR`; the agent pod's publish writes to the shared volume instead
-    aliases: tuple[str, ...] = field(default=())  # earlier names, still dispatched (workflows started before)
 
     # --- generator side ----------------------------------------------------------------------------------
 
