@@ -21,27 +21,22 @@ from hera_flows.cli import run_step
 from hera_flows.steps import ALIASES, STEPS, step_contract
 from hera_flows.steps.contract import Flag, Step, env_name, render_flags
 from tests.conftest import ROOT
+from tests.support.settings import step_containers
 
 OUTPUT_FOLDERS = [ROOT, ROOT / "examples" / "overlay" / "rendered"]
 
 
-def step_containers(root: Path) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
-    """(file, template, container) for every container running `hera-flows step ...` under ``root``."""
+def containers_under(root: Path) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(file:template, template, container) for every container running `hera-flows step ...` under ``root``."""
     for path in sorted((root / "generated").rglob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
-            if not isinstance(doc, dict) or doc.get("kind") not in ("WorkflowTemplate", "CronWorkflow"):
-                continue
-            spec = doc["spec"].get("workflowSpec", doc["spec"])
-            for template in spec.get("templates", []):
-                containers = [template.get("container")] + list((template.get("containerSet") or {}).get(
-                    "containers", []))
-                for container in filter(None, containers):
-                    if (container.get("args") or [])[:1] == ["step"]:
-                        yield f"{path.relative_to(root)}:{template['name']}", template, container
+            if isinstance(doc, dict) and doc.get("kind") in ("WorkflowTemplate", "CronWorkflow"):
+                for template, container in step_containers(doc):
+                    yield f"{path.relative_to(root)}:{template['name']}", template, container
 
 
 def all_step_containers() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
-    return [item for root in OUTPUT_FOLDERS for item in step_containers(root)]
+    return [item for root in OUTPUT_FOLDERS for item in containers_under(root)]
 
 
 def test_the_generated_output_runs_every_step_of_the_table() -> None:

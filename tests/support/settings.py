@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import functools
 import importlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,18 +99,22 @@ def generated_flags(step: str, cfg: Config | None = None, *, template: str | Non
     so the test changes only what it names and every other flag is what ``generate`` writes for ``cfg``.
     """
     cfg = cfg or load_config(ROOT / "config" / "flows.yaml")
-    found: list[list[str]] = []
     for doc in _rendered(cfg.model_dump_json()):
         if template and doc.get("metadata", {}).get("name") != template:
             continue
-        spec = doc.get("spec", {})
-        spec = spec.get("workflowSpec", spec)
-        for tmpl in spec.get("templates", []):
-            containers = [tmpl.get("container")] + list((tmpl.get("containerSet") or {}).get("containers", []))
-            for container in filter(None, containers):
-                args = container.get("args") or []
-                if args[:2] == ["step", step]:
-                    found.append([a for a in args[2:] if not a.startswith("--outputs=")])
-    if not found:
-        raise KeyError(f"no generated template runs `hera-flows step {step}`")
-    return found[0]
+        for _, container in step_containers(doc):
+            args = container["args"]
+            if args[1] == step:
+                return [a for a in args[2:] if not a.startswith("--outputs=")]
+    raise KeyError(f"no generated template runs `hera-flows step {step}`")
+
+
+def step_containers(doc: dict[str, Any]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """(template, container) for every container of a WorkflowTemplate/CronWorkflow running `hera-flows step`."""
+    spec = doc.get("spec") or {}
+    spec = spec.get("workflowSpec", spec)
+    for template in spec.get("templates", []):
+        containers = [template.get("container"), *(template.get("containerSet") or {}).get("containers", [])]
+        for container in filter(None, containers):
+            if (container.get("args") or [])[:1] == ["step"]:
+                yield template, container
