@@ -119,6 +119,12 @@ def test_reading_outside_the_checkout_is_denied(cli: str, model: AnthropicStandI
     assert "sk-ant-real-key" not in json.dumps(model.message_requests()[-1].body)  # never reached the model
 
 
+def test_the_summary_is_redacted_like_the_transcript(cli: str, model: AnthropicStandIn, checkout: Path) -> None:
+    outcome = run(cli, model, checkout, [[text(f"Done. The key was {model.api_key}.")]])
+    assert outcome.failure() is None and outcome.summary.startswith("Done.")
+    assert model.api_key not in outcome.summary and model.api_key not in outcome.transcript
+
+
 def test_a_looping_model_is_stopped_by_the_turn_limit(cli: str, model: AnthropicStandIn, checkout: Path) -> None:
     manifest = checkout / "inference" / "fraud.yaml"
     outcome = run(cli, model, checkout, [[tool_use("Read", {"file_path": str(manifest)})]], max_turns=3)

@@ -125,12 +125,11 @@ def run_claude_code(repo: Path, prompt: str, *, cli: str, model: str, allowed_pa
         exit_code, timed_out = None, True
     outcome = AgentOutcome("claude-code", exit_code, duration_seconds=time.monotonic() - started,
                            timed_out=timed_out)
-    outcome.transcript = transcript(stdout, secrets=[v for k, v in env.items() if "KEY" in k or "TOKEN" in k])
-    for line in stdout.splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
+    secrets = [v for k, v in env.items() if "KEY" in k or "TOKEN" in k]
+    events = redacted_events(stdout, secrets=secrets)
+    outcome.transcript = bounded("\n".join(e if isinstance(e, str) else json.dumps(e, separators=(",", ":"))
+                                           for e in events))
+    for event in events:
         if isinstance(event, dict) and event.get("type") == "result":
             outcome.subtype = str(event.get("subtype") or "")
             outcome.summary = str(event.get("result") or "")
@@ -142,17 +141,17 @@ def run_claude_code(repo: Path, prompt: str, *, cli: str, model: str, allowed_pa
     return outcome
 
 
-def transcript(stdout: str, *, secrets: Sequence[str]) -> str:
-    """The CLI's JSON lines with secrets redacted inside each event (so every line stays JSON), then bounded."""
-    lines = []
+def redacted_events(stdout: str, *, secrets: Sequence[str]) -> list[Any]:
+    """The CLI's output lines, each parsed once: a JSON event (an object) with secrets redacted inside it (so it
+    stays JSON), or the line's redacted text otherwise."""
+    events: list[Any] = []
     for line in stdout.splitlines():
         try:
             event = json.loads(line)
         except ValueError:
-            lines.append(redact(line, values=secrets))
-            continue
-        lines.append(json.dumps(redact_data(event, values=secrets), separators=(",", ":")))
-    return bounded("\n".join(lines))
+            event = None
+        events.append(redact_data(event, values=secrets) if isinstance(event, dict) else redact(line, values=secrets))
+    return events
 
 
 def bounded(text: str, limit: int = MAX_TRANSCRIPT_BYTES) -> str:
