@@ -9,16 +9,13 @@ hera_flows/catalog.py) and declares the settings it reads as flags (``SETTINGS``
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import json
-from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from hera_flows.steps.common import StepError, log
 from hera_flows.steps.contract import Flag, Step
+from hera_flows.steps.editors import parse_with_settings, settings_of
 
 PATTERN_FLAG = Flag("pattern", "whose editor runs (a pattern id: promotion, drift, triage, fairness)")
 CONTRACT = Step(
@@ -28,34 +25,6 @@ CONTRACT = Step(
     flags=(PATTERN_FLAG, Flag("workspace", "holds repo/ and context.json; receives summary.md")),
     outputs_flag=False,
 )
-
-
-def editor_of(pattern_id: str) -> ModuleType:
-    """The editor module of a pattern: ``SETTINGS``, ``builtin_edit`` and ``writable_paths``."""
-    from hera_flows.catalog import pattern
-
-    try:
-        record = pattern(pattern_id)
-    except KeyError as exc:
-        raise StepError(f"no editor for pattern {pattern_id!r}: {exc.args[0]}") from None
-    return importlib.import_module(record.editor)
-
-
-def parse_with_settings(contract: Step, argv: Sequence[str]) -> tuple[argparse.Namespace, ModuleType]:
-    """Parse a step whose flags include ``--pattern`` and that pattern editor's ``SETTINGS``."""
-    probe = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    probe.add_argument("--pattern", default=None)
-    known, _ = probe.parse_known_args(list(argv))
-    if not known.pattern:
-        contract.parse(argv)  # reports the missing --pattern (and anything else) the usual way
-        raise StepError("--pattern is required")
-    editor = editor_of(known.pattern)
-    return contract.parse(argv, extra=editor.SETTINGS), editor
-
-
-def settings_of(args: argparse.Namespace, editor: ModuleType) -> argparse.Namespace:
-    """Only the editor's settings, as the editor functions receive them."""
-    return argparse.Namespace(**{flag.dest: getattr(args, flag.dest) for flag in editor.SETTINGS})
 
 
 def main(argv: list[str]) -> int:

@@ -114,13 +114,10 @@ CONTRACT = Step(
 
 
 def main(argv: list[str]) -> int:
-    from hera_flows.steps.builtin_agent import parse_with_settings, settings_of
+    from hera_flows.steps.editors import parse_with_settings, settings_of
 
-    if any(a.startswith("--pattern=") or a == "--pattern" for a in argv):
-        args, editor = parse_with_settings(CONTRACT, argv)
-        writable = _run_paths(editor, settings_of(args, editor))
-    else:
-        args, writable = CONTRACT.parse(argv), None
+    args, editor = parse_with_settings(CONTRACT, argv, required=False)
+    writable = _run_paths(editor, settings_of(args, editor)) if editor is not None else None
     allow = AllowList.parse(",".join(args.allowed_paths))
     if not allow:
         raise StepError("--allowed-paths is empty: the agent would not be allowed to change anything")

@@ -46,7 +46,7 @@ CONTRACT = Step(
 
 
 def main(argv: list[str]) -> int:
-    from hera_flows.steps.builtin_agent import parse_with_settings, settings_of
+    from hera_flows.steps.editors import parse_with_settings, settings_of
 
     args, editor = parse_with_settings(CONTRACT, argv)
     context = load_context(CONTRACT.param("context", required=True))
