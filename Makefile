@@ -23,7 +23,8 @@ help:
 	@echo "make agents           install the pinned coding-agent CLIs (Claude Code, Codex) into .agents/ (npm)"
 	@echo "make bench            run the benchmarks"
 	@echo "make docs             regenerate docs/configuration.md from the configuration model"
-	@echo "make demo             run the four patterns locally: real MLflow, real git, stand-ins for GitHub/Kubernetes"
+	@echo "make demo             run the four patterns locally: real MLflow, real git, stand-ins for GitHub/Kubernetes;"
+	@echo "                       AGENT=claude-code or AGENT=codex: the real agent CLI edits (scripted model)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -78,8 +79,9 @@ test: $(DEV_STAMP) $(AGENTS_STAMP) scan
 	$(BIN)/python -m pytest
 
 # Everything it starts (MLflow server, stand-ins, a temporary folder) it stops, also on Ctrl-C.
-demo: $(DEV_STAMP)
-	$(BIN)/python -m hera_flows.local.demo
+AGENT ?= builtin
+demo: $(DEV_STAMP) $(if $(filter-out builtin,$(AGENT)),agents)
+	$(BIN)/python -m hera_flows.local.demo --agent $(AGENT)
 
 docs: $(BASE_STAMP)
 	$(BIN)/python -m hera_flows.config_reference > docs/configuration.md

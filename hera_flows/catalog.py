@@ -83,6 +83,7 @@ BY_CONFIG_KEY = {p.config_key: p for p in PATTERNS}
 SHARED_STEPS: dict[str, str] = {
     "prepare-workspace": "hera_flows.steps.workspace",
     "agent-builtin": "hera_flows.steps.builtin_agent",
+    "agent-run": "hera_flows.steps.agent_run",
     "publish": "hera_flows.steps.publish",
     "review": "hera_flows.steps.review",
     "report": "hera_flows.steps.report",

@@ -75,13 +75,63 @@ class WorkflowDefaults(Model):
     resources: Resources = Resources()
 
 
-class AgentConfig(Model):
-    """Which agent edits the repository: the deterministic builtin editor or any coding-agent CLI image."""
+AgentKind = Literal["builtin", "claude-code", "codex", "command"]
+# The named runtimes hera-flows knows how to run headless (hera_flows/steps/agent_runtimes.py): the model, the
+# Secret key of the API key and the image each gets when the configuration does not say.
+RUNTIME_DEFAULTS: dict[str, dict[str, str]] = {
+    "claude-code": {"model": "claude-sonnet-4-5", "api_key": "ANTHROPIC_API_KEY", "image": "agent-claude-code"},
+    "codex": {"model": "gpt-5.5", "api_key": "OPENAI_API_KEY", "image": "agent-codex"},
+}
+_COMMAND = r"^[A-Za-z0-9][A-Za-z0-9._/-]*( [A-Za-z0-9._/=-]+)*$"
 
-    kind: Literal["builtin", "command"] = "builtin"
-    image: str | None = None
+
+class AgentNetworkPolicy(Model):
+    """An optional NetworkPolicy for the agent pods: egress only to DNS, the forge and the model endpoint."""
+
+    forge_cidrs: Annotated[list[str], Field(min_length=1, description=(
+        "CIDRs of the git forge (clone and push, over 443); e.g. GitHub's published ranges or your GHES address"))]
+    model_cidrs: Annotated[list[str], Field(default=[], description=(
+        "CIDRs of the model endpoint (the provider's API or the gateway named by base_url, over 443)"))]
+    ports: Annotated[list[int], Field(default=[443], description="TCP ports allowed to those CIDRs")]
+
+
+class AgentConfig(Model):
+    """Which agent edits the repository: the builtin editor, a named coding-agent runtime, or any CLI image.
+
+    ``claude-code`` and ``codex`` run the real CLI headless through `hera-flows step agent-run`, confined to reading
+    the checkout and editing the pattern's allowed paths (docs/agents.md); ``command`` runs any image as given.
+    """
+
+    kind: Annotated[AgentKind, Field(description=(
+        "builtin: the deterministic editor (no LLM). claude-code / codex: the named CLI, headless, with hera-flows' "
+        "permission flags and limits. command: your own image and command (the agent contract, docs/agents.md)"))
+    ] = "builtin"
+    image: Annotated[str | None, Field(pattern=r"^\S+$", description=(
+        "the agent container's image. Named runtimes default to the image built from images/agent-<kind>/ next to "
+        "`image` (its name with -agent-<kind> appended, same tag)"))] = None
     command: list[str] = []
-    secret: Annotated[str | None, Field(pattern=K8S_NAME)] = None
+    secret: Annotated[str | None, Field(pattern=K8S_NAME, description=(
+        "kind command only: a Secret whose keys all become the agent's environment"))] = None
+    model: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@-]*$", description=(
+        "the model name the runtime asks for (default: claude-sonnet-4-5 for claude-code, gpt-5.5 for codex)"))] = None
+    api_key_secret: SecretRef | None = Field(default=None, description=(
+        "the Secret key holding the runtime's API key (default: Secret hera-flows-agent, key ANTHROPIC_API_KEY for "
+        "claude-code, OPENAI_API_KEY for codex); it reaches only the agent container"))
+    base_url: Annotated[str | None, Field(pattern=r"^https?://\S+$", description=(
+        "an API base URL for a gateway (LiteLLM, Bedrock or Vertex proxies, an internal proxy); unset: the "
+        "provider's own endpoint"))] = None
+    max_turns: Annotated[int, Field(ge=1, le=500, description=(
+        "model round trips before the run is stopped (claude-code: --max-turns; codex: counted by agent-run)"))] = 30
+    timeout_seconds: Annotated[int, Field(ge=30, le=86400, description="wall-clock limit of the CLI run")] = 900
+    max_budget_usd: Annotated[float | None, Field(gt=0, description=(
+        "claude-code only: the spend limit (--max-budget-usd); codex has no budget flag"))] = None
+    allow_commands: Annotated[list[Annotated[str, Field(pattern=_COMMAND)]], Field(description=(
+        "claude-code only: read-only shell commands the agent may run (each a command prefix such as 'git log'); "
+        "empty: no shell at all"))] = []
+    prompt_file: Annotated[str | None, Field(min_length=1, description=(
+        "a prompt template of your own for this pattern (set it under patterns.<name>.agent), a path relative to "
+        "the directory `hera-flows generate` runs in; hera-flows appends the untrusted-data section itself"))] = None
+    network_policy: AgentNetworkPolicy | None = None
     resources: Resources = Resources(
         requests=ResourceSpec(cpu="250m", memory="512Mi"), limits=ResourceSpec(cpu="2", memory="2Gi")
     )
@@ -89,10 +139,64 @@ class AgentConfig(Model):
                                                         "git log); 0 clones everything")] = 50
 
     @model_validator(mode="after")
-    def _command_needs_image(self) -> AgentConfig:
+    def _fits_the_kind(self) -> AgentConfig:
         if self.kind == "command" and (not self.image or not self.command):
             raise ValueError("agent.kind 'command' needs both 'image' and 'command'")
+        if self.kind != "command" and (self.command or self.secret):
+            raise ValueError(f"agent 'command' and 'secret' are for kind 'command', not {self.kind!r} (a named "
+                             "runtime reads its key from api_key_secret)")
+        if self.max_budget_usd is not None and self.kind != "claude-code":
+            raise ValueError(f"agent.max_budget_usd is supported by claude-code only, not {self.kind!r}")
+        if self.allow_commands and self.kind != "claude-code":
+            raise ValueError(f"agent.allow_commands needs kind claude-code (it enforces a command allow-list); "
+                             f"{self.kind!r} cannot")
         return self
+
+    @property
+    def named_runtime(self) -> bool:
+        return self.kind in RUNTIME_DEFAULTS
+
+    def runtime_model(self) -> str:
+        return self.model or RUNTIME_DEFAULTS[self.kind]["model"]
+
+    def runtime_api_key(self) -> SecretRef:
+        return self.api_key_secret or SecretRef(name="hera-flows-agent", key=RUNTIME_DEFAULTS[self.kind]["api_key"])
+
+    def runtime_image(self, step_image: str) -> str:
+        """The image of the agent container: the configured one, or the named runtime's next to the step image."""
+        if self.image:
+            return self.image
+        name, _, tag = step_image.rpartition(":")
+        if not name or "/" in tag:
+            name, tag = step_image, "latest"
+        return f"{name}-{RUNTIME_DEFAULTS[self.kind]['image']}:{tag}"
+
+    def read_prompt_template(self) -> str | None:
+        """The user's prompt template, read at generate time (None: the packaged one)."""
+        if self.prompt_file is None:
+            return None
+        try:
+            return Path(self.prompt_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError([f"agent.prompt_file {self.prompt_file!r} cannot be read: {exc}"]) from None
+
+
+AGENT_OVERRIDE = Field(default=None, description=(
+    "this pattern's own agent settings, over the top-level `agent` (only the fields given here; e.g. another model "
+    "or prompt_file). A different `kind` starts from that runtime's defaults"))
+
+
+def agent_for(top: AgentConfig, override: dict[str, Any] | None) -> AgentConfig:
+    """A pattern's agent: its own ``agent`` section's fields over the top-level ones (only the fields it sets)."""
+    if not override:
+        return top
+    merged = {**top.model_dump(exclude_unset=True), **override}
+    if override.get("kind", top.kind) != top.kind:
+        # a different runtime: the top level's runtime-specific choices do not carry over
+        for name in ("image", "model", "api_key_secret", "command", "secret", "max_budget_usd", "allow_commands"):
+            if name not in override:
+                merged.pop(name, None)
+    return AgentConfig.model_validate(merged)
 
 
 FORGE_API_URLS = {"github": "https://api.github.com", "gitlab": "https://gitlab.com/api/v4"}
@@ -221,6 +325,7 @@ class PromotionConfig(Model):
 
     enabled: bool = True
     repository: RepositoryConfig | None = None
+    agent: dict[str, Any] | None = AGENT_OVERRIDE
     aliases: Annotated[list[Alias], Field(min_length=1)] = ["champion", "production"]
     stages: Annotated[list[Literal["Production", "Staging"]], Field(min_length=1)] = ["Production"]
     webhook: WebhookConfig = WebhookConfig(endpoint="/mlflow")
@@ -311,6 +416,7 @@ class DriftConfig(Model):
 
     enabled: bool = False
     repository: RepositoryConfig | None = None
+    agent: dict[str, Any] | None = AGENT_OVERRIDE
     mode: Literal["pr", "retrain"] = Field(default="pr", description="pr: agent proposes a retraining PR (or a "
                                            "data-quality issue); retrain: run the team's training template directly")
     webhook: DriftWebhook = DriftWebhook()
@@ -376,6 +482,7 @@ class FailureTriageConfig(Model):
 
     enabled: bool = False
     repository: RepositoryConfig | None = None
+    agent: dict[str, Any] | None = AGENT_OVERRIDE
     namespaces: Annotated[list[Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]], Field(
         min_length=1, description="namespaces whose workflows are watched (one Role per namespace, no cluster "
                                   "access)")] = ["ml-training"]
@@ -436,6 +543,7 @@ class FairnessAuditConfig(Model):
 
     enabled: bool = False
     repository: RepositoryConfig | None = None
+    agent: dict[str, Any] | None = AGENT_OVERRIDE
     schedule: Annotated[str, Field(pattern=CRON_5_FIELDS)] = Field(
         "0 6 * * 1", description="Cron schedule of the calendar EventSource (default Mondays 06:00)."
     )
@@ -581,6 +689,20 @@ class Config(Model):
                 f"({triage.max_event_age_seconds}s): the dedupe records are deleted with their workflow"
             )
         return self
+
+    @model_validator(mode="after")
+    def _every_pattern_agent_is_valid(self) -> Config:
+        for name in type(self.patterns).model_fields:
+            try:
+                self.agent_for(name)
+            except ValidationError as exc:
+                problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'agent'}: {e['msg']}" for e in exc.errors())
+                raise ValueError(f"patterns.{name}.agent (over the top-level agent): {problems}") from None
+        return self
+
+    def agent_for(self, pattern: str) -> AgentConfig:
+        """The agent a pattern (its config key) runs: its own ``agent`` section over the top-level one."""
+        return agent_for(self.agent, getattr(self.patterns, pattern).agent)
 
     def repository_for(self, pattern: str) -> RepositoryConfig:
         """The pattern's own repository, or the top-level default."""

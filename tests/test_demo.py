@@ -121,3 +121,38 @@ def test_ctrl_c_in_the_middle_stops_everything(tmp_path: Path) -> None:
     assert "interrupted; stopping everything it started" in "".join(seen)
     assert _wait_gone(workdir, proc.pid) == []
     assert not Path(f"/proc/{mlflow_pid}").exists()
+
+
+@pytest.mark.parametrize("agent", ["claude-code", "codex"])
+def test_the_demo_runs_all_four_patterns_with_a_real_agent_cli(tmp_path: Path, agent: str) -> None:
+    """`make demo AGENT=claude-code|codex`: the real CLI (make agents) makes every pattern's change against the
+    scripted model, and every act ends as with the builtin editor: the PRs open and their checks pass."""
+    cli = ROOT / ".agents" / "node_modules" / ".bin" / ("claude" if agent == "claude-code" else "codex")
+    if not cli.exists():
+        pytest.skip("the agent CLIs are not installed: run `make agents` (make test and CI do)")
+    workdir, summary_file = tmp_path / "demo", tmp_path / "summary.json"
+    proc = _start(workdir, "--summary-json", str(summary_file), "--agent", agent)
+    try:
+        out, _ = proc.communicate(timeout=900)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, out[-6000:]
+    summary = json.loads(summary_file.read_text())
+    rows = [(o["pattern"], o["decision"], o["result"].split(":")[0], o["ok"]) for o in summary["outcomes"]]
+    assert rows == [
+        ("promotion", "proceed", "PR opened", True),
+        ("drift", "proceed", "PR opened", True),
+        ("drift", "skipped-cooldown", "skipped", True),
+        ("failure-triage", "oom", "PR opened", True),
+        ("fairness-audit", "proceed", "PR opened", True),
+    ], out[-6000:]
+    assert "smoke test passed" in summary["outcomes"][0]["result"]
+    # every PR says the CLI made it; the CLI's own log shows it ran (four agent runs, each finished)
+    assert out.count(f"Edited by a coding agent: runtime `{agent}`") == 4, out[-6000:]
+    logs = sorted(workdir.glob("runs/*/logs/agent.agent.log"))
+    assert len(logs) == 4
+    for log in logs:
+        text = log.read_text()
+        assert f"agent-run: {agent} (" in text and "finished in" in text, text[-2000:]
+    assert _wait_gone(workdir, proc.pid) == []

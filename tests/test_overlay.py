@@ -209,7 +209,10 @@ def test_the_private_image_and_pull_secret_on_every_pod(prod_rendered, prod_docu
             spec = doc["spec"] if doc["kind"] == "WorkflowTemplate" else doc["spec"]["workflowSpec"]
             assert spec["imagePullSecrets"] == PULL_SECRETS, path
             for where, container in pod_policy.containers(doc):
-                assert container["image"] == PRIVATE_IMAGE, f"{path}: {where}"
+                # a named agent runtime's image sits next to the step image, in the same private registry
+                runtime = "-agent-codex" if "failure-triage" in path else "-agent-claude-code"
+                expected = PRIVATE_IMAGE.replace(":", f"{runtime}:") if where.endswith("/agent") else PRIVATE_IMAGE
+                assert container["image"] == expected, f"{path}: {where}"
                 pods += 1
         elif doc["kind"] in EVENT_KINDS:
             template = doc["spec"]["template"]

@@ -367,7 +367,7 @@ def test_a_blocked_update_is_commented_and_fails_the_run(
                                            "others pushed to the branch")
     code, out = run_review(github_api, tmp_path / "out")
     assert code == 1 and out == {}
-    assert "publish refused to update branch" in capsys.readouterr().err
+    assert "nothing was published for branch" in capsys.readouterr().err
     [comment] = github_api.comments(1)
     assert "could not update this pull request" in comment["body"] and "conflicts with commits" in comment["body"]
     assert github_api.pulls()[0]["title"] == "opened elsewhere"  # not rewritten

@@ -135,8 +135,9 @@ def test_prepare_uses_the_prompt_module(
     calls: list[tuple[Any, ...]] = []
 
     def fake_render(pattern: str, context: dict[str, Any], allowed: list[str] | None,
-                    settings: dict[str, Any]) -> str:
+                    settings: dict[str, Any], *, files: dict[str, str], template: str | None) -> str:
         calls.append((pattern, context, allowed, settings))
+        assert files["summary_file"] == str(tmp_path / "ws" / "summary.md") and template is None
         return "PROMPT"
 
     monkeypatch.setattr("hera_flows.steps.prompts.render_prompt", fake_render)

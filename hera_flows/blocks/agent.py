@@ -1,8 +1,9 @@
 """The agent block: one pod, three containers sharing a workspace volume — prepare -> agent -> publish.
 
 - ``prepare`` clones the GitOps repository and writes the agent contract files (repo, prompt, context).
-- ``agent`` edits files. It holds no forge token and no Kubernetes token: the builtin editor needs none, and
-  an external coding agent gets only its own credentials Secret.
+- ``agent`` edits files. It holds no forge token and no Kubernetes token: the builtin editor needs none, a named
+  runtime (claude-code, codex: `hera-flows step agent-run` in its image) gets only its API key from one Secret key,
+  and a ``command`` agent only its own credentials Secret.
 - ``main`` publishes: it never runs git inside the agent's checkout; it copies the allowed changes into its own
   clone and pushes the branch. Argo reads a containerSet's outputs only from a container named ``main``.
 Each container has a private /tmp so nothing the agent leaves there reaches the publish step.
@@ -20,7 +21,9 @@ from hera_flows.blocks import security
 from hera_flows.blocks.step import SecretEnv, param_env, resources, retry_strategy
 from hera_flows.catalog import Pattern
 from hera_flows.config import Config, RepositoryConfig
+from hera_flows.steps.agent_run import API_KEY_ENV
 from hera_flows.steps.contract import render_flags
+from hera_flows.steps.prompts import PROMPT_TEMPLATE_ENV, check_template
 from hera_flows.steps.publish import CONTRACT as PUBLISH_CONTRACT
 
 if TYPE_CHECKING:
@@ -77,6 +80,10 @@ def agent_template(
 
     editor = importlib.import_module(pattern.editor)
     settings_argv = render_flags(editor.SETTINGS, settings, where=f"the {pattern.id} editor's settings")
+    agent = cfg.agent_for(pattern.config_key)
+    template = agent.read_prompt_template()
+    if template is not None:
+        check_template(pattern.id, template, settings, where=f"patterns.{pattern.config_key}.agent.prompt_file")
 
     def node(name: str, tmp_volume: str, **fields: Unpack[_NodeFields]) -> ContainerNode:
         return ContainerNode(
@@ -116,19 +123,39 @@ def agent_template(
         step_node(
             "prepare", "tmp-prepare", "prepare-workspace",
             {"pattern": pattern.id, "repo_url": repo.url, "base_branch": repo.base_branch, "workspace": WORKSPACE,
-             "allowed_paths": allowed_paths, "clone_depth": cfg.agent.clone_depth, "forge": cfg.forge.kind},
-            env=[*param_env(["context", "branch"]), forge_token(cfg, optional=True, read_only=True).build()],
+             "allowed_paths": allowed_paths, "clone_depth": agent.clone_depth, "forge": cfg.forge.kind},
+            env=[*param_env(["context", "branch"]), forge_token(cfg, optional=True, read_only=True).build(),
+                 *([Env(name=PROMPT_TEMPLATE_ENV, value=template)] if template is not None else [])],
         )
-        if cfg.agent.kind == "builtin":
+        if agent.kind == "builtin":
             step_node(
                 "agent", "tmp-agent", "agent-builtin", {"pattern": pattern.id, "workspace": WORKSPACE},
+                dependencies=["prepare"],
+            )
+        elif agent.named_runtime:
+            node(
+                "agent", "tmp-agent",
+                image=agent.runtime_image(cfg.image),
+                command=["hera-flows"],
+                args=["step", "agent-run", *step_contract("agent-run").argv({
+                    "runtime": agent.kind, "workspace": WORKSPACE, "model": agent.runtime_model(),
+                    "allowed_paths": allowed_paths, "max_turns": agent.max_turns,
+                    "timeout_seconds": agent.timeout_seconds, "max_budget_usd": agent.max_budget_usd,
+                    "base_url": agent.base_url, "allow_commands": agent.allow_commands or None})],
+                working_dir=f"{WORKSPACE}/repo",
+                env=[
+                    Env(name="HOME", value="/tmp"),
+                    Env(name="HF_WORKFLOW_NAME", value="{{workflow.name}}"),
+                    SecretEnv(API_KEY_ENV[agent.kind], agent.runtime_api_key()).build(),
+                ],
+                resources=resources(agent.resources),
                 dependencies=["prepare"],
             )
         else:
             node(
                 "agent", "tmp-agent",
-                image=cfg.agent.image,
-                command=list(cfg.agent.command),
+                image=agent.image,
+                command=list(agent.command),
                 working_dir=f"{WORKSPACE}/repo",
                 env=[
                     Env(name="HF_PROMPT_FILE", value=f"{WORKSPACE}/prompt.md"),
@@ -137,10 +164,10 @@ def agent_template(
                     Env(name="HF_ISSUE_FILE", value=f"{WORKSPACE}/issue.json"),
                     Env(name="HOME", value="/tmp"),
                 ],
-                env_from=[m.EnvFromSource(secret_ref=m.SecretEnvSource(name=cfg.agent.secret))]
-                if cfg.agent.secret
+                env_from=[m.EnvFromSource(secret_ref=m.SecretEnvSource(name=agent.secret))]
+                if agent.secret
                 else None,
-                resources=resources(cfg.agent.resources),
+                resources=resources(agent.resources),
                 dependencies=["prepare"],
             )
         step_node(

@@ -87,6 +87,7 @@ def review_smoke_report(
             "changes": agent_output("changes"),
             "blocked": agent_output("blocked"),
             "update": agent_output("update"),
+            "agent": agent_output("agent"),
         },
     )
     if confirm is not None:

@@ -1,6 +1,6 @@
 """`make demo`: the four patterns, end to end, on this machine — visibly.
 
-    python -m hera_flows.local.demo [--workdir DIR] [--summary-json FILE]
+    python -m hera_flows.local.demo [--workdir DIR] [--summary-json FILE] [--agent claude-code|codex]
 
 What runs for real: an MLflow server (sqlite store) started here, a scikit-learn model trained and registered in
 it, MLflow's own signed webhook delivery when an alias is set, the generated WorkflowTemplates (rendered from a
@@ -14,6 +14,11 @@ parameter mapping then run locally).
 Acts: 1. promotion (alias `champion` set -> PR), 2. drift (Alertmanager alert -> PR; the same alert inside the
 cooldown is skipped), 3. failure triage (a failed training workflow, OOMKilled -> PR raising its memory),
 4. fairness audit (the weekly calendar event -> model-card refresh PR). A summary table ends it.
+
+``--agent claude-code`` (or ``codex``; ``make demo AGENT=claude-code``) runs the real coding-agent CLI (installed by
+``make agents``) in the agent container instead of the builtin editor. The model is a scripted stand-in
+(hera_flows/local/scripted_agent.py) that asks the CLI for the change the builtin editor would make; the CLI
+reads and edits the checkout with its own tools under hera-flows' permission flags, and each PR says so.
 
 Everything it starts it stops, on success, error, Ctrl-C or SIGTERM: the MLflow server's whole process group,
 the stand-in servers, and the temporary folder (unless ``--workdir`` was given). The committed output
@@ -147,9 +152,15 @@ def example_files(*folders: str) -> dict[str, str]:
 
 # --- the demo ----------------------------------------------------------------------------------------------------
 
+AGENT_SECRET = "hera-flows-agent"
+AGENT_BIN = ROOT / ".agents" / "node_modules" / ".bin"
+
+
 class Demo:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, agent: str | None = None) -> None:
         self.workdir = workdir
+        self.agent = agent
+        self.pattern = ""
         self.stack = contextlib.ExitStack()
         self.outcomes: list[Outcome] = []
         self.generated = workdir / "rendered"
@@ -190,8 +201,36 @@ class Demo:
             "pipelines/fraud-detector-training.yaml":
                 (EXAMPLES / "training" / "fraud-detector-training.yaml").read_text(encoding="utf-8"),
         })
+        if self.agent:
+            self.start_model()
         note(f"GitOps repository (bare git)       {self.gitops.url}  seeded from examples/*/gitops-repo")
         note(f"pipelines repository (bare git)    {self.pipelines.url}  seeded from examples/training")
+
+    def start_model(self) -> None:
+        """The scripted model for the real agent CLI, and the CLI (and the Node.js it runs on) on PATH."""
+        from hera_flows.local.scripted_agent import ScriptedClaude, ScriptedCodex, plan
+
+        cli = {"claude-code": "claude", "codex": "codex"}[self.agent or ""]
+        if not (AGENT_BIN / cli).exists():
+            raise DemoError(f"the {self.agent} CLI is not installed: run `make agents` (npm, from the dev extra)")
+        os.environ["PATH"] = os.pathsep.join([str(AGENT_BIN), str(Path(sys.executable).parent),
+                                              os.environ.get("PATH", "/usr/bin:/bin")])
+
+        def planner(workspace: Path) -> Any:
+            import importlib
+
+            from hera_flows import catalog
+
+            record = catalog.pattern(self.pattern)
+            module = importlib.import_module(f"hera_flows.patterns.{record.config_key}")
+            return plan(workspace, record.id, module.editor_settings(self.cfg))
+
+        self.model = ScriptedClaude(planner) if self.agent == "claude-code" \
+            else ScriptedCodex(planner, api_key="sk-demo-openai-standin")
+        self.model.start()
+        self.stack.callback(self.model.stop)
+        note(f"model API stand-in ({self.agent})    {self.model.url}  scripted: it asks for the builtin editor's "
+             "change; the real CLI makes it")
 
     def close(self) -> None:
         self.stack.close()
@@ -216,21 +255,31 @@ class Demo:
         triage = patterns["failure_triage"]
         triage["repository"] = {"url": self.pipelines.url, "slug": PIPELINES_SLUG, "base_branch": "main"}
         triage["max_event_age_seconds"] = 10**9
+        if self.agent:
+            key = "ANTHROPIC_API_KEY" if self.agent == "claude-code" else "OPENAI_API_KEY"
+            config["agent"] = {"kind": self.agent, "base_url": self.model.url, "max_turns": 40,
+                               "timeout_seconds": 300, "api_key_secret": {"name": AGENT_SECRET, "key": key}}
         path = self.workdir / "flows.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-        write(render(parse_config(path.read_text(encoding="utf-8"))), self.generated)
+        self.cfg = parse_config(path.read_text(encoding="utf-8"))
+        write(render(self.cfg), self.generated)
         note(f"configuration: a copy of config/flows.yaml pointed at the services above -> {path}")
         note(f"rendered manifests (never the committed ones)  -> {self.generated}")
 
     # -- running ----------------------------------------------------------------------------------------------
     def run(self, template: str, event: str) -> Any:
+        from hera_flows import catalog
         from hera_flows.local.runner import run_workflow
 
         self.runs += 1
+        self.pattern = next(p.id for p in catalog.PATTERNS if template in p.templates)
         say(f"{BOLD}$ hera-flows run {template} --event <event>{RESET}   (the local runner: one process per step)")
+        secrets = {FORGE_SECRET: {"token": self.github.token}, "mlflow-webhook": {"secret": WEBHOOK_SECRET}}
+        if self.agent:
+            secrets[AGENT_SECRET] = {"ANTHROPIC_API_KEY": self.model.api_key or "",
+                                     "OPENAI_API_KEY": self.model.api_key or ""}
         return run_workflow(template, generated=self.generated, event=event,
-                            secrets={FORGE_SECRET: {"token": self.github.token},
-                                     "mlflow-webhook": {"secret": WEBHOOK_SECRET}},
+                            secrets=secrets,
                             workdir=self.workdir / "runs" / f"{self.runs:02d}-{template}", state_dir=self.state,
                             echo=True)
 
@@ -244,6 +293,9 @@ class Demo:
         for line in (pull["body"] or "").splitlines()[:18]:
             say(f"  | {line}")
         say(f"  | ... ({len((pull['body'] or '').splitlines())} lines)")
+        agent = [line for line in (pull["body"] or "").splitlines() if line.startswith("Edited by a coding agent")]
+        for line in agent:  # which CLI made the change, and at what cost (the PR's "Agent run" section)
+            say(f"  | {line}")
         for comment in self.github.comments(number, slug=slug):
             say(f"  comment: {comment['body'].splitlines()[0]}")
         diff = repo.diff(pull["head"]).splitlines()
@@ -498,6 +550,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--summary-json", help="also write the summary rows to this file")
     parser.add_argument("--only", choices=["promotion", "drift", "triage", "fairness"], action="append",
                         help="run only these acts (repeatable; default: all)")
+    parser.add_argument("--agent", choices=["builtin", "claude-code", "codex"], default="builtin",
+                        help="who edits: the builtin editor (default) or a real agent CLI against a scripted model")
     args = parser.parse_args(argv)
     try:
         import mlflow  # noqa: F401
@@ -518,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
     previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     workdir = Path(args.workdir).resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="hera-flows-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    demo = Demo(workdir)
+    demo = Demo(workdir, agent=None if args.agent == "builtin" else args.agent)
     acts: dict[str, Callable[[], None]] = {"promotion": demo.promotion, "drift": demo.drift,
                                            "triage": demo.triage, "fairness": demo.fairness}
     code = 1

@@ -132,3 +132,29 @@ def pushed_section(changes: Sequence[Mapping[str, Any]]) -> list[str]:
     if len(changes) > MAX_FILES_SHOWN:
         lines.append(f"- …and {len(changes) - MAX_FILES_SHOWN} more (see the branch)")
     return lines
+
+
+def agent_section(record: Mapping[str, Any]) -> list[str]:
+    """Who edited this change and at what cost: the named runtime's record (publish's ``agent`` output), with where
+    the transcript is kept. Every value is the record's, contained: the model never writes this section."""
+    facts = [f"runtime {inline_code(one_line(str(record.get('runtime', '?')), 40))}",
+             f"model {inline_code(one_line(str(record.get('model', '?')), 100))}"]
+    if isinstance(record.get("turns"), int):
+        facts.append(f"{record['turns']} turns")
+    if isinstance(record.get("duration_seconds"), (int, float)):
+        facts.append(f"{record['duration_seconds']:.0f} s")
+    if isinstance(record.get("tokens"), int):
+        facts.append(f"{record['tokens']} tokens")
+    if isinstance(record.get("cost_usd"), (int, float)):
+        facts.append(f"${record['cost_usd']:.4f}")
+    lines = ["", "### Agent run", "", "Edited by a coding agent: " + ", ".join(facts) + "."]
+    denied = [d for d in record.get("denied", []) if isinstance(d, str)]
+    count = record.get("denied_count", len(denied))
+    if denied:
+        lines += ["", f"Its permission rules denied {count} tool call(s):", ""]
+        lines += [f"- {inline_code(one_line(d, 200))}" for d in denied[:10]]
+    workflow = record.get("workflow")
+    where = f" of workflow {inline_code(one_line(workflow, 100))}" if isinstance(workflow, str) and workflow else ""
+    lines += ["", f"The transcript (redacted, bounded) is the `transcript` output of the `agent` step{where} and in "
+              "the agent container's log."]
+    return lines

@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from hera_flows.steps import gitrepo
 from hera_flows.steps.allowlist import AllowList
@@ -54,7 +54,8 @@ from hera_flows.steps.common import StepError, TransientError, log, secret
 from hera_flows.steps.contract import Flag, Step
 from hera_flows.steps.workspace import BASE_COMMIT_FILE
 
-OUTPUT_NAMES = ("branch", "changed", "commit", "files", "refused", "summary", "issue", "changes", "blocked", "update")
+OUTPUT_NAMES = ("branch", "changed", "commit", "files", "refused", "summary", "issue", "changes", "blocked", "update",
+                "agent", "transcript")
 PUBLISHER_TRAILER = "Published-by: hera-flows"
 BASE_TRAILER = "Hera-Flows-Base"
 MAX_FILES_OUTPUT_BYTES = 64 * 1024  # total content in the ``files`` output (Argo parameters are small)
@@ -65,6 +66,8 @@ MAX_REFUSED_LISTED = 100
 MAX_TITLE_CHARS = 200
 MAX_ISSUE_BODY_CHARS = 48 * 1024
 MAX_ISSUE_LABELS = 10
+MAX_TRANSCRIPT_OUTPUT_BYTES = 128 * 1024  # the ``transcript`` output; the pod's log holds up to 512 KiB
+MAX_AGENT_RECORD_BYTES = 64 * 1024
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._:/-]{0,49}$")
 _CHUNK = 1024 * 1024
 _MODE_SYMLINK = "120000"
@@ -125,17 +128,18 @@ def main(argv: list[str]) -> int:
     if branch == args.base_branch:
         raise StepError(f"refusing to publish to the base branch {branch!r} itself")
     workspace = Path(args.workspace)
+    agent = read_agent_record(workspace / "agent" / "run.json")
+    run_outputs = {"agent": json.dumps(agent, sort_keys=True) if agent else "",
+                   "transcript": read_transcript(workspace / "agent" / "transcript.jsonl") if agent else ""}
+    if agent and agent.get("failure"):
+        # nothing half-published: whatever the agent changed before it stopped stays in its checkout
+        log(f"publish: the agent did not succeed ({agent['failure']}); nothing is pushed")
+        return _write_nothing(args.outputs, branch, workspace, run_outputs,
+                              blocked=f"the agent did not finish: {agent['failure']}")
     issue = read_issue(workspace / "issue.json")
     if issue is not None:
         log(f"publish: the agent asked for an issue ({issue['title']!r}) instead of a change; nothing is pushed")
-        if args.outputs:
-            clear_outputs(Path(args.outputs))
-        CONTRACT.write(
-            args.outputs, branch=branch, changed="false", commit="", files="[]", refused="[]",
-            summary=read_summary(workspace / "summary.md"), issue=json.dumps(issue, ensure_ascii=False),
-            changes="[]", blocked="", update="none",
-        )
-        return 0
+        return _write_nothing(args.outputs, branch, workspace, run_outputs, issue=json.dumps(issue, ensure_ascii=False))
     result = publish(
         workspace / "repo",
         repo_url=args.repo_url,
@@ -149,23 +153,78 @@ def main(argv: list[str]) -> int:
         base_commit=read_base_commit(workspace / BASE_COMMIT_FILE),
         writable=writable,
     )
+    blocked = result.blocked
+    if agent and not result.commit and not blocked:
+        # a coding agent that changes nothing (or only what the allow-list refused) did not do its task
+        refused = f"; publish refused what it did change: {', '.join(r.path for r in result.refused[:5])}" \
+            if result.refused else ""
+        blocked = f"the agent ({agent.get('runtime')}) changed no allowed file and asked for no issue{refused}"
     summary = read_summary(workspace / "summary.md")
     if args.outputs:
         clear_outputs(Path(args.outputs))
     CONTRACT.write(
         args.outputs,
         branch=branch,
-        changed="true" if result.commit and not result.blocked else "false",
+        changed="true" if result.commit and not blocked else "false",
         commit=result.commit,
         files=files_output(result.changes),
         refused=refused_output(result.refused),
         summary=summary,
         issue="",
         changes=json.dumps([{"path": c.path, "kind": c.kind} for c in result.changes], ensure_ascii=False),
-        blocked=result.blocked,
+        blocked=blocked,
         update=result.update,
+        **run_outputs,
     )
     return 0
+
+
+def _write_nothing(outputs: str | None, branch: str, workspace: Path, run_outputs: dict[str, str], *,
+                   issue: str = "", blocked: str = "") -> int:
+    """The outputs of a run that pushes nothing: an issue the agent asked for, or why nothing was published."""
+    if outputs:
+        clear_outputs(Path(outputs))
+    CONTRACT.write(
+        outputs, branch=branch, changed="false", commit="", files="[]", refused="[]",
+        summary=read_summary(workspace / "summary.md"), issue=issue, changes="[]", blocked=blocked, update="none",
+        **run_outputs,
+    )
+    return 0
+
+
+AGENT_RECORD_FIELDS: dict[str, tuple[type, ...]] = {
+    "runtime": (str,), "model": (str,), "turns": (int,), "duration_seconds": (int, float), "tokens": (int,),
+    "cost_usd": (int, float), "denied": (list,), "denied_count": (int,), "failure": (str,), "workflow": (str,),
+}
+
+
+def read_agent_record(path: Path) -> dict[str, Any] | None:
+    """agent-run's record of a named runtime's run (absent for the builtin editor and ``command`` agents): only
+    the known fields, each of its type, strings capped, so even a planted file cannot put anything else in a PR."""
+    raw = _read_capped(path, MAX_AGENT_RECORD_BYTES)
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return {"runtime": "agent", "failure": f"{path} is not the JSON record agent-run writes"}
+    if not isinstance(data, dict):
+        return {"runtime": "agent", "failure": f"{path} is not the JSON record agent-run writes"}
+    record: dict[str, Any] = {}
+    for name, kinds in AGENT_RECORD_FIELDS.items():
+        value = data.get(name)
+        if isinstance(value, kinds) and not isinstance(value, bool):
+            record[name] = value[:500] if isinstance(value, str) else value
+    record["denied"] = [str(d)[:300] for d in record.get("denied", [])][:20]
+    return record
+
+
+def read_transcript(path: Path) -> str:
+    """The transcript for the ``transcript`` output: bounded again to what a parameter can carry."""
+    from hera_flows.steps.agent_runtimes import bounded
+
+    raw = _read_capped(path, 8 * 1024 * 1024)
+    return bounded(raw.decode("utf-8", "replace"), MAX_TRANSCRIPT_OUTPUT_BYTES) if raw else ""
 
 
 def read_base_commit(path: Path) -> str:

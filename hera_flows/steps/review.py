@@ -19,7 +19,14 @@ from hera_flows.steps.common import StepError, log, parse_json, secret
 from hera_flows.steps.contract import Flag, Step
 from hera_flows.steps.forge.base import Forge, ForgeError, PullRequest, open_forge
 from hera_flows.steps.gitrepo import check_branch_name
-from hera_flows.steps.markdown import contain, dedupe_marker, inline_code, pushed_section, with_marker
+from hera_flows.steps.markdown import (
+    agent_section,
+    contain,
+    dedupe_marker,
+    inline_code,
+    pushed_section,
+    with_marker,
+)
 
 MAX_ISSUE_BODY_CHARS = 48 * 1024
 # How a step reaches the forge: the same three flags for review and report.
@@ -35,7 +42,7 @@ CONTRACT = Step(
     flags=(Flag("pattern", "whose PR text and labels (a pattern id)"), *FORGE_FLAGS,
            Flag("base-branch", "the branch the PR goes into")),
     inputs=("branch", "changed", "context", "summary", "refused", "dedupe-key", "issue", "changes", "blocked",
-            "update"),
+            "update", "agent"),
     outputs=("pr-url", "pr-number", "issue-url", "issue-number", "action"),
 )
 
@@ -82,7 +89,7 @@ def main(argv: list[str]) -> int:
     refused = [r for r in _json_param("refused", list, default=[]) if isinstance(r, dict)]
     key = param("dedupe-key").strip() or branch
     title, body, *update = render(context, param("summary"), refused, key, branch)
-    body = compose_body(body, _json_param("changes", list, default=[]), key)
+    body = compose_body(body, _json_param("changes", list, default=[]), key, agent=agent_record())
 
     with open_forge_of(args) as forge:
         pr, created = create_or_update(forge, branch=branch, base=args.base_branch, title=title, body=body, key=key,
@@ -95,11 +102,22 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def compose_body(layout_body: str, changes: list[Any], key: str) -> str:
+def compose_body(layout_body: str, changes: list[Any], key: str, agent: dict[str, Any] | None = None) -> str:
     """Every PR description ends the same way, whatever the pattern's layout wrote: the files publish actually
-    pushed (so a reviewer sees each one), then the dedupe marker as the last line."""
+    pushed (so a reviewer sees each one), the coding agent's run when one edited it, then the dedupe marker as the
+    last line."""
     listed = [c for c in changes if isinstance(c, dict)]
-    return with_marker("\n".join([layout_body.rstrip(), *pushed_section(listed)]), key)
+    run = agent_section(agent) if agent else []
+    return with_marker("\n".join([layout_body.rstrip(), *pushed_section(listed), *run]), key)
+
+
+def agent_record() -> dict[str, Any] | None:
+    """Publish's ``agent`` output (the named runtime's record), or None for the builtin editor."""
+    raw = param("agent").strip()
+    if not raw:
+        return None
+    record = parse_json(raw, "the agent parameter")
+    return record if isinstance(record, dict) else None
 
 
 def _review_issue(args: argparse.Namespace, raw: str) -> int:
@@ -109,8 +127,10 @@ def _review_issue(args: argparse.Namespace, raw: str) -> int:
     key = param("dedupe-key").strip() or issue["title"]
     marker = dedupe_marker(key)
     # The body is the agent's text: contained, so it can neither hide anything nor plant another key's marker.
+    agent = agent_record()
+    run = "\n".join(agent_section(agent)) if agent else ""
     body = with_marker(contain(issue["body"], MAX_ISSUE_BODY_CHARS) + "\n\n_hera-flows pushed no change for this "
-                       "issue._", key)
+                       "issue._" + (f"\n{run}" if run else ""), key)
     labels = list(dict.fromkeys([*layout(args.pattern)[0], *issue.get("labels", [])]))
     with open_forge_of(args) as forge:
         existing = forge.find_open_issue(marker)
@@ -128,20 +148,28 @@ def _review_issue(args: argparse.Namespace, raw: str) -> int:
 
 
 def _review_blocked(args: argparse.Namespace, reason: str) -> int:
-    """Publish refused to update the branch (someone else's commits conflict with the new change, or the base
-    branch moved under the agent's change): say so on the open PR, then fail the run with the same sentence."""
+    """Nothing was published: publish refused to update the branch (someone else's commits conflict with the new
+    change, or the base branch moved under the agent's change), or the coding agent failed, timed out, hit a limit
+    or changed nothing. Say so on the open PR (or the open issue of the same key), then fail the run with the same
+    sentence."""
     branch = check_branch_name(param("branch", required=True).strip())
+    key = param("dedupe-key").strip() or branch
     with open_forge_of(args) as forge:
         existing = forge.find_open_pr(branch)
         if existing is not None:
-            forge.comment(existing.number, blocked_comment(param("dedupe-key").strip() or branch, reason))
-            log(f"review: commented on pull request #{existing.number} that the update was refused")
-    raise StepError(f"publish refused to update branch {branch}: {reason}")
+            forge.comment(existing.number, blocked_comment(key, reason))
+            log(f"review: commented on pull request #{existing.number} that nothing was published")
+        else:
+            issue = forge.find_open_issue(dedupe_marker(key))
+            if issue is not None:
+                forge.comment(issue.number, blocked_comment(key, reason, what="issue"), kind="issue")
+                log(f"review: commented on issue #{issue.number} that nothing was published")
+    raise StepError(f"nothing was published for branch {branch}: {reason}")
 
 
-def blocked_comment(key: str, reason: str) -> str:
-    return (f"A new event for {inline_code(key)} could not update this pull request: {contain(reason, 2000)}\n\n"
-            "Nothing on the branch was changed. Resolve it (or close the pull request) and the next event for this "
+def blocked_comment(key: str, reason: str, what: str = "pull request") -> str:
+    return (f"A new event for {inline_code(key)} could not update this {what}: {contain(reason, 2000)}\n\n"
+            f"Nothing on the branch was changed. Resolve it (or close the {what}) and the next event for this "
             "key will update it again.")
 
 

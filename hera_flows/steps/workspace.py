@@ -55,9 +55,9 @@ def main(argv: list[str]) -> int:
     if branch:
         gitrepo.check_branch_name(branch)
     # Before cloning: a bad context fails fast. The prompt names the settings actually configured.
-    prompt = render(args.pattern, context, allowed, vars(settings_of(args, editor)))
-
     workspace = Path(args.workspace)
+    prompt = render(args.pattern, context, allowed, vars(settings_of(args, editor)), workspace)
+
     repo = prepare(
         workspace,
         repo_url=args.repo_url,
@@ -81,11 +81,19 @@ def load_context(raw: str) -> dict[str, Any]:
     return context
 
 
-def render(pattern: str, context: dict[str, Any], allowed_paths: list[str], settings: dict[str, Any]) -> str:
+def render(pattern: str, context: dict[str, Any], allowed_paths: list[str], settings: dict[str, Any],
+           workspace: Path) -> str:
+    """The prompt with the contract's file paths in this workspace, from the user's template when the generator
+    set one (``HF_PROMPT_TEMPLATE``, from ``agent.prompt_file``)."""
     # Imported here: the prompt module pulls in the pattern's constants, which only this step needs.
-    from hera_flows.steps.prompts import render_prompt
+    import os
 
-    return render_prompt(pattern, context, allowed_paths, {k: str(v) for k, v in settings.items()})
+    from hera_flows.steps.prompts import PROMPT_TEMPLATE_ENV, render_prompt
+
+    files = {"summary_file": str(workspace / "summary.md"), "issue_file": str(workspace / "issue.json"),
+             "context_file": str(workspace / "context.json")}
+    return render_prompt(pattern, context, allowed_paths, {k: str(v) for k, v in settings.items()}, files=files,
+                         template=os.environ.get(PROMPT_TEMPLATE_ENV) or None)
 
 
 def prepare(

@@ -133,3 +133,26 @@ def test_the_step_reads_its_inputs_from_env(refresh, tmp_path: Path, monkeypatch
     monkeypatch.setenv("HF_PARAM_FILES", "[1, 2]")
     with pytest.raises(StepError, match="the files parameter must be a JSON object"):
         smoke.main([*generated_flags("fairness-smoke")])
+
+
+def _with_record(files: dict[str, str], line: str) -> dict[str, str]:
+    return {**files, FRAUD: files[FRAUD].replace(_record_line(files[FRAUD]), line, 1)}
+
+
+def test_a_record_with_its_escapes_decoded_passes_unless_it_could_close_the_comment(refresh) -> None:
+    """Claude Code's Edit tool writes an escape such as that of ``&`` as the character: the decoded canonical
+    line is accepted, but only when no value in it can open or close the HTML comment."""
+    files, digest, context = refresh
+    data = json.loads(_record_line(files[FRAUD])[len(card.DATA_PREFIX):-len(card.DATA_SUFFIX)])
+
+    def decoded(dataset: str) -> str:
+        record = json.dumps({**data, "dataset": dataset}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return card.DATA_PREFIX + record + card.DATA_SUFFIX
+
+    assert "\\u0026" in card.data_line({**data, "dataset": "/a&b<c>é.csv"})  # the canonical form escapes them
+    result, report = smoke.check(_with_record(files, decoded("/a&b<c>é.csv")), digest, context, cards_dir=CARDS,
+                                 policy_file=POLICY)
+    assert result == "passed", report
+    result, report = smoke.check(_with_record(files, decoded("/a-->b.csv")), digest, context, cards_dir=CARDS,
+                                 policy_file=POLICY)
+    assert result == "failed" and "does not round-trip" in report, report

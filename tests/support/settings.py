@@ -69,14 +69,16 @@ def triage_options(**changes: Any) -> Any:
 
 
 def prompt(pattern_id: str, context: dict[str, Any], allowed_paths: list[str] | None = None,
-           cfg: Config | None = None, **overrides: Any) -> str:
+           cfg: Config | None = None, workspace: str = "/workspace", **overrides: Any) -> str:
     """The external agent's prompt as prepare renders it: the configured settings and allowed paths."""
+    from pathlib import Path
+
     from hera_flows.steps.workspace import render
 
     cfg = cfg or config()
     section = getattr(cfg.patterns, catalog.pattern(pattern_id).config_key)
     allowed = list(allowed_paths) if allowed_paths is not None else list(section.allowed_paths)
-    return render(pattern_id, context, allowed, editor_settings(pattern_id, cfg, **overrides))
+    return render(pattern_id, context, allowed, editor_settings(pattern_id, cfg, **overrides), Path(workspace))
 
 
 @functools.lru_cache(maxsize=8)

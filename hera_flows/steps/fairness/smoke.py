@@ -9,7 +9,9 @@ under ``--model-cards-dir``:
   the section has a separator row and the same number of cells in each row;
 - the section's machine-readable record (``<!-- hera-flows:fairness-data {json} -->``) parses as a JSON object
   and round-trips: serialising the parsed record again gives the same line byte for byte (so next week's audit
-  reads exactly these values, and no value can close the comment);
+  reads exactly these values, and no value can close the comment) — or the same line with its ``\\uXXXX`` escapes
+  written as the characters, when nothing in it can open or close a comment (Claude Code's Edit tool decodes
+  ``\\uXXXX`` in what the model writes, so an agent cannot put the escaped form into a file);
 - the record is this run's (its ``date`` and ``week``) for the version the audit saw.
 
 And across cards: the cards the digest names are exactly the changed cards, each maps to an audited model, and
@@ -30,6 +32,15 @@ from hera_flows.steps.common import StepError, log, parse_json
 from hera_flows.steps.contract import Flag, Step
 
 MAX_PROBLEMS_PER_CARD = 10
+
+
+def _decoded_form(line: str, data: dict[str, Any]) -> bool:
+    """The canonical record with its escapes decoded, and nothing in it that could open or close the comment."""
+    from hera_flows.steps.fairness import card
+
+    body = line[len(card.DATA_PREFIX):-len(card.DATA_SUFFIX)]
+    decoded = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return body == decoded and not any(token in body for token in ("-->", "--!>", "<!--", "\n", "\r"))
 
 
 def _cells(row: str) -> int:
@@ -77,7 +88,7 @@ def check_card(path: str, text: str, *, date: str, week: str, version: str | Non
         return [*problems, f"the machine-readable record is not valid JSON ({exc.msg} at character {exc.pos})"]
     if not isinstance(data, dict):
         return [*problems, "the machine-readable record is not a JSON object"]
-    if card.data_line(data) != line:
+    if card.data_line(data) != line and not _decoded_form(line, data):
         problems.append("the machine-readable record does not round-trip (re-serialised it differs)")
     if card.previous_record(text) != data:
         problems.append("next week's audit would not read this record back")
