@@ -85,14 +85,24 @@ RUNTIME_DEFAULTS: dict[str, dict[str, str]] = {
 _COMMAND = r"^[A-Za-z0-9][A-Za-z0-9._/-]*( [A-Za-z0-9._/=-]+)*$"
 
 
+def _cidr(value: str) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_network(value, strict=True))
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a CIDR ({exc})") from None
+
+
 class AgentNetworkPolicy(Model):
     """An optional NetworkPolicy for the agent pods: egress only to DNS, the forge and the model endpoint."""
 
-    forge_cidrs: Annotated[list[str], Field(min_length=1, description=(
+    forge_cidrs: Annotated[list[Annotated[str, AfterValidator(_cidr)]], Field(min_length=1, description=(
         "CIDRs of the git forge (clone and push, over 443); e.g. GitHub's published ranges or your GHES address"))]
-    model_cidrs: Annotated[list[str], Field(default=[], description=(
+    model_cidrs: Annotated[list[Annotated[str, AfterValidator(_cidr)]], Field(default=[], description=(
         "CIDRs of the model endpoint (the provider's API or the gateway named by base_url, over 443)"))]
-    ports: Annotated[list[int], Field(default=[443], description="TCP ports allowed to those CIDRs")]
+    ports: Annotated[list[Annotated[int, Field(ge=1, le=65535)]], Field(
+        default=[443], min_length=1, description="TCP ports allowed to those CIDRs")]
 
 
 class AgentConfig(Model):

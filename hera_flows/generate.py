@@ -97,6 +97,13 @@ def render(cfg: Config, sources: Sequence[str] = DEFAULT_SOURCES) -> dict[str, s
             kustomize_resources.append(path)
         pattern_rbac.extend(manifests.rbac)
         network_policies.extend(manifests.network_policies)
+    from hera_flows.blocks.agent import agent_network_policy
+    from hera_flows.catalog import BY_CONFIG_KEY
+
+    for name in enabled:
+        agent_policy = agent_network_policy(cfg, BY_CONFIG_KEY[name])
+        if agent_policy is not None:
+            network_policies.append(agent_policy)
     files["generated/rbac.yaml"] = dump(
         security.rbac_documents(cfg.namespace, guard_lease_access=True) + pattern_rbac
     )
@@ -190,7 +197,12 @@ def generate_command(config_paths: str | Sequence[str], out_dir: str, *, check_o
     cfg = _load(config_paths)
     if cfg is None:
         return 2
-    files = render(cfg, config_paths)
+    try:
+        files = render(cfg, config_paths)
+    except ConfigError as exc:  # found while rendering, e.g. a user's prompt template (agent.prompt_file)
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        return 2
     out = Path(out_dir)
     if check_only:
         problems = check(files, out)

@@ -384,3 +384,48 @@ def test_the_update_comment_says_what_happened_to_the_branch(
     assert run_review(github_api, tmp_path / "out")[0] == 0
     [comment] = github_api.comments(1)
     assert says in comment["body"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# a coding agent's run (issue 12)
+
+AGENT_RECORD = {"runtime": "claude-code", "model": "claude-sonnet-4-5", "turns": 6, "duration_seconds": 41.7,
+                "tokens": 5120, "cost_usd": 0.0123, "denied": ["Edit .github/workflows/ci.yml"], "denied_count": 1,
+                "failure": None, "workflow": "mlflow-promotion-x7k2p"}
+
+
+def test_the_pr_says_which_agent_made_the_change_and_at_what_cost(
+    review_env: None, github_api: GitHubStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HF_PARAM_AGENT", json.dumps(AGENT_RECORD))
+    assert run_review(github_api, tmp_path / "out")[0] == 0
+    text = github_api.pulls()[0]["body"]
+    section = text[text.index("### Agent run"):]
+    assert ("Edited by a coding agent: runtime `claude-code`, model `claude-sonnet-4-5`, 6 turns, 42 s, 5120 tokens, "
+            "$0.0123.") in section
+    assert "denied 1 tool call(s)" in section and "`Edit .github/workflows/ci.yml`" in section
+    assert "`transcript` output of the `agent` step of workflow `mlflow-promotion-x7k2p`" in section
+    assert text.rstrip().endswith("-->")  # the dedupe marker stays the last line
+    monkeypatch.setenv("HF_PARAM_AGENT", "")
+    assert run_review(github_api, tmp_path / "out2")[0] == 0
+    assert "### Agent run" not in github_api.pulls()[0]["body"]  # the builtin editor: no such section
+
+
+def test_an_agent_that_did_not_finish_is_said_on_the_open_issue_of_its_key(
+    review_env: None, github_api: GitHubStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """No PR for the branch, but an issue of the same dedupe key (e.g. a data-quality issue of an earlier event):
+    the comment goes there, and the run fails with the one line."""
+    from hera_flows.steps.markdown import dedupe_marker
+
+    github_api.add_issue(title="data bug in amount", body=f"evidence\n\n{dedupe_marker(KEY)}")
+    monkeypatch.setenv("HF_PARAM_CHANGED", "false")
+    reason = "the agent did not finish: claude-code: stopped at the turn limit (30 turns) before finishing"
+    monkeypatch.setenv("HF_PARAM_BLOCKED", reason)
+    code, _ = run_review(github_api, tmp_path / "out")
+    assert code == 1 and f"nothing was published for branch {BRANCH}: {reason}" in capsys.readouterr().err
+    [issue] = github_api.issues()
+    [comment] = github_api.comments(issue["number"])
+    assert "could not update this issue" in comment["body"] and "turn limit" in comment["body"]
+    assert github_api.pulls() == []

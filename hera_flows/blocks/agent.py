@@ -105,6 +105,8 @@ def agent_template(
 
     with ContainerSet(
         name=AGENT_TASK,
+        # what agent.network_policy selects (agent_network_policy below); Argo puts template labels on the pod
+        labels={AGENT_POD_LABEL: pattern.id},
         # Publish is idempotent (a rebuilt branch with the same tree is not pushed again; others' commits are
         # kept), so a transient publish failure (exit 75, taken from the main container) or a lost pod reruns the
         # pod. An agent that failed is not retried: main never ran, so the exit code reads -1.
@@ -180,6 +182,33 @@ def agent_template(
             dependencies=["agent"],
         )
     return container_set
+
+
+AGENT_POD_LABEL = "hera-flows.io/agent-pod"
+DNS_PORT = 53
+
+
+def agent_network_policy(cfg: Config, pattern: Pattern) -> dict[str, Any] | None:
+    """The optional NetworkPolicy of a pattern's agent pods (``agent.network_policy``): egress only to the cluster's
+    DNS, the forge and the model endpoint CIDRs; no ingress at all. It covers the whole pod: prepare and publish
+    reach the forge, the agent container the model endpoint; a CNI that enforces NetworkPolicy is needed."""
+    policy = cfg.agent_for(pattern.config_key).network_policy
+    if policy is None:
+        return None
+    ports = [{"protocol": "TCP", "port": port} for port in policy.ports]
+    dns = {"to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+           "ports": [{"protocol": "UDP", "port": DNS_PORT}, {"protocol": "TCP", "port": DNS_PORT}]}
+    egress = [dns, {"to": [{"ipBlock": {"cidr": cidr}} for cidr in policy.forge_cidrs], "ports": ports}]
+    if policy.model_cidrs:
+        egress.append({"to": [{"ipBlock": {"cidr": cidr}} for cidr in policy.model_cidrs], "ports": ports})
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": f"hera-flows-agent-{pattern.id}-egress", "namespace": cfg.namespace,
+                     "labels": dict(security.MANAGED_BY)},
+        "spec": {"podSelector": {"matchLabels": {AGENT_POD_LABEL: pattern.id}},
+                 "policyTypes": ["Ingress", "Egress"], "ingress": [], "egress": egress},
+    }
 
 
 def agent_output(name: str) -> str:
