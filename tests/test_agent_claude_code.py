@@ -161,3 +161,42 @@ def test_a_long_transcript_is_bounded() -> None:
     kept = bounded(long, limit=1000)
     assert len(kept.encode()) < 1200 and "bytes of the transcript left out" in kept
     assert bounded("short") == "short"
+
+
+def test_the_spend_limit_stops_the_run(cli: str, model: AnthropicStandIn, checkout: Path) -> None:
+    """Guard: --max-budget-usd (the CLI prices the usage the API reports; the stand-in reports some per turn)."""
+    manifest = checkout / "inference" / "fraud.yaml"
+    outcome = run(cli, model, checkout, [[tool_use("Read", {"file_path": str(manifest)})]], max_turns=50,
+                  max_budget_usd=0.003)
+    failure = outcome.failure()
+    assert outcome.subtype.startswith("error_max_budget"), outcome.subtype
+    assert failure is not None and "spend limit" in failure
+    assert len(model.message_requests()) < 10
+
+
+def test_opted_in_commands_run_and_nothing_else_does(cli: str, model: AnthropicStandIn, checkout: Path) -> None:
+    """allow_commands: ["git log"] offers Bash with one allow rule; any other command, or git log chained with
+    another, is denied (guard: dontAsk + the Bash(git log:*) rule)."""
+    import subprocess
+
+    subprocess.run(["git", "init", "-q", str(checkout)], check=True)
+    subprocess.run(["git", "-C", str(checkout), "-c", "user.name=t", "-c", "user.email=t@example.invalid",
+                    "commit", "-q", "--allow-empty", "-m", "the first commit"], check=True)
+    marker = checkout.parent / "pwned"
+    model.script = [
+        [tool_use("Bash", {"command": "git log --oneline -1"})],
+        [tool_use("Bash", {"command": f"touch {marker}"})],
+        [tool_use("Bash", {"command": f"git log -1 && touch {marker}"})],
+        [text("done")],
+    ]
+    home = checkout.parent / "home"
+    home.mkdir(exist_ok=True)
+    outcome = run_claude_code(checkout, "Look at the history.", cli=cli, model="claude-sonnet-4-5",
+                              allowed_paths=ALLOWED, limits=Limits(),
+                              env=claude_code_env(home=home, api_key=model.api_key, base_url=model.url),
+                              allow_commands=["git log"])
+    assert not marker.exists()
+    results = [str(r.get("content")) for r in model.last_results()]
+    assert "the first commit" in results[0]
+    assert [d["tool_input"]["command"] for d in outcome.denials] == [f"touch {marker}", f"git log -1 && touch {marker}"]
+    assert "Bash" in model.offered_tools()

@@ -259,3 +259,22 @@ def test_agent_run_without_its_key_or_cli_is_a_clear_step_error(workspace: Path,
     monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
     assert run_step([*argv, "--cli=/nonexistent/claude"]) != 0
     assert "is not on PATH" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("runtime", ["claude-code", "codex"])
+def test_an_agent_can_ask_for_an_issue_instead_of_a_change(runtime: str, workspace: Path, bare_remote: GitopsRemote,
+                                                          claude: AnthropicStandIn) -> None:
+    """The contract's issue file is the one file outside the checkout either CLI may write (with the summary)."""
+    issue = {"title": "Upstream data bug in amount", "body": "The feature's null rate jumped.", "labels": ["drift"]}
+    content = json.dumps(issue) + "\n"
+    if runtime == "claude-code":
+        claude.script = [[tool_use("Edit", {"file_path": str(workspace / "issue.json"), "old_string": "",
+                                            "new_string": content})], [text("Asked for an issue.")]]
+        record = agent_run(workspace, runtime, claude.url)
+    else:
+        patch = f"*** Begin Patch\n*** Add File: {workspace / 'issue.json'}\n+{content.strip()}\n*** End Patch\n"
+        record, _ = run_codex(workspace, [CustomToolCall("apply_patch", patch), Message("Asked for an issue.")])
+    assert record["failure"] is None and record["denied"] == [], record
+    code, out = run_publish(bare_remote, workspace)
+    assert code == 0 and json.loads(out["issue"]) == issue and out["changed"] == "false" and out["blocked"] == ""
+    assert BRANCH not in bare_remote.branches()
