@@ -24,6 +24,9 @@ class Pattern:
     steps: tuple[str, ...]  # its own step modules under hera_flows/steps/<id>/ ("guard" -> step "<id>-guard")
     pr_labels: tuple[str, ...]  # labels of its PRs and issues
     aliases: tuple[tuple[str, str], ...] = ()  # earlier step names -> current ones
+    # A run whose agent changes nothing is a valid outcome (the fairness audit of a week where no card moved);
+    # otherwise a coding agent that changes nothing and asks for no issue did not do its task (publish says so).
+    may_change_nothing: bool = False
 
     @property
     def package(self) -> str:
@@ -72,7 +75,7 @@ PATTERNS: tuple[Pattern, ...] = (
     Pattern(
         id="fairness", config_key="fairness_audit", label="fairness-audit", title="Weekly fairness audit",
         templates=("fairness-audit",), steps=("guard", "list_models", "audit", "collect", "smoke"),
-        pr_labels=("hera-flows", "fairness-audit"),
+        pr_labels=("hera-flows", "fairness-audit"), may_change_nothing=True,
         aliases=(("guard-fairness", "fairness-guard"), ("smoke-fairness", "fairness-smoke")),
     ),
 )

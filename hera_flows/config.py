@@ -82,7 +82,10 @@ RUNTIME_DEFAULTS: dict[str, dict[str, str]] = {
     "claude-code": {"model": "claude-sonnet-4-5", "api_key": "ANTHROPIC_API_KEY", "image": "agent-claude-code"},
     "codex": {"model": "gpt-5.5", "api_key": "OPENAI_API_KEY", "image": "agent-codex"},
 }
-_COMMAND = r"^[A-Za-z0-9][A-Za-z0-9._/-]*( [A-Za-z0-9._/=-]+)*$"
+# The read-only commands an agent may be allowed (agent.allow_commands): git subcommands that only read history.
+# Whatever runs, runs as the CLI's user and could read its key (docs/agents.md); hence no env, cat or shell here.
+READ_ONLY_COMMANDS = ("git log", "git show", "git diff", "git blame", "git status", "git ls-files")
+_COMMAND = r"^git (log|show|diff|blame|status|ls-files)$"
 
 
 def _cidr(value: str) -> str:
@@ -97,6 +100,11 @@ def _cidr(value: str) -> str:
 class AgentNetworkPolicy(Model):
     """An optional NetworkPolicy for the agent pods: egress only to DNS, the forge and the model endpoint."""
 
+    api_server_cidrs: Annotated[list[Annotated[str, AfterValidator(_cidr)]], Field(min_length=1, description=(
+        "the Kubernetes API server's addresses (`kubectl get endpoints kubernetes -n default`): Argo's wait "
+        "container in the same pod reports the outputs through it"))]
+    api_server_ports: Annotated[list[Annotated[int, Field(ge=1, le=65535)]], Field(
+        default=[443, 6443], min_length=1, description="TCP ports of the API server's endpoints")]
     forge_cidrs: Annotated[list[Annotated[str, AfterValidator(_cidr)]], Field(min_length=1, description=(
         "CIDRs of the git forge (clone and push, over 443); e.g. GitHub's published ranges or your GHES address"))]
     model_cidrs: Annotated[list[Annotated[str, AfterValidator(_cidr)]], Field(default=[], description=(
@@ -136,8 +144,8 @@ class AgentConfig(Model):
     max_budget_usd: Annotated[float | None, Field(gt=0, description=(
         "claude-code only: the spend limit (--max-budget-usd); codex has no budget flag"))] = None
     allow_commands: Annotated[list[Annotated[str, Field(pattern=_COMMAND)]], Field(description=(
-        "claude-code only: read-only shell commands the agent may run (each a command prefix such as 'git log'); "
-        "empty: no shell at all"))] = []
+        "claude-code only: read-only git commands the agent may run, any of: git log, git show, git diff, git blame, "
+        "git status, git ls-files (each allows that command with any arguments); empty: no shell at all"))] = []
     prompt_file: Annotated[str | None, Field(min_length=1, description=(
         "a prompt template of your own for this pattern (set it under patterns.<name>.agent), a path relative to "
         "the directory `hera-flows generate` runs in; hera-flows appends the untrusted-data section itself"))] = None
@@ -203,7 +211,8 @@ def agent_for(top: AgentConfig, override: dict[str, Any] | None) -> AgentConfig:
     merged = {**top.model_dump(exclude_unset=True), **override}
     if override.get("kind", top.kind) != top.kind:
         # a different runtime: the top level's runtime-specific choices do not carry over
-        for name in ("image", "model", "api_key_secret", "command", "secret", "max_budget_usd", "allow_commands"):
+        for name in ("image", "model", "api_key_secret", "base_url", "command", "secret", "max_budget_usd",
+                     "allow_commands"):
             if name not in override:
                 merged.pop(name, None)
     return AgentConfig.model_validate(merged)

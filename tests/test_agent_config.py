@@ -43,15 +43,16 @@ def agent_containers(cfg: Config) -> dict[str, dict[str, Any]]:
 
 
 def test_a_named_runtime_gets_its_defaults_and_a_pattern_can_override_it() -> None:
-    cfg = config({"kind": "claude-code", "max_budget_usd": 2, "allow_commands": ["git log"]},
+    cfg = config({"kind": "claude-code", "max_budget_usd": 2, "allow_commands": ["git log"],
+                  "base_url": "https://gw.internal/anthropic"},
                  failure_triage={"agent": {"kind": "codex"}}, drift={"agent": {"model": "claude-opus-4-5"}})
     top, triage, drift = cfg.agent_for("promotion"), cfg.agent_for("failure_triage"), cfg.agent_for("drift")
     assert (top.runtime_model(), top.runtime_api_key().key) == ("claude-sonnet-4-5", "ANTHROPIC_API_KEY")
     assert top.runtime_image("ghcr.io/acme/hera-flows:1.2.3") == "ghcr.io/acme/hera-flows-agent-claude-code:1.2.3"
-    # another kind drops what belonged to the top level's runtime, keeps the rest (limits)
+    # another kind drops what belonged to the top level's runtime (its gateway URL too), keeps the rest (limits)
     assert (triage.kind, triage.runtime_model(), triage.max_budget_usd, triage.allow_commands) == (
         "codex", "gpt-5.5", None, [])
-    assert triage.runtime_api_key().key == "OPENAI_API_KEY"
+    assert triage.runtime_api_key().key == "OPENAI_API_KEY" and triage.base_url is None
     assert (drift.kind, drift.runtime_model(), drift.max_budget_usd) == ("claude-code", "claude-opus-4-5", 2)
 
 
@@ -59,13 +60,18 @@ def test_a_named_runtime_gets_its_defaults_and_a_pattern_can_override_it() -> No
     ({"kind": "codex", "max_budget_usd": 1}, {}, "max_budget_usd is supported by claude-code only"),
     ({"kind": "codex", "allow_commands": ["git log"]}, {}, "allow_commands needs kind claude-code"),
     ({"kind": "claude-code", "allow_commands": ["git log; rm -rf /"]}, {}, "String should match pattern"),
+    ({"kind": "claude-code", "allow_commands": ["printenv"]}, {}, "String should match pattern"),
+    ({"kind": "claude-code", "allow_commands": ["cat"]}, {}, "String should match pattern"),
     ({"kind": "claude-code", "command": ["x"]}, {}, "are for kind 'command'"),
     ({"kind": "claude-code", "max_turns": 0}, {}, "greater than or equal to 1"),
     ({"kind": "claude-code", "base_url": "ftp://gw"}, {}, "String should match pattern"),
     ({"kind": "builtin"}, {"drift": {"agent": {"kind": "codex", "max_budget_usd": 1}}},
      "patterns.drift.agent (over the top-level agent)"),
-    ({"kind": "claude-code", "network_policy": {"forge_cidrs": ["10.0.0.1/8"]}}, {}, "is not a CIDR"),
-    ({"kind": "claude-code", "network_policy": {"forge_cidrs": []}}, {}, "at least 1 item"),
+    ({"kind": "claude-code", "network_policy": {"api_server_cidrs": ["10.0.0.1/32"], "forge_cidrs": ["10.0.0.1/8"]}},
+     {}, "is not a CIDR"),
+    ({"kind": "claude-code", "network_policy": {"api_server_cidrs": ["10.0.0.1/32"], "forge_cidrs": []}}, {},
+     "at least 1 item"),
+    ({"kind": "claude-code", "network_policy": {"forge_cidrs": ["10.0.0.0/8"]}}, {}, "api_server_cidrs"),
 ])
 def test_bad_agent_settings_are_config_errors(agent: dict[str, Any], patterns: dict[str, Any], message: str) -> None:
     text = yaml.safe_dump({"repository": REPO, "agent": agent, "patterns": patterns})
@@ -141,7 +147,8 @@ def test_a_user_template_cannot_drop_or_move_the_data_section() -> None:
 
 
 def test_the_agent_network_policy_admits_only_dns_the_forge_and_the_model() -> None:
-    cfg = config({"kind": "codex", "network_policy": {"forge_cidrs": ["140.82.112.0/20"],
+    cfg = config({"kind": "codex", "network_policy": {"api_server_cidrs": ["10.0.0.1/32"],
+                                                      "forge_cidrs": ["140.82.112.0/20"],
                                                       "model_cidrs": ["10.30.4.0/24"]}})
     policies = yaml.safe_load_all(render(cfg)["generated/networkpolicies.yaml"])
     agents = {p["metadata"]["name"]: p for p in policies if p and "agent" in p["metadata"]["name"]}
@@ -152,9 +159,12 @@ def test_the_agent_network_policy_admits_only_dns_the_forge_and_the_model() -> N
         assert spec["policyTypes"] == ["Ingress", "Egress"] and spec["ingress"] == []
         # it selects exactly the agent pods of its pattern (the label the containerSet template sets)
         assert spec["podSelector"]["matchLabels"] in [c["_labels"] for c in containers.values()], name
-        dns, *others = spec["egress"]
+        dns, api, *others = spec["egress"]
         assert {p["port"] for p in dns["ports"]} == {53} and dns["to"][0]["podSelector"]["matchLabels"] == {
             "k8s-app": "kube-dns"}
+        # Argo's wait container in the same pod must reach the API server, or the pod's outputs are lost
+        assert api == {"to": [{"ipBlock": {"cidr": "10.0.0.1/32"}}],
+                       "ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 6443}]}
         cidrs = [ipaddress.ip_network(peer["ipBlock"]["cidr"]) for rule in others for peer in rule["to"]]
         assert cidrs == [ipaddress.ip_network("140.82.112.0/20"), ipaddress.ip_network("10.30.4.0/24")]
         assert all(rule["ports"] == [{"protocol": "TCP", "port": 443}] for rule in others)

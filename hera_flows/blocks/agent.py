@@ -190,7 +190,8 @@ DNS_PORT = 53
 
 def agent_network_policy(cfg: Config, pattern: Pattern) -> dict[str, Any] | None:
     """The optional NetworkPolicy of a pattern's agent pods (``agent.network_policy``): egress only to the cluster's
-    DNS, the forge and the model endpoint CIDRs; no ingress at all. It covers the whole pod: prepare and publish
+    DNS, the API server (Argo's wait container reports the pod's outputs there), the forge and the model endpoint
+    CIDRs; no ingress at all. It covers the whole pod: prepare and publish
     reach the forge, the agent container the model endpoint; a CNI that enforces NetworkPolicy is needed."""
     policy = cfg.agent_for(pattern.config_key).network_policy
     if policy is None:
@@ -198,7 +199,9 @@ def agent_network_policy(cfg: Config, pattern: Pattern) -> dict[str, Any] | None
     ports = [{"protocol": "TCP", "port": port} for port in policy.ports]
     dns = {"to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
            "ports": [{"protocol": "UDP", "port": DNS_PORT}, {"protocol": "TCP", "port": DNS_PORT}]}
-    egress = [dns, {"to": [{"ipBlock": {"cidr": cidr}} for cidr in policy.forge_cidrs], "ports": ports}]
+    api = {"to": [{"ipBlock": {"cidr": cidr}} for cidr in policy.api_server_cidrs],
+           "ports": [{"protocol": "TCP", "port": port} for port in policy.api_server_ports]}
+    egress = [dns, api, {"to": [{"ipBlock": {"cidr": cidr}} for cidr in policy.forge_cidrs], "ports": ports}]
     if policy.model_cidrs:
         egress.append({"to": [{"ipBlock": {"cidr": cidr}} for cidr in policy.model_cidrs], "ports": ports})
     return {

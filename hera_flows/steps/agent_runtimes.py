@@ -23,13 +23,14 @@ Codex (``@openai/codex``) runs as::
 
     codex exec --json --ephemeral --skip-git-repo-check --ignore-rules --sandbox workspace-write --model M
                --cd <checkout> -c approval_policy="never" -c model_provider="hera-flows"
-               -c model_providers.hera-flows={...} -c web_search="disabled"
+               -c model_providers.hera-flows={...} -c web_search="disabled" -c project_doc_max_bytes=0
                -c shell_environment_policy.inherit="core" -c sandbox_workspace_write.network_access=false
                -c sandbox_workspace_write.writable_roots=[<workspace>] (and /tmp, $TMPDIR excluded) -
 
 Codex reads files only through its shell, so the shell stays, inside Codex's own sandbox: the whole file system
 read-only except the checkout and the workspace folder (its ``.git`` stays read-only), no network, approval
-``never`` (an escalation request is refused), and a shell environment without the API key
+``never`` (an escalation request is refused), no ``AGENTS.md`` read from the checkout (``project_doc_max_bytes=0``:
+a repository cannot instruct its agent), and a shell environment without the API key
 (``inherit="core"``: neither ``env`` nor ``/proc/*/environ`` in the sandbox shows it). Codex has no turn or
 budget flag: agent-run counts its tool calls and stops it at ``max_turns``.
 
@@ -153,7 +154,7 @@ def run_claude_code(repo: Path, prompt: str, *, cli: str, model: str, allowed_pa
                             allow_commands=allow_commands)
     run = stream(argv, prompt=prompt, cwd=repo, env=env, timeout=limits.timeout_seconds)
     outcome = AgentOutcome("claude-code", run.exit_code, duration_seconds=run.seconds, timed_out=run.timed_out,
-                           stderr=run.stderr)
+                           stderr=redact(run.stderr, values=secret_values(env)))
     events = redacted_events(run.stdout, secrets=secret_values(env))
     outcome.transcript = transcript_of(events)
     for event in events:
@@ -186,6 +187,7 @@ def codex_argv(cli: str, *, model: str, repo: Path, writable_roots: Sequence[Pat
         'model_provider="hera-flows"',
         f"model_providers.hera-flows={codex_provider(base_url)}",
         'web_search="disabled"',
+        "project_doc_max_bytes=0",  # no AGENTS.md from the checkout: a repository cannot instruct its agent
         'shell_environment_policy.inherit="core"',
         "sandbox_workspace_write.network_access=false",
         f"sandbox_workspace_write.writable_roots={json.dumps([str(p) for p in writable_roots])}",
@@ -228,7 +230,7 @@ def run_codex(repo: Path, prompt: str, *, cli: str, model: str, limits: Limits, 
     argv = codex_argv(cli, model=model, repo=repo, writable_roots=writable_roots, base_url=base_url)
     run = stream(argv, prompt=prompt, cwd=repo, env=env, timeout=limits.timeout_seconds, stop=over_the_limit)
     outcome = AgentOutcome("codex", run.exit_code, duration_seconds=run.seconds, timed_out=run.timed_out,
-                           stderr=run.stderr)
+                           stderr=redact(run.stderr, values=secret_values(env)))
     events = redacted_events(run.stdout, secrets=secret_values(env))
     outcome.transcript = transcript_of(events)
     errors: list[str] = []

@@ -154,7 +154,7 @@ def main(argv: list[str]) -> int:
         writable=writable,
     )
     blocked = result.blocked
-    if agent and not result.commit and not blocked:
+    if agent and not result.commit and not blocked and not change_may_be_empty(args.pattern):
         # a coding agent that changes nothing (or only what the allow-list refused) did not do its task
         refused = f"; publish refused what it did change: {', '.join(r.path for r in result.refused[:5])}" \
             if result.refused else ""
@@ -177,6 +177,14 @@ def main(argv: list[str]) -> int:
         **run_outputs,
     )
     return 0
+
+
+def change_may_be_empty(pattern_id: str | None) -> bool:
+    """Whether a run of this pattern may change nothing (its record in hera_flows/catalog.py)."""
+    from hera_flows.catalog import BY_ID
+
+    record = BY_ID.get(pattern_id or "")
+    return record is not None and record.may_change_nothing
 
 
 def _write_nothing(outputs: str | None, branch: str, workspace: Path, run_outputs: dict[str, str], *,
