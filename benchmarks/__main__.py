@@ -3,9 +3,12 @@
 - generate and step start-up (here): against a bare `python -c pass`;
 - `benchmarks.fairness`: our fairness audit against fairlearn's MetricFrame, plus peak memory at 10M rows;
 - `benchmarks.drift_monitor`: the drift monitor's rows/s at 100k and 1M rows against reading the same data;
-- `benchmarks.triage`: reading a multi-GB pod log tail against a naive full read, and the classifier's speed.
+- `benchmarks.triage`: reading a multi-GB pod log tail against a naive full read, and the classifier's speed;
+- `benchmarks.agents`: the agent step with the real Claude Code and Codex CLIs (scripted model) against the builtin
+  editor (`hera-flows step agent-builtin`) on one promotion; a runtime whose CLI is not installed is skipped.
 
-Run one alone with `python -m benchmarks.fairness` (or `.drift_monitor`); `--quick` here skips the slow parts.
+Run one alone with `python -m benchmarks.fairness` (or `.drift_monitor`, `.agents`); `--quick` here skips the slow
+parts.
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ def startup() -> int:
 def main(argv: list[str]) -> int:
     quick = "--quick" in argv
     status = startup()
-    from benchmarks import drift_monitor, fairness, triage
+    from benchmarks import agents, drift_monitor, fairness, triage
 
     print("\n== fairness audit ==", flush=True)
     status |= fairness.main(["--skip-metricframe", "--rows=200000", "--memory-rows=1000000"] if quick else [])
@@ -75,6 +78,8 @@ def main(argv: list[str]) -> int:
     status |= drift_monitor.main(["--rows=100000"] if quick else [])
     print("\n== failure triage: bounded log reads and the classifier ==", flush=True)
     status |= triage.main([])
+    print("\n== agent step: the real agent CLIs (scripted model) against the builtin editor ==", flush=True)
+    status |= agents.main(["--quick"] if quick else [])
     return status
 
 
