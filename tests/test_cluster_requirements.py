@@ -104,5 +104,17 @@ def test_each_rule_fails_when_its_need_is_taken_away(mutation: str) -> None:
     assert all(not lines for name, lines in found.items() if name != rule), found
 
 
+def test_an_agent_network_policy_must_select_the_agent_pods() -> None:
+    """The overlay turns on the agent egress policy: it selects the label the agent template gives its pod."""
+    docs = copy.deepcopy(Cluster.from_folders(OUTPUTS["examples/overlay"]).documents)
+    assert not violations(Cluster(docs))["network-policy-selectors"]
+    policy = _doc(docs, "NetworkPolicy", "hera-flows-agent-promotion-egress")
+    assert policy["spec"]["podSelector"]["matchLabels"] == {"hera-flows.io/agent-pod": "promotion"}
+    _agent_template(docs)["metadata"]["labels"].clear()
+    assert violations(Cluster(docs))["network-policy-selectors"] == [
+        "NetworkPolicy hera-flows-agent-promotion-egress: no generated template's pod carries "
+        "{'hera-flows.io/agent-pod': 'promotion'}"]
+
+
 def test_the_rules_cover_every_rule() -> None:
     assert {rule for rule, _ in MUTATIONS.values()} == {rule.name for rule in RULES}

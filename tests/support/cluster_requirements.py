@@ -259,15 +259,36 @@ def container_set_main(cluster: Cluster) -> list[str]:
     return problems
 
 
+def _workflow_pod_labels(cluster: Cluster, namespace: str) -> list[dict[str, str]]:
+    """The labels each template's pod gets: the workflow's podMetadata, then the template's metadata (addMetadata)."""
+    found = []
+    for _, spec_namespace, spec in cluster.workflow_specs():
+        if spec_namespace != namespace:
+            continue
+        shared = (spec.get("podMetadata") or {}).get("labels") or {}
+        for template in spec.get("templates", []):
+            if any(kind in template for kind in ("container", "containerSet", "script", "resource", "data")):
+                found.append({**shared, **((template.get("metadata") or {}).get("labels") or {})})
+    return found
+
+
 def network_policy_selectors(cluster: Cluster) -> list[str]:
+    """Every NetworkPolicy selects pods that exist: EventSource pods by the controller's labels, workflow pods by
+    labels their template's metadata gives them."""
     problems = []
     sources = {d["metadata"]["name"] for d in cluster.of_kind("EventSource")}
     for policy in cluster.of_kind("NetworkPolicy"):
+        name = policy["metadata"]["name"]
         labels = (policy["spec"].get("podSelector") or {}).get("matchLabels") or {}
-        target = labels.get("eventsource-name")
-        if target is None or target not in sources or set(labels) - {"eventsource-name", "controller"}:
-            problems.append(f"NetworkPolicy {policy['metadata']['name']}: must select EventSource pods by "
-                            f"eventsource-name (and controller) only, got {labels}")
+        if not labels:
+            problems.append(f"NetworkPolicy {name}: selects every pod in the namespace")
+        elif "eventsource-name" in labels or "controller" in labels:
+            target = labels.get("eventsource-name")
+            if target not in sources or set(labels) - {"eventsource-name", "controller"}:
+                problems.append(f"NetworkPolicy {name}: must select EventSource pods by eventsource-name (and "
+                                f"controller) only, got {labels}")
+        elif not any(labels.items() <= pod.items() for pod in _workflow_pod_labels(cluster, _namespace(policy))):
+            problems.append(f"NetworkPolicy {name}: no generated template's pod carries {labels}")
     return problems
 
 
@@ -351,9 +372,11 @@ RULES: list[Rule] = [
          "argoproj/argo-workflows workflow/validate/validate.go@1d87edfb7ee4, cmd/argoexec/commands/emissary.go"
          "@5c1fb9ff5daa, docs/container-set-template.md@eb00a61e5330", container_set_main),
     Rule("network-policy-selectors", "EventSource pods carry the controller's labels eventsource-name: <name> and "
-         "controller: eventsource-controller (owner-name only in newer versions).",
+         "controller: eventsource-controller (owner-name only in newer versions); a workflow pod carries the "
+         "workflow's podMetadata labels and its template's metadata.labels.",
          "argoproj/argo-events controllers/eventsource/controller.go@e0f7f9474d93, pkg/reconciler/eventsource/"
-         "controller.go@484d85c9ef8c", network_policy_selectors),
+         "controller.go@484d85c9ef8c; argoproj/argo-workflows workflow/controller/workflowpod.go@2166a0c8a90a "
+         "(addMetadata)", network_policy_selectors),
     Rule("step-rbac", "Our own steps call the API (guards read and label their Workflow and keep Leases; claims and "
          "gc-leases end and delete them): their identity must allow each call.",
          "argoproj/argo-workflows workflow/controller/workflowpod.go@2166a0c8a90a (the template's serviceAccountName "
