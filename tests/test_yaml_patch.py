@@ -10,6 +10,7 @@ import yaml
 from hera_flows.steps.yaml_patch import (
     MISSING,
     YamlPatchError,
+    append_item,
     format_path,
     render_scalar,
     same_data,
@@ -271,3 +272,60 @@ def test_paths_are_formatted_for_humans():
     assert format_path(["spec", "predictor", "nodeSelector", "nvidia.com/gpu.product"]) == \
         'spec.predictor.nodeSelector["nvidia.com/gpu.product"]'
     assert format_path(["containers", 0, "image"]) == "containers[0].image"
+
+
+PIPELINE = """\
+spec:
+  templates:
+    - name: train   # the step
+      container:
+        image: x
+        resources:
+          limits:
+            memory: 8Gi   # raised in March
+      # volumes go here
+    - name: other
+      volumes:
+      - name: cache
+        emptyDir: {}
+      container:
+        volumeMounts: []   # none yet
+"""
+SHM = {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "1Gi"}}
+
+
+def test_an_item_appended_to_a_missing_sequence_creates_it_and_keeps_every_other_byte():
+    new = append_item(PIPELINE, ["spec", "templates", 0, "volumes"], SHM)
+    assert yaml.safe_load(new)["spec"]["templates"][0]["volumes"] == [SHM]
+    added = [line for line in difflib.ndiff(PIPELINE.splitlines(), new.splitlines()) if line[:2] in ("+ ", "- ")]
+    assert added == ["+       volumes:", "+         - name: dshm", "+           emptyDir:", "+             medium: Memory",
+                     "+             sizeLimit: 1Gi"]
+    assert new.index("volumes:\n        - name: dshm") < new.index("# volumes go here")
+
+
+def test_an_item_appended_to_an_existing_sequence_takes_its_dash_column():
+    new = append_item(PIPELINE, ["spec", "templates", 1, "volumes"], SHM)
+    assert yaml.safe_load(new)["spec"]["templates"][1]["volumes"] == [{"name": "cache", "emptyDir": {}}, SHM]
+    assert "        emptyDir: {}\n      - name: dshm\n        emptyDir:\n" in new
+
+
+def test_an_empty_flow_sequence_becomes_a_block_sequence_and_keeps_its_comment():
+    mount = {"name": "dshm", "mountPath": "/dev/shm"}
+    new = append_item(PIPELINE, ["spec", "templates", 1, "container", "volumeMounts"], mount)
+    assert yaml.safe_load(new)["spec"]["templates"][1]["container"]["volumeMounts"] == [mount]
+    assert "volumeMounts:   # none yet\n          - name: dshm\n            mountPath: /dev/shm\n" in new
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "message"),
+    [
+        ("a: [1, 2]\n", ["a"], "not a block sequence"),
+        ("a: 1\n", ["a"], "not a sequence"),
+        ("a: 1\n", ["b", "c"], "not a mapping"),
+        ("a: {x: 1}\n", ["a", "y"], "not a block mapping"),
+        ("- 1\n", [0], "ends in a mapping key"),
+    ],
+)
+def test_appends_the_editor_cannot_make_safely_raise_a_clear_error(text, path, message):
+    with pytest.raises(YamlPatchError, match=message):
+        append_item(text, path, {"name": "x"})

@@ -9,6 +9,8 @@ changing something else.
 
 Paths are sequences of mapping keys (``str``) and sequence indexes (``int``), e.g.
 ``["spec", "predictor", "model", "storageUri"]``. Values are scalars: str, int, float, bool or None.
+``append_item`` adds one element (a small mapping of plain data) to the end of a block sequence, creating the
+sequence when its key is missing — with the same re-parse check.
 """
 
 from __future__ import annotations
@@ -127,6 +129,54 @@ def set_value(text: str, path: Sequence[PathKey], value: Scalar, *, document: in
     return set_values(text, [(path, value)], document=document)[0]
 
 
+Item = dict[str, Any]
+
+
+def append_item(text: str, path: Sequence[PathKey], item: Item, *, document: int = 0) -> str:
+    """Append ``item`` to the block sequence at ``path`` of YAML document ``document`` (created, as a block
+    sequence under its parent mapping, when the key is missing). The new lines take the indentation of the
+    sequence's existing dashes (or of the parent's keys); the result is re-parsed and must be exactly the old
+    data plus the item."""
+    path = tuple(path)
+    if not path or not isinstance(path[-1], str):
+        raise YamlPatchError("append_item needs a path that ends in a mapping key")
+    if not item or not isinstance(item, dict):
+        raise YamlPatchError("append_item appends a non-empty mapping")
+    documents = load_documents(text)
+    if not 0 <= document < len(documents):
+        raise YamlPatchError(f"the file has {len(documents)} YAML document(s); document {document} does not exist")
+    current = read_value(documents[document], path)
+    parent = read_value(documents[document], path[:-1])
+    if current is MISSING or current is None:
+        if not isinstance(parent, dict):
+            raise YamlPatchError(f"cannot append to {format_path(path)}: {format_path(path[:-1]) or 'the document'} "
+                                 "is not a mapping")
+        intended_value: list[Any] = [copy.deepcopy(item)]
+    elif isinstance(current, list):
+        intended_value = [*copy.deepcopy(current), copy.deepcopy(item)]
+    else:
+        raise YamlPatchError(f"cannot append to {format_path(path)}: it is not a sequence")
+    intended = copy.deepcopy(documents)
+    holder = read_value(intended[document], path[:-1])
+    holder[path[-1]] = intended_value
+
+    nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    editor = _Editor(text, nodes[document])
+    new_text = editor.append(path, item)
+    if not same_data(load_documents(new_text), intended):
+        raise YamlPatchError(f"appending to {format_path(path)} in YAML document {document} would change other "
+                             "data (a layout the editor does not handle); edit this field by hand")
+    return new_text
+
+
+def _item_lines(item: Item, dash_column: int, newline: str) -> str:
+    """``- key: value`` lines of one sequence element, the dash at ``dash_column``."""
+    dumped = yaml.safe_dump(item, default_flow_style=False, sort_keys=False, allow_unicode=True, width=10**6)
+    lines = dumped.rstrip("\n").split("\n")
+    pad = " " * dash_column
+    return newline.join([pad + "- " + lines[0], *(pad + "  " + line for line in lines[1:])]) + newline
+
+
 # --- one edit -----------------------------------------------------------------------------------------------
 
 
@@ -218,6 +268,56 @@ class _Editor:
             kind = "mapping" if isinstance(node, yaml.MappingNode) else "sequence"
             raise YamlPatchError(f"{format_path(path)} is a {kind}, not a scalar")
         return self._replace_scalar(node, value, in_flow)
+
+    def append(self, path: tuple[PathKey, ...], item: Item) -> str:
+        node: yaml.Node | None = self.root
+        for depth, key in enumerate(path[:-1]):
+            if isinstance(node, yaml.SequenceNode) and isinstance(key, int):
+                node = node.value[key]
+            elif isinstance(node, yaml.MappingNode) and isinstance(key, str):
+                found = _find_key(node, key)
+                if found is None:
+                    raise YamlPatchError(f"{format_path(path[:depth + 1])} does not exist")
+                node = found[1]
+            else:
+                raise YamlPatchError(f"{format_path(path[:depth + 1])} cannot be followed")
+        if not isinstance(node, yaml.MappingNode) or node.flow_style or not node.value:
+            raise YamlPatchError(f"{format_path(path[:-1]) or 'the document'} is not a block mapping with keys")
+        found = _find_key(node, str(path[-1]))
+        empty = found is not None and (_is_null(found[1]) or isinstance(found[1], yaml.SequenceNode) and
+                                       bool(found[1].flow_style) and not found[1].value)
+        if found is None or empty:
+            # a new key (or one holding null or []) followed by the sequence, dashes one step right of the key
+            if found is not None:
+                key_node = found[0]
+                start = found[1].start_mark.index
+                while start > 0 and self.text[start - 1] in " \t":
+                    start -= 1
+                text = self.text[:start] + self.text[found[1].end_mark.index:]
+                pos = self._line_end(start, text)
+                return text[:pos] + _item_lines(item, key_node.start_mark.column + self.step, self.newline) + \
+                    text[pos:]
+            column = node.value[0][0].start_mark.column
+            pos = self._skip_nested_comments(self._line_end(_content_end(node.value[-1][1])), column)
+            block = " " * column + render_scalar(str(path[-1]), flow=False, key=True) + ":" + self.newline + \
+                _item_lines(item, column + self.step, self.newline)
+            if pos == len(self.text) and self.text and not self.text.endswith("\n"):
+                return self.text + self.newline + block
+            return self.text[:pos] + block + self.text[pos:]
+        sequence = found[1]
+        if not isinstance(sequence, yaml.SequenceNode) or sequence.flow_style or not sequence.value:
+            raise YamlPatchError(f"{format_path(path)} is not a block sequence")
+        first = sequence.value[0]
+        dash = self.text.rfind("-", 0, first.start_mark.index)
+        line_start = self.text.rfind("\n", 0, dash) + 1
+        dash_column = dash - line_start
+        if dash < 0 or self.text[line_start:dash].strip(" "):
+            raise YamlPatchError(f"{format_path(path)}: the sequence's layout is not one dash per line")
+        pos = self._skip_nested_comments(self._line_end(_content_end(sequence.value[-1])), dash_column)
+        block = _item_lines(item, dash_column, self.newline)
+        if pos == len(self.text) and self.text and not self.text.endswith("\n"):
+            return self.text + self.newline + block
+        return self.text[:pos] + block + self.text[pos:]
 
     # Replacing an existing scalar: exactly its span (an anchor and trailing line breaks of a block scalar stay).
     def _replace_scalar(self, node: yaml.ScalarNode, value: Scalar, in_flow: bool) -> str:
