@@ -429,3 +429,32 @@ def test_an_agent_that_did_not_finish_is_said_on_the_open_issue_of_its_key(
     [comment] = github_api.comments(issue["number"])
     assert "could not update this issue" in comment["body"] and "turn limit" in comment["body"]
     assert github_api.pulls() == []
+
+
+TRIAGE_CONTEXT = {"pattern": "failure_triage", "workflow": {"name": "train-x", "template": "recommender-train"},
+                  "classification": {"category": "unknown", "evidence": ["node train: Error (exit code 1)"]}}
+
+
+@pytest.mark.parametrize("kind", ["pr", "issue"])
+def test_a_triage_pr_or_issue_says_whether_the_rule_table_or_the_agent_decided(
+    review_env: None, github_api: GitHubStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str,
+) -> None:
+    monkeypatch.setenv("HF_PARAM_CONTEXT", json.dumps(TRIAGE_CONTEXT))
+    if kind == "issue":
+        monkeypatch.setenv("HF_PARAM_CHANGED", "false")
+        monkeypatch.setenv("HF_PARAM_ISSUE", json.dumps(ISSUE))
+
+    def text() -> str:
+        made = github_api.issues() if kind == "issue" else github_api.pulls()
+        return str(made[-1]["body"])
+
+    def review_triage(out: Path) -> int:
+        return run_step(["review", "--pattern=triage", "--forge=github", f"--api-url={github_api.url}",
+                         f"--repo-slug={DEFAULT_REPO}", "--base-branch=main", f"--outputs={out}"])
+
+    assert review_triage(tmp_path / "a") == 0
+    assert "**Decided by the rule table** (hera-flows' documented rules, no LLM): `unknown`." in text()
+    monkeypatch.setenv("HF_PARAM_AGENT", json.dumps(AGENT_RECORD))
+    assert review_triage(tmp_path / "b") == 0
+    assert ("**Decided by the coding agent** `claude-code`, given the rule table's verdict `unknown`" in text())
+    assert "Decided by the rule table" not in text() and text().rstrip().endswith("-->")

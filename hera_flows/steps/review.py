@@ -49,6 +49,16 @@ CONTRACT = Step(
 
 def layout(pattern_id: str) -> tuple[tuple[str, ...], Any]:
     """(PR labels, review_text function) of a pattern."""
+    labels, module, function_name = _layout_module(pattern_id)
+    return labels, getattr(module, function_name)
+
+
+def issue_note_of(pattern_id: str) -> Any:
+    """The pattern's optional ``issue_note(context, agent) -> lines``, added below an issue's body (None: none)."""
+    return getattr(_layout_module(pattern_id)[1], "issue_note", None)
+
+
+def _layout_module(pattern_id: str) -> tuple[tuple[str, ...], Any, str]:
     from hera_flows.catalog import pattern
 
     try:
@@ -56,7 +66,7 @@ def layout(pattern_id: str) -> tuple[tuple[str, ...], Any]:
     except KeyError as exc:
         raise StepError(f"no pull request layout: {exc.args[0]}") from None
     module_name, function_name = record.review_text.split(":")
-    return record.pr_labels, getattr(importlib.import_module(module_name), function_name)
+    return record.pr_labels, importlib.import_module(module_name), function_name
 
 
 def open_forge_of(args: argparse.Namespace) -> Forge:
@@ -88,8 +98,9 @@ def main(argv: list[str]) -> int:
     context = _json_param("context", dict)
     refused = [r for r in _json_param("refused", list, default=[]) if isinstance(r, dict)]
     key = param("dedupe-key").strip() or branch
-    title, body, *update = render(context, param("summary"), refused, key, branch)
-    body = compose_body(body, _json_param("changes", list, default=[]), key, agent=agent_record())
+    agent = agent_record()
+    title, body, *update = render(context, param("summary"), refused, key, branch, agent=agent)
+    body = compose_body(body, _json_param("changes", list, default=[]), key, agent=agent)
 
     with open_forge_of(args) as forge:
         pr, created = create_or_update(forge, branch=branch, base=args.base_branch, title=title, body=body, key=key,
@@ -129,8 +140,10 @@ def _review_issue(args: argparse.Namespace, raw: str) -> int:
     # The body is the agent's text: contained, so it can neither hide anything nor plant another key's marker.
     agent = agent_record()
     run = "\n".join(agent_section(agent)) if agent else ""
+    note_of = issue_note_of(args.pattern)
+    note = "\n".join(note_of(_json_param("context", dict, default={}), agent)) if note_of else ""
     body = with_marker(contain(issue["body"], MAX_ISSUE_BODY_CHARS) + "\n\n_hera-flows pushed no change for this "
-                       "issue._" + (f"\n{run}" if run else ""), key)
+                       "issue._" + (f"\n{note}" if note else "") + (f"\n{run}" if run else ""), key)
     labels = list(dict.fromkeys([*layout(args.pattern)[0], *issue.get("labels", [])]))
     with open_forge_of(args) as forge:
         existing = forge.find_open_issue(marker)

@@ -31,7 +31,7 @@ def _evidence_lines(context: dict[str, Any]) -> list[str]:
 
 
 def review_text(context: dict[str, Any], summary: str, refused: list[dict[str, Any]], key: str,
-           branch: str) -> tuple[str, str, str]:
+           branch: str, agent: dict[str, Any] | None = None) -> tuple[str, str, str]:
     event = context.get("event") or {}
     title = one_line(PR_TITLE.format(model=event.get("model"), feature=event.get("feature")), 200)
     serving = context.get("serving") or {}

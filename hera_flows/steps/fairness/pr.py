@@ -8,7 +8,7 @@ from hera_flows.steps.common import StepError
 
 
 def review_text(context: dict[str, Any], summary: str, refused: list[dict[str, Any]], key: str,
-                branch: str) -> tuple[str, str]:
+                branch: str, agent: dict[str, Any] | None = None) -> tuple[str, str]:
     """(title, body) of the weekly PR: the digest, refused paths, and the dedupe marker of the ISO week."""
     from hera_flows.steps.markdown import contain, inline_code, refused_section
 

@@ -112,7 +112,7 @@ def promotion_body(
 
 
 def review_text(context: dict[str, Any], summary: str, refused: list[dict[str, Any]], key: str,
-                branch: str) -> tuple[str, str]:
+                branch: str, agent: dict[str, Any] | None = None) -> tuple[str, str]:
     """The promotion PR's title and body for the review step (``review.LAYOUTS["promotion"]``)."""
     return promotion_title(context), promotion_body(context, summary=summary, refused=refused, dedupe_key=key,
                                                     branch=branch)
