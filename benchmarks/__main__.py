@@ -4,6 +4,8 @@
 - `benchmarks.fairness`: our fairness audit against fairlearn's MetricFrame, plus peak memory at 10M rows;
 - `benchmarks.drift_monitor`: the drift monitor's rows/s at 100k and 1M rows against reading the same data;
 - `benchmarks.triage`: reading a multi-GB pod log tail against a naive full read, and the classifier's speed;
+- `benchmarks.triage_corpus`: the classifier's accuracy, per-class precision/recall and confusion matrix on the
+  corpus of real failure reports (held-out part, tune part, all);
 - `benchmarks.agents`: the agent step with the real Claude Code and Codex CLIs (scripted model) against the builtin
   editor (`hera-flows step agent-builtin`) on one promotion; a runtime whose CLI is not installed is skipped.
 
@@ -70,7 +72,7 @@ def startup() -> int:
 def main(argv: list[str]) -> int:
     quick = "--quick" in argv
     status = startup()
-    from benchmarks import agents, drift_monitor, fairness, triage
+    from benchmarks import agents, drift_monitor, fairness, triage, triage_corpus
 
     print("\n== fairness audit ==", flush=True)
     status |= fairness.main(["--skip-metricframe", "--rows=200000", "--memory-rows=1000000"] if quick else [])
@@ -78,6 +80,8 @@ def main(argv: list[str]) -> int:
     status |= drift_monitor.main(["--rows=100000"] if quick else [])
     print("\n== failure triage: bounded log reads and the classifier ==", flush=True)
     status |= triage.main([])
+    print("\n== failure triage: the classifier on real failure reports ==", flush=True)
+    status |= triage_corpus.main([])
     print("\n== agent step: the real agent CLIs (scripted model) against the builtin editor ==", flush=True)
     status |= agents.main(["--quick"] if quick else [])
     return status
