@@ -22,7 +22,8 @@ help:
 	@echo "make scan             checkov (kubernetes, argo_workflows) over the generated manifests; fails on any finding"
 	@echo "make agents           install the pinned coding-agent CLIs (Claude Code, Codex) into .agents/ (npm)"
 	@echo "make bench            run the benchmarks"
-	@echo "make docs             regenerate docs/configuration.md from the configuration model"
+	@echo "make docs             regenerate docs/configuration.md (configuration model) and the triage rule table,"
+	@echo "                       measured numbers and worked examples (docs/patterns/failure-triage.md)"
 	@echo "make demo             run the four patterns locally: real MLflow, real git, stand-ins for GitHub/Kubernetes;"
 	@echo "                       AGENT=claude-code or AGENT=codex: the real agent CLI edits (scripted model)"
 
@@ -85,6 +86,7 @@ demo: $(DEV_STAMP) $(if $(filter-out builtin,$(AGENT)),agents)
 
 docs: $(BASE_STAMP)
 	$(BIN)/python -m hera_flows.config_reference > docs/configuration.md
+	$(BIN)/python -m benchmarks.triage_corpus --write-docs
 
 # Everything committed that a test or `check-generated` compares with what the code produces.
 golden: generate docs

@@ -493,7 +493,11 @@ class TriageFixes(Model):
     images: Annotated[dict[str, str], Field(description="image-pull: image repository (without tag/digest) -> the "
                                             "known-good reference (tag or @sha256 digest) to pin it to")] = {}
     retry: RetryPolicy = Field(default=RetryPolicy(limit=3, backoff_seconds=30, factor=2, max_backoff_seconds=600),
-                               description="infrastructure flakes: the retryStrategy added to the failing template")
+                               description="infrastructure flakes, reclaimed nodes, network flakes: the retryStrategy "
+                                           "added to the failing template")
+    shm_size_limit: Annotated[str, Field(pattern=QUANTITY, description="shared memory (/dev/shm, 64Mi in a pod by "
+                                         "default) ran out: sizeLimit of the memory-backed emptyDir mounted there; it "
+                                         "counts against the container's memory limit")] = "1Gi"
 
 
 class FailureTriageConfig(Model):

@@ -298,8 +298,8 @@ def test_an_item_appended_to_a_missing_sequence_creates_it_and_keeps_every_other
     new = append_item(PIPELINE, ["spec", "templates", 0, "volumes"], SHM)
     assert yaml.safe_load(new)["spec"]["templates"][0]["volumes"] == [SHM]
     added = [line for line in difflib.ndiff(PIPELINE.splitlines(), new.splitlines()) if line[:2] in ("+ ", "- ")]
-    assert added == ["+       volumes:", "+         - name: dshm", "+           emptyDir:", "+             medium: Memory",
-                     "+             sizeLimit: 1Gi"]
+    assert added == ["+       volumes:", "+         - name: dshm", "+           emptyDir:",
+                     "+             medium: Memory", "+             sizeLimit: 1Gi"]
     assert new.index("volumes:\n        - name: dshm") < new.index("# volumes go here")
 
 

@@ -315,6 +315,7 @@ def editor_settings(cfg: Config) -> dict[str, Any]:
         "retry_backoff_seconds": fixes.retry.backoff_seconds,
         "retry_factor": fixes.retry.factor,
         "retry_max_backoff_seconds": fixes.retry.max_backoff_seconds,
+        "shm_size_limit": fixes.shm_size_limit,
     }
 
 

@@ -297,10 +297,10 @@ class _Editor:
                 pos = self._line_end(start, text)
                 return text[:pos] + _item_lines(item, key_node.start_mark.column + self.step, self.newline) + \
                     text[pos:]
-            column = node.value[0][0].start_mark.column
+            column: int = node.value[0][0].start_mark.column
             pos = self._skip_nested_comments(self._line_end(_content_end(node.value[-1][1])), column)
-            block = " " * column + render_scalar(str(path[-1]), flow=False, key=True) + ":" + self.newline + \
-                _item_lines(item, column + self.step, self.newline)
+            key_text: str = render_scalar(str(path[-1]), flow=False, key=True)
+            block = " " * column + key_text + ":" + self.newline + _item_lines(item, column + self.step, self.newline)
             if pos == len(self.text) and self.text and not self.text.endswith("\n"):
                 return self.text + self.newline + block
             return self.text[:pos] + block + self.text[pos:]

@@ -47,7 +47,7 @@ def load(fixtures_dir: Path, name: str) -> dict[str, Any]:
 def test_every_class_has_rules_and_a_priority() -> None:
     assert set(PRIORITY) | {"unknown"} == set(CATEGORIES)
     assert {r.category for r in RULES} == set(PRIORITY)
-    assert {r.source for r in RULES} <= {"status", "exception", "log"}
+    assert {r.source for r in RULES} <= {"status", "exception", "log", "hint"}
 
 
 # --- realistic workflow objects --------------------------------------------------------------------------------
@@ -88,8 +88,8 @@ def test_the_event_source_fixture_is_oom(fixtures_dir: Path) -> None:
          "didn't match Pod's node affinity/selector.", "gpu-unschedulable"),
         ("node train: Step exceeded its deadline", "timeout"),
         ("node train: Pod was active on the node longer than the specified deadline", "timeout"),
-        ("event train Evicted: The node was low on resource: ephemeral-storage.", "infrastructure"),
-        ("node train: pod deleted", "infrastructure"),
+        ("event train Evicted: The node was low on resource: ephemeral-storage.", "eviction"),
+        ("node train: pod deleted", "preemption"),
         ("node train: Error (exit code 1)", "unknown"),
     ],
 )
@@ -122,7 +122,7 @@ def test_missing_parquet_is_data_missing(tmp_path: Path) -> None:
         ("buffer = bytearray(2 ** 62)\n", "oom", "MemoryError"),
         ("import numpy as np\nnp.empty((10 ** 7, 10 ** 7))\n", "oom", "_ArrayMemoryError"),
         ("import socket\ns = socket.socket()\ns.bind(('127.0.0.1', 0))\nport = s.getsockname()[1]\ns.close()\n"
-         "socket.create_connection(('127.0.0.1', port), timeout=5)\n", "infrastructure", "ConnectionRefusedError"),
+         "socket.create_connection(('127.0.0.1', port), timeout=5)\n", "network", "ConnectionRefusedError"),
         ("open('/data/train/labels.csv')\n", "data-missing", "FileNotFoundError"),
     ],
 )
@@ -192,4 +192,198 @@ def test_the_documented_rule_table_is_the_code() -> None:
     rows = [line for line in doc.splitlines() if line.startswith("| `") and line.count("|") >= 5]
     for rule in RULES:
         pattern = rule.pattern.replace("|", "\\|")
-        assert f"| `{rule.category}` | {rule.source} | `{pattern}` | {rule.means} |" in rows, rule
+        cause = f" (cause `{rule.cause}`)" if rule.cause else ""
+        assert f"| `{rule.category}`{cause} | {rule.source} | `{pattern}` | {rule.means} |" in rows, rule
+
+
+# --- log shapes as real pods print them ------------------------------------------------------------------------
+# Python tracebacks are real (run here) and then shaped as launchers print them; the C++ and TensorFlow texts
+# follow the upstream formats (c10d's watchdog abort, TF's Graph execution error), which cannot run here.
+
+
+OOM_PROGRAM = """
+    class OutOfMemoryError(RuntimeError):
+        pass
+    OutOfMemoryError.__module__ = "torch"
+    raise OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.77 GiB total capacity)")
+"""
+
+
+def test_a_rank_prefixed_traceback_is_read_to_its_exception_line(tmp_path: Path) -> None:
+    # torchrun --tee / PyTorch 2.x put "[rankN]:" before every line of a rank's output
+    log = "".join(f"[rank1]:{line}\n" for line in run_failing(OOM_PROGRAM, tmp_path).splitlines())
+    found = final_exception(log)
+    assert found is not None and found[0] == "torch.OutOfMemoryError"
+    result = classify(context_with_log(log))
+    assert result.category == "gpu-oom"
+    assert result.evidence[0] == "train/main: torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 " \
+                                 "GiB (GPU 0; 15.77 GiB total capacity)"
+
+
+def test_other_launcher_prefixes_are_taken_off(tmp_path: Path) -> None:
+    tail = run_failing("open('/data/train/labels.csv')\n", tmp_path).splitlines()
+    for prefix in ("[1,0]<stderr>:", "(RayTrainWorker pid=4321, ip=10.0.0.7) ", "[default0]:"):
+        log = "".join(f"{prefix}{line}\n" for line in tail)
+        assert final_exception(log) is not None, prefix
+        assert classify(context_with_log(log)).category == "data-missing", prefix
+
+
+def test_a_progress_bar_glued_onto_the_traceback(tmp_path: Path) -> None:
+    bar = "Epoch 3:  41%|████      | 410/1000 [02:13<03:12,  3.07it/s, loss=0.412]"
+    log = bar + "\r" + bar + run_failing("row = {'user': 1}\nprint(row['label'])\n", tmp_path)
+    assert final_exception(log) == ("KeyError", "KeyError: 'label'")
+    assert classify(context_with_log(log)).category == "code-bug"
+
+
+def test_a_progress_bar_glued_onto_a_log_line_is_cut_off() -> None:
+    log = ("  2%|▏         | 13/620 [01:07<50:20,  4.98s/it]"
+           "[rank0]:[E1123 00:52:57.664949121 ProcessGroupNCCL.cpp:607] [Rank 0] Watchdog caught collective "
+           "operation timeout: WorkNCCL(SeqNum=1516, OpType=ALLREDUCE, "
+           "Timeout(ms)=600000) ran for 600017 milliseconds before timing out.\n")
+    result = classify(context_with_log(log))
+    assert result.category == "distributed"
+    assert result.evidence[0].startswith("train/main: [E1123 00:52:57.664949121 ProcessGroupNCCL.cpp:607]")
+
+
+def test_a_cpp_nccl_watchdog_stack_is_distributed() -> None:
+    # what PyTorch's NCCL watchdog prints when it aborts the process: no Python traceback at all
+    log = (
+        "[rank3]:[E ProcessGroupNCCL.cpp:1316] [PG 0 Rank 3] NCCL watchdog thread terminated with exception\n"
+        "terminate called after throwing an instance of 'c10::DistBackendError'\n"
+        "  what():  [PG 0 Rank 3] Process group watchdog thread terminated with exception: [Rank 3] Watchdog caught "
+        "collective operation timeout: WorkNCCL(SeqNum=26, OpType=ALLREDUCE, NumelIn=1, NumelOut=1, "
+        "Timeout(ms)=600000) ran for 600008 milliseconds before timing out.\n"
+        "Exception raised from checkTimeout at ../torch/csrc/distributed/c10d/ProcessGroupNCCL.cpp:565 (most recent "
+        "call first):\n"
+        "frame #0: c10::Error::Error(c10::SourceLocation, std::string) + 0x57 (0x7f3b6ad7c897 in "
+        "/usr/local/lib/python3.10/dist-packages/torch/lib/libc10.so)\n"
+        "frame #1: c10d::ProcessGroupNCCL::WorkNCCL::checkTimeout(std::optional<std::chrono::duration<long, "
+        "std::ratio<1l, 1000l> > >) + 0x1d2 (0x7f3b6c055c62 in "
+        "/usr/local/lib/python3.10/dist-packages/torch/lib/libtorch_cuda.so)\n"
+    )
+    from hera_flows.steps.triage.classify import final_exceptions
+
+    assert final_exceptions(log)[0][0] == "c10::DistBackendError"
+    result = classify(context_with_log(log))
+    assert result.category == "distributed" and result.cause == ""
+    assert result.evidence[0].startswith("train/main: c10::DistBackendError: [PG 0 Rank 3] Process group watchdog")
+
+
+def test_a_cpp_bad_alloc_is_host_memory() -> None:
+    log = ("terminate called after throwing an instance of 'std::bad_alloc'\n  what():  std::bad_alloc\n"
+           "Aborted (core dumped)\n")
+    assert classify(context_with_log(log)).category == "oom"
+
+
+def test_a_tensorflow_not_found_error_is_data_missing() -> None:
+    log = (
+        "2024-03-02 10:11:12.123456: W tensorflow/core/framework/op_kernel.cc:1839] OP_REQUIRES failed at "
+        "whole_file_read_ops.cc:116 : NOT_FOUND: /data/images/train/0001.jpg; No such file or directory\n"
+        "Traceback (most recent call last):\n"
+        '  File "/app/train.py", line 88, in <module>\n'
+        "    model.fit(dataset, epochs=10)\n"
+        '  File "/usr/local/lib/python3.11/site-packages/keras/src/utils/traceback_utils.py", line 122, in '
+        "error_handler\n"
+        "    raise e.with_traceback(filtered_tb) from None\n"
+        "tensorflow.python.framework.errors_impl.NotFoundError: Graph execution error:\n"
+        "\n"
+        "/data/images/train/0001.jpg; No such file or directory\n"
+        "\t [[{{node ReadFile}}]] [Op:__inference_train_function_1234]\n"
+    )
+    result = classify(context_with_log(log))
+    assert result.category == "data-missing"
+    assert result.evidence[0] == \
+        "train/main: tensorflow.python.framework.errors_impl.NotFoundError: Graph execution error:"
+
+
+@pytest.mark.parametrize(
+    ("line", "category"),
+    [
+        ("numpy._core._exceptions._ArrayMemoryError: Unable to allocate 1.37 GiB for an array with shape "
+         "(1, 546, 820, 820) and data type float32", "oom"),
+        ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 132.00 MiB. GPU 3 has a total capacity "
+         "of 79.15 GiB of which 17.06 MiB is free.", "gpu-oom"),
+        ("RuntimeError: DataLoader worker (pid 1562937) is killed by signal: Killed.", "oom"),
+        ("RuntimeError: [../third_party/gloo/gloo/transport/tcp/pair.cc:589] Read error [10.1.2.3]:25266: "
+         "Connection reset by peer", "distributed"),
+        ("MlflowException: API request to http://mlflow:5000/api/2.0/mlflow/runs/create failed with exception "
+         "HTTPConnectionPool(host='mlflow', port=5000): Max retries exceeded with url: /api/2.0/mlflow/runs/create "
+         "(Caused by NewConnectionError('Failed to establish a new connection: [Errno 111] Connection refused'))",
+         "network"),
+        ("AnalysisException: 'Path does not exist: file:/data/on_time_performance.parquet;'", "data-missing"),
+        ("ValueError: The feature names should match those that were passed during fit.", "schema-drift"),
+        ("OSError: You are trying to access a gated repo.", "permissions"),
+    ],
+)
+def test_a_single_line_error(line: str, category: str) -> None:
+    result = classify(context_with_log(line + "\n"))
+    assert result.category == category
+    assert result.evidence[0] == f"train/main: {line}"
+
+
+def test_a_traceback_logged_indented_inside_another_message(tmp_path: Path) -> None:
+    tail = run_failing("open('/data/train/labels.csv')\n", tmp_path).splitlines()
+    log = "[E 2026-02-21 09:41:13.738 ServerApp] Uncaught exception in the pipeline run\n" + \
+          "".join(f"    {line}\n" for line in tail)
+    found = final_exception(log)
+    assert found is not None and found[0] == "FileNotFoundError"
+    assert classify(context_with_log(log)).category == "data-missing"
+
+
+def test_frames_that_lost_their_indentation_and_a_tail_cut_inside_a_traceback(tmp_path: Path) -> None:
+    tail = run_failing("def loss(n):\n    return 1 / n\nloss(0)\n", tmp_path).splitlines()
+    flat = "\n".join(line.lstrip() for line in tail)  # a paste that lost every indentation
+    assert final_exception(flat) == ("ZeroDivisionError", "ZeroDivisionError: division by zero")
+    cut = "\n".join(tail[1:])  # the tail starts below the "Traceback" line
+    from hera_flows.steps.triage.classify import final_exceptions
+
+    assert final_exceptions(cut) == [("ZeroDivisionError", "ZeroDivisionError: division by zero")]
+
+
+def test_ipython_tracebacks_name_the_type_in_the_header() -> None:
+    log = ("EntryNotFoundError                        Traceback (most recent call last)\n"
+           "/usr/local/lib/python3.12/dist-packages/huggingface_hub/file_download.py in hf_hub_download(...)\n")
+    assert classify(context_with_log(log)).category == "data-missing"
+
+
+def test_a_wrapper_naming_its_cause_is_read_through() -> None:
+    log = """ray.exceptions.RayTaskError(OutOfMemoryError): ray::train_func() (pid=35968, ip=10.0.0.4)
+  File "/app/train.py", line 41, in train_func
+    loss.backward()
+torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 20.00 MiB
+"""
+    assert classify(context_with_log("Traceback (most recent call last):\n  File \"d.py\", line 1, in <module>\n"
+                                     "    ray.get(ref)\n" + log)).category == "gpu-oom"
+
+
+def test_an_exception_that_only_reports_a_dead_process_is_not_a_code_bug() -> None:
+    head = "Traceback (most recent call last):\n  File \"run.py\", line 9, in <module>\n    main()\n"
+    died = head + "ray.exceptions.RayActorError: The actor died unexpectedly before finishing this task.\n"
+    assert classify(context_with_log(died)).category == "unknown"
+    killed = head + "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: \n" \
+                    "  exitcode  : -9 (pid: 1234)\n  traceback : Signal 9 (SIGKILL) received by PID 1234\n"
+    assert classify(context_with_log(killed)).category == "oom"
+
+
+@pytest.mark.parametrize(
+    ("lines", "category"),
+    [
+        (["Warning  FailedCreatePodSandBox  5s  kubelet  Failed to create pod sandbox: rpc error: code = "
+          "DeadlineExceeded desc = context deadline exceeded"], "infrastructure"),
+        (["Warning  FailedScheduling  default-scheduler  0/41 nodes are available: 35 Insufficient cpu, "
+          "4 Insufficient memory.",
+          "Normal  NotTriggerScaleUp  cluster-autoscaler  pod didn't trigger scale-up (it wouldn't fit if a new node "
+          "is added): 1 Insufficient nvidia.com/gpu, 1 Insufficient cpu"], "unschedulable"),
+        (["Normal  NotTriggerScaleUp  cluster-autoscaler  pod didn't trigger scale-up: 2 Insufficient nvidia.com/gpu"],
+         "gpu-unschedulable"),
+        (["Error from server (Forbidden): pods \"x\" is forbidden: exceeded quota: team-quota"], "unschedulable"),
+        (["Error from server (Forbidden): secrets is forbidden: User "
+          "\"system:serviceaccount:kubeflow:pipeline-runner\" cannot create resource \"secrets\" in API group "
+          "\"\" in the namespace \"kubeflow\""], "permissions"),
+        (["slurmstepd: error: *** JOB 4242 ON gpu-17 CANCELLED AT 2025-01-10T15:27:25 DUE TO TIME LIMIT ***"],
+         "timeout"),
+        (["Reason:         Shutdown", "Message:        Node is shutting, evicting pods"], "preemption"),
+    ],
+)
+def test_more_status_lines(lines: list[str], category: str) -> None:
+    assert classify({"evidence": lines, "pods": []}).category == category

@@ -171,3 +171,90 @@ def test_vendored_workflow_schemas_are_current() -> None:
     assert proc.returncode == 0, proc.stderr
     raw = json.loads(gzip.decompress((ROOT / "hera_flows/schemas" / smoke.SCHEMA_FILES["v4.1.2"]).read_bytes()))
     assert raw["root"] in raw["definitions"]
+
+
+def test_preemption_reruns_the_step_with_a_retry_strategy(tmp_path: Path) -> None:
+    repo = repo_with(tmp_path)
+    summary = agent.triage(repo, context("preemption"), triage_options())
+    train = yaml.safe_load((repo / "pipelines/recsys/recommender-train.yaml").read_text())["spec"]["templates"][2]
+    assert train["retryStrategy"]["retryPolicy"] == "Always" and "node was reclaimed" in summary
+    assert not (repo.parent / "issue.json").exists()
+
+
+def test_an_eviction_requests_the_memory_limit(tmp_path: Path) -> None:
+    repo = repo_with(tmp_path)
+    agent.triage(repo, context("eviction"), triage_options())
+    text = (repo / "pipelines/recsys/recommender-train.yaml").read_text()
+    train = yaml.safe_load(text)["spec"]["templates"][2]
+    assert train["container"]["resources"]["requests"] == {"cpu": "4", "memory": "8Gi"}
+    assert "# raised in March" in text and smoke.check_files({"p.yaml": text})[0] == "passed"
+    # already requesting the whole limit: the node is too small, a person decides
+    agent.triage(repo, context("eviction"), triage_options())
+    assert "already requests its whole memory limit" in json.loads((repo.parent / "issue.json").read_text())["body"]
+
+
+@pytest.mark.parametrize("category", ["gpu-oom", "distributed", "permissions", "dependency", "schema-drift",
+                                      "unschedulable"])
+def test_the_new_classes_without_a_clear_cut_fix_are_owner_issues(tmp_path: Path, category: str) -> None:
+    from hera_flows.steps.triage.classify import REMEDIATIONS
+
+    repo = repo_with(tmp_path)
+    ctx = context(category)
+    ctx["classification"]["remediation"] = REMEDIATIONS[category]
+    agent.triage(repo, ctx, triage_options())
+    issue = json.loads((repo.parent / "issue.json").read_text())
+    assert issue["labels"] == ["failure-triage", f"triage:{category}"] and REMEDIATIONS[category] in issue["body"]
+    assert (repo / "pipelines/recsys/recommender-train.yaml").read_text() == PIPELINE
+
+
+def test_shared_memory_mounts_a_memory_backed_dev_shm_and_checks_against_the_argo_schema(tmp_path: Path) -> None:
+    repo = repo_with(tmp_path)
+    ctx = context("distributed")
+    ctx["classification"]["cause"] = "shared-memory"
+    summary = agent.triage(repo, ctx, triage_options())
+    text = (repo / "pipelines/recsys/recommender-train.yaml").read_text()
+    train = yaml.safe_load(text)["spec"]["templates"][2]
+    assert train["volumes"] == [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "1Gi"}}]
+    assert train["container"]["volumeMounts"] == [{"name": "dshm", "mountPath": "/dev/shm"}]
+    assert "# pinned by the release process" in text and "# raised in March" in text
+    assert smoke.check_files({"p.yaml": text})[0] == "passed"
+    assert "`/dev/shm`" in summary and not (repo.parent / "issue.json").exists()
+    # a second run finds the mount in place: a person decides (bigger sizeLimit, fewer workers)
+    agent.triage(repo, ctx, triage_options())
+    assert "already mounts a volume at `/dev/shm`" in json.loads((repo.parent / "issue.json").read_text())["body"]
+
+
+def test_a_nccl_failure_without_a_shared_memory_cause_is_an_owner_issue(tmp_path: Path) -> None:
+    repo = repo_with(tmp_path)
+    agent.triage(repo, context("distributed"), triage_options())
+    assert json.loads((repo.parent / "issue.json").read_text())["labels"][-1] == "triage:distributed"
+    assert (repo / "pipelines/recsys/recommender-train.yaml").read_text() == PIPELINE
+
+
+@pytest.mark.parametrize(("evidence", "named"), [
+    ("train/main: botocore.exceptions.ClientError: An error occurred (AccessDenied) when calling the GetObject "
+     "operation: Access Denied", "AWS API operation `GetObject`"),
+    ('train/main: User: arn:aws:sts::1:assumed-role/train/x is not authorized to perform: s3:ListBucket on resource: '
+     '"arn:aws:s3:::features" because no identity-based policy allows it',
+     "AWS IAM action `s3:ListBucket` on `arn:aws:s3:::features`"),
+    ("train/main: google.api_core.exceptions.Forbidden: 403 GET https://storage.googleapis.com/x: "
+     "sa@p.iam.gserviceaccount.com does not have storage.objects.get access to the Google Cloud Storage object.",
+     "Google Cloud IAM permission `storage.objects.get`"),
+    ('event train: pods is forbidden: User "system:serviceaccount:ml:default" cannot create resource "pods" in API '
+     'group "" in the namespace "ml"', 'Kubernetes RBAC `create resource "pods"`'),
+    ("train/main: PermissionError: [Errno 13] Permission denied: '/data/out/model.pt'",
+     "file-system access to `/data/out/model.pt`"),
+])
+def test_an_access_denied_issue_names_the_missing_permission(tmp_path: Path, evidence: str, named: str) -> None:
+    repo = repo_with(tmp_path)
+    ctx = context("permissions")
+    ctx["classification"]["evidence"] = [evidence]
+    agent.triage(repo, ctx, triage_options())
+    body = json.loads((repo.parent / "issue.json").read_text())["body"]
+    assert f"### Missing permission\n\nThe error names the {named}" in body
+
+
+def test_an_access_denied_issue_without_a_named_permission_says_so(tmp_path: Path) -> None:
+    repo = repo_with(tmp_path)
+    agent.triage(repo, context("permissions"), triage_options())
+    assert "The error does not name the permission" in json.loads((repo.parent / "issue.json").read_text())["body"]

@@ -9,12 +9,21 @@ template is edited. Fixes, each a surgical text edit (``yaml_patch``: comments a
 - ``image-pull``: the failing template's image is replaced by the configured known-good reference of its
   repository (``--images``, JSON {repository: reference}); a repository without one -> issue. Deterministic: no
   registry is queried;
-- ``infrastructure``: a ``retryStrategy`` (limit, ``retryPolicy: Always``, backoff with factor and cap) on each
-  failing template that has none; one that already retries -> issue.
+- ``infrastructure``, ``preemption`` and ``network`` (a reclaimed node, a flaky dependency): a ``retryStrategy``
+  (limit, ``retryPolicy: Always``, backoff with factor and cap) on each failing template that has none; one that
+  already retries -> issue;
+- ``eviction`` (evicted for node memory pressure while using more than it requested): the failing template's
+  ``resources.requests.memory`` set to its memory limit (the pod is then never a preferred eviction victim); no
+  limit to copy, or the request already equals it -> issue;
+- ``distributed`` whose cause is shared memory (a DataLoader's workers exhausted the pod's 64Mi ``/dev/shm``): a
+  memory-backed ``emptyDir`` (``sizeLimit`` ``--shm-size-limit``) added to the failing template's ``volumes`` and
+  mounted at ``/dev/shm`` in its container; one that already mounts something there -> issue.
 
-Every other class (``data-missing``, ``code-bug``, ``gpu-unschedulable``, ``timeout``, ``unknown``), and any fix
-that does not apply, writes ``<workspace>/issue.json`` ({title, body, labels}) with the evidence, a remediation
-suggestion and the owner tagged; publish then pushes nothing and review opens (or updates) the issue.
+Every other class (``gpu-oom``, ``distributed`` over NCCL/Gloo, ``permissions`` — the issue names the permission
+the error shows missing —, ``dependency``, ``schema-drift``, ``data-missing``, ``code-bug``, ``gpu-unschedulable``,
+``unschedulable``, ``timeout``, ``unknown``), and any fix that does not apply, writes ``<workspace>/issue.json``
+({title, body, labels}) with the evidence, a remediation suggestion and the owner tagged; publish then pushes
+nothing and review opens (or updates) the issue.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from hera_flows.steps.prompts import data_fence
 from hera_flows.steps.yaml_patch import (
     MISSING,
     YamlPatchError,
+    append_item,
     format_path,
     load_documents,
     read_value,
@@ -59,6 +69,7 @@ class TriageOptions:
     retry_backoff_seconds: int
     retry_factor: int
     retry_max_backoff_seconds: int
+    shm_size_limit: str
 
 
 @dataclass
@@ -79,6 +90,7 @@ SETTINGS = (
     Flag("retry-backoff-seconds", "infrastructure: first backoff", kind=int),
     Flag("retry-factor", "infrastructure: backoff factor", kind=int),
     Flag("retry-max-backoff-seconds", "infrastructure: backoff cap", kind=int),
+    Flag("shm-size-limit", "shared memory: sizeLimit of the emptyDir mounted at /dev/shm"),
 )
 
 
@@ -97,7 +109,8 @@ def options(args: argparse.Namespace) -> TriageOptions:
     if not isinstance(images, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in images.items()):
         raise StepError("--images must be a JSON object {repository: reference}")
     return TriageOptions(args.pipelines_dir, args.memory_factor, args.memory_cap, images, args.retry_limit,
-                         args.retry_backoff_seconds, args.retry_factor, args.retry_max_backoff_seconds)
+                         args.retry_backoff_seconds, args.retry_factor, args.retry_max_backoff_seconds,
+                         args.shm_size_limit)
 
 
 def triage(repo: Path, context: dict[str, Any], options: TriageOptions) -> str:
@@ -135,9 +148,17 @@ def find_template(repo: Path, pipelines_dir: str, name: str) -> tuple[Path, int,
     return None
 
 
+RETRIED = ("infrastructure", "preemption", "network")  # a rerun is the fix
+FIXED = ("oom", "image-pull", "eviction", *RETRIED)
+SHM_VOLUME = "dshm"
+
+
 def apply_fix(repo: Path, context: dict[str, Any], options: TriageOptions) -> Outcome:
-    category = (context.get("classification") or {}).get("category", "unknown")
-    if category not in ("oom", "image-pull", "infrastructure"):
+    classification = context.get("classification") or {}
+    category = classification.get("category", "unknown")
+    if category == "distributed" and classification.get("cause") == "shared-memory":
+        category = "shared-memory"
+    elif category not in FIXED:
         return Outcome(problem=f"`{category}` failures need a person: hera-flows changes nothing for them")
     name = (context.get("workflow") or {}).get("template", "")
     if not name:
@@ -156,15 +177,19 @@ def apply_fix(repo: Path, context: dict[str, Any], options: TriageOptions) -> Ou
         return Outcome(problem=f"the failing step template(s) {', '.join(map(inline_code, failing)) or '(none)'} "
                                f"are not in {inline_code(rel)}", file=rel)
     text = path.read_text(encoding="utf-8")
+    if category == "shared-memory":
+        return _mount_shared_memory(path, rel, text, document, indexes, options)
     edits: list[tuple[tuple[Any, ...], Any, str]] = []
     for index, template in indexes:
         body_key = "container" if "container" in template else "script" if "script" in template else None
-        if category == "infrastructure":
+        if category in RETRIED:
             if template.get("retryStrategy"):
                 return Outcome(problem=f"template {inline_code(template['name'])} already has a retryStrategy; the "
-                                       "flake persisted through its retries", file=rel)
+                                       "failure persisted through its retries", file=rel)
             base: tuple[Any, ...] = ("spec", "templates", index, "retryStrategy")
-            why = "infrastructure flake: retry with backoff"
+            why = {"preemption": "the node was reclaimed: rerun the step with backoff",
+                   "network": "a network dependency flaked: retry with backoff"}.get(
+                       category, "infrastructure flake: retry with backoff")
             edits += [
                 ((*base, "limit"), str(options.retry_limit), why),
                 ((*base, "retryPolicy"), "Always", why),
@@ -187,6 +212,19 @@ def apply_fix(repo: Path, context: dict[str, Any], options: TriageOptions) -> Ou
                 return Outcome(problem=problem, file=rel)
             edits.append((limit_path, new, f"OOMKilled at {current}: x{options.memory_factor:g} "
                                             f"(cap {options.memory_cap})"))
+        elif category == "eviction":
+            resources = ("spec", "templates", index, body_key, "resources")
+            limit = read_value(data, (*resources, "limits", "memory"))
+            request = read_value(data, (*resources, "requests", "memory"))
+            if not isinstance(limit, (str, int)):
+                return Outcome(problem=f"template {inline_code(template['name'])} has no memory limit to size its "
+                                       "request from; set requests.memory to what the step uses", file=rel)
+            if isinstance(request, (str, int)) and parse_quantity(str(request)) >= parse_quantity(str(limit)):
+                return Outcome(problem=f"template {inline_code(template['name'])} already requests its whole memory "
+                                       f"limit ({inline_code(str(limit))}); the node itself is too small", file=rel)
+            edits.append(((*resources, "requests", "memory"), str(limit),
+                          f"evicted under node memory pressure while above its request "
+                          f"({'none' if request is MISSING or request is None else request}): request the limit"))
         elif category == "image-pull":
             image_path = ("spec", "templates", index, body_key, "image")
             current = read_value(data, image_path)
@@ -213,6 +251,36 @@ def apply_fix(repo: Path, context: dict[str, Any], options: TriageOptions) -> Ou
     reasons = {p: why for p, _, why in edits}
     lines = [f"`{format_path(c.path)}`: {inline_code('(none)' if c.old is MISSING else c.old)} -> "
              f"{inline_code(c.new)} ({reasons[c.path]})" for c in changes]
+    return Outcome(changed=lines, file=rel)
+
+
+def _mount_shared_memory(path: Path, rel: str, text: str, document: int, indexes: list[tuple[int, Any]],
+                         options: TriageOptions) -> Outcome:
+    """A memory-backed emptyDir at /dev/shm for each failing container template (PyTorch DataLoader workers pass
+    batches through shared memory; a pod gets 64Mi of it unless a volume is mounted there)."""
+    lines = []
+    for index, template in indexes:
+        name = inline_code(template["name"])
+        if "container" not in template:
+            return Outcome(problem=f"template {name} is not a container template", file=rel)
+        mounts = template["container"].get("volumeMounts") or []
+        if any(isinstance(m, dict) and str(m.get("mountPath", "")).rstrip("/") == "/dev/shm" for m in mounts):
+            return Outcome(problem=f"template {name} already mounts a volume at `/dev/shm`; its size (or the "
+                                   "DataLoader's num_workers) needs a person", file=rel)
+        if any(isinstance(v, dict) and v.get("name") == SHM_VOLUME for v in template.get("volumes") or []):
+            return Outcome(problem=f"template {name} already has a volume named {inline_code(SHM_VOLUME)}", file=rel)
+        base: tuple[Any, ...] = ("spec", "templates", index)
+        volume = {"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": options.shm_size_limit}}
+        try:
+            text = append_item(text, (*base, "volumes"), volume, document=document)
+            text = append_item(text, (*base, "container", "volumeMounts"),
+                               {"name": SHM_VOLUME, "mountPath": "/dev/shm"}, document=document)
+        except YamlPatchError as exc:
+            return Outcome(problem=f"{inline_code(rel)} cannot be edited safely ({exc})", file=rel)
+        lines.append(f"`{format_path((*base, 'volumes'))}`: + {inline_code(SHM_VOLUME)} (emptyDir, medium Memory, "
+                     f"sizeLimit {inline_code(options.shm_size_limit)}) mounted at `/dev/shm` in {name}: the job ran "
+                     "out of shared memory (64Mi in a pod by default)")
+    path.write_text(text, encoding="utf-8")
     return Outcome(changed=lines, file=rel)
 
 
@@ -297,6 +365,29 @@ def fix_summary(context: dict[str, Any], outcome: Outcome) -> str:
     return "\n".join(lines) + "\n"
 
 
+# What an access-denied error says was missing, by cloud and system (the first group is the permission).
+_PERMISSION_SHAPES = (
+    (re.compile(r"is not authorized to perform:? ([\w:*.-]+)(?: on resource:? \"?([^\s\"]+))?"), "AWS IAM action"),
+    (re.compile(r"when calling the (\w+) operation"), "AWS API operation"),
+    (re.compile(r"does not have ([\w.]+) access to (?:the )?([^.\n]+)"), "Google Cloud IAM permission"),
+    (re.compile(r"Permission '([\w.]+)' denied(?: on resource (\S+))?"), "Google Cloud IAM permission"),
+    (re.compile(r"cannot (\w+ resource \"[\w.-]+\")(?: in API group \"([^\"]*)\")?"), "Kubernetes RBAC"),
+    (re.compile(r"(AuthorizationPermissionMismatch|AuthorizationFailure)"), "Azure Storage RBAC role"),
+    (re.compile(r"Permission denied: '([^']+)'"), "file-system access to"),
+)
+
+
+def missing_permission(lines: list[str]) -> str:
+    """The permission an access-denied error names, in words ('' when the evidence names none)."""
+    for line in lines:
+        for shape, kind in _PERMISSION_SHAPES:
+            match = shape.search(line)
+            if match:
+                on = f" on {inline_code(match.group(2))}" if shape.groups > 1 and match.group(2) else ""
+                return f"{kind} {inline_code(match.group(1))}{on}"
+    return ""
+
+
 def issue_for(context: dict[str, Any], problem: str) -> dict[str, Any]:
     wf = context.get("workflow") or {}
     cls = context.get("classification") or {}
@@ -306,8 +397,14 @@ def issue_for(context: dict[str, Any], problem: str) -> dict[str, Any]:
     lines = [f"## Training pipeline failure: {category}", ""]
     if owner:
         lines += [f"{owner}: a run of your pipeline failed and needs a look.", ""]
-    lines += [*_facts(context), "", f"Why no automatic fix: {problem}", "", *_evidence(context), "",
-              "### Suggested remediation", "", str(cls.get("remediation", "")), ""]
+    lines += [*_facts(context), "", f"Why no automatic fix: {problem}", "", *_evidence(context), ""]
+    if category == "permissions":
+        evidence = [str(e) for e in cls.get("evidence") or []]
+        named = missing_permission(evidence)
+        lines += ["### Missing permission", "",
+                  f"The error names the {named}: grant it to the workload's identity." if named else
+                  "The error does not name the permission; the evidence above shows what was refused.", ""]
+    lines += ["### Suggested remediation", "", str(cls.get("remediation", "")), ""]
     for pod in context.get("pods") or []:
         for container, entry in sorted((pod.get("logs") or {}).items()):
             tail = str((entry or {}).get("tail") or "")
