@@ -28,6 +28,19 @@ def test_the_corpus_is_real_cited_and_covers_every_class() -> None:
     assert 0.25 <= len(HOLDOUT) / len(CASES) <= 0.42
 
 
+# The measured level of this version (docs/patterns/failure-triage.md): the goal is 95 %, not met yet.
+# Failure messages give counts only, never held-out cases: a developer must not tune on them.
+HELD_OUT_ACCURACY = 0.845
+HELD_OUT_WRONG_CLASS = 13
+
+
+def test_the_held_out_part_does_not_get_worse() -> None:
+    result = score(HOLDOUT)
+    assert result.accuracy >= HELD_OUT_ACCURACY, f"held-out accuracy fell to {result.accuracy:.3f}"
+    wrong = len(result.confident_wrong())
+    assert wrong <= HELD_OUT_WRONG_CLASS, f"{wrong} held-out cases now in a wrong class (was {HELD_OUT_WRONG_CLASS})"
+
+
 def test_a_case_becomes_the_context_the_cluster_gives() -> None:
     case = Case(id="x", label="oom", source="https://example.invalid", project="p", why="w",
                 status=["pod train container main: terminated OOMKilled (exit code 137)"], log="Killed\n")

@@ -1,25 +1,40 @@
 """`hera-flows step triage-classify`: put a failure into one class, with the evidence lines that decided it.
 
 The rule table below is the documentation (docs/patterns/failure-triage.md prints the same table). Each rule
-matches one *source* of evidence with a regular expression:
+matches one *source* of evidence with a regular expression, written for an error family as the upstream projects
+print it (Kubernetes, Argo, Kueue, Slurm, Airflow, PyTorch, TensorFlow, JAX, Ray, Spark, the cloud SDKs and CLIs,
+docker and the registries), not for one report:
 
 - ``status``: what Kubernetes and Argo said — node and workflow messages, container termination and waiting
   reasons, Warning events, unschedulable conditions (the context's ``evidence`` lines);
 - ``exception``: the final line (``Type: message``) of each Python traceback in a failing container's log tail
-  (``FileNotFoundError: [Errno 2] ...``), the ``what()`` of a C++ exception that terminated the process
-  (``c10::DistBackendError: ... Watchdog caught collective operation timeout``), or, when no traceback ends in an
-  exception line, a line that is an error by itself (``torch.OutOfMemoryError: CUDA out of memory...``);
-- ``log``: any line of a failing container's log tail;
-- ``hint``: a status line that says little by itself (``1 Worker replica(s) failed``, a cluster autoscaler that
-  could not add a GPU node).
+  (``FileNotFoundError: [Errno 2] ...``) and the few lines its message continues on (NCCL's ``Last error:`` /
+  ``Cuda failure 'out of memory'``; read by the rules, indented in the evidence, never an exception of their
+  own), the ``what()`` of a C++ exception that terminated the process (``c10::DistBackendError: ... Watchdog
+  caught collective operation timeout``), or, when no traceback ends in an exception line, a line that is an
+  error by itself (``torch.OutOfMemoryError: CUDA out of memory...``, ``psycopg2.errors.UndefinedTable: ...``).
+  An orchestrator's exception that quotes Kubernetes' verdict (Airflow's ``Pod returned a failure: ... reason
+  Evicted``, the Kubernetes client's ``exceeded quota``) is read for that verdict before "any other exception".
+  A ``KeyError`` names only the key: when pandas raised it (the nearest frame above is pandas' own) and the key
+  is a string, the line says so (``KeyError: 'label' (raised by pandas)``): the key is a column the input does
+  not have (an integer key is a row position, a code bug);
+- ``log``: any line of a failing container's log tail, then the status lines read as log lines (a cloud job's
+  failure reason — SageMaker, Vertex AI, Azure ML — or an Argo message often quotes the process's last error);
+- ``hint``: a status line that says little by itself (``1 Worker replica(s) failed``, ``pod deleted``, a pod
+  that stayed ``Pending``, an exit code 137 with no reason, a cluster autoscaler that could not add a GPU node).
 
-Log lines are read as they really look: ANSI colours and launcher prefixes (torchrun's ``[rank0]:``, mpirun's
-``[1,0]<stderr>:``, Ray's ``(RayTrainWorker pid=12)``) are taken off, ``\r``-redrawn progress keeps its last
-state, a tqdm bar that the next output was glued onto is cut off, text glued before ``Traceback (most recent call
-last):`` becomes a line of its own, and a traceback logged indented inside another message is dedented. A
-traceback is read to its exception line even when its frames lost their indentation, when the tail was cut
-inside it (it counts from its first ``File "..."`` frame), in IPython's ``KeyError    Traceback (...)`` form,
-and through a wrapper that names its cause (``RayTaskError(OutOfMemoryError)``: the cause's own final line too).
+Log lines are read as they really look: ANSI colours and the prefixes that launchers and log collectors put
+before each line (timestamps, the CRI log format's ``stderr F``, torchrun's ``[rank0]:``, mpirun's
+``[1,0]<stderr>:``, Ray's ``(RayTrainWorker pid=12)``, Metaflow's ``[run/step/task (pid 12)]``, docker compose's
+``service-1  |``, vLLM's ``ERROR 11-18 18:07:28 [engine.py:366]``, a quoted paste's ``>``) are taken off, a
+docker json-file line (``{"log":"...","stream":"stderr"}``) is read as its ``log``, a line pasted as
+```inline code``` loses its backticks, ``\r``-redrawn progress keeps its last state, a tqdm bar that the next
+output was glued onto is cut off, text glued before ``Traceback (most recent call last):`` becomes a line of its
+own, and a traceback logged indented inside another message is dedented. A traceback is read to its exception
+line even when its frames lost their indentation (a source line such as ``x: int = f()`` is not an exception:
+exception types are class names), when the tail was cut inside it (it counts from its first ``File "..."``
+frame), in IPython's ``KeyError    Traceback (...)`` form, and through a wrapper that names its cause
+(``RayTaskError(OutOfMemoryError)``: the cause's own final line too).
 
 The sources are consulted in tiers, most telling first — ``status``, then ``exception``, then ``log``, then
 ``hint`` — and within a tier the classes are tried in ``PRIORITY`` order; the first class with a matching rule
@@ -27,23 +42,34 @@ wins. The reasoning behind the order:
 
 - what Kubernetes said beats what the process printed: a container the kernel OOM-killed beats the traceback
   it left behind; an image that could not be pulled beats the "Step exceeded its deadline" that later
-  overwrote the node message; a log line never overrules a traceback;
-- the node going away explains everything after it: ``eviction`` and ``preemption`` come first;
+  overwrote the node message; a log line never overrules a traceback. A bare exit code 137 (SIGKILL) is only a
+  hint: a deadline kills with it too, so an explicit deadline message or anything the process printed decides;
+- the node going away explains everything after it: ``preemption`` and ``eviction`` come first, preemption
+  before eviction (Kueue and the scheduler report a preempted workload as ``Evicted`` with reason
+  ``Preempted``; the kubelet's node-pressure eviction never says preempted);
 - the scheduler's verdict comes before anything the pod could have printed (``gpu-unschedulable`` before
-  ``unschedulable``: a GPU shortage is the specific cause), and the cluster autoscaler's "it wouldn't fit if a
-  new node is added" is only a hint (what the scheduler said about the existing nodes decides);
-- memory before what memory pressure broke: ``gpu-oom`` before ``oom`` (GPU memory is specific), both before
-  ``distributed`` (the rank that ran out of memory is why the others' collectives timed out);
+  ``unschedulable``: a shortage of GPUs or other accelerators, or of GPU quota, is the specific cause), and the
+  cluster autoscaler's "it wouldn't fit if a new node is added", a pod seen only as ``Pending`` or volumes that
+  never attached are only hints (what the scheduler said about the existing nodes decides);
+- memory before what memory pressure broke: ``gpu-oom`` before ``oom`` (GPU memory is specific; TensorFlow's
+  "OOM when allocating" on a CPU device is host memory), both before ``distributed`` (the rank that ran out of
+  memory is why the others' collectives timed out, and NCCL's "Cuda failure 'out of memory'" is GPU memory);
 - ``distributed`` before ``network``: a NCCL or Gloo line that says "connection refused/reset" is the job's
   ranks losing each other, not an unreachable service; ``network`` before ``image-pull``: a pull that timed
-  out is a reachability problem, not a bad reference;
+  out is a reachability problem, not a bad reference; a 404 is a missing object, not an unreachable host;
+- ``image-pull`` before ``permissions``: a registry that refuses a pull ("denied", "401 Unauthorized" on a
+  manifest) is a bad reference or missing pull credentials, which the image-pull fix names;
 - the generic ones last: ``timeout`` and ``infrastructure`` (a runtime call's gRPC ``DeadlineExceeded`` is the
-  runtime's, not the step deadline), then the input and code classes, ``code-bug`` ("any other exception")
-  at the very end. An exception that only reports that another process died (torchrun's ``ChildFailedError``,
-  ``CalledProcessError``, Ray's ``RayActorError``, papermill's ``PapermillExecutionError``, ...) is not a code
-  bug by itself: the cause is looked for in the other exceptions and the log.
+  runtime's, not the step deadline; a GPU hook that cannot load the driver is the node's, not the image's — but
+  an ``executable file not found in $PATH`` is the image's, ``dependency``), then the input and code classes
+  (``data-missing`` before ``schema-drift``: a missing file is not a changed one), ``code-bug`` ("any other
+  exception") at the very end. An exception that only reports that another process or task died or was
+  cancelled (torchrun's ``ChildFailedError``, ``CalledProcessError``, Ray's ``RayActorError``, papermill's
+  ``PapermillExecutionError``, asyncio's ``CancelledError``, a DataLoader worker that "exited unexpectedly",
+  ...) is not a code bug by itself: the cause is looked for in the other exceptions and the log.
 
-Nothing matching is ``unknown``: never a guessed class.
+Nothing matching is ``unknown``: never a guessed class. A process that died with no word of why (Ray's "the actor
+died unexpectedly", "a worker died or was killed by an unexpected system error") stays ``unknown``.
 """
 
 from __future__ import annotations
@@ -60,7 +86,7 @@ from hera_flows.steps.contract import Step
 CATEGORIES = ("oom", "gpu-oom", "eviction", "image-pull", "network", "gpu-unschedulable", "unschedulable",
               "preemption", "distributed", "timeout", "infrastructure", "data-missing", "schema-drift",
               "permissions", "dependency", "code-bug", "unknown")
-PRIORITY = ("eviction", "preemption", "gpu-unschedulable", "unschedulable", "gpu-oom", "oom", "distributed",
+PRIORITY = ("preemption", "eviction", "gpu-unschedulable", "unschedulable", "gpu-oom", "oom", "distributed",
             "network", "image-pull", "timeout", "infrastructure", "permissions", "dependency", "data-missing",
             "schema-drift", "code-bug")
 TIERS = (("status",), ("exception",), ("log",), ("hint",))
@@ -81,16 +107,33 @@ class Rule:
         return re.search(self.pattern, text) is not None
 
 
-_NET = (r"i/o timeout|connection refused|connection reset|TLS handshake timeout|no such host|"
+# how an unreachable host reads in Go (kubelet, containerd, Argo), Python (urllib3, requests, botocore), curl
+_NET = (r"i/o timeout|connection refused|connection reset|connection timed out|TLS handshake timeout|no such host|"
         r"dial tcp|network is unreachable|no route to host|context deadline exceeded|"
-        r"Temporary failure in name resolution|Name or service not known|Read timed out|Connection timed out|"
-        r"Failed to establish a new connection|request canceled while waiting for connection|Client\.Timeout exceeded")
-_SHM = (r"insufficient shared memory|/dev/shm|\bshm\b|Bus error|\bSIGBUS\b|exitcode\s*:\s*-7\b|"
-        r"shared memory object|unable to (write to|open) file </torch_")
-_GPU = r"(?i:insufficient) (nvidia|amd\.com|gpu\.intel\.com)"  # nvidia.com/gpu, nvidia.com/mig-1g.5gb, ...
-# exceptions that only report that another process or task died: the cause is elsewhere, not "a code bug"
+        r"temporary failure in name resolution|name or service not known|could not resolve host|read timed out|"
+        r"failed to establish a new connection|request canceled while waiting for connection|"
+        r"Client\.Timeout exceeded")
+# what DataLoader workers, NCCL and torch's shared tensors print when /dev/shm is full or too small (not Ray's
+# notice that its object store uses /tmp because /dev/shm is small)
+_SHM = (r"^(?!.*(object store|plasma))(?:.*(insufficient shared memory|/dev/shm|\bshm\b|Bus error|\bSIGBUS\b|"
+        r"exitcode\s*:\s*-7\b|shared memory (object|segment)|(?i:out of shared memory)|"
+        r"unable to (write to|open|mmap) \S*( bytes from)? file </torch_))")
+# an accelerator the scheduler counts as an extended resource: nvidia.com/gpu, nvidia.com/mig-1g.5gb, amd.com/gpu,
+# google.com/tpu, aws.amazon.com/neuron, habana.ai/gaudi, tencent.com/vcuda-core, ...
+_ACCELERATOR = r"[\w.-]+/[\w.-]*(?i:gpu|cuda|mig-|tpu|neuron|gaudi)"
+_GPU = (r"(?i:insufficient (nvidia|amd)\b)|(?i:insufficient )" + _ACCELERATOR +
+        r"|(?i:insufficient (unused )?quota for )" + _ACCELERATOR + r"|(exceeded|failed) quota.*\b" + _ACCELERATOR +
+        r"|Quota '\w*GPUS\w*' exceeded|(ResourceLimitExceeded|InsufficientInstanceCapacity|"
+        r"ZONE_RESOURCE_POOL_EXHAUSTED|does not have enough resources available).*"
+        r"(\b(ml\.)?(p[2-5]|g[3-6])\w*\.\d*x?large\b|(?i:nvidia|gpu|tpu))")
+# the host's memory, not a GPU's: TensorFlow names the device or allocator
+_CPU_DEVICE = r"device:CPU|allocator cpu|\(cpu\)|mklcpu"
+# exceptions that only report that another process or task died, was cancelled or exited: the cause is elsewhere
+# (so is an exception whose message only says that a worker "exited unexpectedly")
 _WRAPPERS = (r"ChildFailedError|CalledProcessError|RayActorError|ActorDiedError|WorkerCrashedError|NodeDiedError|"
-             r"RaySystemError|KilledWorker|PapermillExecutionError|DatasetGenerationError|BrokenProcessPool")
+             r"RaySystemError|KilledWorker|PapermillExecutionError|DatasetGenerationError|BrokenProcessPool|"
+             r"CancelledError|KeyboardInterrupt|ProcessRaisedException|ProcessExitedException|ExecutionException|"
+             r"TrainingFailedError|SystemExit")
 SHARED_MEMORY = "the job's processes ran out of shared memory (/dev/shm: 64Mi in a pod unless a volume is mounted)"
 GPU_MEMORY = "the GPU ran out of memory (batch size, sequence length, activations)"
 HOST_MEMORY = "the process was killed for memory (the kernel OOM killer, Ray's or Dask's memory monitor)"
@@ -101,107 +144,195 @@ NOT_IN_IMAGE = "the image does not hold what the code needs (a module, a library
 MISSING_INPUT = "an input file, object or table does not exist"
 SCHEMA_CHANGED = "the input exists but its schema changed (a column disappeared or changed type)"
 BAD_IMAGE = "the container image cannot be pulled (wrong tag or digest, missing image, registry credentials)"
+EVICTED = "the kubelet evicted the pod for node pressure (memory or disk), typically one with a low or no request"
+RECLAIMED = "the node was reclaimed or the pod preempted (spot, node shutdown, a higher priority)"
+DEADLINE = "a step, workflow or batch job ran past its deadline (activeDeadlineSeconds, a task timeout, a time limit)"
+NO_NODE = "no node can take the pod (CPU, memory, node selector or affinity, taints, volumes, quota)"
+NODE_FAILED = "the node or the container runtime failed the pod (node loss, runtime error, GPU fault, admission)"
+# how a registry refuses a reference: kubelet's reasons, the Docker registry API's manifest paths and error codes,
+# docker, buildkit
+_REGISTRY = (r"\b(ImagePullBackOff|ErrImagePull|InvalidImageName|ErrImageNeverPull)\b|(?i:failed to pull image)|"
+             r"Back-off pulling image|(?i:image pull failed)|manifest unknown|manifest for \S+ not found|"
+             r"pull access denied|repository does not exist|repository \S+ not found|no pull access|"
+             r"failed to resolve reference|failed to solve: \S+: \S+: not found|no basic auth credentials|"
+             r"unauthorized: authentication required|Error response from daemon: (unauthorized|denied)|"
+             r"toomanyrequests|pull rate limit|no matching manifest for|invalid reference format|"
+             r"couldn't parse image reference|"
+             r"(/v2/\S+/manifests/\S+|\[manifests [^\]]+\]|reading manifest \S+ in \S+|load metadata for \S+)"
+             r".{0,200}(?i:\b(denied|unauthori[sz]ed|forbidden|not found|unknown|401|403|404)\b)")
+# how a scheduler says no node fits: Kubernetes (resources, affinity, taints, volumes, quota, LimitRange, kubelet
+# admission), Volcano and Kueue (gang, quota), Slurm
+_SCHEDULER = (r"(?i:insufficient (cpu|memory|ephemeral-storage|pods|hugepages))|"
+              r"didn't match (Pod's )?node (affinity|selector)|didn't match pod (anti-)?affinity|"
+              r"had (untolerated )?taints? \{|that the pod didn't tolerate|volume node affinity conflict|"
+              r"unbound (immediate )?PersistentVolumeClaims|didn't find available persistent volumes|"
+              r"no persistent volumes available for this claim|\bFailedBinding\b|non-bound phase|"
+              r"(exceeded|failed) quota|FailedScheduling|(?i:\bunschedulable\b)|Cannot schedule pods|"
+              r"0/\d+ nodes are available|No nodes are available that match|didn't have enough resource|"
+              r"\bOutOf(cpu|memory|pods|ephemeral-storage)\b|maximum (cpu|memory) usage per (Container|Pod) is|"
+              r"couldn't assign flavors|(?i:insufficient (unused )?quota)|(?i:pod ?group\b.*\bnot ready)|"
+              r"Requested node configuration is not available|(?i:violates accounting/QOS policy)")
+# cloud capacity and resource quotas that keep a job from starting (SageMaker, EC2, GCE)
+_CAPACITY = (r"ResourceLimitExceeded|InsufficientInstanceCapacity|ZONE_RESOURCE_POOL_EXHAUSTED|"
+             r"does not have enough resources available to fulfill the request|Quota '\w+' exceeded\. Limit")
+# how a missing input is worded when no error code says it: "File x does not exist", "Unable to find 'x'"
+_MISSING = (r"(?i:\b(file|path|directory|folder|bucket|object|blob|table|dataset)\b[^.\n]{0,120}"
+            r"\b(does not|doesn't) exist|"
+            r"(could not|couldn't|unable to) find (the |a |any )?(file|path|directory|dataset|data files?)\b|"
+            r"unable to find '[^']+'|no file named .{0,200} found)")
+# what a GPU or the node under it says when the hardware or its driver fails (not the job's fault)
+_GPU_FAULT = (r"uncorrectable ECC error|\bECC error|GPU is lost|fallen off the bus|\bXid\b|"
+              r"Failed to initialize NVML|could not select device driver|nvidia-container-cli: \w+ error")
+
+# the kubelet's node-pressure eviction
+_KUBELET_EVICTED = (r"\bEvicted\b|was low on resource|exceeds its request of|ephemeral local storage usage exceeds|"
+                    r"exceeded its local ephemeral storage limit|Usage of EmptyDir volume .* exceeds the limit|"
+                    r"The node had condition: \[(Memory|Disk|PID)Pressure\]")
+# a node reclaimed (spot, preemptible, graceful node shutdown) or a workload preempted (scheduler, Kueue, Slurm)
+_PREEMPTED = (r"\b(Preempted|Preempting|NodeShutdown|PreemptionByScheduler)\b|Node is shutting|"
+              r"(?i:(reason|status):?\s+Shutdown\b)|^\S+\s+\d+/\d+\s+Shutdown\s|instances\.preempted|"
+              r"(?i:node shutdown|spot instance|spot (instance )?interrupt|\bpre-?empted\b|\bPreemptionError\b|"
+              r"termination is imminent|host EC2 (\(instance [\w-]+\) )?terminated|"
+              r"spot (vm|node|instance)s?\b.{0,40}evict|preemptible\b.*\b(reclaimed|terminated)|DUE TO PREEMPTION)")
+# the words of Kubernetes' verdicts that an orchestrator's exception may quote (Airflow's KubernetesPodOperator,
+# the Kubernetes client, a pipeline SDK): they decide before "any other exception"
+_QUOTED_DEADLINE = r"exceeded its deadline|longer than (the )?specified deadline|activeDeadlineSeconds"
+_QUOTED_OOM = r"\bOOMKill(ed|ing)\b|(?i:\bOOM ?killed\b)"
+
 RULES: tuple[Rule, ...] = (
     # what Kubernetes and Argo said
-    Rule("eviction", "status",
-         r"\bEvicted\b|was low on resource|exceeds its request of|ephemeral local storage usage exceeds|"
-         r"The node had condition: \[(Memory|Disk|PID)Pressure\]",
-         "the kubelet evicted the pod for node pressure (memory or disk), typically one with a low or no request"),
-    Rule("preemption", "status",
-         r"\b(Preempted|Preempting|NodeShutdown|PreemptionByScheduler|TerminationByKubelet)\b|Node is shutting|"
-         r"Reason:\s+Shutdown\b|instances\.preempted|(?i:node shutdown|spot instance|spot interruption|"
-         r"\b(pod|node|vm|instance|job) (was|has been|is being) preempted|"
-         r"termination is imminent|host EC2 (\(instance [\w-]+\) )?terminated|"
-         r"preemptible\b.*\b(preempted|reclaimed|terminated))",
-         "the node was reclaimed or the pod preempted (spot, node shutdown, a higher priority)"),
+    Rule("eviction", "status", _KUBELET_EVICTED, EVICTED),
+    Rule("preemption", "status", _PREEMPTED, RECLAIMED),
     Rule("gpu-unschedulable", "status",
          r"^(?s:(?!.*(didn't trigger scale-up|wouldn't fit if a new node)).*(" + _GPU + r"|"
-         r"(nvidia\.com|amd\.com)/gpu.*(Unschedulable|didn't match|untolerated)|untolerated taint \{[\w./-]*gpu))",
+         r"(nvidia\.com|amd\.com)/gpu.*(Unschedulable|didn't match|untolerated)|(?i:taints? \{[\w./-]*gpu)))",
          "no node can offer the requested GPUs"),
-    Rule("unschedulable", "status",
-         r"(?i:insufficient (cpu|memory|ephemeral-storage|pods))|didn't match (Pod's )?node (affinity|selector)|"
-         r"unbound (immediate )?PersistentVolumeClaims|(exceeded|failed) quota|FailedScheduling|(?i:\bunschedulable\b)|"
-         r"Cannot schedule pods|0/\d+ nodes are available",
-         "no node can take the pod (CPU, memory, node selector or affinity, volumes, quota)"),
+    Rule("unschedulable", "status", _SCHEDULER + "|" + _CAPACITY, NO_NODE),
     Rule("oom", "status",
-         r"\bOOMKill(ed|ing)\b|exit (code|status):? ?137\b|(?i:\bOOM ?killed\b)|Memory cgroup out of memory|"
-         r"(?i:out of memory: kill(ed)? process)",
-         "the kernel killed the container at its memory limit (OOMKilled, or exit code 137 with no other reason)"),
+         r"\bOOMKill(ed|ing)\b|(?i:\bOOM ?killed\b)|Memory cgroup out of memory|"
+         r"(?i:out of memory: kill(ed)? process|oom[- ]kill event|exceeded (job )?memory limit|"
+         r"killed due to memory usage|killed by YARN for exceeding memory|out-of-memory handler|"
+         r"ran out of memory and exited)",
+         "the kernel killed the container at its memory limit (OOMKilled, an oom-kill event)"),
     Rule("network", "status",
          rf"(?is:(pull|pulling|registry|fetch|put file|get file|upload|download|artifact|bucket).*({_NET}))|"
          rf"(?is:({_NET}).*(pull|registry))",
          "the registry or a network dependency was unreachable (not a bad image reference)"),
-    Rule("image-pull", "status",
-         r"\b(ImagePullBackOff|ErrImagePull|InvalidImageName|ErrImageNeverPull)\b|Failed to pull image|"
-         r"Back-off pulling image|manifest unknown|pull access denied|repository does not exist|"
-         r"(?i:image pull failed)",
-         BAD_IMAGE),
+    Rule("image-pull", "status", _REGISTRY, BAD_IMAGE),
     Rule("timeout", "status",
          r"exceeded its deadline|longer than (the )?specified deadline|Max duration limit exceeded|"
          r"(?<!code = )(?<!code=)\bDeadlineExceeded\b|activeDeadlineSeconds|DUE TO TIME LIMIT|"
-         r"\b(TaskRun|PipelineRun)Timeout\b|failed to finish within",
-         "a step, workflow or batch job ran past its deadline (activeDeadlineSeconds, a task timeout, a time limit)"),
+         r"\b(TaskRun|PipelineRun)Timeout\b|failed to finish within|MaxRuntimeExceeded|"
+         r"(?i:(exceeded|longer than) the max(imum)? (execution )?(time|run ?time|duration)|"
+         r"job attempt duration exceeded timeout|\btime ?limit (was )?(exceeded|reached)|exceeded timeout of|"
+         r"walltime \d+ exceeded limit|walltime exceeded)|TERM_RUNLIMIT",
+         DEADLINE),
     Rule("infrastructure", "status",
-         r"\b(NodeLost|NodeNotReady|NotReady|ContainerCannotRun|CreateContainerError|RunContainerError)\b|"
-         r"node .*not ready|failed to (create|start) (containerd )?(task|container|shim)|"
-         r"OCI runtime (create|exec)|FailedCreatePodSandBox|Failed to create pod sandbox|"
+         r"\b(NodeLost|NodeNotReady|NotReady|ContainerCannotRun|CreateContainerError|RunContainerError|"
+         r"UnexpectedAdmissionError|ContainerStatusUnknown)\b|node .*not ready|"
+         r"^(?!.*executable file not found)(.*failed to (create|start) (containerd )?(task|container|shim)|"
+         r".*OCI runtime (create|exec))|FailedCreatePodSandBox|Failed to create pod sandbox|"
          r"\b(RunPodSandbox|CreatePodSandbox|CreateContainer|StartContainer)\b.*failed|"
-         r"failed to reserve (container|sandbox) name|PLEG is not healthy",
-         "the node or the container runtime failed the pod (node loss, runtime error)"),
+         r"failed to reserve (container|sandbox) name|PLEG is not healthy|Pod Allocate failed|"
+         r"(containerd|dockershim|crio)\.sock|Kubelet stopped posting node status|" + _GPU_FAULT,
+         NODE_FAILED),
     Rule("permissions", "status",
          r"Error from server \(Forbidden\)|is forbidden: User|AccessDenied|does not have .{0,120}permission|"
-         r"(?i:\bforbidden\b|access denied|permission denied|unauthori[sz]ed)",
+         r"(?i:\bforbidden\b|access denied|permission denied|unauthori[sz]ed|not authori[sz]ed)|PERMISSION_DENIED",
          NO_ACCESS),
+    Rule("dependency", "status", r"executable file not found in \$PATH|exec format error",
+         "the image lacks the command the step runs, or was built for another CPU architecture"),
     # the exception a process died of
+    Rule("preemption", "exception", _PREEMPTED, RECLAIMED),
+    Rule("eviction", "exception", _KUBELET_EVICTED, EVICTED),
+    Rule("gpu-unschedulable", "exception", _GPU, "the cloud or the cluster has no GPUs (or GPU quota) to give"),
+    Rule("unschedulable", "exception", _SCHEDULER + "|" + _CAPACITY,
+         "the scheduler or the cloud has no room, capacity or quota left for the pod or the instances"),
     Rule("gpu-oom", "exception",
-         _EXC + r"(OutOfMemoryError: CUDA|OutOfMemoryError: .*GPU)|CUDA out of memory|CUDA error: out of memory|"
-         r"ResourceExhaustedError|OOM when allocating|CUBLAS_STATUS_ALLOC_FAILED|CUDNN_STATUS_ALLOC_FAILED|"
-         r"(HIP|MPS|XPU)( backend)? out of memory|CUDA_ERROR_OUT_OF_MEMORY|cudaErrorMemoryAllocation|"
-         r"RESOURCE_EXHAUSTED: Out of memory|No available memory for the cache blocks",
+         _EXC + r"OutOfMemoryError: (CUDA|.*\bGPU\b)|CUDA out of memory|CUDA error: out of memory|"
+         r"(?i:\bcuda\w*\b.{0,80}\bout of memory)|CUBLAS_STATUS_ALLOC_FAILED|CUDNN_STATUS_ALLOC_FAILED|"
+         r"^(?!.*(" + _CPU_DEVICE + r")).*(ResourceExhaustedError|OOM when allocating)|"
+         r"(HIP|MPS|XPU)( backend)? out of memory|hipErrorOutOfMemory|CUDA_ERROR_OUT_OF_MEMORY|"
+         r"cudaErrorMemoryAllocation|RESOURCE_EXHAUSTED: (Out of memory|Failed to allocate)|"
+         r"(?i:allocator \(gpu\w*\) ran out of memory|out of memory in memory space hbm)|"
+         r"Attempting to reserve \S+ at the bottom of memory|Tried to allocate [\d.]+ [KMGT]iB|"
+         r"No available memory for the cache blocks|available KV cache memory",
          GPU_MEMORY),
     Rule("oom", "exception",
          _EXC + r"(MemoryError|_ArrayMemoryError|OutOfMemoryError)(:|$)|killed by signal: Killed|"
-         r"Cannot allocate memory|std::bad_alloc|java\.lang\.OutOfMemoryError|GC overhead limit exceeded",
+         r"^(?!.*</torch_).*Cannot allocate memory|std::bad_alloc|java\.lang\.OutOfMemoryError|"
+         r"GC overhead limit exceeded|(OOM when allocating|ResourceExhaustedError|ran out of memory).*(" +
+         _CPU_DEVICE + r")|Unable to allocate [\d.]+ [KMGTP]i?B|paging file is too small|"
+         r"DefaultCPUAllocator: (can't allocate|not enough) memory|" + _QUOTED_OOM,
          "the process could not allocate host memory, or was killed for it (the OOM killer, Ray's memory monitor)"),
     Rule("distributed", "exception", _SHM, SHARED_MEMORY, cause="shared-memory"),
     Rule("distributed", "exception",
          _EXC + r"(DistBackendError|DistNetworkError|DistStoreError)(:|$)|NCCL|ProcessGroup|collective operation|"
          r"(?i:\bgloo\b)|unhandled (system|cuda) error|remote process exited or there was a network error|"
          r"Rendezvous\w*Error|store based barrier|mismatch between collectives|Horovod\w*Error|"
-         r"Horovod has been shut down",
+         r"Horovod has been shut down|TCPStore|(?i:client socket has timed out)|MPI_ABORT|(?i:barrier timed out)|"
+         r"server socket has failed to listen|Collective ops is aborted|coordinator detected missing heartbeats",
          LOST_EACH_OTHER),
     Rule("network", "exception",
-         _EXC + r"(ConnectionError|ConnectionResetError|ConnectionRefusedError|ConnectionAbortedError|TimeoutError|"
-         r"ReadTimeout|ConnectTimeout|ReadTimeoutError|ConnectTimeoutError|EndpointConnectionError|"
-         r"RemoteDisconnected|ProtocolError|ServiceUnavailable|gaierror|BrokenPipeError|MaxRetryError|"
-         r"NewConnectionError|SSLError|ClientConnectorError)(:|$)|Max retries exceeded|"
-         r"Failed to establish a new connection|Connection (refused|reset by peer|timed out)|Read timed out|"
-         r"Could not connect to the endpoint URL|(?i:temporary failure in name resolution|name or service not known)|"
-         r"LocalEntryNotFoundError|We couldn't connect to|(?i:check your (internet )?connection)|"
-         r"failed to connect to all addresses",
+         r"^(?!.*\b404\b)(" + _EXC[1:] + r"(ConnectionError|ConnectionResetError|ConnectionRefusedError|"
+         r"ConnectionAbortedError|TimeoutError|Timeout|ReadTimeout|ConnectTimeout|ReadTimeoutError|"
+         r"ConnectTimeoutError|EndpointConnectionError|ConnectionClosedError|ProxyConnectionError|ProxyError|"
+         r"RemoteDisconnected|ProtocolError|ServiceUnavailable|gaierror|timeout|BrokenPipeError|MaxRetryError|"
+         r"NewConnectionError|SSLError|ClientConnectorError|ClientOSError|ServerDisconnectedError|ConnectError|"
+         r"ChunkedEncodingError|IncompleteRead|UnknownHostException|SocketTimeoutException|ConnectException)"
+         r"(:|$)|.*(Max retries exceeded|Failed to establish a new connection|Connection (refused|reset by peer|"
+         r"timed out|aborted)|Read timed out|Could not connect to the endpoint URL|"
+         r"(?i:temporary failure in name resolution|name or service not known|could not resolve host|"
+         r"check your (internet )?connection|network (error|is unreachable)|could not translate host name)|"
+         r"LocalEntryNotFoundError|We couldn't connect to|failed to connect to all addresses|Couldn't reach|"
+         r"\bE(CONNREFUSED|TIMEDOUT|CONNRESET|AI_AGAIN|NOTFOUND)\b|StatusCode\.UNAVAILABLE|DNS resolution failed|"
+         r"(Connect|Read) timeout on endpoint URL|Connection was closed before we received a valid response|"
+         r"Remote end closed connection|urlopen error|Can't connect to (local )?MySQL server|"
+         r"\b(502|503|504)\b.{0,40}(?i:bad gateway|service unavailable|gateway time-?out)))",
          UNREACHABLE),
+    Rule("image-pull", "exception", _EXC + r"ImageNotFound(:|$)|" + _REGISTRY, BAD_IMAGE),
+    Rule("timeout", "exception",
+         _EXC + r"(AirflowTaskTimeout|AirflowSensorTimeout|SoftTimeLimitExceeded|TimeLimitExceeded|"
+         r"CellTimeoutError)(:|$)|" + _QUOTED_DEADLINE,
+         "a task ran past the timeout or deadline its orchestrator set (Airflow, Celery, a notebook cell, Kubernetes)"),
+    Rule("infrastructure", "exception", _GPU_FAULT + r"|has been marked dead|missed too many heartbeats",
+         "the GPU or the node under the process failed (ECC or Xid error, lost GPU, dead node)"),
     Rule("permissions", "exception",
          _EXC + r"(PermissionError|AccessDenied\w*|Forbidden\w*|Unauthorized\w*|GatedRepoError|"
-         r"NoCredentialsError|ClientAuthenticationError)(:|$)|AccessDenied|\b(401|403)\b.*(?i:forbidden|"
-         r"unauthori[sz]ed|denied|access)|\b(401|403) Client Error|"
-         r"(?i:access denied|permission denied|does not have [\w.]+ access|gated repo)|"
+         r"NoCredentialsError|ClientAuthenticationError|PermissionDenied|Unauthenticated|RefreshError)(:|$)|"
+         r"AccessDenied|\b(401|403)\b.*(?i:forbidden|unauthori[sz]ed|denied|access)|\b(401|403) Client Error|"
+         r"(?i:access denied|permission denied|does not have [\w.]+ access|gated repo|not authori[sz]ed to)|"
          r"\b(DefaultCredentialsError|AuthorizationPermissionMismatch|AuthorizationFailure|InvalidAccessKeyId|"
-         r"SignatureDoesNotMatch|ExpiredToken|InvalidClientTokenId)\b|Unable to locate credentials|"
-         r"Read-only file system|requested access to the resource is denied|(?i:permission .{0,80} denied)",
+         r"SignatureDoesNotMatch|ExpiredToken|InvalidClientTokenId|UnrecognizedClientException|"
+         r"AuthenticationFailed|InvalidAuthenticationInfo)\b|PERMISSION_DENIED|UNAUTHENTICATED|"
+         r"Unable to locate credentials|Read-only file system|requested access to the resource is denied|"
+         r"(?i:permission .{0,80} denied|insufficient authentication scopes|invalid (user )?token|"
+         r"does not have authorization|invalid credentials)",
          NO_ACCESS),
     Rule("dependency", "exception",
-         _EXC + r"(ModuleNotFoundError|ImportError)(:|$)|undefined symbol|cannot open shared object file|"
-         r"no kernel image is available|CUDA driver version is insufficient|(?i:version mismatch)|"
-         r"compiled (against|with) .* but|requires .* but (found|got|you have)|GLIBC\w*_[\d.]+' not found|"
-         r"driver on your system is too old|(?i:found no NVIDIA driver)|unsupported toolchain",
+         _EXC + r"(ModuleNotFoundError|ImportError)(:|$)|No module named|undefined symbol|"
+         r"cannot open shared object file|no kernel image is available|CUDA driver version is insufficient|"
+         r"(?i:version mismatch)|compiled (against|with) .* but|"
+         r"requires [\w.\[\]-]+ ?(==|>=|<=|~=|!=|<|>) ?[\d.]+.{0,80}but (found|you have|got)|"
+         r"GLIBC\w*_[\d.]+' not found|driver on your system is too old|(?i:found no NVIDIA driver)|"
+         r"unsupported toolchain|(?i:not compiled with (CUDA|cuDNN|NCCL))|"
+         r"is not compatible with the current PyTorch installation|compiled with different CUDA|"
+         r"mismatches the version that was used to compile|compiled using NumPy \S+ cannot be run|"
+         r"binary incompatibility|Could not load dynamic library|DLL load failed|CUDA_HOME environment variable|"
+         r"^([\w.]+\.)?AttributeError: module '[\w.]+' has no attribute",
          NOT_IN_IMAGE),
     Rule("data-missing", "exception",
          _EXC + r"(FileNotFoundError|NoSuchKey|NoSuchBucket|EmptyDataError|PathNotFoundError|NotFound|"
-         r"NotFoundError|EntryNotFoundError|DatasetNotFoundError)(:|$)|" +
-         _EXC + r"AnalysisException: \[PATH_NOT_FOUND\]|The specified key does not exist|Path does not exist|"
-         r"\b404 Client Error|HTTP response code 404|\b404\b.{0,80}(?i:not found)|FileNotFoundException|"
-         r"\b(ResourceNotFoundError|BlobNotFound)\b|The specified blob does not exist|No URLs matched|"
-         r"does not appear to have a file named",
+         r"NotFoundError|EntryNotFoundError|DatasetNotFoundError|RepositoryNotFoundError|RevisionNotFoundError|"
+         r"NoSuchTableException|TableNotFound\w*|NoSuchFileException|BucketNotFoundException)(:|$)|" +
+         _EXC + r"AnalysisException: \[(PATH|TABLE_OR_VIEW)_NOT_FOUND\]|The specified key does not exist|"
+         r"(?i:path does not exist)|Table or view not found|\b404 Client Error|HTTP response code 404|"
+         r"\b404\b.{0,80}(?i:not found|does not exist)|FileNotFoundException|\[Errno 2\] No such file or directory|"
+         r"\b(ResourceNotFoundError|BlobNotFound|ContainerNotFound)\b|"
+         r"The specified (blob|container|bucket) does not exist|No such object: |bucket does not exist|"
+         r"No URLs matched|does not appear to have a file named|"
+         r"Unsuccessful TensorSliceReader constructor|Failed to find any matching files|"
+         r"relation \"[^\"]+\" does not exist|no such table|" + _MISSING,
          MISSING_INPUT),
     Rule("schema-drift", "exception",
          r"(?i:schema mismatch)|No match for FieldRef|None of \[.*\] are in the \[columns\]|not in index|"
@@ -209,38 +340,54 @@ RULES: tuple[Rule, ...] = (
          r"(?i:schema .* (does not|doesn't) match)|(?i:\bcolumns?\b[^.]{0,100}\bnot (found|present|in)\b)|"
          r"Couldn't cast\b|column names don't match|(?i:feature names (should|must) match)|"
          r"Feature names (unseen|seen) at fit time|X has \d+ features, but \w+ is expecting \d+ features|"
-         r"Schema at index \d+ was different|Field \S+ has incompatible types|column cannot be converted|" +
-         _EXC + r"SchemaErrors?(:|$)",
+         r"(?i:number of features of the model must match the input)|feature_names mismatch|"
+         r"did not have the following fields|is not the same as it was in training data|"
+         r"Schema at index \d+ was different|Field \S+ has incompatible types|column cannot be converted|"
+         r"cannot resolve .{0,200} given input columns|Field \S+ does not exist in schema|"
+         r"missing (inputs?|columns?|features?):? \[|Failed to enforce schema|Incompatible input types for column|"
+         r"Missing data for input|is not in features dictionary|not found in axis|Usecols do not match columns|"
+         r"Failed to merge (fields|incompatible data types)|CANNOT_MERGE_INCOMPATIBLE|"
+         r"^KeyError: ['\"].*['\"] \(raised by pandas\)$|" +
+         _EXC + r"(SchemaErrors?|CastError|ColumnNotFoundError|SchemaFieldNotFoundError)(:|$)",
          SCHEMA_CHANGED),
-    Rule("code-bug", "exception", rf"^(?![\w.]*({_WRAPPERS})\b)[A-Za-z_][\w.]*(\([\w.]+\))?(:|$)",
+    Rule("code-bug", "exception",
+         rf"^(?![\w.]*({_WRAPPERS})\b)(?!.*\b(exited|died|terminated) unexpectedly\b)[A-Za-z_][\w.]*(\([\w.]+\))?(:|$)",
          "the pipeline's code raised an exception (any other exception)"),
     # any log line
     Rule("eviction", "log", r"was low on resource|which exceeds its request of|"
-         r"ephemeral local storage usage exceeds|(?i:reason:? Evicted\b)",
-         "the kubelet evicted the pod for node pressure (memory or disk), typically one with a low or no request"),
+         r"ephemeral local storage usage exceeds|(?i:reason:? Evicted\b|\bpod (was|has been) evicted\b)",
+         EVICTED),
     Rule("preemption", "log",
-         r"(?i:\b(job|pod|node|instance|vm|task) (is|was|has been|got) preempted\b|due to preemption|"
-         r"termination is imminent|spot (instance )?interruption)",
-         "the node was reclaimed or the job preempted (spot, a scheduler preemption)"),
+         r"(?i:\b(job|pod|node|instance|vm|task)s? (is|was|were|has been|got) pre-?empted\b|due to pre-?emption|"
+         r"termination is imminent|spot (instance )?interrupt|received a shutdown signal|"
+         r"system is (going down|shutting down)|spot (instance|capacity|vm)\b.{0,40}(reclaimed|terminated|evicted))",
+         "the node was reclaimed or the job preempted (spot, a scheduler preemption, a host shutdown)"),
     Rule("gpu-unschedulable", "log",
-         r"No available node types can fulfill resource request.*'GPU'|cannot be scheduled right now.*'GPU'",
-         "the Ray cluster has no node that can offer the requested GPUs"),
+         _GPU + r"|(No available node types can fulfill resource request|cannot be scheduled right now|"
+         r"pending placement group|defaultdict\(<class 'float'>, \{).*'GPU'",
+         "no node of the cluster (Kubernetes or Ray) can offer the requested GPUs"),
     Rule("unschedulable", "log",
-         r"No available node types can fulfill resource request|cannot be scheduled right now",
-         "the Ray cluster has no node that can take the requested resources (CPU, memory, custom)"),
+         r"No available node types can fulfill resource request|cannot be scheduled right now|" + _SCHEDULER +
+         "|" + _CAPACITY,
+         "no node of the cluster (Kubernetes or Ray) can take the requested resources (CPU, memory, custom)"),
     Rule("gpu-oom", "log",
-         r"CUDA out of memory|CUDA error: out of memory|OutOfMemoryError: CUDA|OOM when allocating|"
-         r"CUBLAS_STATUS_ALLOC_FAILED|CUDNN_STATUS_ALLOC_FAILED|(?i:gpu.*out of memory)|"
-         r"(HIP|MPS|XPU)( backend)? out of memory|CUDA_ERROR_OUT_OF_MEMORY|cudaErrorMemoryAllocation|"
-         r"RESOURCE_EXHAUSTED: Out of memory",
+         r"CUDA out of memory|CUDA error: out of memory|OutOfMemoryError: CUDA|CUBLAS_STATUS_ALLOC_FAILED|"
+         r"CUDNN_STATUS_ALLOC_FAILED|^(?!.*(" + _CPU_DEVICE + r")).*OOM when allocating|(?i:gpu.*out of memory)|"
+         r"(HIP|MPS|XPU)( backend)? out of memory|hipErrorOutOfMemory|CUDA_ERROR_OUT_OF_MEMORY|"
+         r"cudaErrorMemoryAllocation|RESOURCE_EXHAUSTED: (Out of memory|Failed to allocate)|"
+         r"(?i:\bcuda\w*\b.{0,80}\bout of memory)|Tried to allocate [\d.]+ [KMGT]iB|"
+         r"No available memory for the cache blocks|available KV cache memory",
          GPU_MEMORY),
     Rule("oom", "log",
-         r"^Killed$|: line \d+: +\d+ Killed\b|\bOOMKill(ed|ing)\b|oom-kill|running low on memory|"
-         r"exit (code|status):? ?137\b|exitcode\s*:\s*-9\b|died with <Signals\.SIGKILL: 9>|killed by signal: Killed|"
-         r"(?i:killed by the oom|signal 9 \(SIGKILL\)|out of memory: kill(ed)? process)|Memory cgroup out of memory|"
-         r"MemoryError\b|Cannot allocate memory|std::bad_alloc|java\.lang\.OutOfMemoryError|GC overhead limit exceeded|"
-         r"killed by YARN for exceeding memory limits|Memory on the node \(IP: |exceeds the memory usage threshold|"
-         r"Ray killed this worker|exceeded \d+% memory budget",
+         r"^\W*Killed\W*$|: line \d+: +\d+ Killed\b|\bOOMKill(ed|ing)\b|oom-kill|running low on memory|"
+         r"(?i:\bexit(ed)?\b\D{0,25}\b137\b|\b(exit|return) ?(code|status)\b[^\d\n-]{0,10}-9\b|"
+         r"task \d+: (out of memory|killed)\b|with signal SIGKILL)|exitcode\s*:\s*-9\b|died with <Signals\.SIGKILL: 9>|"
+         r"killed by signal: Killed|(?i:killed by the oom|signal 9 \(SIGKILL\)|out of memory: kill(ed)? process|"
+         r"invoked oom-killer|out-of-memory handler)|Memory cgroup out of memory|MemoryError\b|"
+         r"^(?!.*</torch_).*Cannot allocate memory|std::bad_alloc|java\.lang\.OutOfMemoryError|"
+         r"GC overhead limit exceeded|killed by YARN for exceeding memory limits|Memory on the node \(IP: |"
+         r"exceeds the memory usage threshold|Ray killed this worker|exceeded \d+% memory budget|"
+         r"OOM when allocating.*(" + _CPU_DEVICE + r")|DefaultCPUAllocator: (can't allocate|not enough) memory",
          HOST_MEMORY),
     Rule("distributed", "log", _SHM, SHARED_MEMORY, cause="shared-memory"),
     Rule("distributed", "log",
@@ -248,48 +395,66 @@ RULES: tuple[Rule, ...] = (
          r"ncclUnhandledCudaError|ncclRemoteError|Watchdog caught collective operation timeout|ProcessGroupNCCL|"
          r"collective operation timeout|(?i:rank \d+ .*(desync|timed out))|"
          r"(?i:\bgloo\b.*(connection (closed|reset)|timed out))|Rendezvous\w*Error|store based barrier|"
-         r"mismatch between collectives|Horovod has been shut down",
+         r"mismatch between collectives|Horovod has been shut down|(?i:client socket has timed out)|MPI_ABORT|"
+         r"lost communication with (a )?remote daemon|server socket has failed to listen",
          LOST_EACH_OTHER),
     Rule("network", "log",
          rf"(?i:{_NET})|Could not connect to the endpoint URL|Max retries exceeded with url|Connection (reset|refused)|"
-         r"(Read|Connect)TimeoutError|LocalEntryNotFoundError|We couldn't connect to|"
-         r"failed to connect to all addresses|\bE(CONNREFUSED|TIMEDOUT|CONNRESET)\b|Could not resolve host",
+         r"\b(Read|Connect)Timeout(Error)?\b|LocalEntryNotFoundError|We couldn't connect to|"
+         r"failed to connect to all addresses|\bE(CONNREFUSED|TIMEDOUT|CONNRESET|AI_AGAIN|NOTFOUND)\b|"
+         r"(?i:network (error|is unreachable))|(Connect|Read) timeout on endpoint URL|"
+         r"Connection was closed before we received a valid response|UnknownHostException|SocketTimeoutException|"
+         r"curl: \((6|7|28|35|52|56)\)|Failed to connect to \S+ port \d+|(?i:could not translate host name)",
          UNREACHABLE),
-    Rule("image-pull", "log",
-         r"\b(ImagePullBackOff|ErrImagePull)\b|Failed to pull image|pull access denied|manifest unknown|"
-         r"repository does not exist|manifest for \S+ not found|failed to solve: \S+: \S+: not found|"
-         r"failed to resolve reference",
-         BAD_IMAGE),
-    Rule("timeout", "log", r"(?<!code = )(?<!code=)\bDeadlineExceeded\b|exceeded its deadline|DUE TO TIME LIMIT",
-         "a step, workflow or batch job ran past its deadline (activeDeadlineSeconds, a task timeout, a time limit)"),
+    Rule("image-pull", "log", _REGISTRY, BAD_IMAGE),
+    Rule("timeout", "log",
+         r"(?<!code = )(?<!code=)\bDeadlineExceeded\b|exceeded its deadline|DUE TO TIME LIMIT|AirflowTaskTimeout|"
+         r"Process timed out, PID: \d+|Timeout, PID: \d+|(?i:exceeded the max(imum)? (execution )?time)",
+         DEADLINE),
+    Rule("infrastructure", "log",
+         r"^(?!.*executable file not found).*(OCI runtime (create|exec) failed|failed to create shim task|"
+         r"error running hook)|PLEG is not healthy|has been marked dead|missed too many heartbeats|" + _GPU_FAULT,
+         "the container runtime, the GPU or the node failed (runtime or GPU hook error, GPU fault, dead node)"),
     Rule("permissions", "log",
-         r"AccessDenied|(?i:access denied|permission denied|\bforbidden\b|gated repo)|\b401 Unauthorized\b|"
-         r"does not have [\w.]+ access|is forbidden: User|Required '[\w.]+' permission|"
+         r"AccessDenied|(?i:access denied|permission denied|\bforbidden\b|gated repo|not authori[sz]ed to)|"
+         r"\b401 Unauthorized\b|does not have [\w.]+ access|is forbidden: User|Required '[\w.]+' permission|"
          r"does not have .{0,120}permission|Unable to locate credentials|Read-only file system|"
-         r"requested access to the resource is denied|"
+         r"requested access to the resource is denied|PERMISSION_DENIED|"
          r"\b(InvalidAccessKeyId|SignatureDoesNotMatch|ExpiredToken|AuthorizationPermissionMismatch)\b",
          NO_ACCESS),
     Rule("dependency", "log",
          r"ModuleNotFoundError|No module named|undefined symbol|cannot open shared object file|"
          r"no kernel image is available|CUDA driver version is insufficient|GLIBC\w*_[\d.]+' not found|"
-         r"driver on your system is too old|(?i:found no NVIDIA driver)",
+         r"driver on your system is too old|(?i:found no NVIDIA driver)|"
+         r"is not compatible with the current PyTorch installation|Could not load dynamic library|"
+         r"executable file not found in \$PATH|exec format error|"
+         r"No matching distribution found for|Could not find a version that satisfies the requirement",
          NOT_IN_IMAGE),
     Rule("data-missing", "log",
-         r"No such file or directory|The specified key does not exist|\bNoSuchKey\b|\bPATH_NOT_FOUND\b|"
-         r"Path does not exist|(?i:file not found)|response code 404|\b404 Client Error\b|FileNotFoundException|"
-         r"No URLs matched|The specified blob does not exist|does not appear to have a file named",
+         r"No such file or directory|\b(NoSuchKey|NoSuchBucket|BlobNotFound|ContainerNotFound)\b|"
+         r"The specified (key|bucket|blob|container) does not exist|\bPATH_NOT_FOUND\b|"
+         r"(?i:path does not exist)|(?i:file not found)|response code 404|\b404 Client Error\b|FileNotFoundException|"
+         r"An error occurred \(404\)|"
+         r"No URLs matched|does not appear to have a file named|No such object: |Table or view not found|"
+         r"relation \"[^\"]+\" does not exist|" + _MISSING,
          MISSING_INPUT),
     Rule("schema-drift", "log",
          r"None of \[.*\] are in the \[columns\]|column names don't match|(?i:schema mismatch)|"
          r"(?i:feature names (should|must) match)|No match for FieldRef|\bnot in index\b|"
-         r"Schema at index \d+ was different",
+         r"Schema at index \d+ was different|cannot resolve .{0,200} given input columns",
          SCHEMA_CHANGED),
     # a status line that says little by itself
     Rule("gpu-unschedulable", "hint", _GPU,
          "the cluster autoscaler found no node it could add with the requested GPUs"),
-    Rule("preemption", "hint", r"replica\(s\) failed|\bpod deleted\b",
+    Rule("unschedulable", "hint",
+         r"didn't trigger scale-up|^\S+\s+\d+/\d+\s+Pending\s|^\s*Status:\s+Pending\s*$|"
+         r"timeout expired waiting for volumes to attach|(?i:unable to (attach or )?mount volumes)",
+         "the pod stayed Pending (no node could take it, or its volumes never came) and nothing else was said"),
+    Rule("preemption", "hint", r"replica\(s\) failed|\bpod (was )?deleted\b|\bpod \"[^\"]+\" not found\b",
          "a pod or replica vanished with no reason given: its node was reclaimed (spot, preemptible) or drained; "
          "a rerun is the fix either way"),
+    Rule("oom", "hint", r"(?i:\bexit(ed)?\b\D{0,25}\b137\b|status of (137|9\(SIGKILL\))|signal: killed)",
+         "the container was SIGKILLed (exit code 137) with no other reason given: usually the kernel's OOM killer"),
 )
 
 # What the issue suggests when no clear-cut fix applies.
@@ -334,42 +499,70 @@ REMEDIATIONS: dict[str, str] = {
 }
 
 
+
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-# What launchers and log readers put before each line of a process: `kubectl logs --timestamps` / `--prefix`,
-# torchrun's "[rank0]:" / "[default0]:", Lightning's "[rank: 0]", mpirun's "[1,0]<stderr>:", Ray's
-# "(RayTrainWorker pid=123, ip=10.0.0.1)"; one space after it.
-_RANK = re.compile(r"^\s*(?:(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)|\[pod/[^\]\s]+\]|"
+# What launchers, log readers and collectors put before each line of a process: timestamps (`kubectl logs
+# --timestamps`, Python logging) and the CRI log format's stream and tag ("2024-05-01T10:00:00Z stderr F"),
+# `kubectl logs --prefix`, torchrun's "[rank0]:" / "[default0]:", Lightning's
+# "[rank: 0]", mpirun's "[1,0]<stderr>:", Ray's "(RayTrainWorker pid=123, ip=10.0.0.1)", Metaflow's
+# "[1631/end/5 (pid 71519)]", docker compose's "vllm-1  | ", vLLM's "ERROR 11-18 18:07:28 [engine.py:366]" and a
+# quoted paste's "> "; one space after each.
+_RANK = re.compile(r"^\s*(?:(?:\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?|\[pod/[^\]\s]+\]|"
+                   r"(?:stdout|stderr) [FP](?= )|"
                    r"\[(?:rank|default|worker|local_rank)(?:: ?)?\d+\]:?|\[\d+,\d+\]<std(?:out|err)>:|"
-                   r"\([^()]*\bpid=\d+[^()]*\)) ?)+")
+                   r"\([^()]*\bpid=\d+[^()]*\)|\[[^\[\]\s]+ \(pid \d+\)\]|[\w.-]+ +\|(?= )|>(?= )|"
+                   r"(?:DEBUG|INFO|WARNING|ERROR|CRITICAL) \d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \[?[\w./-]+:\d+\]) ?)+")
 # A tqdm progress bar ("Epoch 0:  6%|██   | 32040/500150 [6:28:43<94:39:17, 1.37it/s, loss=2.6]") that the next
 # output was written onto without a newline.
 _PROGRESS = re.compile(r"^[^|]*\d+%\|[^|]*\|[^\[|]*\[[^\]]*\]")
 _TRACEBACK = "Traceback (most recent call last):"
-_EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:\([\w.]+\))?)(:|$)")
+_INLINE_CODE = re.compile(r"^`([^`]+)`$")  # a line pasted as `inline code`
+# "Type: message" or a bare "Type": a class name (CapWords, "_ArrayMemoryError") or a module's lower-case one
+# ("socket.gaierror"); a source line that lost its indentation ("x_flow: numpy.ndarray = ...") is not one.
+_EXCEPTION_LINE = re.compile(r"^((?:[A-Za-z_]\w*\.)*(?:_*[A-Z]\w*|(?<=\.)(?:gaierror|herror|timeout|error))"
+                             r"(?:\([\w.]+\))?)(:|$)")
 _BARE_EXCEPTION = re.compile(r"^(?:[\w.]+\.)?_?[A-Z]\w*(?:\([\w.]+\))?$")  # "GatedRepoError", not "raise"
 _FRAME = re.compile(r'^\s*File "[^"]*", line \d+')
+# the frame an exception was raised in: Python's 'File "path", line N, in f', IPython's "path in f(...)" and
+# "File path:N, in f(...)", Colab's "[path](link) in f(...)"
+_ANY_FRAME = re.compile(r'^\s*(?:File "(?P<py>[^"]+)", line \d+|File (?P<ipy>\S+):\d+, in |'
+                        r"\[?(?P<old>\S+\.(?:py|pyx|pxi))\]?(?:\(\S*\))? in \S)")
 _MARKERS = re.compile(r"^[\s^~]+$")  # the ^^^^ under a frame's source line (Python 3.11+)
 # An error on a line by itself (no traceback): "SomethingError: message", "torch.OutOfMemoryError: ...".
-_SINGLE_ERROR = re.compile(r"^(?:[\w.]+\.)?_?[A-Z]\w*(?:Error|Exception|Exit|Denied|NotFound)\b(?:\([\w.]+\))?(?::|$)")
+_SINGLE_ERROR = re.compile(r"^(?:(?:[\w.]+\.)?_?[A-Z]\w*(?:Error|Exception|Exit|Denied|NotFound)\b(?:\([\w.]+\))?|"
+                           r"[\w.]*\b(?:errors?|exceptions?|errors_impl)\.[_A-Z]\w*)(?::|$)")
+# A line of a container runtime's JSON log file (docker's json-file driver): {"log":"...\n","stream":"stderr",...}
+_JSON_LOG = re.compile(r'^\{"log":"')
 # IPython / Jupyter print the type first: "KeyError                 Traceback (most recent call last)".
 _IPYTHON_HEADER = re.compile(r"^([A-Za-z_][\w.]*)\s+Traceback \(most recent call last\)$")
 # A C++ exception that ended the process (NCCL watchdog, c10::Error): the type, then its what() a line or two later.
 _CPP_THROW = re.compile(r"terminate called after throwing an instance of '([\w:]+)'")
 _CPP_WHAT = re.compile(r"^\s*what\(\):\s*(.*\S)")
+# pandas raises a KeyError for a column a DataFrame does not have: the key is a column name (a string)
+_PANDAS = re.compile(r"(^|[/\\])pandas[/\\]")
+_LOOKBACK = 16  # lines above an exception line searched for the frame that raised it
+_CONTINUED = 4  # lines below a traceback's exception line read as the rest of its message (NCCL's "Last error:")
+_CHAINED = re.compile(r"^(During handling of the above exception|The above exception was the direct cause)")
 
 
 def clean_lines(text: str) -> list[str]:
-    """A log tail's lines as a reader sees them: ANSI colours, per-rank prefixes, the redrawn part of a ``\r``
+    """A log tail's lines as a reader sees them: ANSI colours, per-line prefixes, the redrawn part of a ``\r``
     progress bar and a progress bar glued onto the next output taken off; text glued before a ``Traceback``
     becomes a line of its own, and a traceback indented as a whole (logged inside another message) is dedented."""
     lines = []
     indent = ""
     for raw in text.splitlines():
+        if _JSON_LOG.match(raw):
+            try:
+                raw = str(json.loads(raw).get("log", raw)).rstrip("\n")
+            except ValueError:
+                pass
         line = _ANSI.sub("", raw).rsplit("\r", 1)[-1]
         bar = _PROGRESS.match(line)
         if bar and line[bar.end():].strip():
             line = line[bar.end():]
         line = _RANK.sub("", line)
+        line = _INLINE_CODE.sub(r"\1", line.strip()) if _INLINE_CODE.match(line.strip()) else line
         if indent and line.startswith(indent):
             line = line[len(indent):]
         elif line.strip():
@@ -391,13 +584,13 @@ def _exception_line(line: str) -> tuple[str, str] | None:
     return None
 
 
-def _final_lines(block: list[str]) -> list[tuple[str, str]]:
+def _final_lines(block: list[str]) -> list[tuple[int, tuple[str, str]]]:
     """The exception line that ends a traceback's frames (frames whose indentation a rank prefix or a paste lost
-    are still frames); after a wrapper that names its cause (``RayTaskError(OutOfMemoryError): ...``), also the
-    final line of the cause's traceback printed under it."""
-    found: list[tuple[str, str]] = []
+    are still frames, and the line after a frame is its source line); after a wrapper that names its cause
+    (``RayTaskError(OutOfMemoryError): ...``), also the final line of the cause's traceback printed under it."""
+    found: list[tuple[int, tuple[str, str]]] = []
     after_frame = False
-    for line in block:
+    for i, line in enumerate(block):
         if not line.strip() or line[:1] in (" ", "\t") or _MARKERS.match(line):
             continue
         if _FRAME.match(line):
@@ -405,7 +598,7 @@ def _final_lines(block: list[str]) -> list[tuple[str, str]]:
             continue
         exception = _exception_line(line)
         if exception:
-            found.append(exception)
+            found.append((i, exception))
             if "(" not in exception[0]:
                 return found
             after_frame = False
@@ -416,10 +609,17 @@ def _final_lines(block: list[str]) -> list[tuple[str, str]]:
     return found
 
 
-def final_exceptions(text: str) -> list[tuple[str, str]]:
-    """(exception type, final line) of every Python traceback in ``text`` (a tail cut inside a traceback counts
-    from its first frame) and of every C++ exception that terminated the process, in order; when no traceback
-    ends in an exception, the lines that are errors by themselves (and the types IPython names in its headers)."""
+def _raised_by_pandas(lines: list[str], at: int) -> bool:
+    """Was the exception on line ``at`` raised in pandas' own code (the nearest frame above it is pandas')?"""
+    for line in reversed(lines[max(0, at - _LOOKBACK):at]):
+        frame = _ANY_FRAME.match(line)
+        if frame:
+            return bool(_PANDAS.search(frame.group("py") or frame.group("ipy") or frame.group("old")))
+    return False
+
+
+def _exceptions(text: str) -> list[tuple[str, str, list[str]]]:
+    """(type, final line, the lines its message continues on) of every exception in ``text``, in order."""
     lines = clean_lines(text)
     starts = [i + 1 for i, line in enumerate(lines) if line.startswith(_TRACEBACK)]
     frames = [i for i, line in enumerate(lines) if _FRAME.match(line)]
@@ -428,7 +628,8 @@ def final_exceptions(text: str) -> list[tuple[str, str]]:
     found: list[tuple[int, tuple[str, str]]] = []
     for number, start in enumerate(starts):
         stop = starts[number + 1] if number + 1 < len(starts) else len(lines)
-        found += [(start, final) for final in _final_lines(lines[start:stop])]
+        found += [(start + offset, final) for offset, final in _final_lines(lines[start:stop])]
+    tracebacks = {at for at, _ in found}
     for i, line in enumerate(lines):
         thrown = _CPP_THROW.search(line)
         what = next((m for m in map(_CPP_WHAT.match, lines[i + 1:i + 4]) if m), None) if thrown else None
@@ -441,14 +642,31 @@ def final_exceptions(text: str) -> list[tuple[str, str]]:
                 found.append((i, (header.group(1), header.group(1))))
             elif _SINGLE_ERROR.match(line.strip()):
                 found.append((i, (line.strip().split(":", 1)[0], line.strip())))
-    return [exception for _, exception in sorted(found, key=lambda item: item[0])]
+    result = []
+    for at, (kind, final) in sorted(found, key=lambda item: item[0]):
+        if re.match(r"KeyError: (['\"]).*\1$", final) and _raised_by_pandas(lines, at):
+            final += " (raised by pandas)"
+        more: list[str] = []
+        for line in lines[at + 1:at + 1 + _CONTINUED] if at in tracebacks else []:
+            if not line.strip() or _FRAME.match(line) or _CHAINED.match(line) or line.startswith(_TRACEBACK):
+                break
+            more.append(line.strip())
+        result.append((kind, final, more))
+    return result
+
+
+def final_exceptions(text: str) -> list[tuple[str, str]]:
+    """(exception type, final line) of every Python traceback in ``text`` (a tail cut inside a traceback counts
+    from its first frame) and of every C++ exception that terminated the process, in order; when no traceback
+    ends in an exception, the lines that are errors by themselves (and the types IPython names in its headers).
+    A ``KeyError`` with a string key that pandas raised is marked ``(raised by pandas)``."""
+    return [(kind, final) for kind, final, _ in _exceptions(text)]
 
 
 def final_exception(text: str) -> tuple[str, str] | None:
     """(exception type, final line) of the last Python traceback in ``text``, or None."""
     found = [f for f in final_exceptions(text)] if _TRACEBACK in text else []
     return found[-1] if found else None
-
 
 @dataclass
 class Classification:
@@ -463,22 +681,27 @@ class Classification:
                 "cause": self.cause, "remediation": REMEDIATIONS[self.category]}
 
 
-def _sources(context: dict[str, Any]) -> dict[str, list[str]]:
+def _sources(context: dict[str, Any]) -> dict[str, list[tuple[str, str]]]:
+    """Each source's (evidence line, the text the rules see): a container's lines are shown as
+    "step/container: text"; status lines are read as log lines too (a cloud job's failure reason or an Argo
+    message often quotes the process's last error), after every container's own lines."""
     evidence, pods = context.get("evidence") or [], context.get("pods") or []
     if not isinstance(evidence, list) or not isinstance(pods, list):
         raise StepError("the triage context's 'evidence' and 'pods' must be lists")
-    status = [str(line) for line in evidence]
-    exceptions: list[str] = []
-    logs: list[str] = []
+    status = [(str(line), str(line)) for line in evidence]
+    exceptions: list[tuple[str, str]] = []
+    logs: list[tuple[str, str]] = []
     for pod in pods:
         pod_logs = pod.get("logs") if isinstance(pod, dict) else None
         for container, entry in sorted(pod_logs.items() if isinstance(pod_logs, dict) else []):
             tail = str(entry.get("tail") or "") if isinstance(entry, dict) else ""
             where = f"{pod.get('step') or pod.get('name')}/{container}"
             # the last exception first: it is what the process died of
-            exceptions += [f"{where}: {line}" for _, line in reversed(final_exceptions(tail))]
-            logs += [f"{where}: {line.strip()}" for line in clean_lines(tail) if line.strip()]
-    return {"status": status, "exception": exceptions, "log": logs, "hint": status}
+            for _, final, more in reversed(_exceptions(tail)):
+                # the message's further lines are indented: they are read, but are no exception line of their own
+                exceptions += [(f"{where}: {final}", final), *((f"{where}:   {line}", f"  {line}") for line in more)]
+            logs += [(f"{where}: {line.strip()}", line.strip()) for line in clean_lines(tail) if line.strip()]
+    return {"status": status, "exception": exceptions, "log": logs + status, "hint": status}
 
 
 def classify(context: dict[str, Any]) -> Classification:
@@ -489,9 +712,7 @@ def classify(context: dict[str, Any]) -> Classification:
             used: list[str] = []
             causes: list[str] = []
             for rule in (r for r in RULES if r.category == category and r.source in allowed):
-                for line in sources[rule.source]:
-                    # exception and log lines are "step/container: text"; the rule sees the text
-                    subject = line.split(": ", 1)[1] if rule.source in ("exception", "log") else line
+                for line, subject in sources[rule.source]:
                     if rule.matches(subject) and line not in evidence:
                         evidence.append(line)
                         if rule.means not in used:
@@ -501,7 +722,7 @@ def classify(context: dict[str, Any]) -> Classification:
             if evidence:
                 return Classification(category, used[0], evidence[:MAX_EVIDENCE], used,
                                       causes[0] if causes else "")
-    return Classification("unknown", "no rule matched", sources["status"][:MAX_EVIDENCE], [])
+    return Classification("unknown", "no rule matched", [line for line, _ in sources["status"]][:MAX_EVIDENCE], [])
 
 
 CONTRACT = Step(
