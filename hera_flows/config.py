@@ -500,6 +500,32 @@ class TriageFixes(Model):
                                          "counts against the container's memory limit")] = "1Gi"
 
 
+class TriageKubeflow(Model):
+    """Kubeflow Pipelines v2 runs: KFP's API server creates them as Argo Workflows with its own labels and no
+    WorkflowTemplate; they are recognised by the ``pipeline/runid`` label, need no opt-in label, and a fix goes
+    to the compiled pipeline spec (IR YAML) under ``pipelines_dir``."""
+
+    enabled: bool = Field(default=False, description="watch KFP runs (label pipeline/runid) in the watched "
+                          "namespaces, with no opt-in label")
+    ui_url: Annotated[str | None, Field(pattern=r"^https?://[^\s{}]+$", description="the KFP UI, for a link to "
+                                        "the run in PRs and issues (e.g. https://kubeflow.example.com/pipeline)")] = \
+        None
+
+
+class TriageFlyte(Model):
+    """Flyte (not on Argo): FlyteAdmin's workflow-execution cloud events, delivered to a bearer-authenticated
+    webhook (CloudEvents HTTP binary mode, e.g. by a Kafka/NATS-to-HTTP bridge), reach the same classifier."""
+
+    enabled: bool = False
+    webhook: WebhookConfig = WebhookConfig(port=12000, endpoint="/flyte")
+    auth_secret: SecretRef = Field(default=SecretRef(name="flyte-webhook", key="token"),
+                                   description="bearer token the sender must present (EventSource authSecret)")
+    projects: list[Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]] = Field(
+        default=[], description="only these Flyte projects are triaged ([] = every project)")
+    console_url: Annotated[str | None, Field(pattern=r"^https?://[^\s{}]+$", description="FlyteConsole, for a "
+                                             "link to the execution (e.g. https://flyte.example.com/console)")] = None
+
+
 class FailureTriageConfig(Model):
     """Pattern 3: a failed training workflow is classified and becomes a fix PR or an issue for its owner."""
 
@@ -522,6 +548,13 @@ class FailureTriageConfig(Model):
     pipelines_dir: Annotated[RepoPath, Field(description="folder of the repository holding the WorkflowTemplate "
                                              "YAML files, found by metadata.name")] = "pipelines"
     allowed_paths: AllowedPaths = ["pipelines/**"]
+    owners: dict[Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(/[a-z0-9]([-a-z0-9]*[a-z0-9])?)?$",
+                                      max_length=127)],
+                  Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default={}, description="who to tag when the run names no owner (owner_annotation): a namespace (Argo and "
+                                "KFP runs), a Flyte `project/domain` or `project` -> a GitHub user or org/team")
+    kubeflow: TriageKubeflow = TriageKubeflow()
+    flyte: TriageFlyte = TriageFlyte()
     logs: TriageLogs = TriageLogs()
     fixes: TriageFixes = TriageFixes()
     rate_limit: RateLimit = RateLimit(requests_per_unit=5, unit="Minute")

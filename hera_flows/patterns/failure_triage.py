@@ -10,6 +10,11 @@ Two cases, two watches per namespace (see docs/patterns/failure-triage.md):
 
 Our own workflows are excluded twice: by the EventSource's label selector (``managed-by!=hera-flows``, no
 pattern label) and by the guard, which ends a run for one of them as a quiet skip (never as a failure).
+
+Kubeflow Pipelines v2 runs (``kubeflow.enabled``) get the same two watches selected by KFP's own label
+``pipeline/runid`` instead of the opt-in labels (KFP lets users set no label on the Workflow), and the opt-in
+watches then exclude that label, so a run arrives once. Flyte (``flyte.enabled``) is not on Argo: its failures
+arrive at a webhook (flyte_failures.py) and run ``flyte-failure-triage`` into the same classifier.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ SMOKE_TASK = "smoke-schema"
 PHASE_LABEL = "workflows.argoproj.io/phase"
 FAILED_PHASES = ("Failed", "Error")
 CASES = ("failed", "image-pull")
+KFP_RUN_LABEL = "pipeline/runid"  # hera_flows/steps/triage/kfp.py RUN_ID_LABEL (the step image has no Hera)
+KINDS = ("argo", "kfp")  # opt-in Argo workflows; Kubeflow Pipelines runs
 
 # Identities (least privilege, see docs/patterns/failure-triage.md).
 EVENTSOURCE_SA = "hera-flows-triage-eventsource"  # list/watch workflows in the watched namespaces
@@ -93,27 +100,41 @@ def _opt_in(cfg: Config) -> tuple[events.LabelRequirement, ...]:
     return tuple(events.LabelRequirement(k, "==", v) for k, v in sorted(labels.items()))
 
 
-def event_name(case: str, namespace: str) -> str:
-    return f"{case}-{namespace}"
+def event_name(case: str, namespace: str, kind: str = "argo") -> str:
+    return f"{case}-{namespace}" if kind == "argo" else f"{kind}-{case}-{namespace}"
+
+
+def kinds(cfg: Config) -> tuple[str, ...]:
+    return KINDS if cfg.patterns.failure_triage.kubeflow.enabled else ("argo",)
+
+
+def _selection(cfg: Config, kind: str) -> tuple[events.LabelRequirement, ...]:
+    """Which workflows a watch of ``kind`` sees: opted-in ones (minus KFP runs when those have their own watch), or
+    KFP runs by KFP's label; never ours."""
+    if kind == "kfp":
+        return (events.LabelRequirement(KFP_RUN_LABEL, "exists"), *self_exclusion())
+    kfp_apart = (events.LabelRequirement(KFP_RUN_LABEL, "!"),) if "kfp" in kinds(cfg) else ()
+    return (*_opt_in(cfg), *kfp_apart, *self_exclusion())
 
 
 def watches(cfg: Config) -> list[events.ResourceWatch]:
     out: list[events.ResourceWatch] = []
     for namespace in cfg.patterns.failure_triage.namespaces:
-        common = (*_opt_in(cfg), *self_exclusion())
-        out.append(events.ResourceWatch(
-            event_name=event_name("failed", namespace), namespace=namespace, **WORKFLOW_GVR,
-            # A workflow entering the selection (Running -> Failed) is an ADD for a label-selected watch.
-            event_types=("ADD", "UPDATE"),
-            labels=(events.LabelRequirement(PHASE_LABEL, "in", ",".join(FAILED_PHASES)), *common),
-        ))
-        out.append(events.ResourceWatch(
-            event_name=event_name("image-pull", namespace), namespace=namespace, **WORKFLOW_GVR,
-            event_types=("UPDATE",),
-            labels=(events.LabelRequirement(PHASE_LABEL, "==", "Running"), *common),
-            # Only while no pod runs: a pod stuck pulling its image is Pending. Durations are the guard's job.
-            fields=(events.FieldRequirement('status.conditions.#(type=="PodRunning").status', "^False$", "=="),),
-        ))
+        for kind in kinds(cfg):
+            common = _selection(cfg, kind)
+            out.append(events.ResourceWatch(
+                event_name=event_name("failed", namespace, kind), namespace=namespace, **WORKFLOW_GVR,
+                # A workflow entering the selection (Running -> Failed) is an ADD for a label-selected watch.
+                event_types=("ADD", "UPDATE"),
+                labels=(events.LabelRequirement(PHASE_LABEL, "in", ",".join(FAILED_PHASES)), *common),
+            ))
+            out.append(events.ResourceWatch(
+                event_name=event_name("image-pull", namespace, kind), namespace=namespace, **WORKFLOW_GVR,
+                event_types=("UPDATE",),
+                labels=(events.LabelRequirement(PHASE_LABEL, "==", "Running"), *common),
+                # Only while no pod runs: a pod stuck pulling its image is Pending. Durations are the guard's job.
+                fields=(events.FieldRequirement('status.conditions.#(type=="PodRunning").status', "^False$", "=="),),
+            ))
     return out
 
 
@@ -128,36 +149,35 @@ def sensor(cfg: Config) -> dict[str, Any]:
     labels = {PATTERN_LABEL: PATTERN.label}
     dependencies: list[events.Dependency] = []
     triggers: list[events.WorkflowSubmitTrigger] = []
-    for namespace in p.namespaces:
-        for case in CASES:
-            phases = FAILED_PHASES if case == "failed" else ("Running",)
-            types = ("ADD", "UPDATE") if case == "failed" else ("UPDATE",)
-            dependency = events.Dependency(
-                name=event_name(case, namespace),
-                event_source=EVENT_SOURCE_NAME,
-                event_name=event_name(case, namespace),
-                filters=(
-                    events.DataFilter("type", types),
-                    events.DataFilter("body.metadata.namespace", (namespace,)),
-                    events.DataFilter("body.status.phase", phases),
-                ),
-            )
-            dependencies.append(dependency)
-            # Only the identity of the workflow travels: the context step reads the rest from the API (node
-            # status may be offloaded and absent from the event, and the object can be large).
-            triggers.append(events.WorkflowSubmitTrigger(
-                name=f"triage-{case}-{namespace}",
-                dependency=dependency.name,
-                template=TEMPLATE_NAME,
-                parameters={
-                    "target-name": events.FromEvent("body.metadata.name"),
-                    "target-namespace": events.FromEvent("body.metadata.namespace"),
-                    "target-uid": events.FromEvent("body.metadata.uid"),
-                    "trigger": events.Constant(case),
-                },
-                rate_limit=p.rate_limit,
-                labels=labels,
-            ))
+    for namespace, kind, case in [(n, k, c) for n in p.namespaces for k in kinds(cfg) for c in CASES]:
+        phases = FAILED_PHASES if case == "failed" else ("Running",)
+        types = ("ADD", "UPDATE") if case == "failed" else ("UPDATE",)
+        dependency = events.Dependency(
+            name=event_name(case, namespace, kind),
+            event_source=EVENT_SOURCE_NAME,
+            event_name=event_name(case, namespace, kind),
+            filters=(
+                events.DataFilter("type", types),
+                events.DataFilter("body.metadata.namespace", (namespace,)),
+                events.DataFilter("body.status.phase", phases),
+            ),
+        )
+        dependencies.append(dependency)
+        # Only the identity of the workflow travels: the context step reads the rest from the API (node
+        # status may be offloaded and absent from the event, and the object can be large).
+        triggers.append(events.WorkflowSubmitTrigger(
+            name=f"triage-{event_name(case, namespace, kind)}",
+            dependency=dependency.name,
+            template=TEMPLATE_NAME,
+            parameters={
+                "target-name": events.FromEvent("body.metadata.name"),
+                "target-namespace": events.FromEvent("body.metadata.namespace"),
+                "target-uid": events.FromEvent("body.metadata.uid"),
+                "trigger": events.Constant(case),
+            },
+            rate_limit=p.rate_limit,
+            labels=labels,
+        ))
     return events.sensor(SENSOR_NAME, cfg.namespace, dependencies, triggers, event_bus=cfg.event_bus, labels=labels)
 
 
@@ -228,6 +248,7 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
                 "opt_in_labels": [f"{k}={v}" for k, v in sorted(p.opt_in_labels.items())],
                 "grace_seconds": p.image_pull_grace_seconds,
                 "max_age_seconds": p.max_event_age_seconds,
+                "kubeflow": p.kubeflow.enabled,
             },
             claim_seconds=p.active_deadline_seconds,
         )
@@ -241,6 +262,8 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
                 "keep_bytes": p.logs.keep_bytes,
                 "max_pods": p.logs.max_pods,
                 "owner_key": p.owner_annotation,
+                "owners": dict(sorted(p.owners.items())) or None,
+                "kfp_ui_url": p.kubeflow.ui_url,
             },
             network=True,
             service_account=CONTEXT_SA,

@@ -743,7 +743,8 @@ def main(argv: list[str]) -> int:
     context["classification"] = result.as_dict()
     workflow = context.get("workflow")
     workflow = workflow if isinstance(workflow, dict) else {}
-    subject = workflow.get("template") or workflow.get("name") or "workflow"
+    # the pipeline's name wherever it runs (Argo WorkflowTemplate, KFP pipelineInfo.name, Flyte launch plan)
+    subject = workflow.get("pipeline") or workflow.get("template") or workflow.get("name") or "workflow"
     namespace = workflow.get("namespace", "")
     key = naming.dedupe_key(namespace, subject, result.category)
     branch = naming.branch_name(BRANCH_PREFIX, subject, result.category)

@@ -10,7 +10,11 @@ What it reads (with the ``kubernetes`` client, as the ``hera-flows-triage-contex
   exit code, waiting reason), its Kubernetes Events and a bounded tail of each failed container's log;
 - the WorkflowTemplate that produced it (``workflows.argoproj.io/workflow-template`` label or
   ``spec.workflowTemplateRef``): the failing templates' image, resources and retryStrategy;
-- the owner to tag: the ``--owner-key`` label or annotation of the workflow, else of its template.
+- the owner to tag: the ``--owner-key`` label or annotation of the workflow, else of its template, else
+  ``--owners`` of its namespace;
+- a Kubeflow Pipelines run (label ``pipeline/runid``, see kfp.py) has no WorkflowTemplate: its run id, run name,
+  pipeline name (the identity its fix and dedupe key use) and the failing tasks (the ``executor`` Pods' parent
+  DAG nodes) are read from the Workflow instead.
 
 The output ``context`` is JSON capped at ``MAX_CONTEXT_BYTES`` (Argo keeps parameters in the workflow object);
 ``evidence`` lists the lines the classifier looks at, each prefixed by where it comes from.
@@ -25,6 +29,7 @@ from typing import Any
 from hera_flows.steps.common import StepError, log
 from hera_flows.steps.contract import Flag, Step
 from hera_flows.steps.redact import redact_data
+from hera_flows.steps.triage import kfp
 
 WORKFLOW_LABEL = "workflows.argoproj.io/workflow"
 TEMPLATE_LABEL = "workflows.argoproj.io/workflow-template"
@@ -45,6 +50,8 @@ CONTRACT = Step(
         Flag("keep-bytes", "bytes of the tail kept per container", kind=int),
         Flag("max-pods", "failing pods inspected per workflow", kind=int),
         Flag("owner-key", "label or annotation naming the pipeline's owner"),
+        Flag("owners", "namespace -> owner when the run names none", form="json", optional=True),
+        Flag("kfp-ui-url", "the Kubeflow Pipelines UI, for a link to the run", optional=True),
     ),
     inputs=("target-name", "target-namespace", "target-uid", "case"),
     outputs=("context",),
@@ -164,6 +171,10 @@ def build_context(
     evidence: list[str] = []
 
     nodes = failing_nodes(workflow, case)
+    is_kfp = kfp.is_kfp_run(workflow)
+    if is_kfp:
+        for node in nodes:  # KFP's Pod is always "executor": the task is its parent DAG node
+            node["display_name"] = kfp.task_of(workflow, {"id": node["id"], "displayName": node["display_name"]})
     offloaded = not status.get("nodes") and bool(status.get("offloadNodeStatusVersion"))
     if offloaded:
         notes.append(f"node status is offloaded (offloadNodeStatusVersion {status.get('offloadNodeStatusVersion')}): "
@@ -232,17 +243,25 @@ def build_context(
 
     template_name = (metadata.get("labels") or {}).get(TEMPLATE_LABEL) or \
         ((workflow.get("spec") or {}).get("workflowTemplateRef") or {}).get("name", "")
+    kubeflow: dict[str, Any] | None = None
+    if is_kfp:
+        kubeflow = kfp.run_facts(workflow)
+        kubeflow["url"] = kfp.run_url(args.kfp_ui_url or "", kubeflow["run_id"])
+        kubeflow["failing_tasks"] = sorted({n["display_name"] for n in nodes if n["display_name"]} or
+                                           {p["step"] for p in pod_facts})
     template = reader.workflow_template(namespace, template_name) if template_name else None
     if template_name and template is None:
         notes.append(f"WorkflowTemplate {template_name} is not in namespace {namespace}")
-    failing_templates = {n["template"] for n in nodes if n["template"]}
+    failing_templates = {n["template"] for n in nodes if n["template"]} if not is_kfp else set()
     if not failing_templates and template is not None:
         steps = {p["step"] for p in pod_facts}
         failing_templates = {t.get("name") for t in (template.get("spec") or {}).get("templates") or []
                              if isinstance(t, dict) and t.get("name") in steps}
     secret_names = secret_env_names([p for p, _ in chosen], template)
+    owner = owner_of(workflow, template, args.owner_key) or str((args.owners or {}).get(namespace) or "")
     context = {
         "pattern": "failure_triage",
+        "source": "kubeflow" if is_kfp else "argo",
         "case": case,
         "workflow": {
             "name": name,
@@ -253,7 +272,9 @@ def build_context(
             "started_at": status.get("startedAt", ""),
             "finished_at": status.get("finishedAt", ""),
             "template": template_name,
-            "owner": owner_of(workflow, template, args.owner_key),
+            # what the pipeline is called wherever it runs: the dedupe key, branch and issue title use it
+            "pipeline": kubeflow["pipeline"] if kubeflow else template_name,
+            "owner": _short(owner, 100),
         },
         "offloaded": offloaded,
         "nodes": nodes,
@@ -264,6 +285,8 @@ def build_context(
         "evidence": evidence,
         "notes": notes,
     }
+    if kubeflow is not None:
+        context["kubeflow"] = kubeflow
     # Log tails and messages leave the cluster (agent context, issue bodies): secrets are masked here, including
     # the values of every variable the pods fill from a Secret.
     redacted: dict[str, Any] = redact_data(context, names=secret_names)  # a mapping stays a dict

@@ -19,6 +19,12 @@ template is edited. Fixes, each a surgical text edit (``yaml_patch``: comments a
   memory-backed ``emptyDir`` (``sizeLimit`` ``--shm-size-limit``) added to the failing template's ``volumes`` and
   mounted at ``/dev/shm`` in its container; one that already mounts something there -> issue.
 
+A Kubeflow Pipelines run (context ``source: kubeflow``) has no WorkflowTemplate: the OOM, image-pull and retry
+fixes go to its compiled pipeline spec (the IR YAML, also a v2 component's format) under ``--pipelines-dir``,
+found by ``pipelineInfo.name`` (kfp.py): the executor container's ``resources.resourceMemoryLimit`` (and the older
+``memoryLimit`` the SDK writes beside it), its ``image``, or the task's ``retryPolicy``; other classes become an
+issue. A Flyte execution (``source: flyte``) is Python code (flytekit ``@task`` resources): always an issue.
+
 Every other class (``gpu-oom``, ``distributed`` over NCCL/Gloo, ``permissions`` — the issue names the permission
 the error shows missing —, ``dependency``, ``schema-drift``, ``data-missing``, ``code-bug``, ``gpu-unschedulable``,
 ``unschedulable``, ``timeout``, ``unknown``), and any fix that does not apply, writes ``<workspace>/issue.json``
@@ -41,6 +47,7 @@ from hera_flows.steps.common import StepError
 from hera_flows.steps.contract import Flag
 from hera_flows.steps.markdown import inline_code
 from hera_flows.steps.prompts import data_fence
+from hera_flows.steps.triage import kfp
 from hera_flows.steps.yaml_patch import (
     MISSING,
     YamlPatchError,
@@ -95,8 +102,15 @@ SETTINGS = (
 
 
 def writable_paths(repo: Path, context: dict[str, Any], settings: argparse.Namespace) -> list[str]:
-    """Triage may change the failed workflow's own WorkflowTemplate file, nothing else."""
-    found = find_template(repo, options(settings).pipelines_dir, (context.get("workflow") or {}).get("template", ""))
+    """Triage may change the failed workflow's own WorkflowTemplate (or KFP pipeline spec) file, nothing else."""
+    pipelines_dir = options(settings).pipelines_dir
+    workflow = context.get("workflow") or {}
+    if context.get("source") == "kubeflow":
+        spec = kfp.find_spec(repo, pipelines_dir, str(workflow.get("pipeline") or ""))
+        return [spec[0].relative_to(repo).as_posix()] if spec is not None else []
+    if context.get("source") == "flyte":
+        return []
+    found = find_template(repo, pipelines_dir, workflow.get("template", ""))
     return [found[0].relative_to(repo).as_posix()] if found is not None else []
 
 
@@ -150,6 +164,7 @@ def find_template(repo: Path, pipelines_dir: str, name: str) -> tuple[Path, int,
 
 RETRIED = ("infrastructure", "preemption", "network")  # a rerun is the fix
 FIXED = ("oom", "image-pull", "eviction", *RETRIED)
+KFP_FIXED = ("oom", "image-pull", *RETRIED)  # what a KFP pipeline spec can say (kfp.py)
 SHM_VOLUME = "dshm"
 
 
@@ -160,6 +175,11 @@ def apply_fix(repo: Path, context: dict[str, Any], options: TriageOptions) -> Ou
         category = "shared-memory"
     elif category not in FIXED:
         return Outcome(problem=f"`{category}` failures need a person: hera-flows changes nothing for them")
+    if context.get("source") == "flyte":
+        return Outcome(problem="a Flyte workflow is Python code (flytekit `@task(requests=..., limits=..., "
+                               "retries=...)`), not a manifest hera-flows can edit safely")
+    if context.get("source") == "kubeflow":
+        return apply_kfp_fix(repo, context, options, category)
     name = (context.get("workflow") or {}).get("template", "")
     if not name:
         return Outcome(problem="the workflow was not created from a WorkflowTemplate, so there is no pipeline "
@@ -230,17 +250,96 @@ def apply_fix(repo: Path, context: dict[str, Any], options: TriageOptions) -> Ou
             current = read_value(data, image_path)
             if not isinstance(current, str):
                 return Outcome(problem=f"template {inline_code(template['name'])} has no image", file=rel)
-            repository = image_repository(current)
-            target = options.images.get(repository)
-            if not target:
-                return Outcome(problem=f"no known-good reference is configured for {inline_code(repository)} "
-                                       "(failure_triage.fixes.images)", file=rel)
-            if image_repository(target) != repository:
-                return Outcome(problem=f"the configured reference {inline_code(target)} is not an image of "
-                                       f"{inline_code(repository)}", file=rel)
-            if target == current:
-                return Outcome(problem=f"the template already uses the known-good {inline_code(target)}", file=rel)
+            problem, target = _known_good(current, options)
+            if problem:
+                return Outcome(problem=problem, file=rel)
             edits.append((image_path, target, f"image {current} cannot be pulled: pinned to the known-good reference"))
+    return _apply_edits(repo, path, rel, document, edits)
+
+
+def apply_kfp_fix(repo: Path, context: dict[str, Any], options: TriageOptions, category: str) -> Outcome:
+    """The clear-cut fix in the KFP pipeline spec: per failing task, its executor container or its retryPolicy."""
+    if category not in KFP_FIXED:
+        return Outcome(problem=f"a Kubeflow pipeline spec has no clear-cut fix for `{category}` failures "
+                               "(the pod spec KFP builds is not in it)")
+    pipeline = str((context.get("workflow") or {}).get("pipeline") or "")
+    found = kfp.find_spec(repo, options.pipelines_dir, pipeline)
+    if found is None:
+        return Outcome(problem="no Kubeflow pipeline spec with `pipelineInfo.name` "
+                               f"{inline_code(pipeline or '(none)')} "
+                               f"under {inline_code(options.pipelines_dir + '/')} in the repository")
+    path, document, data = found
+    rel = path.relative_to(repo).as_posix()
+    tasks = [t for t in (context.get("kubeflow") or {}).get("failing_tasks") or [] if isinstance(t, str)]
+    edits: list[tuple[tuple[Any, ...], Any, str]] = []
+    for task in tasks:
+        paths = kfp.task_paths(data, task)
+        if paths is None:
+            return Outcome(problem=f"task {inline_code(task)} (or its container executor) is not in {inline_code(rel)}",
+                           file=rel)
+        task_path, container_path = paths
+        if category in RETRIED:
+            if read_value(data, (*task_path, "retryPolicy")) not in (MISSING, None):
+                return Outcome(problem=f"task {inline_code(task)} already has a retryPolicy; the flake persisted "
+                                       "through its retries", file=rel)
+            base = (*task_path, "retryPolicy")
+            why = "infrastructure flake: retry with backoff"
+            edits += [
+                ((*base, "maxRetryCount"), options.retry_limit, why),
+                ((*base, "backoffDuration"), f"{options.retry_backoff_seconds}s", why),
+                ((*base, "backoffFactor"), float(options.retry_factor), why),
+                ((*base, "backoffMaxDuration"), f"{options.retry_max_backoff_seconds}s", why),
+            ]
+        elif category == "oom":
+            resources = read_value(data, (*container_path, "resources"))
+            resources = resources if isinstance(resources, dict) else {}
+            current = resources.get("resourceMemoryLimit")
+            legacy = resources.get("memoryLimit")
+            if not isinstance(current, str) and isinstance(legacy, (int, float)) and not isinstance(legacy, bool):
+                current = f"{legacy:g}G"  # what KFP's driver does with the float field (k8s.go getPodResource)
+            if not isinstance(current, str) or not kfp.MEMORY.match(current):
+                return Outcome(problem=f"task {inline_code(task)} has no memory limit to raise "
+                                       "(`set_memory_limit` in the pipeline code)", file=rel)
+            new, problem = raise_memory(current, options.memory_factor, options.memory_cap,
+                                        decimal=is_decimal_quantity(current))
+            if problem:
+                return Outcome(problem=problem, file=rel)
+            why = f"OOMKilled at {current}: x{options.memory_factor:g} (cap {options.memory_cap})"
+            edits.append(((*container_path, "resources", "resourceMemoryLimit"), new, why))
+            if legacy is not None:
+                gigabytes = float(parse_quantity(new) / Decimal(10**9))
+                edits.append(((*container_path, "resources", "memoryLimit"), round(gigabytes, 3), why))
+        elif category == "image-pull":
+            current = read_value(data, (*container_path, "image"))
+            if not isinstance(current, str):
+                return Outcome(problem=f"task {inline_code(task)} has no image", file=rel)
+            problem, target = _known_good(current, options)
+            if problem:
+                return Outcome(problem=problem, file=rel)
+            edits.append(((*container_path, "image"), target,
+                          f"image {current} cannot be pulled: pinned to the known-good reference"))
+    if not tasks:
+        return Outcome(problem="the failing task of the run is not known (no failed executor node)", file=rel)
+    return _apply_edits(repo, path, rel, document, edits)
+
+
+def _known_good(current: str, options: TriageOptions) -> tuple[str, str]:
+    """("", known-good reference) for ``current``'s repository, or (why not, "")."""
+    repository = image_repository(current)
+    target = options.images.get(repository)
+    if not target:
+        return (f"no known-good reference is configured for {inline_code(repository)} "
+                "(failure_triage.fixes.images)"), ""
+    if image_repository(target) != repository:
+        return f"the configured reference {inline_code(target)} is not an image of {inline_code(repository)}", ""
+    if target == current:
+        return f"the template already uses the known-good {inline_code(target)}", ""
+    return "", target
+
+
+def _apply_edits(repo: Path, path: Path, rel: str, document: int,
+                 edits: list[tuple[tuple[Any, ...], Any, str]]) -> Outcome:
+    text = path.read_text(encoding="utf-8")
     try:
         new_text, changes = set_values(text, [(p, v) for p, v, _ in edits], document=document)
     except YamlPatchError as exc:
@@ -304,17 +403,26 @@ def format_mebibytes(mib: int) -> str:
     return f"{mib // 1024}Gi" if mib % 1024 == 0 else f"{mib}Mi"
 
 
-def raise_memory(current: str, factor: float, cap: str) -> tuple[str, str]:
-    """(new limit, "") or ("", why not). The new limit is a whole number of Mi (or Gi), at most ``cap``."""
+def raise_memory(current: str, factor: float, cap: str, *, decimal: bool = False) -> tuple[str, str]:
+    """(new limit, "") or ("", why not). The new limit is a whole number of Mi (or Gi), at most ``cap``; with
+    ``decimal`` (a limit written in decimal units, as KFP users write ``8G``) a whole number of M (or G)."""
     try:
         now, ceiling = parse_quantity(current), parse_quantity(cap)
     except ValueError as exc:
         return "", str(exc)
     if now >= ceiling:
         return "", f"the memory limit {inline_code(current)} is already at the configured cap {inline_code(cap)}"
-    wanted = math.ceil(now * Decimal(str(factor)) / _BINARY["Mi"])
-    capped = min(wanted, int(ceiling // _BINARY["Mi"]))
+    unit = _DECIMAL["M"] if decimal else _BINARY["Mi"]
+    wanted = math.ceil(now * Decimal(str(factor)) / unit)
+    capped = min(wanted, int(ceiling // unit))
+    if decimal:
+        return (f"{capped // 1000}G" if capped % 1000 == 0 else f"{capped}M"), ""
     return format_mebibytes(capped), ""
+
+
+def is_decimal_quantity(text: str) -> bool:
+    """``8G``, ``512M``, ``1000`` (decimal units) rather than ``8Gi``."""
+    return not text.strip().endswith("i")
 
 
 def image_repository(image: str) -> str:
@@ -339,13 +447,40 @@ def _owner(context: dict[str, Any]) -> str:
 def _facts(context: dict[str, Any]) -> list[str]:
     wf = context.get("workflow") or {}
     cls = context.get("classification") or {}
-    lines = [
-        f"- Workflow: {inline_code(wf.get('namespace', '') + '/' + wf.get('name', ''))} "
-        f"(uid {inline_code(wf.get('uid', ''))}), phase {inline_code(wf.get('phase', ''))}",
-        f"- WorkflowTemplate: {inline_code(wf.get('template') or '(none)')}",
-        f"- Failing step template(s): {', '.join(map(inline_code, context.get('failing_templates') or [])) or '-'}",
-        f"- Class: **{cls.get('category', 'unknown')}** — {cls.get('means', '')}",
-    ]
+    source = context.get("source") or "argo"
+    if source == "flyte":
+        flyte = context.get("flyte") or {}
+        lines = [
+            f"- Flyte execution: {inline_code(wf.get('name', ''))} in project {inline_code(flyte.get('project', ''))}"
+            f", domain {inline_code(flyte.get('domain', ''))}, phase {inline_code(wf.get('phase', ''))}",
+            f"- Launch plan: {inline_code(flyte.get('launch_plan') or '(not in the event)')}",
+            f"- Error: {inline_code(flyte.get('error_code') or '-')} "
+            f"(kind {inline_code(flyte.get('error_kind') or '-')})",
+        ]
+        if flyte.get("url"):
+            lines.append(f"- FlyteConsole: {flyte['url']}")
+    elif source == "kubeflow":
+        kubeflow = context.get("kubeflow") or {}
+        lines = [
+            f"- Kubeflow Pipelines run: {inline_code(kubeflow.get('run_name') or wf.get('name', ''))} "
+            f"(run id {inline_code(kubeflow.get('run_id', ''))}), Workflow "
+            f"{inline_code(wf.get('namespace', '') + '/' + wf.get('name', ''))}, "
+            f"phase {inline_code(wf.get('phase', ''))}",
+            f"- Pipeline: {inline_code(wf.get('pipeline') or '(unknown)')}"
+            + (f" (recurring run {inline_code(kubeflow['recurring_run'])})" if kubeflow.get("recurring_run") else ""),
+            f"- Failing task(s): {', '.join(map(inline_code, kubeflow.get('failing_tasks') or [])) or '-'}",
+        ]
+        if kubeflow.get("url"):
+            lines.append(f"- Run in the KFP UI: {kubeflow['url']}")
+    else:
+        lines = [
+            f"- Workflow: {inline_code(wf.get('namespace', '') + '/' + wf.get('name', ''))} "
+            f"(uid {inline_code(wf.get('uid', ''))}), phase {inline_code(wf.get('phase', ''))}",
+            f"- WorkflowTemplate: {inline_code(wf.get('template') or '(none)')}",
+            f"- Failing step template(s): "
+            f"{', '.join(map(inline_code, context.get('failing_templates') or [])) or '-'}",
+        ]
+    lines.append(f"- Class: **{cls.get('category', 'unknown')}** — {cls.get('means', '')}")
     return lines
 
 
@@ -392,7 +527,7 @@ def issue_for(context: dict[str, Any], problem: str) -> dict[str, Any]:
     wf = context.get("workflow") or {}
     cls = context.get("classification") or {}
     category = cls.get("category", "unknown")
-    subject = wf.get("template") or wf.get("name") or "pipeline"
+    subject = wf.get("pipeline") or wf.get("template") or wf.get("name") or "pipeline"
     owner = _owner(context)
     lines = [f"## Training pipeline failure: {category}", ""]
     if owner:

@@ -6,7 +6,8 @@ when:
 
 - the workflow is one of ours (``app.kubernetes.io/managed-by: hera-flows`` or the ``hera-flows.io/pattern``
   label) — defence in depth behind the EventSource's label selector;
-- it is gone, was replaced (another uid), or is not opted in (labels);
+- it is gone, was replaced (another uid), or is not opted in (labels; a Kubeflow Pipelines run, label
+  ``pipeline/runid``, needs no opt-in when ``--kubeflow`` is on);
 - it is Failed/Error but finished more than ``--max-age-seconds`` ago (an EventSource restart re-lists every
   Failed workflow still in the cluster);
 - it is Running and no pod node has been in ImagePullBackOff/ErrImagePull for ``--grace-seconds`` (measured
@@ -30,6 +31,7 @@ from hera_flows.steps.common import StepError, log, param
 from hera_flows.steps.contract import GUARD_FLAGS, GUARD_OUTPUTS, RUN_IDENTITY, Flag, Step, merged
 from hera_flows.steps.run_labels import label_workflow, run_labels
 from hera_flows.steps.state import WorkflowOwner, open_store, parse_time
+from hera_flows.steps.triage import kfp
 
 MANAGED_BY_KEY = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "hera-flows"
@@ -61,6 +63,7 @@ CONTRACT = Step(
         Flag("opt-in-labels", "key=value labels a workflow must carry", form="csv"),
         Flag("grace-seconds", "a Running workflow stuck pulling its image this long is triaged", kind=int),
         Flag("max-age-seconds", "failures that finished longer ago are skipped", kind=int),
+        Flag("kubeflow", "Kubeflow Pipelines runs (label pipeline/runid) need no opt-in label", form="bool"),
     ),
     inputs=("target-name", "target-namespace", "target-uid", "trigger", *RUN_IDENTITY),
     outputs=merged(GUARD_OUTPUTS, ("case", "title")),
@@ -99,7 +102,7 @@ def image_pull_nodes(workflow: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def decide(workflow: dict[str, Any] | None, *, uid: str, opt_in: dict[str, str], grace_seconds: int,
-           max_age_seconds: int, now: float) -> Decision:
+           max_age_seconds: int, now: float, kubeflow: bool = False) -> Decision:
     """Everything but the dedupe claim: a pure function of the workflow object."""
     if workflow is None:
         return Decision("skip", "the workflow no longer exists")
@@ -111,7 +114,7 @@ def decide(workflow: dict[str, Any] | None, *, uid: str, opt_in: dict[str, str],
         return Decision("skip", f"refused: {ours}; hera-flows never triages its own workflows")
     labels = metadata.get("labels") or {}
     missing = [f"{k}={v}" for k, v in opt_in.items() if labels.get(k) != v]
-    if missing:
+    if missing and not (kubeflow and kfp.is_kfp_run(workflow)):
         return Decision("skip", f"the workflow is not opted in (missing label {', '.join(missing)})")
     status = workflow.get("status") or {}
     phase = status.get("phase")
@@ -162,7 +165,8 @@ def main(argv: list[str]) -> int:
 
     workflow = KubeReader().workflow(namespace, name)
     decision = decide(workflow, uid=uid, opt_in=parse_labels(",".join(args.opt_in_labels)),
-                      grace_seconds=args.grace_seconds, max_age_seconds=args.max_age_seconds, now=_now())
+                      grace_seconds=args.grace_seconds, max_age_seconds=args.max_age_seconds, now=_now(),
+                      kubeflow=args.kubeflow)
     key = naming.dedupe_key(namespace, name, uid)
     if decision.decision == "proceed":
         owner = WorkflowOwner(run_name, run_uid) if run_name and run_uid else None
@@ -179,6 +183,8 @@ def main(argv: list[str]) -> int:
         labels = (workflow.get("metadata") or {}).get("labels") or {}
         template = labels.get("workflows.argoproj.io/workflow-template") or \
             ((workflow.get("spec") or {}).get("workflowTemplateRef") or {}).get("name", "")
+        if not template and kfp.is_kfp_run(workflow):
+            template = kfp.pipeline_name(workflow)
     event = {"name": name, "namespace": namespace, "uid": uid, "case": decision.case, "template": template,
              "phase": ((workflow or {}).get("status") or {}).get("phase", "")}
     what = "image pull stuck" if decision.case == "image-pull" else "failed"

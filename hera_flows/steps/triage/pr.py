@@ -14,7 +14,7 @@ def review_text(context: dict[str, Any], summary: str, refused: list[dict[str, A
     """The PR title and body for the review step."""
     wf = context.get("workflow") or {}
     category = (context.get("classification") or {}).get("category", "unknown")
-    title = f"Fix {wf.get('template') or wf.get('name', 'pipeline')} (failure triage: {category})"
+    title = f"Fix {wf.get('pipeline') or wf.get('template') or wf.get('name', 'pipeline')} (failure triage: {category})"
     lines = [contain(summary) if summary.strip() else "_The agent left no summary._", *refused_section(refused),
              *issue_note(context, agent), ""]
     lines += ["- [ ] The change fixes the cause, not only the symptom", "",

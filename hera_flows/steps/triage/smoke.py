@@ -1,4 +1,5 @@
-"""`hera-flows step triage-smoke`: the WorkflowTemplates a triage fix changed still validate.
+"""`hera-flows step triage-smoke`: the WorkflowTemplates (or Kubeflow pipeline specs) a triage fix changed still
+validate.
 
 Every YAML document of ``kind: WorkflowTemplate`` among the published files (the ``files`` output of publish) is
 validated against the official Argo Workflows JSON schemas v3.7.18 and v4.1.2, vendored in ``hera_flows/schemas``
@@ -6,6 +7,11 @@ by ``tools/vendor_workflow_schemas.py`` (the step image has no ../shared). Valid
 field validation: an object that lists its properties accepts no other. The step writes ``result``
 (passed | failed | skipped) and a markdown ``report`` and exits 0; the report step comments it on the PR and
 fails the run when the result is failed.
+
+A Kubeflow Pipelines spec (IR YAML: ``pipelineInfo``, ``root``, ``deploymentSpec``) is checked where a triage fix
+touches it and where KFP would reject it (kfp.py ``spec_problems``): every container executor has an image, memory
+quantities match the KFP SDK's own pattern, retry policies have the ``PipelineTaskSpec.RetryPolicy`` types, and
+every task's component and executor exist.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import yaml
 
 from hera_flows.steps.common import log, parse_json
 from hera_flows.steps.contract import Step
+from hera_flows.steps.triage import kfp
 
 SCHEMA_FILES = {
     "v3.7.18": "argo-workflows-v3.7.18-workflowtemplate.schema.json.gz",
@@ -77,19 +84,26 @@ def check_files(files: dict[str, str]) -> tuple[str, str]:
             failures.append(f"`{path}`: not valid YAML ({' '.join(str(exc).split())[:200]})")
             continue
         for index, doc in enumerate(documents):
+            if kfp.is_pipeline_spec(doc):
+                name = (doc.get("pipelineInfo") or {}).get("name", f"document {index}")
+                checked.append(f"`{path}` (Kubeflow pipeline {name})")
+                failures += [f"`{path}` (Kubeflow pipeline {name}): {p}" for p in kfp.spec_problems(doc)]
+                continue
             if not isinstance(doc, dict) or doc.get("kind") != "WorkflowTemplate":
                 continue
             name = (doc.get("metadata") or {}).get("name", f"document {index}")
             checked.append(f"`{path}` ({name})")
             failures += [f"`{path}` ({name}): {p}" for p in problems(doc)]
     if not checked and not failures:
-        return "skipped", "➖ **Smoke test skipped**: the change holds no WorkflowTemplate to validate.\n"
+        return "skipped", "➖ **Smoke test skipped**: the change holds no WorkflowTemplate or pipeline spec to " \
+                          "validate.\n"
     if failures:
-        lines = ["❌ **Smoke test failed**: the changed WorkflowTemplate does not validate against the Argo "
-                 "Workflows schema.", ""] + [f"- {f}" for f in failures[:MAX_PROBLEMS]]
+        lines = ["❌ **Smoke test failed**: the changed pipeline definition does not validate (Argo Workflows schema "
+                 "or Kubeflow pipeline spec).", ""] + [f"- {f}" for f in failures[:MAX_PROBLEMS]]
         return "failed", "\n".join(lines) + "\n"
     lines = ["✅ **Smoke test passed**: the changed WorkflowTemplates validate against the Argo Workflows v3.7.18 "
-             "and v4.1.2 schemas (strict fields).", ""] + [f"- {c}" for c in checked]
+             "and v4.1.2 schemas (strict fields); changed Kubeflow pipeline specs keep valid images, memory "
+             "quantities, retry policies and references.", ""] + [f"- {c}" for c in checked]
     return "passed", "\n".join(lines) + "\n"
 
 
