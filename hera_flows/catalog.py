@@ -67,7 +67,8 @@ PATTERNS: tuple[Pattern, ...] = (
     ),
     Pattern(
         id="triage", config_key="failure_triage", label="failure_triage", title="Training failure triage",
-        templates=("failure-triage",), steps=("guard", "context", "classify", "smoke"),
+        templates=("failure-triage", "flyte-failure-triage"),
+        steps=("guard", "context", "classify", "smoke", "flyte_guard", "flyte_context"),
         pr_labels=("hera-flows", "failure-triage"),
         aliases=(("guard-triage", "triage-guard"), ("context-triage", "triage-context"),
                  ("classify-triage", "triage-classify"), ("smoke-triage", "triage-smoke")),

@@ -114,7 +114,7 @@ def test_only_publish_review_and_declared_readers_hold_the_forge_token(agent: di
             if any(n == "agent" for n, _ in _containers(tpl)):
                 # the pod of the agent mounts no ServiceAccount token (template or workflow level)
                 assert tpl.get("automountServiceAccountToken", spec.get("automountServiceAccountToken")) is False
-    assert agent_containers == 4
+    assert agent_containers == 5  # one per pattern, plus failure triage's Flyte template
     # every write holder exists (the table is not stale)
     assert {("*", "agent", "main"), ("*", "review", "main"), ("*", "report", "main")} <= holders
 

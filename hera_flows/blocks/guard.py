@@ -26,14 +26,16 @@ def guard_template(
     claim_seconds: int,
     secrets: Sequence[SecretEnv] = (),
     service_account: str = security.GUARD_SA,
+    step: str | None = None,
 ) -> Container:
     """The pattern's guard step (``<id>-guard``); ``flags`` are its own, the shared guard flags are added here.
     ``service_account`` lets a guard that must read more than Leases run as its own identity; ``claim_seconds``
-    (the workflow's deadline) is how long its claims stay pending before they count as abandoned."""
+    (the workflow's deadline) is how long its claims stay pending before they count as abandoned; ``step`` names
+    another guard step of the pattern (one pattern, two event sources: the triage guard for Flyte)."""
     return step_template(
         cfg,
         name=GUARD_TASK,
-        step=pattern.step_name("guard"),
+        step=step or pattern.step_name("guard"),
         flags={"state_namespace": cfg.namespace, "claim_seconds": claim_seconds, **flags},
         secrets=list(secrets),
         network=True,

@@ -32,6 +32,7 @@ from hera_flows.blocks.step import step_template
 from hera_flows.blocks.workflow import PATTERN_LABEL, Param, dag_output, pattern_workflow_template, task_output
 from hera_flows.config import Config
 from hera_flows.patterns import PatternManifests
+from hera_flows.patterns import failure_triage_flyte as flyte
 
 PATTERN = catalog.pattern("triage")
 TEMPLATE_NAME = "failure-triage"
@@ -72,12 +73,18 @@ PARAM_NAMES = [p.name for p in PARAMS]
 
 
 def build(cfg: Config) -> PatternManifests:
-    return PatternManifests(
+    manifests = PatternManifests(
         workflow_templates=[workflow_template(cfg)],
         event_sources=[event_source(cfg)],
         sensors=[sensor(cfg)],
         rbac=rbac(cfg),
     )
+    if cfg.patterns.failure_triage.flyte.enabled:
+        manifests.workflow_templates.append(
+            flyte.workflow_template(cfg, PATTERN, editor_settings=editor_settings(cfg)))
+        manifests.event_sources.append(flyte.event_source(cfg))
+        manifests.sensors.append(flyte.sensor(cfg, PATTERN.label))
+    return manifests
 
 
 # ---------------------------------------------------------------------------------------------------------
