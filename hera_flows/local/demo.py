@@ -1,6 +1,6 @@
 """`make demo`: the four patterns, end to end, on this machine — visibly.
 
-    python -m hera_flows.local.demo [--workdir DIR] [--summary-json FILE] [--agent claude-code|codex]
+    python -m hera_flows.local.demo [--workdir DIR] [--bodies DIR] [--summary-json FILE] [--agent claude-code|codex]
 
 What runs for real: an MLflow server (sqlite store) started here, a scikit-learn model trained and registered in
 it, MLflow's own signed webhook delivery when an alias is set, the generated WorkflowTemplates (rendered from a
@@ -12,8 +12,12 @@ receiver here wraps MLflow's delivery exactly as Argo Events would; the generate
 parameter mapping then run locally).
 
 Acts: 1. promotion (alias `champion` set -> PR), 2. drift (Alertmanager alert -> PR; the same alert inside the
-cooldown is skipped), 3. failure triage (a failed training workflow, OOMKilled -> PR raising its memory),
-4. fairness audit (the weekly calendar event -> model-card refresh PR). A summary table ends it.
+cooldown is skipped; an alert pointing at an upstream data bug -> `data-quality` issue), 3. failure triage (a
+failed training workflow, OOMKilled -> PR raising its memory; a Kubeflow Pipelines run with a bug in its code ->
+issue for the owner), 4. fairness audit (the Monday 06:00 calendar tick -> model-card refresh PR). A summary
+table ends it. Every PR and issue is printed whole and saved, title and body, to the folder the summary names
+(``--bodies``; by default ``bodies/`` in the work folder, or a kept temporary folder when the work folder is
+removed).
 
 ``--agent claude-code`` (or ``codex``; ``make demo AGENT=claude-code``) runs the real coding-agent CLI (installed by
 ``make agents``) in the agent container instead of the builtin editor. The model is a scripted stand-in
@@ -157,8 +161,10 @@ AGENT_BIN = ROOT / ".agents" / "node_modules" / ".bin"
 
 
 class Demo:
-    def __init__(self, workdir: Path, agent: str | None = None) -> None:
+    def __init__(self, workdir: Path, agent: str | None = None, bodies: Path | None = None) -> None:
         self.workdir = workdir
+        self.bodies = bodies or workdir / "bodies"
+        self.saved: list[Path] = []
         self.agent = agent
         self.pattern = ""
         self.stack = contextlib.ExitStack()
@@ -283,19 +289,41 @@ class Demo:
                             workdir=self.workdir / "runs" / f"{self.runs:02d}-{template}", state_dir=self.state,
                             echo=True)
 
+    def save_body(self, kind: str, slug: str, number: int, title: str, labels: list[str], body: str) -> Path:
+        """The whole PR or issue as the forge holds it, as a markdown file in the bodies folder."""
+        self.bodies.mkdir(parents=True, exist_ok=True)
+        name = f"{len(self.saved) + 1:02d}-{self.pattern or 'demo'}-{kind}-{slug.split('/')[-1]}-{number}.md"
+        path = self.bodies / name
+        header = f"<!-- {kind} #{number} on github.com/{slug}; labels: {', '.join(labels) or '-'} -->\n"
+        path.write_text(f"{header}# {title}\n\n{body}", encoding="utf-8")
+        self.saved.append(path)
+        return path
+
+    def show_body(self, body: str, path: Path) -> None:
+        for line in body.splitlines():
+            say(f"  | {line}")
+        note(f"saved whole to {path}")
+
+    def show_issue(self, number: int, slug: str) -> None:
+        issue = self.github.repos[slug].issues[number]
+        labels = self.github.labels(number, slug=slug)
+        say()
+        say(f"{BOLD}The issue that would be opened on github.com/{slug}:{RESET}")
+        say(f"  #{number} {issue['title']}")
+        say(f"  labels: {', '.join(labels) or '-'}")
+        self.show_body(issue["body"] or "", self.save_body("issue", slug, number, issue["title"], labels,
+                                                           issue["body"] or ""))
+
     def show_pull(self, number: int, repo: BareRepo, *, diff_lines: int = 40) -> None:
         slug = GITOPS_SLUG if repo is self.gitops else PIPELINES_SLUG
         pull = self.github.repos[slug].pulls[number]
+        labels = self.github.labels(number, slug=slug)
         say()
         say(f"{BOLD}The pull request that would be opened on github.com/{slug}:{RESET}")
         say(f"  #{number} {pull['title']}")
-        say(f"  {pull['head']} -> {pull['base']}   labels: {', '.join(self.github.labels(number, slug=slug)) or '-'}")
-        for line in (pull["body"] or "").splitlines()[:18]:
-            say(f"  | {line}")
-        say(f"  | ... ({len((pull['body'] or '').splitlines())} lines)")
-        agent = [line for line in (pull["body"] or "").splitlines() if line.startswith("Edited by a coding agent")]
-        for line in agent:  # which CLI made the change, and at what cost (the PR's "Agent run" section)
-            say(f"  | {line}")
+        say(f"  {pull['head']} -> {pull['base']}   labels: {', '.join(labels) or '-'}")
+        self.show_body(pull["body"] or "", self.save_body("pr", slug, number, pull["title"], labels,
+                                                          pull["body"] or ""))
         for comment in self.github.comments(number, slug=slug):
             say(f"  comment: {comment['body'].splitlines()[0]}")
         diff = repo.diff(pull["head"]).splitlines()
@@ -383,6 +411,20 @@ class Demo:
         self.record("drift", "the same alert again (inside the cooldown)", again, decision,
                     f"skipped: {again.outputs.get('reason') or '-'}", ok)
 
+        say()
+        note("event: examples/drift/event.alertmanager-data-bug.json (41% missing values in 'merchant', threshold 5%): "
+             "an upstream data bug, which retraining would only learn")
+        bug = self.run("drift-remediation", (EXAMPLES / "drift" / "event.alertmanager-data-bug.json").read_text(
+            encoding="utf-8"))
+        issues = [i for i in self.github.issues(slug=GITOPS_SLUG)
+                  if "data-quality" in self.github.labels(i["number"], slug=GITOPS_SLUG)]
+        if issues:
+            self.show_issue(issues[0]["number"], GITOPS_SLUG)
+        ok = bug.phase == "Succeeded" and len(issues) == 1 and bool(bug.outputs.get("issue-url")) \
+            and not bug.outputs.get("pr-url")
+        self.record("drift", "Alertmanager: merchant missing values 41%", bug, bug.outputs.get("decision", "-"),
+                    f"issue opened: {bug.outputs.get('issue-url') or '-'} (data-quality)", ok)
+
     # -- act 3 ------------------------------------------------------------------------------------------------
     def triage(self) -> None:
         from hera_flows.local import eventsource
@@ -422,6 +464,41 @@ class Demo:
             f"issue opened: {result.outputs.get('issue-url') or '-'}"
         self.record("failure-triage", f"workflow {meta['name']} Failed (OOMKilled)", result,
                     result.outputs.get("category", "-"), where, ok)
+        say()
+        self.triage_kfp(source)
+
+    def triage_kfp(self, source: dict[str, Any]) -> None:
+        """A Kubeflow Pipelines run (no opt-in label, no WorkflowTemplate) whose code raised: an owner issue."""
+        from hera_flows.local import eventsource
+        from hera_flows.local.standins.kube import pod_for_node
+
+        run = json.loads((EXAMPLES / "triage" / "event.kfp-run-failed.json").read_text(encoding="utf-8"))["body"]
+        meta = run["metadata"]
+        note(f"Kubeflow Pipelines run {meta['namespace']}/{meta['name']} (pipeline/runid "
+             f"{meta['labels']['pipeline/runid'][:8]}..., no opt-in label) failed: its train-model task raised")
+        executor = next(n for n, node in run["status"]["nodes"].items()
+                        if node.get("displayName") == "executor" and node.get("phase") == "Failed")
+        pod = pod_for_node(run, executor, main={"state": {"terminated": {"reason": "Error", "exitCode": 1}}})
+        self.kube.add_workflow(run)
+        self.kube.add_pod(pod, logs={"main": (
+            "I1122 02:07:58 launcher_v2.go:93] downloading input artifact dataset\n"
+            "training on ['plan', 'tenure']\nTraceback (most recent call last):\n"
+            "  File \"/tmp/tmp.k2/ephemeral_component.py\", line 14, in train_model\n"
+            "    labels = frame[\"churned\"]\nKeyError: 'churned'\n")})
+        delivered = eventsource.delivering_events(source, run, "ADD")
+        if not delivered:
+            raise DemoError("the generated workflow-failures EventSource does not deliver the example KFP run")
+        note(f"delivered by the KFP watch '{delivered[0]}' (selector: label pipeline/runid exists)")
+        with _env("KUBECONFIG", str(self.workdir / "kubeconfig")):
+            result = self.run("failure-triage", eventsource.event_data(run, "ADD",
+                                                                       source["spec"]["resource"][delivered[0]]))
+        issues = self.github.issues(slug=PIPELINES_SLUG)
+        if issues:
+            self.show_issue(issues[0]["number"], PIPELINES_SLUG)
+        ok = result.phase == "Succeeded" and len(issues) == 1 and bool(result.outputs.get("issue-url"))
+        self.record("failure-triage", f"KFP run {meta['name']} Failed (KeyError)", result,
+                    result.outputs.get("category", "-"),
+                    f"issue opened: {result.outputs.get('issue-url') or '-'} (owner tagged)", ok)
 
     # -- act 4 ------------------------------------------------------------------------------------------------
     def fairness(self) -> None:
@@ -434,7 +511,9 @@ class Demo:
         note(f"{MODEL}'s evaluation set (600 rows with sex, race, age_group, label and predictions): {dataset}, "
              "named by the registered-model tag fairness.dataset")
         event = (EXAMPLES / "fairness" / "event.calendar.json").read_text(encoding="utf-8")
-        note("event: examples/fairness/event.calendar.json (what the calendar EventSource sends on Monday 06:00)")
+        note("event: examples/fairness/event.calendar.json (the tick the calendar EventSource sends at the schedule "
+             f"{self.cfg.patterns.fairness_audit.schedule!r} ({self.cfg.patterns.fairness_audit.timezone}): "
+             "Monday 06:00)")
         result = self.run("fairness-audit", event)
         pulls = [p for p in self.github.pulls(slug=GITOPS_SLUG) if p["head"].startswith("model-card-refresh/")]
         if pulls:
@@ -469,6 +548,8 @@ class Demo:
         say()
         say(f"{len(self.outcomes) - len(failed)}/{len(self.outcomes)} as expected. Nothing was sent anywhere: the "
             "PRs live in the GitHub stand-in, the branches in bare repositories under the work folder.")
+        if self.saved:
+            say(f"Full PR and issue bodies ({len(self.saved)}): {self.bodies}")
 
 
 def _quietly(function: Callable[..., Any], *args: Any) -> None:
@@ -548,6 +629,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hera_flows.local.demo", description=__doc__.split("\n")[0])
     parser.add_argument("--workdir", help="keep everything in this folder (default: a temporary folder, removed)")
     parser.add_argument("--summary-json", help="also write the summary rows to this file")
+    parser.add_argument("--bodies", help="save every PR and issue (title and whole body) here (default: bodies/ in "
+                                         "the work folder, or a kept temporary folder when no --workdir is given)")
     parser.add_argument("--only", choices=["promotion", "drift", "triage", "fairness"], action="append",
                         help="run only these acts (repeatable; default: all)")
     parser.add_argument("--agent", choices=["builtin", "claude-code", "codex"], default="builtin",
@@ -572,7 +655,9 @@ def main(argv: list[str] | None = None) -> int:
     previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     workdir = Path(args.workdir).resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="hera-flows-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    demo = Demo(workdir, agent=None if args.agent == "builtin" else args.agent)
+    bodies = Path(args.bodies).resolve() if args.bodies else workdir / "bodies" if args.workdir else \
+        Path(tempfile.mkdtemp(prefix="hera-flows-demo-bodies-"))
+    demo = Demo(workdir, agent=None if args.agent == "builtin" else args.agent, bodies=bodies)
     acts: dict[str, Callable[[], None]] = {"promotion": demo.promotion, "drift": demo.drift,
                                            "triage": demo.triage, "fairness": demo.fairness}
     code = 1
@@ -593,7 +678,8 @@ def main(argv: list[str] | None = None) -> int:
         demo.close()
         if args.summary_json:
             Path(args.summary_json).write_text(json.dumps(
-                {"exit_code": code, "workdir": str(workdir),
+                {"exit_code": code, "workdir": str(workdir), "bodies": str(bodies),
+                 "saved": [str(p) for p in demo.saved],
                  "mlflow_pid": getattr(getattr(demo, "mlflow", None), "process", None) and demo.mlflow.process.pid,
                  "outcomes": [asdict(o) for o in demo.outcomes]}, indent=2), encoding="utf-8")
         if not args.workdir:

@@ -55,6 +55,8 @@ def test_severe_drift_slides_and_halves_the_window_keeping_comments(repo: Path) 
     assert data["retraining"]["revision"] == 4 and "psi = 0.5 (threshold 0.2)" in data["retraining"]["reason"]
     assert "# days of history" in text and "# Training parameters" in text
     assert "threshold 0.2" in summary and "halved" in summary
+    # a key the edit adds reads as absent, not as the editor's internal MISSING marker (issue 14 item 7)
+    assert "- `retraining.reason`: (absent) -> `drift on amount: " in summary and "MISSING" not in summary
     assert validate_params(text, 7) == []
     assert not (repo.parent / "issue.json").exists()
 

@@ -435,3 +435,15 @@ def test_gpu_count_without_gpu_type_changes_no_resources_and_says_so(repo: Path)
     assert after["spec"]["predictor"]["model"]["resources"] == original["spec"]["predictor"]["model"]["resources"]
     assert "nodeSelector" not in after["spec"]["predictor"]
     assert "## Notes\n\n- The gpu_count tag is set without gpu_type, so GPU resources were left unchanged.\n" in summary
+
+
+def test_the_metrics_table_is_in_the_pr_once_not_again_in_the_agents_summary(repo: Path):
+    """Issue 14 item 7: the PR's own Metrics section shows the table; the builtin summary (its "What changed")
+    must not repeat it."""
+    from hera_flows.steps.promotion import pr as pr_body
+
+    ctx = context()
+    summary = run_agent(repo, ctx)
+    assert "| Metric |" not in summary and "## Metrics" not in summary
+    text = pr_body.promotion_body(ctx, summary=summary, refused=[], dedupe_key="fraud-detector@v7", branch="b")
+    assert text.count("| Metric |") == 1, text

@@ -26,7 +26,7 @@ import yaml
 
 from hera_flows.steps.common import StepError
 from hera_flows.steps.contract import Flag
-from hera_flows.steps.yaml_patch import format_path, set_values
+from hera_flows.steps.yaml_patch import MISSING, format_path, set_values
 
 SEVERE_FACTOR = 2.0
 ISSUE_LABELS = ["data-quality", "drift"]
@@ -139,7 +139,8 @@ def propose_retraining(repo: Path, context: dict[str, Any], pipelines_dir: str, 
         "",
         f"- Evidence: {_evidence(event)}.",
         f"- `{relative}`: training window now ends on the alert day; window length {why}.",
-        *[f"- `{format_path(c.path)}`: `{c.old}` -> `{c.new}`" for c in changes],
+        *[f"- `{format_path(c.path)}`: {'(absent)' if c.old is MISSING else f'`{c.old}`'} -> `{c.new}`"
+          for c in changes],
     ]
     serving = context.get("serving") or {}
     if serving.get("version"):

@@ -247,9 +247,7 @@ def render_summary(context: dict[str, Any], result: PromotionResult) -> str:
     if result.unchanged:
         lines += ["", "Already as required (left untouched):", ""]
         lines += [f"- {code(format_path(e.path))} = {code(_show(e.value))}" for e in result.unchanged]
-    table = model_card.metrics_table(context)
-    if table:
-        lines += ["", "## Metrics", "", table.rstrip("\n")]
+    # No metrics table here: the PR's own "Metrics" section shows it (pr.py), once.
     if result.notes:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in result.notes]
     return "\n".join(lines) + "\n"
