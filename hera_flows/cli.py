@@ -34,6 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = sub.add_parser("run", help="run a generated WorkflowTemplate on this machine (development, demo, tests)")
     run.add_argument("template", help="WorkflowTemplate name, e.g. mlflow-promotion, or a path to its YAML")
     run.add_argument("--event", help="an Argo Events event (JSON) to feed through the pattern's Sensor trigger")
+    run.add_argument("--event-name", help="the EventSource event that delivered --event (a webhook endpoint's or a "
+                     "Kafka source's name, e.g. alertmanager); needed when several triggers would accept it")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="set a workflow parameter (repeatable)")
     run.add_argument("--secrets", help="YAML file: {secret-name: {key: value}} for secretKeyRef/secretRef")

@@ -9,10 +9,19 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 if TYPE_CHECKING:
     from pydantic_core import ErrorDetails
@@ -377,22 +386,170 @@ class PromotionConfig(Model):
         return self
 
 
+# --- Bring-your-own event shapes (hera_flows/steps/event_mapping.py), shared by the patterns that map events -----
+
+
+class EventMapping(Model):
+    """Where each field is in an event: expressions of hera-flows' small, safe expression language
+    (docs/patterns/drift.md#mapping). Given on a source, it overrides that source's shape field by field."""
+
+    match: Annotated[str | None, Field(max_length=1000, description=(
+        "the delivery has this shape at all when this is true (else it is reported as unmappable)"))] = None
+    each: Annotated[str | None, Field(max_length=1000, description=(
+        "a list in the event: one record per element (read as `item`, its position as `index`)"))] = None
+    when: Annotated[str | None, Field(max_length=1000, description=(
+        "records for which this is false are not firing (e.g. resolved alerts): listed, never remediated"))] = None
+    fields: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")],
+                 Annotated[str, Field(max_length=1000)] | None] = Field(default_factory=dict, description=(
+        "field name -> expression; null removes a field of the shape"))
+    vars: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")], Any] = Field(
+        default_factory=dict, description="constants the expressions read as `vars.NAME` (e.g. feature names)")
+
+    def spec(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)
+
+
+HeaderName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,127}$")]
+
+
+class WebhookSignature(Model):
+    """HMAC-SHA256 signatures a sender puts on each delivery (e.g. Arize AX webhooks), verified by the guard on the
+    body as Argo Events delivers it; the delivery id is deduplicated, so a retried attempt is not remediated twice.
+    The header names are the sender's: copy them from its webhook settings."""
+
+    secret: SecretRef = Field(description="the signing secret shared with the sender")
+    header: HeaderName = Field(description="the header holding the signature")
+    encoding: Literal["hex", "base64"] = "hex"
+    prefix: Annotated[str, Field(max_length=20, pattern=r"^[A-Za-z0-9=,._-]*$", description=(
+        "text before the signature in the header, removed before comparing (e.g. sha256=)"))] = ""
+    signed: Literal["body", "timestamp.body", "id.timestamp.body"] = Field(default="body", description=(
+        "what was signed: the raw body, or the timestamp and/or delivery id joined to it with '.'"))
+    id_header: HeaderName = Field(description="the header holding the delivery's event id (deduplicated)")
+    attempt_header: HeaderName | None = Field(default=None, description=(
+        "the header holding the delivery attempt number (recorded with a duplicate)"))
+    timestamp_header: HeaderName | None = Field(default=None, description=(
+        "the header holding the signing time (Unix seconds), checked against tolerance_seconds"))
+    tolerance_seconds: Annotated[int, Field(ge=10, le=86400)] = 300
+    dedupe_seconds: Annotated[int, Field(ge=60, le=30 * 86400, description=(
+        "how long a delivery id is remembered (longer than the sender retries)"))] = 86400
+
+    @model_validator(mode="after")
+    def _has_what_it_signs(self) -> WebhookSignature:
+        if "timestamp" in self.signed and not self.timestamp_header:
+            raise ValueError(f"signed: {self.signed} needs timestamp_header")
+        return self
+
+
 # --- Pattern 2: drift remediation (hera_flows/patterns/drift.py) -------------------------------------------
 
 
-DriftSource = Literal["alertmanager", "evidently", "arize", "whylabs", "fiddler", "nannyml"]
+DriftSourceName = Literal["alertmanager", "evidently", "arize", "whylabs", "fiddler", "nannyml"]
+DriftShape = Literal["alertmanager", "evidently", "arize", "whylabs", "fiddler", "nannyml", "alibi-detect",
+                     "seldon-v2", "custom"]
 DriftParamSource = Literal["model", "feature", "severity", "metric", "metric-value", "threshold", "source", "id",
                            "event"]
+Severity = Literal["critical", "high", "medium", "warning", "low", "info"]
 _DRIFT_PATH = r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$"
 
 
+class KafkaTLS(Model):
+    """TLS to the Kafka brokers: Secret references only (the Kafka EventSource mounts them)."""
+
+    ca_cert: SecretRef | None = None
+    client_cert: SecretRef | None = None
+    client_key: SecretRef | None = None
+
+    @model_validator(mode="after")
+    def _pair(self) -> KafkaTLS:
+        # pkg/apis/events/v1alpha1 ValidateTLSConfig (argoproj/argo-events): an empty tls is refused
+        if self.ca_cert is None and self.client_cert is None and self.client_key is None:
+            raise ValueError("tls needs a CA certificate, a client certificate and key, or both")
+        if (self.client_cert is None) != (self.client_key is None):
+            raise ValueError("client_cert and client_key go together (mutual TLS)")
+        return self
+
+
+class KafkaSASL(Model):
+    """SASL authentication to the Kafka brokers (user and password from Secrets)."""
+
+    mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    user: SecretRef
+    password: SecretRef
+
+
+class DriftSource(Model):
+    """One drift source: a webhook endpoint (`/drift/<name>`) or a Kafka topic, with the shape of what it sends and
+    an optional mapping over that shape (docs/patterns/drift.md#mapping)."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$", description=(
+        "the endpoint (`<endpoint_prefix>/<name>`) or Kafka event name; also the `event-source` parameter"))]
+    kind: Literal["webhook", "kafka"] = "webhook"
+    shape: DriftShape | None = Field(default=None, description=(
+        "the default mapping: a named tool's, alibi-detect (its predict() dict), seldon-v2 (a V2 inference "
+        "response) or custom (no default: give every field); unset: the shape named like the source"))
+    mapping: EventMapping | None = None
+    severities: dict[Annotated[str, Field(min_length=1, max_length=40)], Severity] = Field(
+        default_factory=dict, description="the tool's own severity words -> ours (case-insensitive)")
+    signature: WebhookSignature | None = Field(default=None, description="webhook only: verify HMAC signatures")
+    # kind kafka
+    topic: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9._-]{1,249}$")] = None
+    brokers: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+:[0-9]{1,5}$")]] = Field(
+        default_factory=list, description="kafka only: bootstrap brokers, host:port")
+    consumer_group: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,249}$", description=(
+        "kafka only: the consumer group (offsets are committed once the event is on the event bus)"))] = \
+        "hera-flows-drift"
+    start_from_oldest: bool = Field(default=False, description=(
+        "kafka only: a new consumer group starts at the oldest record (else at the newest)"))
+    tls: KafkaTLS | None = None
+    sasl: KafkaSASL | None = None
+    kafka_version: Annotated[str | None, Field(pattern=r"^[0-9]+(\.[0-9]+){1,3}$", description=(
+        "kafka only: the brokers' Kafka version (Argo Events assumes 1.0.0)"))] = None
+
+    @model_validator(mode="after")
+    def _fits_the_kind(self) -> DriftSource:
+        if self.kind == "kafka":
+            if not self.topic or not self.brokers:
+                raise ValueError(f"drift source {self.name!r}: kind kafka needs topic and brokers")
+            if self.signature is not None:
+                raise ValueError(f"drift source {self.name!r}: signature is for webhook sources (Kafka records are "
+                                 "authenticated by the brokers: tls, sasl)")
+        elif self.topic or self.brokers or self.tls or self.sasl or self.kafka_version or self.start_from_oldest:
+            raise ValueError(f"drift source {self.name!r}: topic, brokers, tls, sasl, kafka_version and "
+                             "start_from_oldest are for kind kafka")
+        from hera_flows.steps.drift.normalise import compile_mapping
+        from hera_flows.steps.event_mapping import MappingError
+
+        if self.shape is None and self.effective_shape == "custom" and self.mapping is None:
+            tools = ", ".join(get_args(DriftSourceName))
+            raise ValueError(f"drift source {self.name!r} is not a named tool ({tools}): give its shape "
+                             "(alibi-detect, seldon-v2, custom, ...) and a mapping")
+
+        try:
+            compile_mapping(self.effective_mapping())
+        except MappingError as exc:
+            raise ValueError(f"drift source {self.name!r}: mapping: {exc}") from None
+        return self
+
+    @property
+    def effective_shape(self) -> str:
+        if self.shape is not None:
+            return self.shape
+        return self.name if self.name in get_args(DriftShape) else "custom"
+
+    def effective_mapping(self) -> dict[str, Any]:
+        """The shape's default mapping with this source's ``mapping`` over it."""
+        from hera_flows.steps.drift.normalise import mapping_spec
+
+        return mapping_spec(self.effective_shape, self.mapping.spec() if self.mapping else None)
+
+
 class DriftWebhook(Model):
-    """The `drift` EventSource: one bearer-authenticated endpoint per monitoring tool, ``<prefix>/<source>``."""
+    """The `drift` EventSource: one bearer-authenticated endpoint per webhook source, ``<prefix>/<source>``."""
 
     port: Annotated[int, Field(ge=1, le=65535)] = 12000
     endpoint_prefix: Annotated[str, Field(pattern=r"^/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$")] = "/drift"
-    sources: Annotated[list[DriftSource], Field(min_length=1, description="tools that get an endpoint")] = [
-        "alertmanager", "evidently", "arize", "whylabs", "fiddler", "nannyml"]
+    sources: Annotated[list[DriftSourceName] | None, Field(min_length=1, description=(
+        "the older spelling of patterns.drift.sources for webhook tools (names only); use that instead"))] = None
     auth_secret: SecretRef = Field(default=SecretRef(name="drift-webhook", key="token"),
                                    description="bearer token every sender must present (EventSource authSecret)")
 
@@ -430,6 +587,11 @@ class DriftMonitor(Model):
     active_deadline_seconds: Annotated[int, Field(ge=60)] = 1800
 
 
+def _source_object(value: Any) -> Any:
+    """A source given by name is that named tool's webhook source."""
+    return {"name": value} if isinstance(value, str) else value
+
+
 class DriftConfig(Model):
     """Pattern 2: a drift alert becomes a retraining PR (or a data-quality issue), with runaway protection."""
 
@@ -438,10 +600,15 @@ class DriftConfig(Model):
     agent: dict[str, Any] | None = AGENT_OVERRIDE
     mode: Literal["pr", "retrain"] = Field(default="pr", description="pr: agent proposes a retraining PR (or a "
                                            "data-quality issue); retrain: run the team's training template directly")
+    sources: Annotated[list[Annotated[DriftSource, BeforeValidator(_source_object)]], Field(
+        min_length=1, validate_default=True, description=(
+            "where drift events come from: a named tool (its endpoint with its default mapping) or a source "
+            "object (a webhook or Kafka topic, its shape and mapping)"))] = [
+        "alertmanager", "evidently", "arize", "whylabs", "fiddler", "nannyml"]  # type: ignore[list-item]
     webhook: DriftWebhook = DriftWebhook()
-    severities: Annotated[list[Literal["critical", "high", "medium", "warning", "low", "info"]], Field(
-        min_length=1, description="only these (normalised) severities trigger; applied by the Sensor where the "
-                                  "payload allows and always by the guard")] = ["high", "critical"]
+    severities: Annotated[list[Severity], Field(
+        min_length=1, description="only these (normalised) severities are remediated (the guard filters; other "
+                                  "events end as skipped-filter runs with the reason)")] = ["high", "critical"]
     rate_limit: RateLimit = Field(default=RateLimit(requests_per_unit=20, unit="Hour"),
                                   description="per source endpoint; delays (never drops) events above it")
     cooldown_seconds: Annotated[int, Field(ge=60, description="at most one remediation per (model, feature) in this "
@@ -451,6 +618,11 @@ class DriftConfig(Model):
                                                  "without starting its cooldown")] = 3
     max_open_prs: Annotated[int, Field(ge=1, le=1000, description="global ceiling of open drift PRs; past it events "
                                        "are recorded and skipped")] = 10
+    max_keys_per_run: Annotated[int, Field(ge=1, le=200, description=(
+        "keys (model, feature) one delivery remediates at most; the rest are recorded and wait for the next "
+        "delivery (Alertmanager re-notifies every repeat_interval)"))] = 20
+    parallelism: Annotated[int, Field(ge=1, le=100, description=(
+        "pods of one drift run at once (its keys' remediations; one per model at a time whatever this says)"))] = 5
     branch_prefix: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)*$")] = "drift"
     pipelines_dir: Annotated[str, Field(pattern=_DRIFT_PATH, description="pipelines/<model>/<params_file> holds "
                                         "the model's training parameters")] = "pipelines"
@@ -464,6 +636,30 @@ class DriftConfig(Model):
     retrain: DriftRetrain = DriftRetrain()
     monitor: DriftMonitor = DriftMonitor()
     active_deadline_seconds: Annotated[int, Field(ge=60)] = 1800
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_spelling(cls, data: Any) -> Any:
+        """``webhook.sources`` (names only) is the older spelling of ``sources``."""
+        webhook = data.get("webhook") if isinstance(data, dict) else None
+        if isinstance(webhook, dict) and webhook.get("sources") is not None:
+            if "sources" in data:
+                raise ValueError("set patterns.drift.sources only: webhook.sources is its older spelling")
+            webhook = dict(webhook)
+            data = {**data, "sources": webhook.pop("sources"), "webhook": webhook}
+        return data
+
+    @model_validator(mode="after")
+    def _sources_are_distinct(self) -> DriftConfig:
+        names = [s.name for s in self.all_sources()]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"drift source names must be unique: {', '.join(twice)}")
+        return self
+
+    def all_sources(self) -> list[DriftSource]:
+        """Every source as an object (a named tool becomes a webhook source with its default mapping)."""
+        return list(self.sources)
 
 
 # --- Pattern 3: training-failure triage (hera_flows/patterns/failure_triage.py) --------------------------------

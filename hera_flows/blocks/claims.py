@@ -44,9 +44,11 @@ def exit_handler(cfg: Config, service_account: str) -> str:
     its name for ``onExit``."""
     release = release_template(cfg, service_account)
     with DAG(name=EXIT_HANDLER):
-        release(arguments={"workflow-uid": "{{workflow.uid}}", "workflow-status": "{{workflow.status}}"})
+        release(arguments={"workflow-uid": "{{workflow.uid}}", "workflow-status": "{{workflow.status}}",
+                           "claims": ""})
     return EXIT_HANDLER
 
 
-def confirm_arguments() -> dict[str, str]:
-    return {"workflow-uid": "{{workflow.uid}}", "workflow-status": ""}
+def confirm_arguments(claims: str = "") -> dict[str, str]:
+    """``claims``: the Lease names to confirm (comma-separated; a parameter reference), empty for all the run's."""
+    return {"workflow-uid": "{{workflow.uid}}", "workflow-status": "", "claims": claims}

@@ -20,6 +20,7 @@ from typing import Any
 
 from hera_flows.blocks import security
 from hera_flows.config import NetworkSource, RateLimit, SecretRef
+from hera_flows.steps.event_data import canonical_header
 
 EVENTS_API = "argoproj.io/v1alpha1"
 # Every EventSource and Sensor pod serves Prometheus metrics on this port (Argo Events' controllers set it).
@@ -35,11 +36,6 @@ def anchored(*alternatives: str) -> str:
     """An anchored RE2 regex matching exactly one of ``alternatives`` (Argo data filters are unanchored)."""
     escaped = [re.escape(value) for value in alternatives]
     return f"^({'|'.join(escaped)})$" if len(escaped) > 1 else f"^{escaped[0]}$"
-
-
-def canonical_header(name: str) -> str:
-    """Go's http.CanonicalHeaderKey: ``X-MLflow-Signature`` -> ``X-Mlflow-Signature``."""
-    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
 
 
 def header_key(name: str) -> str:
@@ -370,6 +366,81 @@ def resource_event_source(
             "eventBusName": event_bus,
             "template": _pod_template(service_account),
             "resource": {w.event_name: w.render() for w in watches},
+        },
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Kafka EventSources (a consumer group per topic)
+
+
+@dataclass(frozen=True)
+class KafkaTopic:
+    """One named event of a Kafka EventSource: the records of one topic, consumed by a consumer group.
+
+    What Argo Events delivers (``pkg/eventsources/sources/kafka/start.go``, ``events.KafkaEventData``):
+    ``{"topic", "key", "partition", "body", "timestamp", "headers": {name: value}}``, with ``body`` the record's
+    JSON value (``jsonBody: true``; a value that is not JSON fails to marshal and is dropped by the EventSource,
+    counted in ``argo_events_events_processing_failed_total``) and the event context's ``id``
+    ``<eventsource>:<event>:<first broker>:<topic>:<partition>:<offset>``. With a consumer group the offset is
+    committed once the event is on the event bus (``session.MarkMessage`` after ``dispatch``).
+    """
+
+    event_name: str
+    brokers: tuple[str, ...]
+    topic: str
+    consumer_group: str
+    start_from_oldest: bool = False
+    ca_cert: SecretRef | None = None
+    client_cert: SecretRef | None = None
+    client_key: SecretRef | None = None
+    sasl_mechanism: str | None = None
+    sasl_user: SecretRef | None = None
+    sasl_password: SecretRef | None = None
+    version: str | None = None
+
+    def render(self) -> dict[str, Any]:
+        if not self.brokers or not self.topic:
+            raise ValueError(f"{self.event_name}: a Kafka event needs brokers and a topic")
+        spec: dict[str, Any] = {
+            "url": ",".join(self.brokers),
+            "topic": self.topic,
+            "jsonBody": True,
+            "consumerGroup": {"groupName": self.consumer_group, "oldest": self.start_from_oldest,
+                              "rebalanceStrategy": "range"},
+            "connectionBackoff": {"duration": "10s", "factor": 2, "jitter": 0.2, "steps": 5},
+        }
+        if self.version:
+            spec["version"] = self.version
+        tls = {key: {"name": ref.name, "key": ref.key} for key, ref in (
+            ("caCertSecret", self.ca_cert), ("clientCertSecret", self.client_cert),
+            ("clientKeySecret", self.client_key)) if ref is not None}
+        if tls:
+            if ("clientCertSecret" in tls) != ("clientKeySecret" in tls):
+                raise ValueError(f"{self.event_name}: a client certificate needs its key (and the key its cert)")
+            spec["tls"] = tls
+        if self.sasl_mechanism:
+            if self.sasl_user is None or self.sasl_password is None:
+                raise ValueError(f"{self.event_name}: SASL needs a user and a password Secret")
+            spec["sasl"] = {"mechanism": self.sasl_mechanism,
+                            "userSecret": {"name": self.sasl_user.name, "key": self.sasl_user.key},
+                            "passwordSecret": {"name": self.sasl_password.name, "key": self.sasl_password.key}}
+        return spec
+
+
+def kafka_event_source(name: str, namespace: str, topics: list[KafkaTopic], *, event_bus: str) -> dict[str, Any]:
+    """An EventSource consuming ``topics``; it needs no Service (it connects out to the brokers)."""
+    names = [t.event_name for t in topics]
+    if not topics or len(set(names)) != len(names):
+        raise ValueError(f"event source {name}: event names must be present and unique: {names}")
+    return {
+        "apiVersion": EVENTS_API,
+        "kind": "EventSource",
+        "metadata": _metadata(name, namespace),
+        "spec": {
+            "eventBusName": event_bus,
+            "template": _pod_template(security.EVENTSOURCE_SA),
+            "kafka": {t.event_name: t.render() for t in topics},
         },
     }
 

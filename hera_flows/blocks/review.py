@@ -67,10 +67,12 @@ def review_smoke_report(
     dedupe_key: str,
     smoke_arguments: dict[str, str] | None = None,
     confirm: Container | None = None,
+    confirm_claims: str = "",
 ) -> None:
     """Add the shared tail to the open DAG: review (PR or issue) after the agent, the claims confirmed once review
     succeeded, the smoke test only when a PR exists (it receives the published ``files``), and the report of the
-    smoke test on that PR."""
+    smoke test on that PR. ``confirm_claims``: which of the run's claims this review confirms (a reference to
+    a parameter holding Lease names; empty: all of them)."""
     smoke_task = smoke.name
     if smoke_task is None:
         raise ValueError("the smoke template has no name")
@@ -91,7 +93,7 @@ def review_smoke_report(
         },
     )
     if confirm is not None:
-        confirm(depends=f"{REVIEW_TASK}.Succeeded", arguments=claims.confirm_arguments())
+        confirm(depends=f"{REVIEW_TASK}.Succeeded", arguments=claims.confirm_arguments(confirm_claims))
     smoke(
         depends=f"{REVIEW_TASK}.Succeeded",
         when=f"'{task_output(REVIEW_TASK, 'pr-number')}' != ''",

@@ -273,18 +273,20 @@ class Demo:
         note(f"rendered manifests (never the committed ones)  -> {self.generated}")
 
     # -- running ----------------------------------------------------------------------------------------------
-    def run(self, template: str, event: str) -> Any:
+    def run(self, template: str, event: str, event_name: str | None = None) -> Any:
         from hera_flows import catalog
         from hera_flows.local.runner import run_workflow
 
         self.runs += 1
         self.pattern = next(p.id for p in catalog.PATTERNS if template in p.templates)
-        say(f"{BOLD}$ hera-flows run {template} --event <event>{RESET}   (the local runner: one process per step)")
+        named = f" --event-name {event_name}" if event_name else ""
+        say(f"{BOLD}$ hera-flows run {template} --event <event>{named}{RESET}   (the local runner: one process per "
+            "step)")
         secrets = {FORGE_SECRET: {"token": self.github.token}, "mlflow-webhook": {"secret": WEBHOOK_SECRET}}
         if self.agent:
             secrets[AGENT_SECRET] = {"ANTHROPIC_API_KEY": self.model.api_key or "",
                                      "OPENAI_API_KEY": self.model.api_key or ""}
-        return run_workflow(template, generated=self.generated, event=event,
+        return run_workflow(template, generated=self.generated, event=event, event_name=event_name,
                             secrets=secrets,
                             workdir=self.workdir / "runs" / f"{self.runs:02d}-{template}", state_dir=self.state,
                             echo=True)
@@ -394,17 +396,17 @@ class Demo:
         event = (EXAMPLES / "drift" / "event.alertmanager-firing.json").read_text(encoding="utf-8")
         note("event: examples/drift/event.alertmanager-firing.json (PSI of 'amount' 0.52 > 0.2, critical; "
              "a 'warning' alert in the same group is filtered)")
-        result = self.run("drift-remediation", event)
+        result = self.run("drift-remediation", event, "alertmanager")
         pulls = [p for p in self.github.pulls(slug=GITOPS_SLUG) if p["head"].startswith("drift/")]
         ok = result.phase == "Succeeded" and len(pulls) == 1 and result.outputs.get("decision") == "proceed"
         if pulls:
             self.show_pull(pulls[0]["number"], self.gitops)
         self.record("drift", "Alertmanager: amount PSI 0.52", result, result.outputs.get("decision", "-"),
-                    f"PR opened: {result.outputs.get('pr-url') or '-'}", ok)
+                    f"PR opened: {', '.join(json.loads(result.outputs.get('pr-urls') or '[]')) or '-'}", ok)
 
         say()
         note("the same alert fires again a minute later: inside the 6 h cooldown of fraud-detector@amount")
-        again = self.run("drift-remediation", event)
+        again = self.run("drift-remediation", event, "alertmanager")
         decision = again.outputs.get("decision", "-")
         still = [p for p in self.github.pulls(slug=GITOPS_SLUG) if p["head"].startswith("drift/")]
         ok = again.phase == "Succeeded" and decision == "skipped-cooldown" and len(still) == 1
@@ -520,7 +522,7 @@ class Demo:
             self.show_pull(pulls[0]["number"], self.gitops, diff_lines=30)
         ok = result.phase == "Succeeded" and len(pulls) == 1
         self.record("fairness-audit", "calendar: weekly audit", result, "proceed",
-                    f"PR opened: {result.outputs.get('pr-url') or '-'}", ok)
+                    f"PR opened: {', '.join(json.loads(result.outputs.get('pr-urls') or '[]')) or '-'}", ok)
 
     # -- helpers ----------------------------------------------------------------------------------------------
     def gitops_file(self, path: str) -> str:

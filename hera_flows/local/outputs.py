@@ -79,14 +79,21 @@ def last_line(log: str) -> str:
     return lines[-1] if lines else ""
 
 
+MAX_REPORTED_CHILDREN = 20
+
+
 def report(result: RunResult) -> list[str]:
     """The lines ``hera-flows run`` prints after a run: the workflow's phase, each task (and a referenced DAG's
     tasks and outputs), the exit handler, the locks, the outputs and where the files are."""
     lines = [f"workflow {result.workflow_name}: {result.phase}"]
     for task in result.tasks.values():
         lines.append(f"  {task.name:<10} {task.phase:<10} {task.message}")
-        for child in task.children:  # a referenced DAG's tasks, and what it returned
+        for child in task.children[:MAX_REPORTED_CHILDREN]:  # a DAG's tasks, or a fan-out's items
             lines.append(f"    {child.name:<12} {child.phase:<10} {child.message}")
+            for grandchild in child.children:  # a fanned-out DAG item's own tasks
+                lines.append(f"      {grandchild.name:<12} {grandchild.phase:<10} {grandchild.message}")
+        if len(task.children) > MAX_REPORTED_CHILDREN:
+            lines.append(f"    ... {len(task.children) - MAX_REPORTED_CHILDREN} more")
         if task.children:
             for key, value in task.outputs.items():
                 lines.append(f"    output {key}: {value}")

@@ -10,6 +10,7 @@ a pod runs and how often (retries); this module only runs it once.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -40,7 +41,8 @@ class PodContext(Protocol):
 def run_pod(run: PodContext, name: str, template: dict[str, Any], inputs: dict[str, str], attempt: int) -> TaskResult:
     """Run ``template`` (container or containerSet) once as attempt ``attempt`` of task ``name``. A failure carries
     the pod's exit code in ``outputs["__exit_code__"]`` (for the retry strategy)."""
-    pod_dir = run.workdir / "pods" / f"{name}-{attempt}"
+    # a fanned-out task's name holds "(index:item)": the folder keeps to a plain charset, as a pod name does
+    pod_dir = run.workdir / "pods" / f"{re.sub(r'[^A-Za-z0-9._-]+', '-', name)}-{attempt}"
     volumes = {v["name"]: pod_dir / "volumes" / v["name"] for v in template.get("volumes", [])}
     for path in volumes.values():
         path.mkdir(parents=True, exist_ok=True)

@@ -286,13 +286,17 @@ def submission(
     sensors: list[dict[str, Any]],
     event: str | None,
     overrides: dict[str, str],
+    event_name: str | None = None,
+    context: dict[str, str] | None = None,
 ) -> tuple[dict[str, str], dict[str, str]]:
     """The parameters and annotations of the Workflow Argo would run: template defaults, then what the Sensor
-    maps from the event (parameters and annotations), then --set."""
+    maps from the event (parameters and annotations), then --set. ``event_name``: the EventSource event that
+    delivered it (see ``route_event``); ``context``: its event context."""
     params = {p["name"]: str(p.get("value", "")) for p in template["spec"].get("arguments", {}).get("parameters", [])}
     annotations: dict[str, str] = {}
     if event is not None:
-        workflow, _trigger = route_event(sensors, template["metadata"]["name"], event)
+        workflow, _trigger = route_event(sensors, template["metadata"]["name"], event, event_name=event_name,
+                                         context=context)
         for p in workflow["spec"]["arguments"]["parameters"]:
             if p["name"] not in params:
                 raise RunError(f"the sensor sets parameter {p['name']!r} that the template does not declare")
@@ -316,13 +320,17 @@ def run_workflow(
     state_dir: Path | None = None,
     echo: bool = True,
     extra_templates: Sequence[Path | str] = (),
+    event_name: str | None = None,
+    event_context: dict[str, str] | None = None,
 ) -> RunResult:
     """``extra_templates``: files or folders holding WorkflowTemplates that ``templateRef`` tasks name besides the
-    generated ones (e.g. the team's training template behind ``drift-retrain``)."""
+    generated ones (e.g. the team's training template behind ``drift-retrain``). ``event_name``: the EventSource
+    event (endpoint or Kafka topic name) that delivered ``event``; ``event_context``: its context (id, time)."""
     template = load_template(template_name, generated)
     library = load_library(generated, extra_templates)
     params, annotations = submission(
-        template, sensors=load_sensors(generated), event=event, overrides=dict(overrides or {})
+        template, sensors=load_sensors(generated), event=event, overrides=dict(overrides or {}),
+        event_name=event_name, context=event_context,
     )
     workdir = workdir or Path(tempfile.mkdtemp(prefix="hera-flows-run-"))
     state_dir = state_dir or generated / ".hera-flows-local" / "state"
@@ -349,6 +357,7 @@ def run_command(args: Any) -> int:
             workdir=Path(args.workdir) if args.workdir else None,
             state_dir=Path(args.state_dir) if args.state_dir else None,
             extra_templates=[Path(p) for p in getattr(args, "template_files", None) or []],
+            event_name=getattr(args, "event_name", None),
         )
     except (RunError, SensorError, ExpressionError, OSError, yaml.YAMLError) as exc:
         print(f"hera-flows run: {exc}", file=sys.stderr)

@@ -172,7 +172,7 @@ def run_fan_out(
     result = TaskResult(
         name, "Failed" if failed else "Succeeded", outputs=outputs,
         message=failed[0].message if failed else "", attempts=max(c.attempts for c in children),
-        log="".join(c.log for c in children), seconds=time.monotonic() - started,
+        log="".join(c.log for c in children), seconds=time.monotonic() - started, children=children,
     )
     run.children[name] = children
     return result

@@ -243,12 +243,18 @@ def _set_dest(obj: Any, dest: str, value: str) -> None:
         obj[last] = value
 
 
-def route_event(sensors: list[dict[str, Any]], template_name: str, data: str) -> tuple[dict[str, Any], str]:
+def route_event(sensors: list[dict[str, Any]], template_name: str, data: str, *, event_name: str | None = None,
+                context: dict[str, str] | None = None) -> tuple[dict[str, Any], str]:
     """Find the one trigger of ``sensors`` that submits ``template_name`` and accepts this event.
 
-    Returns the Workflow it would submit and the trigger name; raises SensorError saying why not.
+    ``event_name``: the EventSource event that delivered it (a webhook endpoint's or a Kafka topic's name); a real
+    Sensor only ever sees an event on the dependency naming its source, so without it an event that passes the
+    filters of several dependencies is ambiguous (an error saying which). ``context``: the event context (its
+    ``id``, ``time``, ...; a webhook's by default). Returns the Workflow it would submit and the trigger name;
+    raises SensorError saying why not.
     """
     rejections: list[str] = []
+    accepted: list[tuple[dict[str, Any], str]] = []
     for sensor in sensors:
         dependencies = {d["name"]: d for d in sensor["spec"]["dependencies"]}
         for trigger in sensor["spec"]["triggers"]:
@@ -259,10 +265,21 @@ def route_event(sensors: list[dict[str, Any]], template_name: str, data: str) ->
             if resource.get("spec", {}).get("workflowTemplateRef", {}).get("name") != template_name:
                 continue
             dependency = dependencies[trigger["template"]["conditions"]]
+            if event_name is not None and dependency.get("eventName") != event_name:
+                continue
             passed, reasons = dependency_passes(dependency, data)
             if passed:
-                return submitted_workflow(trigger, dependency["name"], data), trigger["template"]["name"]
-            rejections.append(f"{sensor['metadata']['name']}/{dependency['name']}: " + "; ".join(reasons))
+                accepted.append((submitted_workflow(trigger, dependency["name"], data, context),
+                                 trigger["template"]["name"]))
+            else:
+                rejections.append(f"{sensor['metadata']['name']}/{dependency['name']}: " + "; ".join(reasons))
+    if len(accepted) > 1:
+        names = ", ".join(name for _, name in accepted)
+        raise SensorError(f"the event passes the filters of several triggers ({names}): name the event that "
+                          "delivered it (its endpoint or topic: --event-name)")
+    if accepted:
+        return accepted[0]
     if not rejections:
-        raise SensorError(f"no sensor submits the WorkflowTemplate {template_name}")
+        which = f" for the event {event_name!r}" if event_name is not None else ""
+        raise SensorError(f"no sensor submits the WorkflowTemplate {template_name}{which}")
     raise SensorError("the sensor filters drop this event: " + " | ".join(rejections))

@@ -1,7 +1,8 @@
 """`hera-flows step claims --action=confirm|release`: the end of a run's claims (see hera_flows/steps/state.py).
 
 - ``confirm`` runs as a DAG task right after review succeeded (the PR or issue exists): the run's pending claims
-  (cooldown, delivery id, week, triaged uid) become their full records.
+  (cooldown, delivery id, week, triaged uid) become their full records — or only the ``claims`` named, when one
+  run remediates several keys and each confirms its own.
 - ``release`` is the workflow's exit handler, so it runs however the run ended (Succeeded, Failed, Error, past its
   deadline, after ``argo stop``): claims still pending are deleted and ceiling slots given back, so a run that
   failed before its PR existed never locks its key. It never fails the workflow: an error is logged, and a claim
@@ -19,7 +20,7 @@ CONTRACT = Step(
     summary="confirm the run's pending claims after review, or release them in the exit handler",
     flags=(Flag("action", "confirm (after review) or release (exit handler)", choices=("confirm", "release")),
            Flag("state-namespace", "namespace of the guards' Leases")),
-    inputs=("workflow-uid", "workflow-status"),
+    inputs=("workflow-uid", "workflow-status", "claims"),
     outputs=("claims",),
 )
 
@@ -33,7 +34,10 @@ def main(argv: list[str]) -> int:
     from hera_flows.steps.state import open_store
 
     if args.action == "confirm":
-        done = open_store(args.state_namespace).confirm(holder)
+        # ``claims``: the Lease names of one remediation when a run remediates several keys (confirm only those,
+        # the others may still fail); empty: every pending claim of the run
+        names = [n.strip() for n in param("claims").split(",") if n.strip()] or None
+        done = open_store(args.state_namespace).confirm(holder, names)
         log(f"claims: confirmed {len(done)} claim(s) of run {holder}: {', '.join(done) or 'none'}")
         CONTRACT.write(args.outputs, claims=",".join(done))
         return 0

@@ -25,7 +25,14 @@ from hera_flows.steps.common import StepError, param
 PREFIX = "hera-flows.io/"
 # parameter-style name -> annotation key
 FIELDS = {name: PREFIX + name for name in ("event-body", "signature", "delivery-id", "timestamp",
-                                            "databricks-signature")}
+                                            "databricks-signature", "event-headers", "event-topic", "event-key",
+                                            "event-id")}
+
+
+def canonical_header(name: str) -> str:
+    """Go's http.CanonicalHeaderKey, as Argo Events' webhook source names headers: ``X-MLflow-Signature`` ->
+    ``X-Mlflow-Signature``."""
+    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
 
 
 def annotation_key(name: str) -> str:

@@ -35,7 +35,7 @@ import re
 import tempfile
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -386,10 +386,13 @@ class LeaseStore(ABC):
         return [lease for lease in self.list(selector)
                 if is_pending(lease) and (lease.get("spec") or {}).get("holderIdentity") == holder]
 
-    def confirm(self, holder: str) -> builtins.list[str]:
-        """Turn every pending claim of ``holder`` into its full record; returns the Lease names confirmed."""
+    def confirm(self, holder: str, names: Collection[str] | None = None) -> builtins.list[str]:
+        """Turn every pending claim of ``holder`` (or only those named in ``names``: one remediation of a run that
+        remediates several keys) into its full record; returns the Lease names confirmed."""
         done = []
         for lease in self.held_pending(holder):
+            if names is not None and lease["metadata"]["name"] not in names:
+                continue
             for _ in range(_CAS_ATTEMPTS):
                 updated = json.loads(json.dumps(lease))
                 updated["metadata"].pop("managedFields", None)

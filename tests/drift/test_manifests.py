@@ -12,7 +12,7 @@ import yaml
 from hera_flows.config import parse_config
 from hera_flows.generate import render
 from hera_flows.local.runner import LocalRun
-from hera_flows.local.sensor import dependency_passes, route_event
+from hera_flows.local.sensor import SensorError, dependency_passes, route_event
 from tests.support import schemas
 
 BASE = "repository: {url: 'https://github.com/acme/ml-gitops'}\n"
@@ -42,11 +42,23 @@ def test_everything_validates_against_both_argo_versions(pr_mode) -> None:
     assert "generated/workflowtemplates/drift-remediation.yaml" not in retrain
 
 
-def test_per_model_mutex_in_the_list_form(pr_mode) -> None:
+def test_per_model_mutex_on_each_keys_chain_in_the_list_form(pr_mode) -> None:
+    """One remediation per model at a time, across runs and across the keys of one run: a template-level mutex on
+    the per-key chain, named after the model the guard mapped and checked (Argo substitutes the chain's inputs into
+    its synchronization before taking the lock: workflow/controller/operator.go executeTemplate, processedTmpl ->
+    handleSynchronization, argoproj/argo-workflows)."""
     spec = pr_mode["generated/workflowtemplates/drift-remediation.yaml"]["spec"]
-    assert spec["synchronization"] == {"mutexes": [{"name": "drift-{{workflow.parameters.model}}"}]}
+    assert "synchronization" not in spec  # the guard itself runs at once: its cooldowns are race-free
+    [chain] = [t for t in spec["templates"] if t["name"] == "remediate"]
+    assert chain["synchronization"] == {"mutexes": [{"name": "drift-{{inputs.parameters.model}}"}]}
+    [main] = [t for t in spec["templates"] if t["name"] == "main"]
+    [fan_out] = [t for t in main["dag"]["tasks"] if t["name"] == "remediate"]
+    assert fan_out["withParam"] == "{{tasks.guard.outputs.parameters.remediations}}"
+    assert {p["name"]: p["value"] for p in fan_out["arguments"]["parameters"]}["model"] == "{{item.model}}"
+    assert spec["parallelism"] == 5
     singular = json.loads(json.dumps(pr_mode["generated/workflowtemplates/drift-remediation.yaml"]))
-    singular["spec"]["synchronization"] = {"mutex": {"name": "m"}}
+    [chain] = [t for t in singular["spec"]["templates"] if t["name"] == "remediate"]
+    chain["synchronization"] = {"mutex": {"name": "m"}}
     assert any("v4.1.2" in p for p in schemas.problems(singular))
 
 
@@ -66,34 +78,103 @@ def test_one_bearer_endpoint_per_source(pr_mode) -> None:
     assert sorted(webhook) == ["alertmanager", "arize", "evidently", "fiddler", "nannyml", "whylabs"]
     assert all(w["authSecret"] == {"name": "drift-webhook", "key": "token"} for w in webhook.values())
     assert webhook["alertmanager"]["endpoint"] == "/drift/alertmanager"
+    assert "eventsources/drift-kafka.yaml" not in pr_mode  # no Kafka source configured
 
 
-def test_sensor_rate_limit_at_least_once_and_filters(pr_mode, fixtures_dir) -> None:
+def test_the_sensor_drops_only_resolved_groups(pr_mode, fixtures_dir) -> None:
+    """Issue 14: an alert with no model label was dropped silently by the Sensor. Now the Sensor passes everything
+    but a resolved Alertmanager group; the guard decides (and says why) about models, names and severities."""
     sensor = pr_mode["sensors/drift-remediation.yaml"]
     for trigger in sensor["spec"]["triggers"]:
         assert trigger["atLeastOnce"] is True
         assert trigger["rateLimit"] == {"unit": "Hour", "requestsPerUnit": 20}
     deps = {d["eventName"]: d for d in sensor["spec"]["dependencies"]}
+    assert [name for name, d in deps.items() if d.get("filters")] == ["alertmanager"]
     firing = (fixtures_dir / "alertmanager" / "drift_alert_firing.json").read_text()
     resolved = (fixtures_dir / "alertmanager" / "drift_alert_resolved.json").read_text()
     assert dependency_passes(deps["alertmanager"], f'{{"header":{{}},"body":{firing}}}')[0]
     assert not dependency_passes(deps["alertmanager"], f'{{"header":{{}},"body":{resolved}}}')[0]
-    bad_name = firing.replace('"model": "recommendation"', '"model": "../../etc"')
-    assert not dependency_passes(deps["alertmanager"], f'{{"header":{{}},"body":{bad_name}}}')[0]
-
-    def evidently(severity: object) -> str:
-        return json.dumps({"header": {}, "body": {"kind": "hera-flows/drift", "model": "m", "feature": "f",
-                                                  "severity": severity}})
-
-    assert dependency_passes(deps["evidently"], evidently("critical"))[0]
-    assert dependency_passes(deps["evidently"], evidently("HIGH"))[0]
-    assert not dependency_passes(deps["evidently"], evidently("warning"))[0]
-    assert dependency_passes(deps["whylabs"], json.dumps({"body": {"datasetId": "m", "severity": 1}}))[0]
-    assert not dependency_passes(deps["whylabs"], json.dumps({"body": {"datasetId": "m", "severity": 3}}))[0]
-    workflow, _ = route_event([sensor], "drift-remediation", f'{{"header":{{}},"body":{firing}}}')
-    params = {p["name"]: p["value"] for p in workflow["spec"]["arguments"]["parameters"]}
-    assert params["event-source"] == "alertmanager" and params["model"] == "recommendation"
+    no_model = firing.replace('"model": "recommendation", ', "")
+    assert no_model != firing and dependency_passes(deps["alertmanager"], f'{{"header":{{}},"body":{no_model}}}')[0]
+    event = f'{{"header":{{"X-Test":["1"]}},"body":{no_model}}}'
+    workflow, trigger = route_event([sensor], "drift-remediation", event, event_name="alertmanager")
+    assert trigger == "remediate-from-alertmanager"
+    assert {p["name"]: p["value"] for p in workflow["spec"]["arguments"]["parameters"]} == {
+        "event-source": "alertmanager"}  # nothing from the event travels in a parameter
+    annotations = workflow["metadata"]["annotations"]
+    assert json.loads(annotations["hera-flows.io/event-body"]) == json.loads(no_model)
+    assert json.loads(annotations["hera-flows.io/event-headers"]) == {"X-Test": ["1"]}
+    assert annotations["hera-flows.io/event-id"] == "local"
     assert schemas.problems(workflow) == []
+    with pytest.raises(SensorError, match="passes the filters of several triggers"):
+        route_event([sensor], "drift-remediation", event)  # which endpoint received it? a real Sensor knows
+
+
+KAFKA = (", sources: [alertmanager, {name: ml-drift, kind: kafka, topic: ml.drift, brokers: ['kafka-0:9092', "
+         "'kafka-1:9092'], shape: alibi-detect, consumer_group: drift-ci, start_from_oldest: true, "
+         "tls: {ca_cert: {name: kafka-tls, key: ca.crt}, client_cert: {name: kafka-tls, key: tls.crt}, "
+         "client_key: {name: kafka-tls, key: tls.key}}, sasl: {mechanism: SCRAM-SHA-512, "
+         "user: {name: kafka-user, key: user}, password: {name: kafka-user, key: password}}, kafka_version: 3.6.0, "
+         "mapping: {vars: {model: income, features: [age, workclass, education, hours]}}}]")
+
+
+def test_a_kafka_source_is_an_argo_events_kafka_eventsource() -> None:
+    """Issue 14 item 2: topic, brokers, TLS/SASL Secret references and the consumer group, validated strictly
+    against the Argo Events v1.9.11 schema; jsonBody so the record's JSON reaches the guard as JSON. What Argo
+    Events requires beyond the schema (pkg/eventsources/sources/kafka/validate.go, argoproj/argo-events): url,
+    topic, and a consumer group or a partition; TLS with a CA or a client pair (ValidateTLSConfig)."""
+    docs = _render(KAFKA)
+    source = docs["eventsources/drift-kafka.yaml"]
+    assert schemas.problems(source) == []
+    assert sorted(docs["eventsources/drift.yaml"]["spec"]["webhook"]) == ["alertmanager"]
+    kafka = source["spec"]["kafka"]["ml-drift"]
+    assert kafka["url"] == "kafka-0:9092,kafka-1:9092" and kafka["topic"] == "ml.drift" and kafka["jsonBody"]
+    assert kafka["consumerGroup"] == {"groupName": "drift-ci", "oldest": True, "rebalanceStrategy": "range"}
+    assert kafka["tls"] == {"caCertSecret": {"name": "kafka-tls", "key": "ca.crt"},
+                            "clientCertSecret": {"name": "kafka-tls", "key": "tls.crt"},
+                            "clientKeySecret": {"name": "kafka-tls", "key": "tls.key"}}
+    assert kafka["sasl"]["mechanism"] == "SCRAM-SHA-512" and kafka["version"] == "3.6.0"
+    assert "service" not in source["spec"]  # it connects out to the brokers; nothing connects to it
+    sensor = docs["sensors/drift-remediation.yaml"]
+    assert schemas.problems(sensor) == []
+    [dependency] = [d for d in sensor["spec"]["dependencies"] if d["eventName"] == "ml-drift"]
+    assert dependency["eventSourceName"] == "drift-kafka" and "filters" not in dependency
+    [trigger] = [t for t in sensor["spec"]["triggers"] if t["template"]["conditions"] == dependency["name"]]
+    sources = {(m["src"].get("dataKey") or "context:" + m["src"]["contextKey"]): m["dest"]
+               for m in trigger["template"]["argoWorkflow"]["parameters"]}
+    assert sources == {"body": "metadata.annotations.hera-flows\\.io/event-body",
+                       "context:id": "metadata.annotations.hera-flows\\.io/event-id",
+                       "headers": "metadata.annotations.hera-flows\\.io/event-headers",
+                       "topic": "metadata.annotations.hera-flows\\.io/event-topic",
+                       "key": "metadata.annotations.hera-flows\\.io/event-key"}
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (", sources: [{name: k, kind: kafka, shape: alibi-detect, topic: t}]", "kind kafka needs topic and brokers"),
+    (", sources: [{name: k, kind: kafka, shape: alibi-detect, topic: t, brokers: ['b:9092'], "
+     "tls: {client_cert: {name: s, key: c}}}]", "client_cert and client_key go together"),
+    (", sources: [{name: k, kind: kafka, shape: alibi-detect, topic: t, brokers: ['b:9092'], tls: {}}]",
+     "a CA certificate, a client certificate and key, or both"),
+    (", sources: [{name: k, shape: alibi-detect, topic: t}]", "are for kind kafka"),
+    (", sources: [{name: my-monitor}]", "is not a named tool"),
+    (", sources: [{name: my-monitor, shape: custom, mapping: {fields: {feature: body.f}}}]",
+     "fields.model is required"),
+    (", sources: [{name: a, shape: custom, mapping: {fields: {model: 'body.m ?? '}}}]",
+     "mapping: fields.model: expected a value at character 11 (found the end)"),
+    (", sources: [alertmanager, {name: alertmanager, shape: alertmanager}]", "names must be unique: alertmanager"),
+    (", sources: [alertmanager], webhook: {sources: [evidently]}", "webhook.sources is its older spelling"),
+])
+def test_a_bad_source_is_one_line_naming_it(extra: str, message: str) -> None:
+    from hera_flows.config import ConfigError
+
+    with pytest.raises(ConfigError) as excinfo:
+        _render(extra)
+    assert any(message in line for line in excinfo.value.problems), excinfo.value.problems
+
+
+def test_the_older_webhook_sources_spelling_still_works() -> None:
+    docs = _render(", webhook: {sources: [alertmanager, evidently]}")
+    assert sorted(docs["eventsources/drift.yaml"]["spec"]["webhook"]) == ["alertmanager", "evidently"]
 
 
 def test_only_the_guard_may_patch_workflows(pr_mode) -> None:
@@ -113,19 +194,25 @@ def test_only_the_guard_may_patch_workflows(pr_mode) -> None:
         "hera-flows-guard"}
 
 
-def test_retrain_mode_runs_the_team_template_behind_the_guard(tmp_path, monkeypatch) -> None:
+def test_retrain_mode_runs_the_team_template_behind_the_guard_per_key(tmp_path, monkeypatch) -> None:
     docs = _render(", mode: retrain, retrain: {workflow_template: train-fraud, template: train, "
                    "parameters: {model-name: model, drifted-feature: feature}}")
     template = docs["generated/workflowtemplates/drift-retrain.yaml"]
-    [dag] = [t for t in template["spec"]["templates"] if t["name"] == "main"]
-    [retrain] = [t for t in dag["dag"]["tasks"] if t["name"] == "retrain"]
-    assert retrain["templateRef"] == {"name": "train-fraud", "template": "train"}
+    templates = {t["name"]: t for t in template["spec"]["templates"]}
+    [retrain] = [t for t in templates["main"]["dag"]["tasks"] if t["name"] == "retrain"]
+    assert retrain["template"] == "retrain-key"
+    assert retrain["withParam"] == "{{tasks.guard.outputs.parameters.remediations}}"
     assert retrain["when"] == "'{{tasks.guard.outputs.parameters.decision}}' == 'proceed'"
-    assert {p["name"]: p["value"] for p in retrain["arguments"]["parameters"]} == {
-        "drifted-feature": "{{tasks.guard.outputs.parameters.feature}}",
-        "model-name": "{{tasks.guard.outputs.parameters.model}}"}
-    [guard] = [t for t in template["spec"]["templates"] if t["name"] == "guard"]
-    assert "--max-open-prs=0" in guard["container"]["args"]
+    chain = templates["retrain-key"]
+    assert chain["synchronization"] == {"mutexes": [{"name": "drift-{{inputs.parameters.model}}"}]}
+    train, confirm = chain["dag"]["tasks"]
+    assert train["templateRef"] == {"name": "train-fraud", "template": "train"}
+    assert {p["name"]: p["value"] for p in train["arguments"]["parameters"]} == {
+        "drifted-feature": "{{inputs.parameters.feature}}", "model-name": "{{inputs.parameters.model}}"}
+    assert confirm["depends"] == "train.Succeeded"
+    assert {p["name"]: p["value"] for p in confirm["arguments"]["parameters"]}["claims"] == \
+        "{{inputs.parameters.claims}}"  # this key's cooldown only: another key's training may still fail
+    assert "--max-open-prs=0" in templates["guard"]["container"]["args"]
     assert docs["sensors/drift-remediation.yaml"]["spec"]["triggers"][0]["template"]["argoWorkflow"]["source"][
         "resource"]["spec"]["workflowTemplateRef"]["name"] == "drift-retrain"
 
@@ -134,7 +221,7 @@ def test_retrain_mode_runs_the_team_template_behind_the_guard(tmp_path, monkeypa
     body = json.dumps({"kind": "hera-flows/drift", "model": "fraud", "feature": "amount", "severity": "critical",
                        "value": 0.5, "threshold": 0.1, "id": "e1"})
     params = {p["name"]: p.get("value", "") for p in template["spec"]["arguments"]["parameters"]}
-    params.update({"event-source": "evidently", "model": "fraud"})
+    params.update({"event-source": "evidently"})
     from hera_flows.steps import naming
     from hera_flows.steps.state import FileLeaseStore
 
@@ -157,10 +244,11 @@ def test_the_examples_stay_true() -> None:
     for name, source, count in [("event.alertmanager-firing.json", "alertmanager", 2),
                                 ("event.alertmanager-data-bug.json", "alertmanager", 1),
                                 ("event.evidently-monitor.json", "evidently", 1)]:
-        workflow, trigger = route_event(sensors, "drift-remediation", (examples / name).read_text())
+        workflow, trigger = route_event(sensors, "drift-remediation", (examples / name).read_text(),
+                                        event_name=source)
         params = {p["name"]: p["value"] for p in workflow["spec"]["arguments"]["parameters"]}
-        assert trigger == f"remediate-from-{source}" and params["model"] == "fraud-detector"
-        assert "event-body" not in params  # event data travels in an annotation, never in a parameter
+        assert trigger == f"remediate-from-{source}" and params == {"event-source": source}
+        # event data travels in annotations, never in a parameter
         assert len(normalise(source, workflow["metadata"]["annotations"]["hera-flows.io/event-body"])) == count
     params_file = examples / "gitops-repo" / "pipelines" / "fraud-detector" / "params.yaml"
     assert validate_params(params_file.read_text(), 7) == []
@@ -193,9 +281,13 @@ def test_an_alert_holding_template_braces_reaches_the_guard_unchanged(tmp_path) 
                                          {"name": "model"}, {"name": "feature"}]},
                                          "container": {"image": "x", "command": ["true"]}}]}}))
     result = run_workflow("drift-retrain", generated=generated, event=data, workdir=tmp_path / "run",
-                          state_dir=tmp_path / "state", echo=False, extra_templates=[train])
+                          state_dir=tmp_path / "state", echo=False, extra_templates=[train], event_name="alertmanager")
     assert result.tasks["guard"].phase == "Succeeded", result.tasks["guard"].log[-2000:]
     assert result.tasks["guard"].outputs["decision"] == "proceed"
+    # the description reaches the key's event (a detail shown in the PR) with its braces defused
+    [item] = json.loads(result.tasks["guard"].outputs["remediations"])
+    description = json.loads(item["event"])["details"]["description"]
+    assert "{{" not in description and "$value" in description
     [record] = (tmp_path / "state" / "workflows").glob("*.json")
     stored = json.loads(record.read_text())["metadata"]["annotations"]["hera-flows.io/event-body"]
     assert json.loads(stored) == event["body"]  # not substituted, not evaluated

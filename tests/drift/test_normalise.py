@@ -85,18 +85,23 @@ def test_vendor_non_alerts_give_nothing(source, body) -> None:
     ("alertmanager", "{not json", "not JSON"),
     ("alertmanager", {"version": "4", "alerts": [{"status": "firing", "labels": {"model": "a b", "feature": "f",
                                                                                   "severity": "high"}}]},
-     "alerts[0].labels.model 'a b' is not a valid name"),
+     "alertmanager: body.alerts[0]: model (item.labels.model) 'a b' is not a valid name"),
     ("alertmanager", {"alerts": [{"status": "firing", "labels": {"model": "m" * 200, "feature": "f",
                                                                   "severity": "high"}}]}, "not a valid name"),
     ("alertmanager", {"alerts": [{"status": "firing", "labels": {"model": "m", "feature": "f\n; rm -rf",
-                                                                  "severity": "high"}}]}, "labels.feature"),
+                                                                  "severity": "high"}}]},
+     "feature (item.labels.feature)"),
     ("alertmanager", {"alerts": [{"status": "firing", "labels": {"model": "m", "feature": "f",
                                                                   "severity": "loud"}}]}, "not a known severity"),
-    ("alertmanager", {"version": "3", "alerts": []}, "version '3' is not supported"),
-    ("alertmanager", {"alerts": "nope"}, "'alerts' must be a JSON list"),
-    ("evidently", {"kind": "other"}, "not a hera-flows drift monitor event"),
-    ("arize", {"model_id": "m", "feature_name": "f", "metric_value": "lots"}, "'metric_value' 'lots' is not a number"),
-    ("whylabs", {"datasetId": "m", "severity": 9, "anomalies": []}, "'severity' 9 is not 1-5"),
+    ("alertmanager", {"alerts": [{"status": "firing", "labels": {"alertname": "DataDriftDetected",
+                                                                  "feature": "f", "severity": "high"}}]},
+     "alertmanager: body.alerts[0]: model (item.labels.model) is missing"),
+    ("alertmanager", {"version": "3", "alerts": []}, 'does not have the expected shape (match: body.version == "4"'),
+    ("alertmanager", {"alerts": "nope"}, "the event holds no drift record: body.alerts is not a list"),
+    ("evidently", {"kind": "other"}, 'does not have the expected shape (match: body.kind == "hera-flows/drift")'),
+    ("arize", {"model_id": "m", "feature_name": "f", "metric_value": "lots"},
+     "value (body.metric_value) 'lots' is not a number"),
+    ("whylabs", {"datasetId": "m", "severity": 9, "anomalies": [{"column": "c"}]}, "severity (body.severity ?? 3) '9'"),
     ("nope", {}, "unknown drift source"),
 ])
 def test_untrusted_input_fails_with_one_clear_line(source, body, message) -> None:
@@ -104,3 +109,122 @@ def test_untrusted_input_fails_with_one_clear_line(source, body, message) -> Non
         normalise(source, body)
     text = str(excinfo.value)
     assert message in text and "\n" not in text
+
+
+# --- model-level alerts, alerts without a model, Alibi-Detect, your own shape (issue 14 items 1-2) --------------
+
+from hera_flows.steps.drift.normalise import (  # noqa: E402
+    Source,
+    compile_mapping,
+    deliver,
+    mapping_spec,
+    source_from_spec,
+)
+from hera_flows.steps.event_data import canonical_header  # noqa: E402
+
+FEATURES = ["age", "workclass", "education", "hours_per_week"]
+
+
+def _model_level_group() -> dict:
+    """The Evidently -> Prometheus -> Alertmanager loop of a typical ModelOps setup: ModelDriftDetected{model=...}."""
+    return {"version": "4", "status": "firing", "receiver": "argo-events-drift",
+            "groupLabels": {"alertname": "ModelDriftDetected", "model": "churn"},
+            "alerts": [{"status": "firing", "fingerprint": "0a1b2c3d4e5f6071",
+                        "labels": {"alertname": "ModelDriftDetected", "model": "churn", "severity": "critical"},
+                        "annotations": {"summary": "share of drifted features 0.6", "value": "0.6",
+                                        "threshold": "0.5"},
+                        "startsAt": "2026-11-22T06:15:00Z", "endsAt": "0001-01-01T00:00:00Z"}]}
+
+
+def test_a_model_level_alert_is_one_event_for_the_whole_model() -> None:
+    [event] = normalise("alertmanager", _model_level_group())
+    assert (event.model, event.feature, event.key, event.model_level) == ("churn", "", ("churn", "*"), True)
+    assert (event.severity, event.metric, event.metric_value, event.threshold) == ("critical",
+                                                                                    "ModelDriftDetected", 0.6, 0.5)
+
+
+def test_an_alert_without_a_model_label_is_unmapped_with_one_line(fixtures_dir) -> None:
+    """The shared-rule DataDriftDetected alert of the issue: the guard reports it (skipped-unmapped), nothing
+    is dropped in silence; the other alerts of the group still map."""
+    body = json.loads(_load(fixtures_dir, "alertmanager", "drift_alert_firing.json"))
+    del body["alerts"][0]["labels"]["model"]
+    delivery = deliver(Source("alertmanager", "alertmanager", compile_mapping(mapping_spec("alertmanager"))),
+                       {"header": {}, "body": body, "id": ""})
+    assert [e.feature for e in delivery.events] == ["category_id"]
+    assert delivery.unmapped == ["alertmanager: body.alerts[0]: model (item.labels.model) is missing"]
+
+
+def test_your_own_mapping_over_a_shape_field_by_field() -> None:
+    """A shared rule puts the model in labels.service and has no severity: map both, keep the rest."""
+    override = {"fields": {"model": "item.labels.model ?? item.labels.service", "severity":
+                           'item.labels.severity ?? "high"'}}
+    source = source_from_spec("shared-rules", {"shape": "alertmanager",
+                                               "mapping": mapping_spec("alertmanager", override)})
+    body = {"version": "4", "status": "firing", "alerts": [
+        {"status": "firing", "labels": {"alertname": "DataDriftDetected", "service": "reco", "feature": "price"},
+         "annotations": {"value": "0.4", "threshold": "0.2"}}]}
+    [event] = deliver(source, {"header": {}, "body": body, "id": ""}).events
+    assert (event.model, event.feature, event.severity, event.metric_value, event.source) == (
+        "reco", "price", "high", 0.4, "shared-rules")
+
+
+def _alibi(override: dict | None = None, shape: str = "alibi-detect") -> Source:
+    return Source("alibi", shape, compile_mapping(mapping_spec(shape, override)))
+
+
+def test_alibi_detect_server_cloudevent_ks_batch(fixtures_dir) -> None:
+    """KSDrift (batch): is_drift 1, per-feature p-values against the Bonferroni threshold 0.0125; the model is in
+    the CloudEvent's ce-inferenceservicename header (Argo Events canonicalises header names)."""
+    fixture = json.loads(_load(fixtures_dir, "alibi-detect", "cloudevent_adserver_ksdrift_batch.json"))
+    header = {canonical_header(k): [v] for k, v in fixture["headers"].items()}
+    document = {"header": header, "body": fixture["body"], "id": "ignored"}
+    [event] = deliver(_alibi(), document).events  # no feature names configured: model-level, the index noted
+    assert (event.model, event.feature, event.metric, event.threshold) == ("income", "", "p_val", 0.0125)
+    assert event.metric_value == pytest.approx(7.859417650024625e-08)
+    assert event.id == fixture["headers"]["ce-id"] and event.details["drifted_features"] == "1"
+    assert event.details["direction"] == "below" and event.details["detector"] == "KSDrift"
+    [named] = deliver(_alibi({"vars": {"features": FEATURES}}), document).events
+    assert named.feature == "workclass" and named.key == ("income", "workclass")
+
+
+def test_mlserver_v2_rest_response_tabular_batch(fixtures_dir) -> None:
+    """What Seldon Core 2 writes to seldon.<ns>.model.<drift model>.outputs over REST: a V2 response whose output
+    tensors are the detector's predict() dict ([1, n] arrays, [1, 1] scalars)."""
+    fixture = json.loads(_load(fixtures_dir, "alibi-detect", "mlserver_v2_rest_tabulardrift_batch.json"))
+    source = _alibi({"vars": {"model": "income", "features": FEATURES}}, "seldon-v2")
+    document = {"topic": "seldon.seldon-mesh.model.income-drift.outputs", "key": "", "headers": {},
+                "body": fixture["body"], "id": "drift-kafka:income:kafka:9092:seldon.seldon-mesh.model.income-"
+                                                "drift.outputs:0:17"}
+    [event] = deliver(source, document).events
+    assert (event.model, event.feature, event.threshold, event.id) == ("income", "workclass", 0.0125,
+                                                                       fixture["body"]["id"])
+    assert event.details["detector"] == "TabularDrift" and event.details["detector_model"] == "income-drift"
+
+
+def test_seldon_v2_kafka_protobuf_json_per_feature(fixtures_dir) -> None:
+    """The pipeline (gRPC) path as protobuf JSON: int64 contents as strings, drift_type 'feature' (is_drift per
+    feature); only the flagged feature drifts, though feature 3's distance is the largest."""
+    fixture = json.loads(_load(fixtures_dir, "alibi-detect", "kafka_seldon_v2_outputs_tabulardrift_feature.json"))
+    source = _alibi({"vars": {"model": "income", "features": FEATURES}}, "seldon-v2")
+    document = {"topic": fixture["topic"], "key": fixture["key"], "headers": fixture["headers"],
+                "body": fixture["value_protojson"], "id": "x"}
+    [event] = deliver(source, document).events
+    assert (event.model, event.feature, event.threshold) == ("income", "workclass", 0.05)
+    assert event.id == fixture["headers"]["x-request-id"] and event.details["pipeline"] == "income-production"
+    assert event.metric_value == pytest.approx(7.859418e-08)
+
+
+def test_alibi_detect_without_drift_or_without_a_model() -> None:
+    calm = {"data": {"is_drift": 0, "p_val": [0.9, 0.5], "distance": [0.1, 0.2], "threshold": 0.025},
+            "meta": {"name": "KSDrift"}}
+    delivery = deliver(_alibi({"vars": {"model": "m"}}), {"headers": {}, "body": calm, "id": ""})
+    assert delivery.events == [] and delivery.empty.endswith("alibi_drift(body.data) is empty")
+    drifted = {**calm, "data": {**calm["data"], "is_drift": 1, "p_val": [0.001, 0.5]}}
+    nameless = deliver(_alibi(), {"headers": {}, "body": drifted, "id": ""})
+    assert nameless.events == [] and nameless.unmapped[0].startswith("alibi: alibi_drift(body.data)[0]: model (")
+    assert nameless.unmapped[0].endswith("is missing")
+    mmd = {"data": {"is_drift": 1, "p_val": 0.0, "distance": 0.04, "threshold": 0.05, "distance_threshold": 0.01},
+           "meta": {"name": "MMDDrift"}}
+    [event] = deliver(_alibi({"vars": {"model": "m", "features": FEATURES}}), {"headers": {}, "body": mmd,
+                                                                              "id": ""}).events
+    assert (event.feature, event.metric, event.metric_value) == ("", "p_val", 0.0)  # multivariate: model-level

@@ -5,7 +5,8 @@
   ``<pipelines-dir>/<model>/<params-file>`` (default ``pipelines/<model>/params.yaml``) — see
   docs/patterns/drift.md for the expected keys;
 - the recent git history (``git log``, bounded) of the feature's pipeline files: the files under
-  ``<pipelines-dir>/<model>/`` whose path or content mentions the feature;
+  ``<pipelines-dir>/<model>/`` whose path or content mentions the feature (a model-level event, with no feature,
+  takes the whole folder's history);
 - the MLflow metrics of the serving version (the version holding ``--serving-alias``), through the same
   retried client the promotion context uses;
 - ``data_quality``: whether the evidence points at an upstream data bug (a schema change or missing values)
@@ -62,9 +63,11 @@ param = CONTRACT.param
 def main(argv: list[str]) -> int:
     args = CONTRACT.parse(argv)
     event = parse_json(param("event", required=True), "the event parameter")
-    for name in ("model", "feature", "metric", "source", "id"):
+    for name in ("model", "metric", "source", "id"):
         if not isinstance(event.get(name), str) or not event[name]:
             raise StepError(f"the event parameter has no {name!r} (it comes from the guard's event output)")
+    if not isinstance(event.get("feature", ""), str):
+        raise StepError("the event parameter's feature must be a string (empty for a model-level event)")
     deadline = time.monotonic() + args.deadline_seconds
     with tempfile.TemporaryDirectory(prefix="hf-drift-context-") as scratch:
         from hera_flows.steps.mlflow_registry import clone_repository
@@ -77,18 +80,18 @@ def main(argv: list[str]) -> int:
     context["branch"] = param("branch")
     CONTRACT.write(args.outputs, context=json.dumps(context, indent=2, sort_keys=True, allow_nan=False))
     dq = context["data_quality"]
-    log(f"drift-context: {event['model']}/{event['feature']}: params "
+    log(f"drift-context: {event['model']}/{event.get('feature') or '*'}: params "
         f"{'found' if context['pipeline']['params'] is not None else 'missing'}, {len(context['history'])} commits, "
         f"data quality suspected: {dq['suspected']}")
     return 0
 
 
 def build_context(repo: Path, event: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    model, feature = event["model"], event["feature"]
+    model, feature = event["model"], event.get("feature") or ""
     folder = f"{args.pipelines_dir}/{model}"
     params_path = f"{folder}/{args.params_file}"
     params, params_error = read_params(repo / params_path)
-    files = feature_files(repo, folder, feature)
+    files = feature_files(repo, folder, feature) if feature else []
     return {
         "pattern": "drift",
         "event": event,
@@ -161,7 +164,7 @@ def data_quality(event: dict[str, Any], params: dict[str, Any] | None) -> dict[s
     if details.get("dtype") and details.get("reference_dtype") and details["dtype"] != details["reference_dtype"]:
         reasons.append(f"the column type changed from {details['reference_dtype']} to {details['dtype']}")
     features = (params or {}).get("features")
-    if isinstance(features, list) and features and event.get("feature") not in features:
+    if isinstance(features, list) and features and event.get("feature") and event.get("feature") not in features:
         reasons.append(f"{event.get('feature')} is not one of the pipeline's features (schema change upstream?)")
     return {"suspected": bool(reasons), "reasons": reasons}
 

@@ -7,7 +7,8 @@ with surgical text edits so the team's comments and layout survive:
 - ``dataset.window_end`` becomes the day of the drift alert (UTC): the training window slides onto the data
   that drifted;
 - ``dataset.window_days`` is halved (never below ``--min-window-days``) when the drift is severe — the metric is
-  at least twice its threshold — so the new distribution dominates the training set; otherwise unchanged;
+  at least twice its threshold (at most half of it for a metric that drifts downwards, e.g. a p-value) — so the
+  new distribution dominates the training set; otherwise unchanged;
 - ``retraining.revision`` is incremented and ``retraining.reason`` quotes the metric, value and threshold.
 
 Every value is computed from the base branch's file and the event, so a redelivered event rebuilds the same
@@ -50,8 +51,8 @@ def writable_paths(repo: Path, context: dict[str, Any], args: argparse.Namespace
 
 def builtin_edit(repo: Path, context: dict[str, Any], args: argparse.Namespace) -> str:
     event = context.get("event") or {}
-    if not event.get("model") or not event.get("feature"):
-        raise StepError("the context has no drift event (model and feature)")
+    if not event.get("model"):
+        raise StepError("the context has no drift event (its model)")
     if (context.get("data_quality") or {}).get("suspected"):
         return write_issue(repo.parent, context)
     return propose_retraining(repo, context, args.pipelines_dir, args.params_file, args.min_window_days)
@@ -69,7 +70,8 @@ def write_issue(workspace: Path, context: dict[str, Any]) -> str:
     reasons = context["data_quality"]["reasons"]
     history = context.get("history") or []
     lines = [
-        f"A drift alert on `{event['model']}` / `{event['feature']}` looks like an **upstream data problem**, "
+        f"A drift alert on `{event['model']}` / `{event.get('feature') or '*'}` looks like an **upstream data "
+        "problem**, "
         "not a distribution shift, so no retraining was proposed.",
         "",
         f"**Evidence:** {_evidence(event)}.",
@@ -83,10 +85,11 @@ def write_issue(workspace: Path, context: dict[str, Any]) -> str:
     if history:
         lines += ["", "**Recent changes to the feature's pipeline files:**",
                   *[f"- `{c['commit']}` {c['date'][:10]} {c['subject']}" for c in history[:10]]]
-    issue = {"title": f"Data quality: {event['model']}/{event['feature']} ({event.get('metric')})",
+    issue = {"title": f"Data quality: {event['model']}/{event.get('feature') or '*'} ({event.get('metric')})",
              "body": "\n".join(lines) + "\n", "labels": ISSUE_LABELS}
     (workspace / "issue.json").write_text(json.dumps(issue, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return (f"Opened a data-quality issue instead of a retraining proposal for {event['model']}/{event['feature']}: "
+    return (f"Opened a data-quality issue instead of a retraining proposal for {event['model']}/"
+            f"{event.get('feature') or '*'}: "
             + "; ".join(reasons) + ".\n")
 
 
@@ -117,13 +120,15 @@ def propose_retraining(repo: Path, context: dict[str, Any], pipelines_dir: str, 
         raise StepError(f"{relative}: dataset.window_days must be a positive whole number of days")
     window = dataset["window_days"]
     value, threshold = event.get("metric_value"), event.get("threshold")
+    below = (event.get("details") or {}).get("direction") == "below"
     severe = isinstance(value, (int, float)) and isinstance(threshold, (int, float)) and threshold > 0 \
-        and value >= SEVERE_FACTOR * threshold
+        and (value <= threshold / SEVERE_FACTOR if below else value >= SEVERE_FACTOR * threshold)
     new_window = max(min_window_days, window // 2) if severe else window
     retraining = data.get("retraining") if isinstance(data.get("retraining"), dict) else {}
     revision = retraining.get("revision", 0)
     revision = revision if isinstance(revision, int) and not isinstance(revision, bool) else 0
-    reason = f"drift on {event['feature']}: {_evidence(event)}"
+    subject = event.get("feature") or "the whole model (no single feature named)"
+    reason = f"drift on {subject}: {_evidence(event)}"
     edits = [
         (("dataset", "window_end"), _alert_day(event)),
         (("dataset", "window_days"), new_window),
@@ -132,10 +137,12 @@ def propose_retraining(repo: Path, context: dict[str, Any], pipelines_dir: str, 
     ]
     new_text, changes = set_values(text, edits)
     path.write_text(new_text, encoding="utf-8")
-    why = (f"halved (not below {min_window_days} days) because the metric is at least {SEVERE_FACTOR:g}x its "
+    why = (f"halved (not below {min_window_days} days) because the metric is {SEVERE_FACTOR:g}x past its "
            "threshold" if severe and new_window != window else "unchanged (drift below the severe factor)")
+    drifted_on = f"`{event['feature']}`" if event.get("feature") else \
+        "the model as a whole (the alert named no single feature)"
     lines = [
-        f"Retraining proposal for `{event['model']}` after drift on `{event['feature']}`.",
+        f"Retraining proposal for `{event['model']}` after drift on {drifted_on}.",
         "",
         f"- Evidence: {_evidence(event)}.",
         f"- `{relative}`: training window now ends on the alert day; window length {why}.",

@@ -1,20 +1,20 @@
-"""Turn a monitoring tool's webhook body into drift events: one per (model, feature) that is firing.
+"""One drift delivery -> the drift events in it, whatever tool sent it, through the source's mapping.
 
-Every tool speaks its own JSON; everything after the guard sees only :class:`DriftEvent`. A normaliser returns
-a list because one delivery can carry several alerts (an Alertmanager group with N firing alerts gives N
-events); resolved or healthy alerts give none. The body is untrusted: names are checked for length and
-charset here (they become branch names, Lease keys, label hashes and mutex names), and a bad field is one
-clear :class:`~hera_flows.steps.common.StepError` line naming the field.
+A source (one webhook endpoint or one Kafka topic) has a shape (hera_flows/steps/drift/shapes.py: a default
+mapping for the named tools, Alibi-Detect and Seldon Core 2) and the configured mapping over it; the mapping
+turns the delivery into records (hera_flows/steps/event_mapping.py) and each firing record becomes a
+``DriftEvent(model, feature, severity, metric, metric_value, threshold, source, id)`` here, once its values are
+checked: names become branches, Lease keys and mutex names, so they keep to a portable charset; severities are
+mapped to ``critical, high, medium, warning, low, info`` (an unknown word is an error, so a typo never silently
+never matches); numbers must be finite.
 
-Accepted shapes (see docs/patterns/drift.md for examples):
+Nothing a delivery holds is lost without a word: a record that cannot become an event (no model, a bad name, an
+unknown severity) is *unmapped*, with one line saying which field and why; a record that is not firing
+(resolved, ``drifted: false``) is listed as such; a delivery with no records says why. The guard records all of
+it in its ``considered`` output and its decision.
 
-- ``alertmanager``: Prometheus Alertmanager webhook, payload version 4 — ``alerts[]`` with ``status``,
-  ``labels.model``, ``labels.feature``, ``labels.severity``, optional ``labels.metric``, ``annotations.value`` and
-  ``annotations.threshold``, and ``fingerprint``.
-- ``evidently``: the event hera-flows' own drift monitor posts (``kind: hera-flows/drift``), one per column.
-- ``arize``, ``whylabs``, ``fiddler``, ``nannyml``: these vendors do not publish a webhook body schema (or send
-  alerts only to Slack/PagerDuty/e-mail); we accept the documented subset below, which their custom webhook or
-  a small relay can send. Field names follow each vendor's own vocabulary.
+An event without a feature (a model-level alert such as ``ModelDriftDetected{model=...}``, or a multivariate
+detector) is remediated per model: its feature is empty and its key ``model@*``.
 """
 
 from __future__ import annotations
@@ -23,19 +23,22 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Mapping as MappingABC
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hera_flows.steps.common import StepError
+from hera_flows.steps.drift import shapes
+from hera_flows.steps.event_mapping import Mapping, MappingError, Record, merge_specs, present
 
 SEVERITIES = ("critical", "high", "medium", "warning", "low", "info")
 # Names become branches, Lease keys and mutex names: keep them to a portable charset.
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 FEATURE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._:-]{0,127}$")
 EVENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+=-]{0,127}$")
-MAX_ALERTS = 1000  # Alertmanager's max_alerts caps a group too; more than this is not a drift alert
+MODEL_LEVEL = "*"  # the feature part of a model-level event's key: no feature name can be "*"
 MAX_TEXT = 500
+CORE_FIELDS = ("model", "feature", "severity", "metric", "value", "threshold", "id", "direction")
 
 # Vendor severity words -> ours. Anything else is an error (a typo must not silently never match).
 SEVERITY_WORDS = {
@@ -46,13 +49,12 @@ SEVERITY_WORDS = {
     "warn": "warning", "minor": "low", "p4": "low",
     "informational": "info", "none": "info", "p5": "info",
 }
-# WhyLabs severities are integers, 1 the most severe.
-WHYLABS_SEVERITY = {1: "critical", 2: "high", 3: "medium", 4: "low", 5: "info"}
+SOURCES = shapes.NAMED_TOOLS  # the tools with an endpoint by default
 
 
 @dataclass(frozen=True)
 class DriftEvent:
-    """One firing drift signal for one (model, feature), whatever tool sent it."""
+    """One firing drift signal for one (model, feature) — or for the whole model when ``feature`` is empty."""
 
     model: str
     feature: str
@@ -66,7 +68,11 @@ class DriftEvent:
 
     @property
     def key(self) -> tuple[str, str]:
-        return (self.model, self.feature)
+        return (self.model, self.feature or MODEL_LEVEL)
+
+    @property
+    def model_level(self) -> bool:
+        return not self.feature
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,34 +83,105 @@ def key_hash(model: str, feature: str, length: int = 16) -> str:
     return hashlib.sha256(json.dumps([model, feature]).encode("utf-8")).hexdigest()[:length]
 
 
-# --- field checks -----------------------------------------------------------------------------------------
+# --- sources ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Source:
+    """One configured drift source as the guard sees it: its transport, its mapping and its severity words."""
+
+    name: str
+    shape: str
+    mapping: Mapping
+    kind: str = "webhook"  # webhook | kafka
+    severities: dict[str, str] = field(default_factory=dict)
+    signature: dict[str, Any] | None = None
+
+    def severity(self, value: Any, where: str) -> str:
+        text = value if isinstance(value, str) else (str(value) if isinstance(value, int)
+                                                      and not isinstance(value, bool) else None)
+        if text is not None:
+            word = text.strip().lower()
+            known = {**SEVERITY_WORDS, **shapes.SHAPE_SEVERITIES.get(self.shape, {}), **self.severities}
+            if word in known:
+                return known[word]
+        shown = "missing" if value is None or value == "" else f"{str(value)[:40]!r} is not a known severity"
+        raise Unmapped(f"{where} {shown} ({', '.join(SEVERITIES)}; map other words with the source's severities)")
+
+
+def mapping_spec(shape: str, override: MappingABC[str, Any] | None = None) -> dict[str, Any]:
+    """The effective mapping of a source: the shape's preset (none for ``custom``) with ``override`` over it."""
+    if shape != "custom" and shape not in shapes.PRESETS:
+        raise MappingError(f"unknown shape {shape!r} (known: {', '.join(shapes.SHAPES)}, custom)")
+    return merge_specs(shapes.PRESETS.get(shape, {}), override)
+
+
+def compile_mapping(spec: MappingABC[str, Any]) -> Mapping:
+    """A drift mapping: it must say where the model is; a MappingError names what is wrong."""
+    mapping = Mapping.from_spec(spec, functions=shapes.FUNCTIONS)
+    if "model" not in mapping.fields:
+        raise MappingError("fields.model is required: where the model is in the event")
+    return mapping
+
+
+def source_from_spec(name: str, spec: MappingABC[str, Any]) -> Source:
+    """A source from the guard's ``--sources`` entry: ``{"kind", "shape", "mapping", "severities", "signature"}``
+    (the generator writes the effective mapping, preset and overrides merged)."""
+    shape = str(spec.get("shape") or "custom")
+    try:
+        mapping = compile_mapping(spec.get("mapping") or mapping_spec(shape))
+    except MappingError as exc:
+        raise StepError(f"drift source {name}: mapping: {exc}") from None
+    return Source(name, shape, mapping, str(spec.get("kind") or "webhook"),
+                  {str(k).lower(): str(v) for k, v in (spec.get("severities") or {}).items()},
+                  spec.get("signature") or None)
+
+
+def default_source(name: str) -> Source:
+    """A named tool's source with its default mapping (its endpoint's name is its shape)."""
+    if name not in shapes.PRESETS:
+        raise StepError(f"unknown drift source {name[:40]!r} (known: {', '.join(shapes.SHAPES)})")
+    return Source(name, name, compile_mapping(mapping_spec(name)))
+
+
+# --- records -> events ------------------------------------------------------------------------------------------
+
+
+class Unmapped(StepError):
+    """A record (or delivery) that cannot become a drift event; the message is the one-line reason."""
+
+
+def _name(value: Any, where: str, pattern: re.Pattern[str] = NAME) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value:
+        raise Unmapped(f"{where} is missing")
+    if not pattern.match(value):
+        shown = value[:60] + ("..." if len(value) > 60 else "")
+        raise Unmapped(f"{where} {shown!r} is not a valid name (1-128 characters: letters, digits, '.', '_', '-')")
+    return value
 
 
 def checked_name(value: Any, where: str, pattern: re.Pattern[str] = NAME) -> str:
-    if not isinstance(value, str) or not value:
-        raise StepError(f"{where} is missing or not a string")
-    if not pattern.match(value):
-        shown = value[:60] + ("..." if len(value) > 60 else "")
-        raise StepError(f"{where} {shown!r} is not a valid name (1-128 characters: letters, digits, '.', '_', '-')")
-    return value
+    return _name(value, where, pattern)
 
 
 def _number(value: Any, where: str) -> float | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise StepError(f"{where} must be a number, not a boolean")
+        raise Unmapped(f"{where} must be a number, not a boolean")
     if isinstance(value, (int, float)):
         number = float(value)
     elif isinstance(value, str) and len(value) <= 40:
         try:
             number = float(value.strip())
         except ValueError:
-            raise StepError(f"{where} {value!r} is not a number") from None
+            raise Unmapped(f"{where} {value!r} is not a number") from None
     else:
-        raise StepError(f"{where} must be a number")
+        raise Unmapped(f"{where} must be a number")
     if not math.isfinite(number):
-        raise StepError(f"{where} must be a finite number")
+        raise Unmapped(f"{where} must be a finite number")
     return number
 
 
@@ -114,219 +191,110 @@ def _text(value: Any, limit: int = MAX_TEXT) -> str:
     return "".join(ch for ch in value if ch.isprintable())[:limit]
 
 
-def severity(value: Any, where: str) -> str:
-    """Our severity word for a vendor's; unknown words are an error."""
-    if isinstance(value, str) and value.strip().lower() in SEVERITY_WORDS:
-        return SEVERITY_WORDS[value.strip().lower()]
-    raise StepError(f"{where} {str(value)[:40]!r} is not a known severity ({', '.join(SEVERITIES)})")
-
-
-def _event_id(value: Any, where: str, fallback: str) -> str:
-    if value is None or value == "":
-        return fallback
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = str(value)
-    return checked_name(value, where, EVENT_ID)
-
-
-def _object(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise StepError(f"{where} must be a JSON object")
-    return value
-
-
-def _list(value: Any, where: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise StepError(f"{where} must be a JSON list")
-    if len(value) > MAX_ALERTS:
-        raise StepError(f"{where} has {len(value)} entries (more than {MAX_ALERTS})")
-    return value
+def _detail(value: Any) -> Any:
+    """A detail worth keeping: a short printable string, a number or a boolean (nothing nested). Details travel on
+    in the remediation's parameters, which Argo substitutes: ``{{`` and ``}}`` (an unrendered Alertmanager template,
+    or a sender's ``{{workflow.*}}``) are defused to ``{ {`` and ``} }``."""
+    if isinstance(value, bool) or (isinstance(value, (int, float)) and math.isfinite(value)):
+        return value
+    if isinstance(value, str):
+        text = _text(value, 200)
+        while "{{" in text or "}}" in text:
+            text = text.replace("{{", "{ {").replace("}}", "} }")
+        return text
+    return None
 
 
 def _fallback_id(source: str, *parts: Any) -> str:
     return f"{source}-" + hashlib.sha256(json.dumps(parts, default=str).encode("utf-8")).hexdigest()[:16]
 
 
-# --- vendors ----------------------------------------------------------------------------------------------
+def severity(value: Any, where: str) -> str:
+    """Our severity word for a common vendor word (no source-specific words); unknown words are an error."""
+    if isinstance(value, str) and value.strip().lower() in SEVERITY_WORDS:
+        return SEVERITY_WORDS[value.strip().lower()]
+    raise StepError(f"{where} {str(value)[:40]!r} is not a known severity ({', '.join(SEVERITIES)})")
 
 
-def alertmanager(body: dict[str, Any]) -> list[DriftEvent]:
-    """Alertmanager webhook v4: one event per *firing* alert of the group."""
-    version = body.get("version")
-    if version not in (None, "4"):
-        raise StepError(f"Alertmanager payload version {str(version)[:10]!r} is not supported (expected '4')")
-    alerts = _list(body.get("alerts"), "alertmanager: 'alerts'")
-    events = []
-    for index, raw in enumerate(alerts):
-        where = f"alertmanager: alerts[{index}]"
-        alert = _object(raw, where)
-        if alert.get("status") != "firing":
-            continue  # resolved alerts never trigger
-        labels = _object(alert.get("labels"), f"{where}.labels")
-        annotations = alert.get("annotations")
-        annotations = annotations if isinstance(annotations, dict) else {}
-        model = checked_name(labels.get("model"), f"{where}.labels.model")
-        feature = checked_name(labels.get("feature"), f"{where}.labels.feature", FEATURE)
-        metric = checked_name(labels.get("metric") or labels.get("alertname") or "drift", f"{where}.labels.metric")
-        events.append(DriftEvent(
-            model=model,
-            feature=feature,
-            severity=severity(labels.get("severity"), f"{where}.labels.severity"),
-            metric=metric,
-            metric_value=_number(annotations.get("value"), f"{where}.annotations.value"),
-            threshold=_number(annotations.get("threshold"), f"{where}.annotations.threshold"),
-            source="alertmanager",
-            id=_event_id(alert.get("fingerprint"), f"{where}.fingerprint",
-                         _fallback_id("alertmanager", model, feature, alert.get("startsAt"))),
-            details={"summary": _text(annotations.get("summary")),
-                     "description": _text(annotations.get("description")),
-                     "starts_at": _text(alert.get("startsAt"), 40),
-                     "generator_url": _text(alert.get("generatorURL"))},
-        ))
-    return events
+def to_event(source: Source, record: Record) -> DriftEvent:
+    """The drift event of a firing record, or Unmapped with the one-line reason."""
+    values, origin = record.values, record.sources
+    where = f"{source.name}: {record.where}"
+
+    def at(name: str) -> str:
+        return f"{where}: {name}" + (f" ({origin[name]})" if name in origin else " (not mapped)")
+
+    model = _name(values.get("model"), at("model"))
+    raw_feature = values.get("feature")
+    feature = _name(raw_feature, at("feature"), FEATURE) if present(raw_feature) else ""
+    level = source.severity(values.get("severity"), at("severity"))
+    metric = _name(values.get("metric") if present(values.get("metric")) else "drift", at("metric"))
+    value = _number(values.get("value"), at("value"))
+    threshold = _number(values.get("threshold"), at("threshold"))
+    direction = values.get("direction") if present(values.get("direction")) else "above"
+    if direction not in ("above", "below"):
+        raise Unmapped(f"{at('direction')} {str(direction)[:20]!r} must be 'above' or 'below'")
+    fallback = _fallback_id(source.name, model, feature, values.get("starts_at"), record.where)
+    raw_id = values.get("id")
+    raw_id = str(raw_id) if isinstance(raw_id, (int, float)) and not isinstance(raw_id, bool) else raw_id
+    event_id = raw_id if isinstance(raw_id, str) and EVENT_ID.match(raw_id) else fallback
+    details = {name: kept for name, raw in values.items()
+               if name not in CORE_FIELDS and (kept := _detail(raw)) is not None and kept != ""}
+    if direction == "below":
+        details["direction"] = "below"
+    if isinstance(raw_id, str) and raw_id and event_id != raw_id:
+        details["original_id"] = _text(raw_id, 200)
+    return DriftEvent(model, feature, level, metric, value, threshold, source.name, event_id, details)
 
 
-def evidently(body: dict[str, Any]) -> list[DriftEvent]:
-    """hera-flows' drift monitor: ``{"kind": "hera-flows/drift", "model", "feature", "metric", "value",
-    "threshold", "severity", "id", "drift_share", "missing_share", ...}``, one column per event."""
-    if body.get("kind") != "hera-flows/drift":
-        raise StepError("evidently: the body is not a hera-flows drift monitor event (kind 'hera-flows/drift')")
-    if body.get("drifted") is False:
-        return []
-    model = checked_name(body.get("model"), "evidently: 'model'")
-    feature = checked_name(body.get("feature"), "evidently: 'feature'", FEATURE)
-    details = {k: v for k in ("drift_share", "missing_share", "reference_missing_share", "method", "reference_rows",
-                              "current_rows", "sampled", "report_id", "dtype", "reference_dtype")
-               if (v := body.get(k)) is not None
-               and (isinstance(v, (int, float, bool)) or (isinstance(v, str) and len(v) <= 200))}
-    return [DriftEvent(
-        model=model,
-        feature=feature,
-        severity=severity(body.get("severity"), "evidently: 'severity'"),
-        metric=checked_name(body.get("metric") or "drift_score", "evidently: 'metric'"),
-        metric_value=_number(body.get("value"), "evidently: 'value'"),
-        threshold=_number(body.get("threshold"), "evidently: 'threshold'"),
-        source="evidently",
-        id=_event_id(body.get("id"), "evidently: 'id'", _fallback_id("evidently", model, feature)),
-        details=details,
-    )]
+@dataclass
+class Delivery:
+    """What one delivery held: its events, the records that are not firing or could not be mapped (each with
+    its reason), and why there was nothing at all."""
+
+    events: list[DriftEvent] = field(default_factory=list)
+    not_firing: list[str] = field(default_factory=list)
+    unmapped: list[str] = field(default_factory=list)
+    empty: str = ""  # why the delivery held no record at all ("" when it held some)
 
 
-def arize(body: dict[str, Any]) -> list[DriftEvent]:
-    """Arize monitor alert (subset): ``{"model_id", "feature_name" | "dimension", "metric", "metric_value",
-    "threshold", "severity", "status": "triggered", "monitor_id", "monitor_name"}``."""
-    status = str(body.get("status", "triggered")).lower()
-    if status not in ("triggered", "firing"):
-        return []
-    model = checked_name(body.get("model_id"), "arize: 'model_id'")
-    feature = checked_name(body.get("feature_name") or body.get("dimension"), "arize: 'feature_name'", FEATURE)
-    return [DriftEvent(
-        model=model,
-        feature=feature,
-        severity=severity(body.get("severity", "high"), "arize: 'severity'"),
-        metric=checked_name(body.get("metric") or "drift", "arize: 'metric'"),
-        metric_value=_number(body.get("metric_value"), "arize: 'metric_value'"),
-        threshold=_number(body.get("threshold"), "arize: 'threshold'"),
-        source="arize",
-        id=_event_id(body.get("monitor_id"), "arize: 'monitor_id'", _fallback_id("arize", model, feature)),
-        details={"monitor_name": _text(body.get("monitor_name"))},
-    )]
-
-
-def whylabs(body: dict[str, Any]) -> list[DriftEvent]:
-    """WhyLabs monitor notification (subset): ``{"datasetId", "monitorId", "severity": 1-5, "anomalies":
-    [{"column", "metric", "value", "threshold", "analysisId"}]}`` — one event per anomaly."""
-    model = checked_name(body.get("datasetId"), "whylabs: 'datasetId'")
-    raw_severity = body.get("severity", 3)
-    if isinstance(raw_severity, int) and not isinstance(raw_severity, bool):
-        if raw_severity not in WHYLABS_SEVERITY:
-            raise StepError(f"whylabs: 'severity' {raw_severity} is not 1-5")
-        level = WHYLABS_SEVERITY[raw_severity]
-    else:
-        level = severity(raw_severity, "whylabs: 'severity'")
-    events = []
-    for index, raw in enumerate(_list(body.get("anomalies"), "whylabs: 'anomalies'")):
-        where = f"whylabs: anomalies[{index}]"
-        item = _object(raw, where)
-        feature = checked_name(item.get("column"), f"{where}.column", FEATURE)
-        events.append(DriftEvent(
-            model=model, feature=feature, severity=level,
-            metric=checked_name(item.get("metric") or "drift", f"{where}.metric"),
-            metric_value=_number(item.get("value"), f"{where}.value"),
-            threshold=_number(item.get("threshold"), f"{where}.threshold"),
-            source="whylabs",
-            id=_event_id(item.get("analysisId"), f"{where}.analysisId", _fallback_id("whylabs", model, feature)),
-            details={"monitor_id": _text(body.get("monitorId"), 128)},
-        ))
-    return events
-
-
-def fiddler(body: dict[str, Any]) -> list[DriftEvent]:
-    """Fiddler alert (subset): ``{"model_name", "project_name", "alert_rule": {"name", "metric_id",
-    "columns": [...]}, "metric_value", "threshold", "severity": "CRITICAL" | "WARNING", "alert_id"}``.
-    Data-integrity metrics (``null_violation_count``, ``type_violation_count``, ``range_violation_count``) are
-    kept as the metric, so the context step can recognise an upstream data bug."""
-    if str(body.get("status", "triggered")).lower() in ("resolved", "cleared", "ok"):
-        return []
-    model = checked_name(body.get("model_name"), "fiddler: 'model_name'")
-    rule = _object(body.get("alert_rule", {}), "fiddler: 'alert_rule'")
-    columns = rule.get("columns") or ([body["column"]] if body.get("column") else [])
-    columns = _list(columns, "fiddler: 'alert_rule.columns'")
-    events = []
-    for index, column in enumerate(columns):
-        feature = checked_name(column, f"fiddler: alert_rule.columns[{index}]", FEATURE)
-        events.append(DriftEvent(
-            model=model, feature=feature,
-            severity=severity(body.get("severity"), "fiddler: 'severity'"),
-            metric=checked_name(rule.get("metric_id") or "jsd", "fiddler: 'alert_rule.metric_id'"),
-            metric_value=_number(body.get("metric_value"), "fiddler: 'metric_value'"),
-            threshold=_number(body.get("threshold"), "fiddler: 'threshold'"),
-            source="fiddler",
-            id=_event_id(body.get("alert_id"), "fiddler: 'alert_id'", _fallback_id("fiddler", model, feature)),
-            details={"project": _text(body.get("project_name"), 128), "rule": _text(rule.get("name"), 200)},
-        ))
-    return events
-
-
-def nannyml(body: dict[str, Any]) -> list[DriftEvent]:
-    """NannyML Cloud alert (subset): ``{"model_name", "column_name", "metric", "value", "upper_threshold",
-    "lower_threshold", "alert": true, "severity", "run_id"}``; ``alert: false`` is not an alert."""
-    if body.get("alert") is False:
-        return []
-    model = checked_name(body.get("model_name"), "nannyml: 'model_name'")
-    feature = checked_name(body.get("column_name"), "nannyml: 'column_name'", FEATURE)
-    value = _number(body.get("value"), "nannyml: 'value'")
-    upper = _number(body.get("upper_threshold"), "nannyml: 'upper_threshold'")
-    lower = _number(body.get("lower_threshold"), "nannyml: 'lower_threshold'")
-    threshold = lower if (value is not None and lower is not None and value < lower) else upper
-    return [DriftEvent(
-        model=model, feature=feature,
-        severity=severity(body.get("severity", "high"), "nannyml: 'severity'"),
-        metric=checked_name(body.get("metric") or "jensen_shannon", "nannyml: 'metric'"),
-        metric_value=value, threshold=threshold, source="nannyml",
-        id=_event_id(body.get("run_id"), "nannyml: 'run_id'", _fallback_id("nannyml", model, feature)),
-        details={"lower_threshold": lower, "upper_threshold": upper},
-    )]
-
-
-NORMALISERS: dict[str, Callable[[dict[str, Any]], list[DriftEvent]]] = {
-    "alertmanager": alertmanager,
-    "evidently": evidently,
-    "arize": arize,
-    "whylabs": whylabs,
-    "fiddler": fiddler,
-    "nannyml": nannyml,
-}
-SOURCES = tuple(NORMALISERS)
-
-
-def normalise(source: str, body: str | dict[str, Any]) -> list[DriftEvent]:
-    """The firing drift events in ``body`` sent by ``source``; a malformed body is one clear StepError."""
-    if source not in NORMALISERS:
-        raise StepError(f"unknown drift source {source[:40]!r} (known: {', '.join(SOURCES)})")
+def parse_body(source: str, body: str | Any) -> Any:
     if isinstance(body, str):
         try:
-            body = json.loads(body)
+            return json.loads(body)
         except json.JSONDecodeError as exc:
             raise StepError(f"{source}: the event body is not JSON ({exc.msg} at character {exc.pos})") from None
-    return NORMALISERS[source](_object(body, f"{source}: the event body"))
+        except RecursionError:
+            raise StepError(f"{source}: the event body is nested too deeply") from None
+    return body
+
+
+def deliver(source: Source, document: MappingABC[str, Any]) -> Delivery:
+    """The drift events of one delivery ``document`` (``body`` plus the transport's fields, see shapes.py)."""
+    records, empty = source.mapping.apply(document, shapes.FUNCTIONS)
+    out = Delivery(empty=f"{source.name}: the event holds no drift record: {empty}" if empty else "")
+    for record in records:
+        if not record.firing:
+            out.not_firing.append(f"{source.name}: {record.where}: not firing"
+                                  + (f" ({source.mapping.when.source})" if source.mapping.when else ""))
+            continue
+        try:
+            out.events.append(to_event(source, record))
+        except Unmapped as exc:
+            out.unmapped.append(str(exc))
+    return out
+
+
+def normalise(source: str | Source, body: str | Any) -> list[DriftEvent]:
+    """The firing drift events in a webhook ``body`` sent by ``source``; anything unmappable is one StepError
+    (the strict form, for tools and tests; the guard uses :func:`deliver` and keeps going)."""
+    spec = source if isinstance(source, Source) else default_source(source)
+    parsed = parse_body(spec.name, body)
+    if not isinstance(parsed, dict):
+        raise StepError(f"{spec.name}: the event body must be a JSON object")
+    delivery = deliver(spec, {"header": {}, "body": parsed, "id": ""})
+    if delivery.unmapped:
+        raise StepError(delivery.unmapped[0])
+    if delivery.empty and not delivery.events:
+        raise StepError(delivery.empty)
+    return delivery.events

@@ -11,8 +11,14 @@ from typing import Any
 
 from hera_flows.steps.markdown import contain, inline_code, one_line, refused_section, table_cell
 
-# The guard's per-model ceiling counts a model's open PRs by this title.
+# The guard's per-model ceiling counts a model's open PRs by these titles ("Retrain <model>: drift on ...").
 PR_TITLE = "Retrain {model}: drift on {feature}"
+MODEL_LEVEL_TITLE = "Retrain {model}: drift on the whole model"
+
+
+def title_for(model: str, feature: str) -> str:
+    """The PR title of a key; a model-level event (no feature) says so."""
+    return PR_TITLE.format(model=model, feature=feature) if feature else MODEL_LEVEL_TITLE.format(model=model)
 
 
 def _number(value: Any) -> str:
@@ -26,19 +32,30 @@ def _evidence_lines(context: dict[str, Any]) -> list[str]:
         f"(alert {inline_code(one_line(event.get('id'), 200))}), "
         f"severity **{table_cell(one_line(event.get('severity'), 20))}**",
         f"- **Metric:** {inline_code(one_line(event.get('metric'), 100))} = {_number(event.get('metric_value'))}"
-        f" (threshold {_number(event.get('threshold'))})",
+        f" (threshold {_number(event.get('threshold'))}"
+        + (", drift when below it" if (event.get("details") or {}).get("direction") == "below" else "") + ")",
     ]
 
 
 def review_text(context: dict[str, Any], summary: str, refused: list[dict[str, Any]], key: str,
            branch: str, agent: dict[str, Any] | None = None) -> tuple[str, str, str]:
     event = context.get("event") or {}
-    title = one_line(PR_TITLE.format(model=event.get("model"), feature=event.get("feature")), 200)
+    title = one_line(title_for(str(event.get("model") or ""), str(event.get("feature") or "")), 200)
     serving = context.get("serving") or {}
     history = context.get("history") or []
+    if event.get("feature"):
+        opening = (f"Drift was detected on feature {inline_code(one_line(event.get('feature'), 200))} of model "
+                   f"{inline_code(one_line(event.get('model'), 200))}; this PR proposes a retraining.")
+    else:
+        opening = (f"Drift was detected on model {inline_code(one_line(event.get('model'), 200))} as a whole: the "
+                   "alert named no single feature (a model-level alert, or a detector that tests all features "
+                   "together), so this PR proposes a retraining for the model, keyed "
+                   f"{inline_code(one_line(str(event.get('model')) + '@*', 200))}.")
+        drifted = (event.get("details") or {}).get("drifted_features")
+        if drifted:
+            opening += f" The detector flagged the features at positions {inline_code(one_line(drifted, 200))}."
     lines = [
-        f"Drift was detected on feature {inline_code(one_line(event.get('feature'), 200))} of model "
-        f"{inline_code(one_line(event.get('model'), 200))}; this PR proposes a retraining.",
+        opening,
         "", "### Evidence", *_evidence_lines(context),
         "", "### Proposed change", contain(summary) if summary.strip() else "_The agent left no summary._",
     ]
