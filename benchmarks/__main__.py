@@ -3,6 +3,8 @@
 - generate and step start-up (here): against a bare `python -c pass`;
 - `benchmarks.fairness`: our fairness audit against fairlearn's MetricFrame, plus peak memory at 10M rows;
 - `benchmarks.drift_monitor`: the drift monitor's rows/s at 100k and 1M rows against reading the same data;
+- `benchmarks.drift_keys`: one Alertmanager delivery with 50 keys for 10 models, every key of it against today's
+  one key per run: runs started, remediations, keys, Lease writes and 409 conflicts, hours until the last key;
 - `benchmarks.triage`: reading a multi-GB pod log tail against a naive full read, and the classifier's speed;
 - `benchmarks.triage_corpus`: the classifier's accuracy, per-class precision/recall and confusion matrix on the
   corpus of real failure reports (held-out part, tune part, all);
@@ -72,12 +74,14 @@ def startup() -> int:
 def main(argv: list[str]) -> int:
     quick = "--quick" in argv
     status = startup()
-    from benchmarks import agents, drift_monitor, fairness, triage, triage_corpus
+    from benchmarks import agents, drift_keys, drift_monitor, fairness, triage, triage_corpus
 
     print("\n== fairness audit ==", flush=True)
     status |= fairness.main(["--skip-metricframe", "--rows=200000", "--memory-rows=1000000"] if quick else [])
     print("\n== drift monitor ==", flush=True)
     status |= drift_monitor.main(["--rows=100000"] if quick else [])
+    print("\n== drift: every key of an alert group against one key per run ==", flush=True)
+    status |= drift_keys.main([])
     print("\n== failure triage: bounded log reads and the classifier ==", flush=True)
     status |= triage.main([])
     print("\n== failure triage: the classifier on real failure reports ==", flush=True)

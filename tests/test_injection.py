@@ -30,7 +30,7 @@ from hera_flows.generate import render, write
 from hera_flows.local.runner import TaskResult
 from hera_flows.steps.common import neutralise_braces, write_outputs
 from tests.support.fixtures_gitops import create_gitops_remote
-from tests.support.partial_run import run_tasks
+from tests.support.partial_run import per_key, run_tasks
 from tests.support.settings import prompt as configured_prompt
 
 TEMPLATES = {"promotion": "mlflow-promotion", "drift": "drift-remediation", "failure_triage": "failure-triage",
@@ -104,6 +104,8 @@ def world(tmp_path: Path, github_api) -> dict[str, Any]:
 
 
 def _run(world: dict[str, Any], pattern: str, name: str, **kwargs: Any) -> dict[str, TaskResult]:
+    if pattern == "drift" and kwargs.get("run") != [GUARD_TASK["drift"]]:
+        kwargs.update(per_key(kwargs["upstream"]))  # drift's steps after the guard run once per key
     before = _files(world["tmp"], ("run-",))
     results, _ = run_tasks(world["generated"], TEMPLATES[pattern], secrets=world["secrets"],
                            workdir=world["tmp"] / f"run-{name}", **kwargs)
@@ -129,7 +131,7 @@ def _guard_parameters(pattern: str, value: str) -> dict[str, str]:
     if pattern == "promotion":
         return {"manual": "true", "model-name": value, "version": value, "alias": value}
     if pattern == "drift":
-        return {"event-source": "alertmanager", "event-body": _alert(value), "model": value[:10_000]}
+        return {"event-source": "alertmanager", "event-body": _alert(value)}
     if pattern == "failure_triage":
         return {"target-name": value, "target-namespace": value, "target-uid": value, "trigger": value}
     return {"manual": "true", "event-time": value, "date": value}

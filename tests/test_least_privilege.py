@@ -26,7 +26,7 @@ from hera_flows.config import parse_config
 from hera_flows.generate import render, write
 from tests.conftest import ROOT
 from tests.support.fixtures_gitops import create_gitops_remote
-from tests.support.partial_run import run_tasks
+from tests.support.partial_run import per_key, run_tasks
 
 CONFIG = ROOT / "config" / "flows.yaml"
 
@@ -274,8 +274,9 @@ def test_a_hostile_agent_gets_only_its_allowed_change_pushed(pattern: str, tmp_p
                       + HOSTILE_AGENT)
     generated = _generate(tmp_path, pattern, spec, remote.url, github_api.url, script)
 
-    results, workdir = run_tasks(generated, spec["template"], run=["agent", "review"], upstream=spec["upstream"],
-                                 secrets={"forge": {"token": github_api.token}}, workdir=tmp_path / "run")
+    chain = per_key(spec["upstream"]) if pattern == "drift" else {"upstream": spec["upstream"]}
+    results, workdir = run_tasks(generated, spec["template"], run=["agent", "review"],
+                                 secrets={"forge": {"token": github_api.token}}, workdir=tmp_path / "run", **chain)
 
     agent, review = results["agent"], results["review"]
     assert agent.phase == "Succeeded", (agent.message, agent.log[-3000:])

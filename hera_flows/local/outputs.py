@@ -82,21 +82,28 @@ def last_line(log: str) -> str:
 MAX_REPORTED_CHILDREN = 20
 
 
+def _task_lines(task: TaskResult, depth: int) -> list[str]:
+    """A task, the tasks it ran (a DAG's tasks, a fan-out's items; at most MAX_REPORTED_CHILDREN each) and what a
+    DAG or fan-out returned."""
+    pad = "  " * depth
+    width = 10 if depth == 1 else 12
+    lines = [f"{pad}{task.name:<{width}} {task.phase:<10} {task.message}"]
+    for child in task.children[:MAX_REPORTED_CHILDREN]:
+        lines += _task_lines(child, depth + 1)
+    if len(task.children) > MAX_REPORTED_CHILDREN:
+        lines.append(f"{pad}  ... {len(task.children) - MAX_REPORTED_CHILDREN} more")
+    if task.children:
+        for key, value in task.outputs.items():
+            lines.append(f"{pad}  output {key}: {value}")
+    return lines
+
+
 def report(result: RunResult) -> list[str]:
     """The lines ``hera-flows run`` prints after a run: the workflow's phase, each task (and a referenced DAG's
-    tasks and outputs), the exit handler, the locks, the outputs and where the files are."""
+    tasks and outputs, a fan-out's items), the exit handler, the locks, the outputs and where the files are."""
     lines = [f"workflow {result.workflow_name}: {result.phase}"]
     for task in result.tasks.values():
-        lines.append(f"  {task.name:<10} {task.phase:<10} {task.message}")
-        for child in task.children[:MAX_REPORTED_CHILDREN]:  # a DAG's tasks, or a fan-out's items
-            lines.append(f"    {child.name:<12} {child.phase:<10} {child.message}")
-            for grandchild in child.children:  # a fanned-out DAG item's own tasks
-                lines.append(f"      {grandchild.name:<12} {grandchild.phase:<10} {grandchild.message}")
-        if len(task.children) > MAX_REPORTED_CHILDREN:
-            lines.append(f"    ... {len(task.children) - MAX_REPORTED_CHILDREN} more")
-        if task.children:
-            for key, value in task.outputs.items():
-                lines.append(f"    output {key}: {value}")
+        lines += _task_lines(task, 1)
     if result.exit_handler is not None:
         handler = result.exit_handler
         lines.append(f"  {'onExit':<10} {handler.phase:<10} {handler.message}")

@@ -184,18 +184,22 @@ class LocalRun:
         return scheduling.run_task(self, task, results, scope, templates, prefix=prefix)
 
     def run_tasks(
-        self, names: Collection[str], *, upstream: Mapping[str, Mapping[str, str]] | None = None
+        self, names: Collection[str], *, upstream: Mapping[str, Mapping[str, str]] | None = None,
+        dag: str | None = None, inputs: Mapping[str, str] | None = None,
     ) -> dict[str, TaskResult]:
-        """Run the entrypoint DAG's tasks named in ``names`` (in the DAG's order), after seeding each task in
-        ``upstream`` as Succeeded with those output parameters; return the seeded and the run results by task
-        name. No submission check, workflow record or templateRef check is made, and no exit handler runs: the
-        tasks run with the same substitution, containers, secrets and output wiring as in ``execute()``."""
-        scope = self.scope()
+        """Run the tasks named in ``names`` of the DAG template ``dag`` (default: the entrypoint), in the DAG's
+        order, after seeding each task in ``upstream`` as Succeeded with those output parameters and giving the
+        DAG the input parameters ``inputs`` (e.g. one item of a fan-out); return the seeded and the run results by
+        task name. No submission check, workflow record or templateRef check is made, and no exit handler runs:
+        the tasks run with the same substitution, containers, secrets and output wiring as in ``execute()``."""
+        from hera_flows.local.substitution import input_scope
+
+        scope = {**self.scope(), **input_scope(dict(inputs or {}))}
         results: dict[str, TaskResult] = {}
         for name, outputs in (upstream or {}).items():
             results[name] = TaskResult(name, "Succeeded", outputs=dict(outputs))
             scope.update(scheduling.task_scope(name, results[name]))
-        for task in self.templates[self.spec["entrypoint"]]["dag"]["tasks"]:
+        for task in self.templates[dag or self.spec["entrypoint"]]["dag"]["tasks"]:
             if task["name"] not in names:
                 continue
             result = scheduling.run_task(self, task, results, scope, self.templates)

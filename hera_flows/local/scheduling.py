@@ -179,8 +179,12 @@ def run_fan_out(
 
 
 def item_label(item: Any) -> str:
-    """A fanned-out item's label in its task name: a string item, an object's ``name``, else its JSON."""
-    text = item if isinstance(item, str) else str(item.get("name", "")) if isinstance(item, dict) else go_json(item)
+    """A fanned-out item's label in its task name: a string item, an object's ``name`` (or ``dedupe-key``), else
+    its JSON."""
+    if isinstance(item, dict):
+        text = str(item.get("name") or item.get("dedupe-key") or "")
+    else:
+        text = item if isinstance(item, str) else go_json(item)
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text)[:40] or "item"
 
 

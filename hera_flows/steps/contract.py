@@ -35,14 +35,15 @@ def env_name(param: str) -> str:
 @dataclass(frozen=True)
 class Flag:
     """One ``--name=value`` flag. ``kind`` parses the text; ``many`` values are comma-separated (``csv``) or a JSON
-    document (``json``); ``optional`` flags may be left out (the step then sees None: "not configured")."""
+    document (``json``, compact; ``document``, with spaces so a long one folds into readable manifest lines);
+    ``optional`` flags may be left out (the step then sees None: "not configured")."""
 
     name: str
     help: str = ""
     kind: Callable[[str], Any] = str
     optional: bool = False
     choices: tuple[str, ...] = ()
-    form: str = "text"  # text | csv | json | bool
+    form: str = "text"  # text | csv | json | document | bool
 
     @property
     def dest(self) -> str:
@@ -54,6 +55,8 @@ class Flag:
             return ",".join(str(v) for v in value)
         if self.form == "json":
             return json.dumps(value, sort_keys=True, separators=(",", ":"))
+        if self.form == "document":
+            return json.dumps(value, sort_keys=True)
         if self.form == "bool":
             return "true" if value else "false"
         if isinstance(value, float) and value.is_integer() and self.kind is not float:
@@ -63,7 +66,7 @@ class Flag:
     def parse(self, text: str) -> Any:
         if self.form == "csv":
             return [item.strip() for item in text.split(",") if item.strip()]
-        if self.form == "json":
+        if self.form in ("json", "document"):
             return json.loads(text)
         if self.form == "bool":
             if text not in ("true", "false"):

@@ -457,6 +457,22 @@ def test_storm_of_1000_alerts_yields_exactly_5_remediations(kube_api) -> None:
     assert second_round == [failed_key]
 
 
+def test_the_keys_benchmark_measures_what_it_says(kube_api) -> None:
+    """benchmarks/drift_keys.py on a small group: the fan-out remediates every key once in one run, the one-key
+    behaviour needs a run per key and starves the later keys once the first cooldown ends."""
+    from benchmarks.drift_keys import group, scenario
+
+    body = group(2, 3)
+    fan = scenario(kube_api, "fan", body, max_keys=6)
+    assert (fan.runs, fan.remediations, len(fan.keys), fan.hours) == (1, 6, 6, 0)
+    assert fan.writes >= 2 * 6 and fan.conflicts == 0  # a cooldown create and a ceiling write per key, at least
+    from hera_flows.local.standins.kube import KubeStandIn
+
+    with KubeStandIn() as fresh:  # no cooldown of the first scenario
+        one = scenario(fresh, "one", body, max_keys=1)
+    assert one.runs == 6 and one.remediations == 6 and len(one.keys) == 2  # key 0 wins again after 6 h
+
+
 def test_github_lists_open_prs_by_branch_prefix_across_pages(github_api) -> None:
     from hera_flows.steps.forge.github import GitHubForge
 

@@ -50,14 +50,15 @@ class Runs:
     def run(self, event: str, templates: list[Path]) -> RunResult:
         self.count += 1
         return run_workflow("drift-retrain", generated=self.generated, event=event, workdir=self.workdir(self.count),
-                            state_dir=self.tmp / "state", extra_templates=templates, echo=False)
+                            state_dir=self.tmp / "state", extra_templates=templates, echo=False,
+                            event_name="alertmanager")
 
     def workdir(self, count: int) -> Path:
         return self.tmp / f"run-{count}"
 
 
 def _training_pods(workdir: Path) -> list[str]:
-    return sorted(p.name for p in (workdir / "pods").iterdir() if p.name.startswith("retrain."))
+    return sorted(p.name for p in (workdir / "pods").iterdir() if ".train." in p.name)
 
 
 def test_cooldown_keeps_the_training_template_from_running_and_a_fresh_alert_runs_it(tmp_path: Path, capsys) -> None:
@@ -72,31 +73,35 @@ def test_cooldown_keeps_the_training_template_from_running_and_a_fresh_alert_run
     assert cooling.outputs["decision"] == "skipped-cooldown"
     assert cooling.tasks["retrain"].phase == "Skipped" and cooling.tasks["retrain"].children == []
     assert _training_pods(runs.workdir(1)) == []  # the training container never started
-    assert cooling.synchronization == [f"mutex drift-{MODEL}"]
+    assert cooling.synchronization == []  # no key's chain ran, so no model's mutex was taken
 
     # A fresh key: the guard proceeds and the team's DAG runs with the event's model and feature.
     fresh = runs.run(alertmanager_event(MODEL, "merchant", value="0.7"), [TRAINING])
     assert fresh.phase == "Succeeded", fresh.message
     assert fresh.outputs["decision"] == "proceed"
-    retrain = fresh.tasks["retrain"]
-    assert retrain.phase == "Succeeded"
-    assert [(c.name, c.phase) for c in retrain.children] == [("retrain.train", "Succeeded")]
-    assert json.loads(retrain.outputs["summary"]) == {"model": MODEL, "retrained_for": "merchant", "window_days": 30}
-    assert retrain.outputs["run-id"].startswith("run-")
-    log = (runs.workdir(2) / "logs" / "retrain.train.main.log").read_text()
+    [key] = fresh.tasks["retrain"].children  # one key: its chain ran the team's template, then confirmed
+    item = f"retrain(0:{MODEL}-merchant)"
+    assert key.name == item and [(c.name, c.phase) for c in key.children] == [
+        (f"{item}.train", "Succeeded"), (f"{item}.confirm-claims", "Succeeded")]
+    train = key.children[0]
+    assert [(c.name, c.phase) for c in train.children] == [(f"{item}.train.train", "Succeeded")]
+    assert json.loads(train.outputs["summary"]) == {"model": MODEL, "retrained_for": "merchant", "window_days": 30}
+    assert train.outputs["run-id"].startswith("run-")
+    log = (runs.workdir(2) / "logs" / f"{item}.train.train.main.log").read_text()
     assert f"trained {MODEL} after drift on merchant" in log
-    assert _training_pods(runs.workdir(2)) == ["retrain.train-1"]
+    assert _training_pods(runs.workdir(2)) == [f"retrain-0-{MODEL}-merchant-.train.train-1"]
+    assert fresh.synchronization == [f"mutex drift-{MODEL}"]
 
     # The same alert through the CLI: inside the cooldown that run took, so nothing is trained.
     event = tmp_path / "event.json"
     event.write_text(alertmanager_event(MODEL, "merchant", value="0.8"))
     capsys.readouterr()
     code = main(["run", "drift-retrain", "--generated", str(runs.generated), "--event", str(event),
-                 "--template-file", str(TRAINING), "--workdir", str(tmp_path / "cli"),
+                 "--event-name", "alertmanager", "--template-file", str(TRAINING), "--workdir", str(tmp_path / "cli"),
                  "--state-dir", str(tmp_path / "state")])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "output decision: skipped-cooldown" in out and "retrain.train" not in out
+    assert "output decision: skipped-cooldown" in out and ".train.train" not in out
     assert _training_pods(tmp_path / "cli") == []
 
 
@@ -105,12 +110,13 @@ def test_the_cli_shows_what_the_training_template_returned(tmp_path: Path, capsy
     event = tmp_path / "event.json"
     event.write_text(alertmanager_event(MODEL, "amount"))
     code = main(["run", "drift-retrain", "--generated", str(generated), "--event", str(event),
-                 "--template-file", str(TRAINING.parent), "--state-dir", str(tmp_path / "state"),
+                 "--event-name", "alertmanager", "--template-file", str(TRAINING.parent),
+                 "--state-dir", str(tmp_path / "state"),
                  "--workdir", str(tmp_path / "run")])  # a folder: every WorkflowTemplate below it
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "[retrain] templateRef fraud-detector-retrain/main (dag)" in out
-    assert "retrain.train Succeeded" in out
+    assert f"[retrain(0:{MODEL}-amount).train] templateRef fraud-detector-retrain/main (dag)" in out
+    assert f"retrain(0:{MODEL}-amount).train.train Succeeded" in out
     assert '"retrained_for": "amount"' in out and "output run-id: run-" in out
 
 

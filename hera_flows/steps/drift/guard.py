@@ -435,7 +435,7 @@ CONTRACT = Step(
     flags=(
         *GUARD_FLAGS,
         Flag("sources", "every drift source: kind, shape, effective mapping, severity words, signature",
-             form="json"),
+             form="document"),
         Flag("severities", "severities that are remediated", form="csv"),
         Flag("cooldown-seconds", "one remediation per (model, feature) in this window", kind=float),
         Flag("max-open-prs", "open drift PRs at most; 0 disables the ceiling (mode retrain)", kind=int),
