@@ -116,7 +116,7 @@ def scenario(api: Any, behaviour: str, body: dict[str, Any], *, max_keys: int, c
     for round_ in range(len(all_keys)):
         now = T0 + timedelta(hours=round_ * REPEAT_INTERVAL_HOURS)
 
-        def run(index: int) -> Any:
+        def run(index: int, round_: int = round_, now: datetime = now) -> Any:
             holder = f"{behaviour}-{round_}-{index}"
             started = time.perf_counter()
             delivery = deliver(source, {"header": {}, "body": body, "id": ""})
@@ -158,8 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     keys = args.models * args.features
     print(f"one Alertmanager delivery: {keys} firing alerts for {args.models} models; redelivered every "
           f"{REPEAT_INTERVAL_HOURS} h until every key was remediated (ceilings: 5 PRs per model, 1000 overall)")
-    header = (f"{'behaviour':<34} {'runs':>5} {'remediating':>11} {'remediations':>12} {'keys':>5} {'Lease writes':>12} "
-              f"{'409s':>5} {'hours to last key':>17} {'guard s/run':>11}")
+    header = (f"{'behaviour':<34} {'runs':>5} {'remediating':>11} {'remediations':>12} {'keys':>5} "
+              f"{'Lease writes':>12} {'409s':>5} {'hours to last key':>17} {'guard s/run':>11}")
     print(header)
     rows = []
     for label, max_keys, concurrent in [("one key per run (today)", 1, 1),
