@@ -106,7 +106,8 @@ def test_alerts_and_dashboard_query_only_series_we_emit(rendered: dict[str, str]
     assert len(expressions) >= 6
     for expr in expressions:
         series = set(re.findall(r"\b(argo_workflows_[a-z0-9_]+?)(?:_bucket)?\b(?=[{\[)])", expr))
-        assert series and series <= emitted, expr
+        events = set(re.findall(r"\b(argo_events_[a-z0-9_]+)\b(?=[{\[)])", expr))
+        assert (series or events) and series <= emitted and events <= {metrics.EVENTSOURCE_FAILURES}, expr
     for group in rule["spec"]["groups"]:
         for r in group["rules"]:
             assert r["alert"] and r["labels"]["severity"] and r["annotations"]["summary"]

@@ -51,6 +51,9 @@ TRIAGE_CLASSES = MetricSpec(
     ("failure_class",),
 )
 CATALOGUE = (RUNS, RUN_DURATION, GUARD_DECISIONS, REVIEWS, TRIAGE_CLASSES)
+# Argo Events' own series an alert reads (pkg/metrics/metrics.go, argoproj/argo-events): events an EventSource
+# failed to process (a Kafka record that is not JSON, an event bus it could not reach) never reach a Sensor.
+EVENTSOURCE_FAILURES = "argo_events_events_processing_failed_total"
 
 
 def _labels(spec: MetricSpec, values: dict[str, str]) -> list[Label]:
@@ -128,6 +131,30 @@ def prometheus_rule(namespace: str, labels: dict[str, str]) -> dict[str, Any]:
                 "or malformed): someone is sending forgeries, or the webhook secret in MLflow and in the cluster "
                 "differ (then every genuine promotion is rejected too). kubectl get wf -l "
                 "hera-flows.io/decision=rejected shows each reason.",
+            },
+        },
+        {
+            "alert": "HeraFlowsEventsUnmapped",
+            "expr": f'sum by (pattern) (increase({decisions}{{decision="skipped-unmapped"}}[1h])) > 0',
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "hera-flows {{ $labels.pattern }} received events it cannot map",
+                "description": "Events reached hera-flows that name no model, or hold a name it refuses, so nothing "
+                "was remediated: an alert rule without a model label, or a source whose mapping does not fit what "
+                "it sends. kubectl get wf -l hera-flows.io/decision=skipped-unmapped shows each one-line reason; "
+                "fix the rule's labels or the source's mapping (docs/patterns/drift.md#mapping).",
+            },
+        },
+        {
+            "alert": "HeraFlowsEventSourceDrops",
+            "expr": f'sum by (eventsource_name, event_name) (increase({EVENTSOURCE_FAILURES}'
+                    f'{{namespace="{namespace}"}}[15m])) > 0',
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "the EventSource {{ $labels.eventsource_name }} dropped {{ $labels.event_name }} events",
+                "description": "An EventSource of hera-flows failed to process events before any Sensor saw them "
+                "(e.g. a Kafka record whose value is not JSON, or the event bus unreachable); see the logs of the "
+                "{{ $labels.eventsource_name }} EventSource pod.",
             },
         },
         {
