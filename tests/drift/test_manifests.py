@@ -242,6 +242,8 @@ def test_the_examples_stay_true() -> None:
     examples = ROOT / "examples" / "drift"
     sensors = [yaml.safe_load(p.read_text()) for p in sorted((ROOT / "sensors").glob("*.yaml"))]
     for name, source, count in [("event.alertmanager-firing.json", "alertmanager", 2),
+                                ("event.alertmanager-group.json", "alertmanager", 3),
+                                ("event.alertmanager-model-level.json", "alertmanager", 1),
                                 ("event.alertmanager-data-bug.json", "alertmanager", 1),
                                 ("event.evidently-monitor.json", "evidently", 1)]:
         workflow, trigger = route_event(sensors, "drift-remediation", (examples / name).read_text(),
@@ -249,7 +251,12 @@ def test_the_examples_stay_true() -> None:
         params = {p["name"]: p["value"] for p in workflow["spec"]["arguments"]["parameters"]}
         assert trigger == f"remediate-from-{source}" and params == {"event-source": source}
         # event data travels in annotations, never in a parameter
-        assert len(normalise(source, workflow["metadata"]["annotations"]["hera-flows.io/event-body"])) == count
+        events = normalise(source, workflow["metadata"]["annotations"]["hera-flows.io/event-body"])
+        assert len(events) == count
+        if "model-level" in name:
+            assert [e.key for e in events] == [("fraud-detector", "*")]
+        if "group" in name:
+            assert {e.severity for e in events} <= {"critical", "high"} and len({e.key for e in events}) == 3
     params_file = examples / "gitops-repo" / "pipelines" / "fraud-detector" / "params.yaml"
     assert validate_params(params_file.read_text(), 7) == []
     secrets = yaml.safe_load((examples / "secrets.example.yaml").read_text())
