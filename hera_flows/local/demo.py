@@ -402,7 +402,7 @@ class Demo:
         if pulls:
             self.show_pull(pulls[0]["number"], self.gitops)
         self.record("drift", "Alertmanager: amount PSI 0.52", result, result.outputs.get("decision", "-"),
-                    f"PR opened: {', '.join(json.loads(result.outputs.get('pr-urls') or '[]')) or '-'}", ok)
+                    f"PR opened: {', '.join(_urls(result, 'pr-urls')) or '-'}", ok)
 
         say()
         note("the same alert fires again a minute later: inside the 6 h cooldown of fraud-detector@amount")
@@ -417,15 +417,15 @@ class Demo:
         note("event: examples/drift/event.alertmanager-data-bug.json (41% missing values in 'merchant', threshold 5%): "
              "an upstream data bug, which retraining would only learn")
         bug = self.run("drift-remediation", (EXAMPLES / "drift" / "event.alertmanager-data-bug.json").read_text(
-            encoding="utf-8"))
+            encoding="utf-8"), "alertmanager")
         issues = [i for i in self.github.issues(slug=GITOPS_SLUG)
                   if "data-quality" in self.github.labels(i["number"], slug=GITOPS_SLUG)]
         if issues:
             self.show_issue(issues[0]["number"], GITOPS_SLUG)
-        ok = bug.phase == "Succeeded" and len(issues) == 1 and bool(bug.outputs.get("issue-url")) \
-            and not bug.outputs.get("pr-url")
+        issue_urls = _urls(bug, "issue-urls")
+        ok = bug.phase == "Succeeded" and len(issues) == 1 and len(issue_urls) == 1 and not _urls(bug, "pr-urls")
         self.record("drift", "Alertmanager: merchant missing values 41%", bug, bug.outputs.get("decision", "-"),
-                    f"issue opened: {bug.outputs.get('issue-url') or '-'} (data-quality)", ok)
+                    f"issue opened: {', '.join(issue_urls) or '-'} (data-quality)", ok)
 
     # -- act 3 ------------------------------------------------------------------------------------------------
     def triage(self) -> None:
@@ -522,7 +522,7 @@ class Demo:
             self.show_pull(pulls[0]["number"], self.gitops, diff_lines=30)
         ok = result.phase == "Succeeded" and len(pulls) == 1
         self.record("fairness-audit", "calendar: weekly audit", result, "proceed",
-                    f"PR opened: {', '.join(json.loads(result.outputs.get('pr-urls') or '[]')) or '-'}", ok)
+                    f"PR opened: {result.outputs.get('pr-url') or '-'}", ok)
 
     # -- helpers ----------------------------------------------------------------------------------------------
     def gitops_file(self, path: str) -> str:
@@ -691,5 +691,13 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+def _urls(result: Any, name: str) -> list[str]:
+    """The URLs of a fan-out's aggregated output (Argo collects one value per chain; a chain that opened no PR
+    contributes an empty string)."""
+    values = json.loads(result.outputs.get(name) or "[]")
+    return [str(v) for v in values if v] if isinstance(values, list) else []
+
+
 if __name__ == "__main__":
     sys.exit(main())
+

@@ -273,6 +273,11 @@ def load_sensors(generated: Path) -> list[dict[str, Any]]:
     return [yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.yaml"))]
 
 
+def load_event_sources(generated: Path) -> list[dict[str, Any]]:
+    folder = generated / "eventsources"
+    return [yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.yaml"))]
+
+
 def workflow_parameters(
     template: dict[str, Any],
     *,
@@ -292,6 +297,7 @@ def submission(
     overrides: dict[str, str],
     event_name: str | None = None,
     context: dict[str, str] | None = None,
+    event_sources: list[dict[str, Any]] | None = None,
 ) -> tuple[dict[str, str], dict[str, str]]:
     """The parameters and annotations of the Workflow Argo would run: template defaults, then what the Sensor
     maps from the event (parameters and annotations), then --set. ``event_name``: the EventSource event that
@@ -300,7 +306,7 @@ def submission(
     annotations: dict[str, str] = {}
     if event is not None:
         workflow, _trigger = route_event(sensors, template["metadata"]["name"], event, event_name=event_name,
-                                         context=context)
+                                         context=context, event_sources=event_sources)
         for p in workflow["spec"]["arguments"]["parameters"]:
             if p["name"] not in params:
                 raise RunError(f"the sensor sets parameter {p['name']!r} that the template does not declare")
@@ -334,7 +340,7 @@ def run_workflow(
     library = load_library(generated, extra_templates)
     params, annotations = submission(
         template, sensors=load_sensors(generated), event=event, overrides=dict(overrides or {}),
-        event_name=event_name, context=event_context,
+        event_name=event_name, context=event_context, event_sources=load_event_sources(generated),
     )
     workdir = workdir or Path(tempfile.mkdtemp(prefix="hera-flows-run-"))
     state_dir = state_dir or generated / ".hera-flows-local" / "state"

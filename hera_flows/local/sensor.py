@@ -244,15 +244,18 @@ def _set_dest(obj: Any, dest: str, value: str) -> None:
 
 
 def route_event(sensors: list[dict[str, Any]], template_name: str, data: str, *, event_name: str | None = None,
-                context: dict[str, str] | None = None) -> tuple[dict[str, Any], str]:
+                context: dict[str, str] | None = None,
+                event_sources: list[dict[str, Any]] | None = None) -> tuple[dict[str, Any], str]:
     """Find the one trigger of ``sensors`` that submits ``template_name`` and accepts this event.
 
     ``event_name``: the EventSource event that delivered it (a webhook endpoint's or a Kafka topic's name); a real
     Sensor only ever sees an event on the dependency naming its source, so without it an event that passes the
-    filters of several dependencies is ambiguous (an error saying which). ``context``: the event context (its
-    ``id``, ``time``, ...; a webhook's by default). Returns the Workflow it would submit and the trigger name;
-    raises SensorError saying why not.
+    filters of several dependencies is ambiguous (an error saying which). A resource event (a watched object) needs
+    no name when ``event_sources`` are given: their own selectors say which of their events deliver it.
+    ``context``: the event context (its ``id``, ``time``, ...; a webhook's by default). Returns the Workflow it
+    would submit and the trigger name; raises SensorError saying why not.
     """
+    delivered = _resource_deliveries(event_sources or [], data) if event_name is None else None
     rejections: list[str] = []
     accepted: list[tuple[dict[str, Any], str]] = []
     for sensor in sensors:
@@ -266,6 +269,9 @@ def route_event(sensors: list[dict[str, Any]], template_name: str, data: str, *,
                 continue
             dependency = dependencies[trigger["template"]["conditions"]]
             if event_name is not None and dependency.get("eventName") != event_name:
+                continue
+            if delivered is not None and dependency.get("eventSourceName") in delivered and \
+                    dependency.get("eventName") not in delivered[dependency["eventSourceName"]]:
                 continue
             passed, reasons = dependency_passes(dependency, data)
             if passed:
@@ -283,3 +289,17 @@ def route_event(sensors: list[dict[str, Any]], template_name: str, data: str, *,
         which = f" for the event {event_name!r}" if event_name is not None else ""
         raise SensorError(f"no sensor submits the WorkflowTemplate {template_name}{which}")
     raise SensorError("the sensor filters drop this event: " + " | ".join(rejections))
+
+
+def _resource_deliveries(event_sources: list[dict[str, Any]], data: str) -> dict[str, list[str]] | None:
+    """{resource EventSource: its events that deliver this watched object}, or None for another kind of event."""
+    from hera_flows.local.eventsource import delivering_events
+
+    try:
+        event = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(event, dict) or not isinstance(event.get("body"), dict) or "type" not in event:
+        return None
+    return {es["metadata"]["name"]: delivering_events(es, event["body"], str(event["type"]))
+            for es in event_sources if (es.get("spec") or {}).get("resource")}

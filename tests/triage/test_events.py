@@ -259,7 +259,7 @@ def test_the_example_events_are_delivered_and_routed_by_the_committed_manifests(
     data = (EXAMPLES / name).read_text()
     event = json.loads(data)
     assert es.delivering_events(event_source, event["body"], event["type"]) == [f"{case}-ml-training"]
-    submitted, routed = route_event(sensors, "failure-triage", data)
+    submitted, routed = route_event(sensors, "failure-triage", data, event_sources=[event_source])
     assert routed == trigger
     assert submitted["spec"]["arguments"]["parameters"][2]["value"] == event["body"]["metadata"]["uid"]
 
