@@ -765,6 +765,16 @@ COLUMN = Annotated[str, Field(min_length=1, max_length=256)]
 REPO_PATH = r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$"
 
 
+# How many models the fairness audit fans out over: through parameters every result reaches the fan-in inside one
+# environment string (Linux: 128 KiB), so the parameter path stays small; through an artifact repository the
+# results are objects and the workflow holds one node per pod of `models_per_pod` models (docs/patterns/
+# fairness-audit.md, "Limits", has the measured numbers).
+PARAMETER_DEFAULT_MODELS = 150
+PARAMETER_MAX_MODELS = 1000
+ARTIFACT_DEFAULT_MODELS = 10_000
+ARTIFACT_MAX_MODELS = 100_000
+
+
 class FairnessEvaluation(Model):
     """How the audit finds and reads each model's evaluation data. MLflow tags on the model version (or, failing
     that, on the registered model) override these defaults per model: ``fairness.dataset``,
@@ -810,8 +820,14 @@ class FairnessAuditConfig(Model):
     parallelism: Annotated[int, Field(ge=1, le=500)] = Field(
         10, description="How many audit pods run at once (the workflow's `parallelism`)."
     )
-    max_models: Annotated[int, Field(ge=1, le=1000)] = Field(
-        150, description="Refuse to fan out over more models: the fan-in receives every result in one parameter."
+    max_models: Annotated[int | None, Field(ge=1, le=ARTIFACT_MAX_MODELS)] = Field(
+        None, description=(
+            "Refuse to audit more production models in one run. Unset: the transport's own limit, "
+            f"{PARAMETER_DEFAULT_MODELS} without an artifact repository (every result reaches the fan-in in one "
+            f"parameter; at most {PARAMETER_MAX_MODELS}), {ARTIFACT_DEFAULT_MODELS} with one (`artifacts`)."))
+    models_per_pod: Annotated[int, Field(ge=1, le=1000)] = Field(
+        50, description="With an artifact repository: models one audit pod audits in turn (the fan-out runs "
+        "ceil(models / models_per_pod) pods, so 5,000 models are 100 workflow nodes, not 5,000)."
     )
     evaluation: FairnessEvaluation = FairnessEvaluation()
     model_cards_dir: Annotated[str, Field(pattern=REPO_PATH)] = "model-cards"
@@ -842,6 +858,12 @@ class FairnessAuditConfig(Model):
             raise ValueError("set at least one of 'aliases' or 'stages': otherwise no model is ever audited")
         return self
 
+    def model_limit(self, artifacts: bool) -> int:
+        """The most models one run audits: ``max_models``, or the transport's default."""
+        if self.max_models is not None:
+            return self.max_models
+        return ARTIFACT_DEFAULT_MODELS if artifacts else PARAMETER_DEFAULT_MODELS
+
 
 class Patterns(Model):
     promotion: PromotionConfig = PromotionConfig()
@@ -870,6 +892,55 @@ class MaintenanceConfig(Model):
     lease_gc: LeaseGcConfig = LeaseGcConfig()
 
 
+# --- Artifacts (hera_flows/blocks/artifacts.py) ----------------------------------------------------------------
+
+
+class S3Repository(Model):
+    """An S3-compatible bucket (AWS S3, GCS through its S3 interoperability endpoint, MinIO, SeaweedFS) that
+    hera-flows writes into the ConfigMap it generates, in Argo's artifact-repository format."""
+
+    endpoint: Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$", description=(
+        "host[:port] without a scheme, e.g. s3.amazonaws.com, storage.googleapis.com or minio.minio.svc:9000"))]
+    bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
+    region: Annotated[str | None, Field(pattern=r"^[a-z0-9-]+$")] = None
+    insecure: bool = Field(False, description="plain http (a MinIO inside the cluster without TLS)")
+    access_key_secret: SecretRef | None = None
+    secret_key_secret: SecretRef | None = None
+    use_sdk_creds: bool = Field(False, description=(
+        "credentials from the environment (IRSA, workload identity) instead of the two Secrets"))
+
+    @model_validator(mode="after")
+    def _credentials(self) -> S3Repository:
+        keys = (self.access_key_secret is None, self.secret_key_secret is None)
+        if keys[0] != keys[1]:
+            raise ValueError("give both access_key_secret and secret_key_secret, or neither")
+        if self.use_sdk_creds == (not keys[0]):
+            raise ValueError("give either access_key_secret + secret_key_secret or use_sdk_creds: true")
+        return self
+
+
+class ArtifactRepository(Model):
+    """Argo's ``artifactRepositoryRef``: a key of a ConfigMap in the workflows' namespace holding the repository.
+    With ``s3`` hera-flows generates that ConfigMap (generated/artifact-repository.yaml); without it the ConfigMap
+    must exist already (your platform's)."""
+
+    config_map: Annotated[str, Field(pattern=K8S_NAME, max_length=253)] = "hera-flows-artifacts"
+    key: Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]+$")] = "s3"
+    s3: S3Repository | None = None
+
+
+class ArtifactsConfig(Model):
+    """Where large step results travel (the fairness audit's per-model results, its context and published
+    cards). Without this section they travel as Argo parameters, with the limits documented per pattern."""
+
+    repository: ArtifactRepository | Literal["default"] = Field(description=(
+        "`default`: Argo's default repository (the namespace's artifact-repositories ConfigMap, else the "
+        "controller's artifactRepository); or a ConfigMap reference, optionally with the S3 bucket to generate it"))
+    key_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$", description=(
+        "objects go to <key_prefix>/<workflow name>/...; give the bucket a lifecycle rule on this prefix"))] = \
+        "hera-flows"
+
+
 class Config(Model):
     """The whole of `config/flows.yaml`, with any overlays merged over it (`--config` repeated: examples/overlay/).
     """
@@ -889,6 +960,8 @@ class Config(Model):
     workflow: WorkflowDefaults = WorkflowDefaults()
     patterns: Patterns = Patterns()
     maintenance: MaintenanceConfig = MaintenanceConfig()
+    artifacts: ArtifactsConfig | None = Field(None, description=(
+        "an artifact repository for large results (docs/artifacts.md); unset: everything travels as parameters"))
 
     @model_validator(mode="after")
     def _every_enabled_pattern_has_a_repository(self) -> Config:
@@ -950,6 +1023,16 @@ class Config(Model):
             except ValidationError as exc:
                 problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'agent'}: {e['msg']}" for e in exc.errors())
                 raise ValueError(f"patterns.{name}.agent (over the top-level agent): {problems}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _fairness_fits_its_transport(self) -> Config:
+        fairness = self.patterns.fairness_audit
+        if self.artifacts is None and (fairness.max_models or 0) > PARAMETER_MAX_MODELS:
+            raise ValueError(
+                f"patterns.fairness_audit.max_models {fairness.max_models} needs an artifact repository: without "
+                f"one every result reaches the fan-in in one parameter (at most {PARAMETER_MAX_MODELS} models); "
+                "configure `artifacts.repository` (docs/artifacts.md)")
         return self
 
     def agent_for(self, pattern: str) -> AgentConfig:

@@ -18,7 +18,7 @@ from hera.workflows import models as m
 
 from hera_flows.blocks import security
 from hera_flows.config import Config, Resources, SecretRef
-from hera_flows.steps.contract import env_name
+from hera_flows.steps.contract import env_name, file_env_name
 
 OUTPUTS_DIR = "/tmp/outputs"
 TMP_MOUNT = "/tmp"
@@ -69,6 +69,11 @@ def param_env(inputs: list[str]) -> list[Env]:
     return [Env(name=env_name(p), value=f"{{{{inputs.parameters.{p}}}}}") for p in inputs]
 
 
+def file_env(artifacts: Sequence[m.Artifact]) -> list[Env]:
+    """``HF_FILE_<NAME>``: where each input artifact lies in the pod (a fixed path, never event data)."""
+    return [Env(name=file_env_name(a.name), value=a.path) for a in artifacts if a.path]
+
+
 def step_template(
     cfg: Config,
     *,
@@ -80,18 +85,27 @@ def step_template(
     network: bool = False,
     service_account: str | None = None,
     metrics: Sequence[Any] = (),
+    artifact_inputs: Sequence[m.Artifact] = (),
+    artifact_outputs: Sequence[m.Artifact] = (),
 ) -> Container:
     """A Container template for `hera-flows step <step> <flags> --outputs=/tmp/outputs`, its inputs and outputs
     those of the step's contract and its flags built from ``flags`` (flag dest -> configured value).
 
     ``network`` steps get Argo retries with backoff; ``service_account`` (guards, the claims steps, triage's
-    context, gc) mounts a token, every other step runs without one.
+    context, gc) mounts a token, every other step runs without one. ``artifact_inputs`` / ``artifact_outputs``
+    (hera_flows/blocks/artifacts.py) replace the contract's parameters of the same names: the step reads and
+    writes the same files either way.
     """
     from hera_flows.steps import step_contract
 
     spec = step_contract(step)
-    inputs, outputs = list(spec.inputs), list(spec.outputs)
-    env: list[Env | m.EnvVar] = [*param_env(inputs), *(s.build() for s in secrets)]
+    by_artifact = {a.name for a in artifact_inputs} | {a.name for a in artifact_outputs}
+    unknown = sorted(by_artifact - set(spec.inputs) - set(spec.outputs) - set(spec.directories))
+    if unknown:
+        raise ValueError(f"step {spec.name}: no input or output named {', '.join(unknown)}")
+    inputs = [p for p in spec.inputs if p not in {a.name for a in artifact_inputs}]
+    outputs = [o for o in spec.outputs if o not in {a.name for a in artifact_outputs}]
+    env: list[Env | m.EnvVar] = [*param_env(inputs), *file_env(artifact_inputs), *(s.build() for s in secrets)]
     return Container(
         name=name,
         image=cfg.image,
@@ -100,9 +114,9 @@ def step_template(
         args=["step", spec.name, *spec.argv(flags), f"--outputs={OUTPUTS_DIR}"],
         env=env or None,
         env_from=[m.EnvFromSource(secret_ref=m.SecretEnvSource(name=s)) for s in env_from_secrets] or None,
-        inputs=[Parameter(name=p) for p in inputs] or None,
-        outputs=[Parameter(name=o, value_from=m.ValueFrom(path=f"{OUTPUTS_DIR}/{o}", default="")) for o in outputs]
-        or None,
+        inputs=[*(Parameter(name=p) for p in inputs), *artifact_inputs] or None,
+        outputs=[*(Parameter(name=o, value_from=m.ValueFrom(path=f"{OUTPUTS_DIR}/{o}", default="")) for o in outputs),
+                 *artifact_outputs] or None,
         volumes=[EmptyDirVolume(name="tmp", mount_path=TMP_MOUNT)],
         security_context=security.container_security_context(),
         resources=resources(cfg.workflow.resources),

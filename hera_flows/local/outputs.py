@@ -27,6 +27,7 @@ class TaskResult:
     log: str = ""
     seconds: float = 0.0
     children: list[TaskResult] = field(default_factory=list)  # the tasks of a DAG template it ran
+    artifacts: dict[str, str] = field(default_factory=dict)  # output artifact -> object key in the repository
 
 
 @dataclass

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
+from hera_flows.local.artifacts import ArtifactStore, archived
 from hera_flows.local.errors import RunError
 from hera_flows.local.outputs import TaskResult, last_line
 from hera_flows.local.substitution import input_scope, substitute
@@ -37,16 +38,22 @@ class PodContext(Protocol):
 
     def scope(self) -> dict[str, str]: ...
 
+    def artifact_store(self) -> ArtifactStore: ...
 
-def run_pod(run: PodContext, name: str, template: dict[str, Any], inputs: dict[str, str], attempt: int) -> TaskResult:
-    """Run ``template`` (container or containerSet) once as attempt ``attempt`` of task ``name``. A failure carries
-    the pod's exit code in ``outputs["__exit_code__"]`` (for the retry strategy)."""
+
+def run_pod(run: PodContext, name: str, template: dict[str, Any], inputs: dict[str, str], attempt: int,
+            artifacts: dict[str, str] | None = None) -> TaskResult:
+    """Run ``template`` (container or containerSet) once as attempt ``attempt`` of task ``name``, with its input
+    artifacts (``artifacts``: the task's arguments, name -> object key) loaded first and its output artifacts
+    stored after ``main`` succeeded (hera_flows/local/artifacts.py). A failure carries the pod's exit code in
+    ``outputs["__exit_code__"]`` (for the retry strategy)."""
     # a fanned-out task's name holds "(index:item)": the folder keeps to a plain charset, as a pod name does
     pod_dir = run.workdir / "pods" / f"{re.sub(r'[^A-Za-z0-9._-]+', '-', name)}-{attempt}"
     volumes = {v["name"]: pod_dir / "volumes" / v["name"] for v in template.get("volumes", [])}
     for path in volumes.values():
         path.mkdir(parents=True, exist_ok=True)
-    scope = {**run.scope(), **input_scope(inputs)}
+    pod_name = f"{name}-{attempt}"
+    scope = {**run.scope(), **input_scope(inputs), "pod.name": pod_name}
     log_parts: list[str] = []
     if "container" in template:
         containers = [dict(template["container"], name="main")]
@@ -56,11 +63,15 @@ def run_pod(run: PodContext, name: str, template: dict[str, Any], inputs: dict[s
         shared_mounts = template["containerSet"].get("volumeMounts", [])
     else:
         return TaskResult(name, "Failed", message="only container and containerSet templates run locally")
-    mounts_of_main: dict[str, Path] = {}
+    main = next((c for c in containers if c["name"] == "main"), {})
+    mounts_of_main = {m["mountPath"]: volumes[m["name"]] for m in [*shared_mounts, *main.get("volumeMounts", [])]}
+    problem = load_inputs(run, template, artifacts or {}, scope, pod_dir, mounts_of_main)
+    if problem:
+        return TaskResult(name, "Failed", outputs={"__exit_code__": "-1"}, message=problem)
     for container in containers:
         mounts = {m["mountPath"]: volumes[m["name"]] for m in [*shared_mounts, *container.get("volumeMounts", [])]}
         if container["name"] == "main":
-            mounts_of_main = mounts
+            mounts = mounts_of_main
         code, log = run_container(run, name, container, scope, mounts)
         log_parts.append(log)
         if code != 0:
@@ -83,7 +94,59 @@ def run_pod(run: PodContext, name: str, template: dict[str, Any], inputs: dict[s
             outputs[param["name"]] = param["valueFrom"]["default"]
         else:
             return TaskResult(name, "Failed", message=f"output {param['name']} was not written to {path}")
-    return TaskResult(name, "Succeeded", outputs=outputs, log="".join(log_parts))
+    saved, problem = save_outputs(run, template, scope, mounts_of_main)
+    if problem:
+        return TaskResult(name, "Failed", message=problem, log="".join(log_parts))
+    return TaskResult(name, "Succeeded", outputs=outputs, log="".join(log_parts), artifacts=saved)
+
+
+def load_inputs(run: PodContext, template: dict[str, Any], arguments: dict[str, str], scope: dict[str, str],
+                pod_dir: Path, mounts_of_main: dict[str, Path]) -> str:
+    """Download the template's input artifacts before any container starts (Argo's init container); a path on a
+    volume of ``main`` lands there, any other path gets a folder of its own mounted in ``main``. Returns the
+    problem that fails the pod, or ""."""
+    for artifact in template.get("inputs", {}).get("artifacts", []):
+        name = artifact["name"]
+        key = arguments.get(name) or substitute(str((artifact.get("s3") or {}).get("key") or ""), scope,
+                                                 where=f"input artifact {name}")
+        if not key:
+            if artifact.get("optional"):
+                continue
+            return f"required artifact '{name}' not supplied"
+        local = map_path(artifact["path"], mounts_of_main)
+        if local is None:
+            local = pod_dir / "artifacts" / name
+            mounts_of_main[artifact["path"]] = local
+        archive_none = isinstance(artifact.get("archive"), dict) and "none" in artifact["archive"]
+        if not run.artifact_store().load(key, local, archive_none=archive_none):
+            if artifact.get("optional"):
+                continue
+            return f"artifact {name} failed to load: no object or prefix {key}"
+    return ""
+
+
+def save_outputs(run: PodContext, template: dict[str, Any], scope: dict[str, str],
+                 mounts_of_main: dict[str, Path]) -> tuple[dict[str, str], str]:
+    """Store the output artifacts from ``main``'s volumes (Argo's wait container): name -> key, or the problem."""
+    saved: dict[str, str] = {}
+    for artifact in template.get("outputs", {}).get("artifacts", []):
+        name, path = artifact["name"], artifact["path"]
+        local = map_path(path, mounts_of_main)
+        if local is None or not local.exists():
+            if artifact.get("optional"):
+                continue
+            where = "" if local is not None else " (not on a volume of main: the root filesystem is read-only)"
+            return saved, f"output artifact {name}: {path} no such file or directory{where}"
+        store = run.artifact_store()
+        key = str((artifact.get("s3") or {}).get("key") or "")
+        if key:
+            key = substitute(key, scope, where=f"output artifact {name}")
+        else:
+            base = substitute(store.repository.key_format, scope, where="the repository's keyFormat")
+            key = f"{base}/{name}.tgz" if archived(artifact) else f"{base}/{Path(path).name}"
+        store.save(local, key, archive=archived(artifact))
+        saved[name] = key
+    return saved, ""
 
 
 def run_container(

@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Collection, Mapping, Sequence
@@ -43,6 +44,7 @@ from typing import Any
 import yaml
 
 from hera_flows.local import scheduling
+from hera_flows.local.artifacts import ArtifactStore, Repositories, load_config_maps
 from hera_flows.local.errors import RunError
 from hera_flows.local.expressions import ExpressionError
 from hera_flows.local.outputs import RunResult, TaskResult, report
@@ -91,6 +93,7 @@ class LocalRun:
         state_dir: Path | None = None,
         library: dict[str, LibraryTemplate] | None = None,
         annotations: dict[str, str] | None = None,
+        repositories: Repositories | None = None,
     ) -> None:
         """``library``: the WorkflowTemplates ``templateRef`` tasks may name (see ``load_library``). With a
         library every reference is checked before the first task runs, as Argo checks them on submission; without
@@ -120,6 +123,21 @@ class LocalRun:
         # metadata.annotations of the submitted Workflow (the Sensor writes event data there); a step reads its own
         # Workflow from <state>/workflows/<name>.json, as a guard reads it from the API in a cluster.
         self.annotations = dict(annotations or {})
+        # The artifact-repository ConfigMaps this run may resolve (generated next to the templates); the store is
+        # resolved on the first artifact, as Argo resolves the repository when the workflow starts.
+        self.repositories = repositories
+        self._store: ArtifactStore | None = None
+        self._store_lock = threading.Lock()
+
+    def artifact_store(self) -> ArtifactStore:
+        """The run's artifact repository (``spec.artifactRepositoryRef``, else the namespace's default)."""
+        with self._store_lock:
+            if self._store is None:
+                if self.repositories is None:
+                    raise RunError("this run uses artifacts but was given no artifact repository ConfigMaps")
+                repository = self.repositories.resolve(self.spec.get("artifactRepositoryRef"), self.namespace)
+                self._store = ArtifactStore(repository, self.secrets)
+            return self._store
 
     # -- scopes ---------------------------------------------------------------------------------------------
     def scope(self) -> dict[str, str]:
@@ -332,10 +350,12 @@ def run_workflow(
     extra_templates: Sequence[Path | str] = (),
     event_name: str | None = None,
     event_context: dict[str, str] | None = None,
+    config_maps: Sequence[Path | str] = (),
 ) -> RunResult:
     """``extra_templates``: files or folders holding WorkflowTemplates that ``templateRef`` tasks name besides the
     generated ones (e.g. the team's training template behind ``drift-retrain``). ``event_name``: the EventSource
-    event (endpoint or Kafka topic name) that delivered ``event``; ``event_context``: its context (id, time)."""
+    event (endpoint or Kafka topic name) that delivered ``event``; ``event_context``: its context (id, time).
+    ``config_maps``: files or folders with the artifact-repository ConfigMaps besides the generated ones."""
     template = load_template(template_name, generated)
     library = load_library(generated, extra_templates)
     params, annotations = submission(
@@ -344,8 +364,9 @@ def run_workflow(
     )
     workdir = workdir or Path(tempfile.mkdtemp(prefix="hera-flows-run-"))
     state_dir = state_dir or generated / ".hera-flows-local" / "state"
+    repositories = Repositories(load_config_maps([generated / "generated", *map(Path, config_maps)]))
     return LocalRun(template, params, secrets or {}, workdir, echo=echo, state_dir=state_dir,
-                    library=library, annotations=annotations).execute()
+                    library=library, annotations=annotations, repositories=repositories).execute()
 
 
 def run_command(args: Any) -> int:

@@ -70,8 +70,26 @@ def run_dag(
 
 
 def task_scope(name: str, result: TaskResult) -> dict[str, str]:
-    """``{{tasks.NAME.outputs.parameters.KEY}}`` for a finished task's outputs."""
-    return {f"tasks.{name}.outputs.parameters.{key}": value for key, value in result.outputs.items()}
+    """``{{tasks.NAME.outputs.parameters.KEY}}`` for a finished task's outputs, and
+    ``{{tasks.NAME.outputs.artifacts.KEY}}`` (the object's key) for its output artifacts."""
+    scope = {f"tasks.{name}.outputs.parameters.{key}": value for key, value in result.outputs.items()}
+    scope.update({f"tasks.{name}.outputs.artifacts.{key}": value for key, value in result.artifacts.items()})
+    return scope
+
+
+def artifact_arguments(task: dict[str, Any], scope: dict[str, str], *, where: str) -> dict[str, str]:
+    """A task's artifact arguments as object keys: ``from: {{tasks.X.outputs.artifacts.Y}}`` (an artifact that was
+    not produced does not resolve: Argo fails the task), or a key-only ``s3.key``."""
+    resolved: dict[str, str] = {}
+    for artifact in task.get("arguments", {}).get("artifacts", []):
+        if "from" in artifact:
+            resolved[artifact["name"]] = substitute(str(artifact["from"]), scope, where=f"{where} artifacts")
+        elif (artifact.get("s3") or {}).get("key"):
+            resolved[artifact["name"]] = substitute(str(artifact["s3"]["key"]), scope, where=f"{where} artifacts")
+        else:
+            raise RunError(f"{where}: artifact argument {artifact.get('name')!r} has neither from nor s3.key; the "
+                           "local runner passes artifacts between tasks and from key-only locations only")
+    return resolved
 
 
 def task_references(task: dict[str, Any]) -> set[str]:
@@ -126,7 +144,8 @@ def run_task(
         p["name"]: rescan(substitute(str(p.get("value", "")), scope, where=f"task {name} arguments"), run.scope())
         for p in task.get("arguments", {}).get("parameters", [])
     }
-    return run_any(run, name, template, templates, arguments)
+    artifacts = artifact_arguments(task, scope, where=f"task {name}")
+    return run_any(run, name, template, templates, arguments, artifacts)
 
 
 def run_fan_out(
@@ -159,7 +178,8 @@ def run_fan_out(
             p["name"]: substitute(str(p.get("value", "")), scope_of_item, where=f"task {child} arguments")
             for p in task.get("arguments", {}).get("parameters", [])
         }
-        return run_any(run, child, template, templates, arguments)
+        artifacts = artifact_arguments(task, scope_of_item, where=f"task {child}")
+        return run_any(run, child, template, templates, arguments, artifacts)
 
     workers = max(1, min(int(run.spec.get("parallelism") or 1), LOCAL_PARALLELISM, len(items)))
     if template.get("synchronization"):
@@ -190,12 +210,15 @@ def item_label(item: Any) -> str:
 
 def run_any(
     run: RunContext, name: str, template: dict[str, Any], templates: dict[str, dict[str, Any]],
-    arguments: dict[str, str],
+    arguments: dict[str, str], artifacts: dict[str, str] | None = None,
 ) -> TaskResult:
-    """Run ``template`` as task ``name`` with ``arguments``: a DAG template as one task, else its pod."""
+    """Run ``template`` as task ``name`` with ``arguments`` (and input ``artifacts``, name -> object key): a DAG
+    template as one task, else its pod."""
     if "dag" in template:
+        if artifacts:
+            raise RunError(f"task {name}: artifact arguments to a DAG template are not supported locally")
         return run_dag_template(run, name, template, templates, arguments)
-    return run_template(run, name, template, arguments)
+    return run_template(run, name, template, arguments, artifacts)
 
 
 def run_dag_template(
@@ -244,7 +267,8 @@ def synchronize(run: RunContext, sync: dict[str, Any] | None, scope: dict[str, s
         run.say(f"[{where}] {lock_kind} {label}: acquired (free locally: nothing else runs in this process)")
 
 
-def run_template(run: RunContext, name: str, template: dict[str, Any], arguments: dict[str, str]) -> TaskResult:
+def run_template(run: RunContext, name: str, template: dict[str, Any], arguments: dict[str, str],
+                 artifacts: dict[str, str] | None = None) -> TaskResult:
     """A container or containerSet template as task ``name``: its pod, again while the retryStrategy allows."""
     inputs = template_inputs(template, arguments)
     if isinstance(inputs, str):
@@ -259,7 +283,7 @@ def run_template(run: RunContext, name: str, template: dict[str, Any], arguments
     while True:
         attempt += 1
         run.say(f"[{name}] running" + (f" (attempt {attempt})" if attempt > 1 else ""))
-        result = run_pod(run, name, template, inputs, attempt)
+        result = run_pod(run, name, template, inputs, attempt, artifacts)
         result.attempts = attempt
         if result.phase == "Succeeded" or attempt > limit:
             break

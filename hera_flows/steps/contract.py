@@ -6,7 +6,10 @@ declared once, next to the step, and read on both sides.
   :meth:`Step.parse`. No flag has a default here: the configuration model (hera_flows/config.py) is the only
   place defaults live, so a pod never acts on a value nobody configured.
 - **Inputs** are the template's input parameters, arriving as ``HF_PARAM_<NAME>`` environment variables
-  (:func:`env_name`, the one implementation of that naming; never flags, never a shell string).
+  (:func:`env_name`, the one implementation of that naming; never flags, never a shell string). A large input
+  may instead arrive as an Argo input artifact: the generator then sets ``HF_FILE_<NAME>`` (:func:`file_env_name`)
+  to the path Argo downloaded it to, and :meth:`Step.param` reads the file, so a step never knows which way its
+  input travelled (hera_flows/blocks/artifacts.py decides, from the configuration).
 - **Outputs** are files in ``--outputs``; :meth:`Step.write` refuses a name the contract does not declare and
   fills the declared ones it was not given with "" (Argo reads every declared output), so the list the generator
   writes into the template and the files the step writes cannot drift apart.
@@ -22,14 +25,21 @@ import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 PARAM_PREFIX = "HF_PARAM_"
+FILE_PREFIX = "HF_FILE_"
 
 
 def env_name(param: str) -> str:
     """The environment variable of an input parameter: ``model-name`` -> ``HF_PARAM_MODEL_NAME``."""
     return PARAM_PREFIX + param.upper().replace("-", "_")
+
+
+def file_env_name(param: str) -> str:
+    """The environment variable naming the file of an input that arrives as an artifact: ``HF_FILE_CONTEXT``."""
+    return FILE_PREFIX + param.upper().replace("-", "_")
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,8 @@ class Step:
     flags: tuple[Flag, ...] = ()
     inputs: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
+    # Folders the step may fill in ``--outputs`` when asked to (a fan-out's shards): only ever artifacts.
+    directories: tuple[str, ...] = ()
     outputs_flag: bool = True  # `--outputs=DIR`; the agent pod's publish writes to the shared volume instead
 
     # --- generator side ----------------------------------------------------------------------------------
@@ -114,12 +126,21 @@ class Step:
 
         if name not in self.inputs:
             raise ValueError(f"step {self.name} reads undeclared input {name!r}")
-        value = os.environ.get(env_name(name))
+        path = self.input_path(name)
+        value = _read_input_file(path, name) if path is not None else os.environ.get(env_name(name))
         if value is None or (required and value == ""):
             if required:
                 raise StepError(f"missing input parameter {name!r} (environment variable {env_name(name)})")
             return default
         return value
+
+    def input_path(self, name: str) -> Path | None:
+        """Where an input that arrived as an artifact lies (``HF_FILE_<NAME>``), or None when it is a parameter.
+        The path may be missing (an optional artifact nobody wrote) or a folder (a fan-in of many objects)."""
+        if name not in self.inputs:
+            raise ValueError(f"step {self.name} reads undeclared input {name!r}")
+        value = os.environ.get(file_env_name(name))
+        return Path(value) if value else None
 
     def write(self, out_dir: str | os.PathLike[str] | None, **values: str) -> None:
         """Write the outputs (names with ``_`` for ``-``); a declared output not given is written empty."""
@@ -130,6 +151,20 @@ class Step:
         if unknown:
             raise ValueError(f"step {self.name} writes undeclared output(s) {', '.join(unknown)}")
         write_outputs(out_dir, **{name: given.get(name, "") for name in self.outputs})
+
+
+def _read_input_file(path: Path, name: str) -> str | None:
+    """An artifact input's text; None when the (optional) artifact was not there."""
+    from hera_flows.steps.common import StepError
+
+    if not path.exists():
+        return None
+    if path.is_dir():
+        raise StepError(f"input {name!r} arrived as a folder ({path}); this step reads one file")
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StepError(f"input {name!r} cannot be read from {path}: {exc}") from None
 
 
 def render_flags(flags: Sequence[Flag], values: Mapping[str, Any], *, where: str) -> list[str]:
