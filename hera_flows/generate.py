@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from hera_flows.blocks import events, gc, metrics, security
+from hera_flows.blocks import artifacts, events, gc, metrics, security
 from hera_flows.config import Config, ConfigError, load_config
 from hera_flows.patterns import registry
 
@@ -104,6 +104,10 @@ def render(cfg: Config, sources: Sequence[str] = DEFAULT_SOURCES) -> dict[str, s
         agent_policy = agent_network_policy(cfg, BY_CONFIG_KEY[name])
         if agent_policy is not None:
             network_policies.append(agent_policy)
+    repository = artifacts.repository_documents(cfg)
+    if repository and enabled:
+        files["generated/artifact-repository.yaml"] = dump(repository)
+        kustomize_resources.insert(1, "artifact-repository.yaml")
     files["generated/rbac.yaml"] = dump(
         security.rbac_documents(cfg.namespace, guard_lease_access=True) + pattern_rbac
     )

@@ -19,7 +19,7 @@ import yaml
 from hera_flows import catalog
 from hera_flows.cli import run_step
 from hera_flows.steps import ALIASES, STEPS, step_contract
-from hera_flows.steps.contract import Flag, Step, env_name, render_flags
+from hera_flows.steps.contract import Flag, Step, env_name, file_env_name, render_flags
 from tests.conftest import ROOT
 from tests.support.settings import step_containers
 
@@ -56,16 +56,27 @@ def test_every_generated_step_call_is_what_its_contract_declares(where: str, tem
     declared = {f.dest for f in contract.flags}
     assert {k for k, v in parsed.items() if v is not None and k in declared} >= {
         f.dest for f in contract.flags if not f.optional}, where
-    # Inputs arrive as HF_PARAM_* env vars from the template's inputs, exactly the contract's.
+    # Inputs arrive as HF_PARAM_* env vars from the template's input parameters, or (large ones, with an artifact
+    # repository) as HF_FILE_* naming the path of the template's input artifact; only the contract's, each one way.
     env = {e["name"]: e.get("value") for e in container.get("env") or [] if e["name"].startswith("HF_PARAM_")}
-    assert set(env) == {env_name(p) for p in contract.inputs}, where
-    for param in contract.inputs:
+    files = {e["name"]: e.get("value") for e in container.get("env") or [] if e["name"].startswith("HF_FILE_")}
+    by_param = {p for p in contract.inputs if env_name(p) in env}
+    by_file = {p for p in contract.inputs if file_env_name(p) in files}
+    assert set(env) == {env_name(p) for p in by_param} and set(files) == {file_env_name(p) for p in by_file}, where
+    assert not by_param & by_file, where
+    for param in by_param:
         assert env[env_name(param)] == f"{{{{inputs.parameters.{param}}}}}", where
+    artifacts = {a["name"]: a["path"] for a in (template.get("inputs") or {}).get("artifacts", [])}
+    for param in by_file:
+        assert files[file_env_name(param)] == artifacts[param], where
     if "container" in template:  # a plain step: its template declares the inputs and collects the outputs
         declared_inputs = {p["name"] for p in (template.get("inputs") or {}).get("parameters", [])}
-        assert declared_inputs == set(contract.inputs), where
+        assert declared_inputs == by_param and set(artifacts) == by_file, where
         outputs = {p["name"] for p in (template.get("outputs") or {}).get("parameters", [])}
-        assert outputs == set(contract.outputs), where
+        stored = {a["name"] for a in (template.get("outputs") or {}).get("artifacts", [])}
+        assert not outputs & stored and outputs | stored <= {*contract.outputs, *contract.directories}, where
+        # an output the wiring leaves out is one the step may leave empty: only these are ever left out
+        assert {*contract.outputs} - outputs - stored <= {"shard-ids"}, where
 
 
 def _editor_settings(contract: Step, flags: list[str]) -> tuple[Flag, ...]:

@@ -12,13 +12,14 @@ Each container has a private /tmp so nothing the agent leaves there reaches the 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from hera.workflows import ContainerNode, ContainerSet, EmptyDirVolume, Env, Parameter
 from hera.workflows import models as m
 
-from hera_flows.blocks import security
-from hera_flows.blocks.step import SecretEnv, param_env, resources, retry_strategy
+from hera_flows.blocks import artifacts, security
+from hera_flows.blocks.step import SecretEnv, file_env, param_env, resources, retry_strategy
 from hera_flows.catalog import Pattern
 from hera_flows.config import Config, RepositoryConfig
 from hera_flows.steps.agent_run import API_KEY_ENV
@@ -57,11 +58,22 @@ class _NodeFields(_StepFields, total=False):
     resources: m.ResourceRequirements
 
 
-def _mounts(tmp_volume: str) -> list[m.VolumeMount]:
+def _mounts(tmp_volume: str, *, workspace: bool = True) -> list[m.VolumeMount]:
     return [
-        m.VolumeMount(name="workspace", mount_path=WORKSPACE),
+        *([m.VolumeMount(name="workspace", mount_path=WORKSPACE)] if workspace else []),
         m.VolumeMount(name=tmp_volume, mount_path="/tmp"),
     ]
+
+
+@dataclass(frozen=True)
+class AgentArtifacts:
+    """How the agent pod's large values travel with an artifact repository: ``context`` arrives as an input
+    artifact on the shared workspace volume (every container reads it there: docs/container-set-template.md), and
+    ``files`` (the published files' content) leaves as one at ``files_key``, with ``files_budget_bytes`` of content
+    instead of a parameter's 64 KiB."""
+
+    files_key: str
+    files_budget_bytes: int = 256 * 1024 * 1024
 
 
 def agent_template(
@@ -71,9 +83,11 @@ def agent_template(
     repo: RepositoryConfig,
     allowed_paths: list[str],
     settings: Mapping[str, Any],
+    large: AgentArtifacts | None = None,
 ) -> ContainerSet:
     """``settings``: the pattern editor's settings (its ``SETTINGS`` flags) as configured; prepare (the prompt),
-    the builtin agent and publish (the run's own files) all receive them."""
+    the builtin agent and publish (the run's own files) all receive them. ``large``: the context and the files
+    travel as artifacts (a pattern whose context grows with the platform, with a repository configured)."""
     import importlib
 
     from hera_flows.steps import step_contract
@@ -85,12 +99,16 @@ def agent_template(
     if template is not None:
         check_template(pattern.id, template, settings, where=f"patterns.{pattern.config_key}.agent.prompt_file")
 
+    context_artifact = artifacts.input_file("context", directory=f"{WORKSPACE}/in") if large else None
+    context_env = file_env([context_artifact]) if context_artifact else param_env(["context"])
+
     def node(name: str, tmp_volume: str, **fields: Unpack[_NodeFields]) -> ContainerNode:
         return ContainerNode(
             name=name,
             image_pull_policy=cfg.image_pull_policy,
             security_context=security.container_security_context(),
-            volume_mounts=_mounts(tmp_volume),
+            # with artifacts the workspace is mounted for the whole set, where Argo's init container finds it
+            volume_mounts=_mounts(tmp_volume, workspace=large is None),
             **fields,
         )
 
@@ -111,10 +129,13 @@ def agent_template(
         # kept), so a transient publish failure (exit 75, taken from the main container) or a lost pod reruns the
         # pod. An agent that failed is not retried: main never ran, so the exit code reads -1.
         retry_strategy=retry_strategy(cfg),
-        inputs=[Parameter(name="context"), Parameter(name="branch"), Parameter(name="title")],
+        inputs=[context_artifact or Parameter(name="context"), Parameter(name="branch"), Parameter(name="title")],
         outputs=[
-            Parameter(name=o, value_from=m.ValueFrom(path=f"{OUT_DIR}/{o}", default="")) for o in PUBLISH_OUTPUTS
+            *(Parameter(name=o, value_from=m.ValueFrom(path=f"{OUT_DIR}/{o}", default=""))
+              for o in PUBLISH_OUTPUTS if not (large and o == "files")),
+            *([artifacts.output("files", f"{OUT_DIR}/files", large.files_key)] if large else []),
         ],
+        volume_mounts=[m.VolumeMount(name="workspace", mount_path=WORKSPACE)] if large else None,
         volumes=[
             EmptyDirVolume(name="workspace"),
             EmptyDirVolume(name="tmp-prepare"),
@@ -126,7 +147,7 @@ def agent_template(
             "prepare", "tmp-prepare", "prepare-workspace",
             {"pattern": pattern.id, "repo_url": repo.url, "base_branch": repo.base_branch, "workspace": WORKSPACE,
              "allowed_paths": allowed_paths, "clone_depth": agent.clone_depth, "forge": cfg.forge.kind},
-            env=[*param_env(["context", "branch"]), forge_token(cfg, optional=True, read_only=True).build(),
+            env=[*context_env, *param_env(["branch"]), forge_token(cfg, optional=True, read_only=True).build(),
                  *([Env(name=PROMPT_TEMPLATE_ENV, value=template)] if template is not None else [])],
         )
         if agent.kind == "builtin":
@@ -176,9 +197,11 @@ def agent_template(
             "main", "tmp-publish", "publish",
             {"repo_url": repo.url, "base_branch": repo.base_branch, "workspace": WORKSPACE,
              "allowed_paths": allowed_paths, "author_name": cfg.forge.git_author_name,
-             "author_email": cfg.forge.git_author_email, "forge": cfg.forge.kind, "pattern": pattern.id},
+             "author_email": cfg.forge.git_author_email, "forge": cfg.forge.kind, "pattern": pattern.id,
+             "files_budget_bytes": large.files_budget_bytes if large else None},
             f"--outputs={OUT_DIR}",
-            env=[*param_env(["branch", "title", "context"]), forge_token(cfg).build()],
+            env=[*param_env(["branch", "title"]), *context_env, forge_token(cfg).build()] if large
+            else [*param_env(["branch", "title", "context"]), forge_token(cfg).build()],
             dependencies=["agent"],
         )
     return container_set

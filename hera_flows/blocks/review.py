@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from hera.workflows import Container, Parameter
 
-from hera_flows.blocks import claims, metrics
+from hera_flows.blocks import artifacts, claims, metrics
 from hera_flows.blocks.agent import AGENT_TASK, agent_output, forge_token
 from hera_flows.blocks.smoke import SMOKE_TASK
 from hera_flows.blocks.step import step_template
@@ -23,7 +23,9 @@ def _forge_flags(cfg: Config, repo: RepositoryConfig) -> dict[str, str | None]:
     return {"forge": cfg.forge.kind, "api_url": cfg.forge.api_url, "repo_slug": repo.slug}
 
 
-def review_template(cfg: Config, pattern: Pattern, repo: RepositoryConfig) -> Container:
+def review_template(cfg: Config, pattern: Pattern, repo: RepositoryConfig, *, context_artifact: bool = False
+                    ) -> Container:
+    """``context_artifact``: the pattern's context arrives as an artifact (hera_flows/blocks/artifacts.py)."""
     return step_template(
         cfg,
         name=REVIEW_TASK,
@@ -32,6 +34,7 @@ def review_template(cfg: Config, pattern: Pattern, repo: RepositoryConfig) -> Co
         secrets=[forge_token(cfg)],
         network=True,
         metrics=metrics.review_metrics(pattern.label),
+        artifact_inputs=[artifacts.input_file("context")] if context_artifact else (),
     )
 
 
@@ -78,7 +81,7 @@ def review_smoke_report(
         raise ValueError("the smoke template has no name")
     review(
         depends=f"{AGENT_TASK}.Succeeded",
-        arguments={
+        arguments=artifacts.arguments(review, {
             "branch": agent_output("branch"),
             "changed": agent_output("changed"),
             "context": context,
@@ -90,14 +93,14 @@ def review_smoke_report(
             "blocked": agent_output("blocked"),
             "update": agent_output("update"),
             "agent": agent_output("agent"),
-        },
+        }),
     )
     if confirm is not None:
         confirm(depends=f"{REVIEW_TASK}.Succeeded", arguments=claims.confirm_arguments(confirm_claims))
     smoke(
         depends=f"{REVIEW_TASK}.Succeeded",
         when=f"'{task_output(REVIEW_TASK, 'pr-number')}' != ''",
-        arguments={**(smoke_arguments or {}), "files": agent_output("files")},
+        arguments=artifacts.arguments(smoke, {**(smoke_arguments or {}), "files": agent_output("files")}),
     )
     report(
         depends=f"{smoke_task}.Succeeded",

@@ -87,6 +87,7 @@ def step_template(
     metrics: Sequence[Any] = (),
     artifact_inputs: Sequence[m.Artifact] = (),
     artifact_outputs: Sequence[m.Artifact] = (),
+    omit: Sequence[str] = (),
 ) -> Container:
     """A Container template for `hera-flows step <step> <flags> --outputs=/tmp/outputs`, its inputs and outputs
     those of the step's contract and its flags built from ``flags`` (flag dest -> configured value).
@@ -94,7 +95,8 @@ def step_template(
     ``network`` steps get Argo retries with backoff; ``service_account`` (guards, the claims steps, triage's
     context, gc) mounts a token, every other step runs without one. ``artifact_inputs`` / ``artifact_outputs``
     (hera_flows/blocks/artifacts.py) replace the contract's parameters of the same names: the step reads and
-    writes the same files either way.
+    writes the same files either way. ``omit``: contract inputs and outputs this wiring does not use (an unset
+    input reads as empty in the pod).
     """
     from hera_flows.steps import step_contract
 
@@ -103,8 +105,8 @@ def step_template(
     unknown = sorted(by_artifact - set(spec.inputs) - set(spec.outputs) - set(spec.directories))
     if unknown:
         raise ValueError(f"step {spec.name}: no input or output named {', '.join(unknown)}")
-    inputs = [p for p in spec.inputs if p not in {a.name for a in artifact_inputs}]
-    outputs = [o for o in spec.outputs if o not in {a.name for a in artifact_outputs}]
+    inputs = [p for p in spec.inputs if p not in {a.name for a in artifact_inputs} and p not in omit]
+    outputs = [o for o in spec.outputs if o not in {a.name for a in artifact_outputs} and o not in omit]
     env: list[Env | m.EnvVar] = [*param_env(inputs), *file_env(artifact_inputs), *(s.build() for s in secrets)]
     return Container(
         name=name,

@@ -20,17 +20,18 @@ editor ``fairness``) rewrites only the cards that moved; publish and review are 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from hera.workflows import DAG
 from hera.workflows import models as m
 
 from hera_flows import catalog
-from hera_flows.blocks import claims, events, security
-from hera_flows.blocks.agent import agent_output, agent_template
+from hera_flows.blocks import artifacts, claims, events, security
+from hera_flows.blocks.agent import AGENT_TASK, AgentArtifacts, agent_output, agent_template
 from hera_flows.blocks.guard import GUARD_TASK, guard_arguments, guard_output, guard_template, proceeds
 from hera_flows.blocks.review import outcome_outputs, report_template, review_smoke_report, review_template
-from hera_flows.blocks.step import resources, step_template
+from hera_flows.blocks.step import OUTPUTS_DIR, resources, step_template
 from hera_flows.blocks.workflow import Param, dag_output, pattern_workflow_template, task_output
 from hera_flows.config import Config
 from hera_flows.patterns import PatternManifests
@@ -44,6 +45,7 @@ LIST_TASK = "list-models"
 AUDIT_TASK = "audit"
 COLLECT_TASK = "collect"
 SMOKE_TASK = "smoke"
+SHARD = "{{inputs.parameters.shard}}"
 
 PARAMS = [
     Param("event-time", "The calendar tick (Argo Events' eventTime, set by the Sensor); its date names the PR."),
@@ -75,6 +77,11 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
     ev = p.evaluation
     repo = cfg.repository_for(PATTERN.config_key)
     mlflow_secrets = [cfg.mlflow.credentials_secret] if cfg.mlflow.credentials_secret else []
+    # With an artifact repository the registry is audited in shards (one pod per `models_per_pod` models) and every
+    # result, the context and the published cards travel as objects under <prefix>/<workflow name>/; without one,
+    # one pod per model and parameters throughout (docs/patterns/fairness-audit.md, "Limits").
+    large = artifacts.enabled(cfg)
+    key = functools.partial(artifacts.key, cfg) if large else None
 
     with pattern_workflow_template(
         cfg,
@@ -99,12 +106,18 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
                 "tracking_uri": cfg.mlflow.tracking_uri,
                 "aliases": p.aliases,
                 "stages": p.stages,
-                "max_models": p.max_models,
+                "max_models": p.model_limit(large),
                 # the registry listing is a few requests: a tenth of the run, at most 5 minutes
                 "deadline_seconds": min(300, p.active_deadline_seconds // 10),
+                "models_per_pod": p.models_per_pod if large else None,
             },
             env_from_secrets=mlflow_secrets,
             network=True,
+            artifact_outputs=[
+                artifacts.output("models", f"{OUTPUTS_DIR}/models", key(LIST_TASK, "models.json")),
+                artifacts.output("shards", f"{OUTPUTS_DIR}/shards", key(LIST_TASK, "shards")),
+            ] if key else (),
+            omit=() if key else ("shard-ids",),
         )
         audit = step_template(
             cfg,
@@ -125,22 +138,37 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
             },
             env_from_secrets=mlflow_secrets,
             network=True,
+            # a shard's models from list-models' shards folder; its results under the run's audit/ prefix
+            artifact_inputs=[artifacts.input_file("batch", object_key=key(LIST_TASK, "shards", f"{SHARD}.json"))]
+            if key else (),
+            artifact_outputs=[artifacts.output("result", f"{OUTPUTS_DIR}/result", key(AUDIT_TASK, f"{SHARD}.json"))]
+            if key else (),
+            omit=("model",) if key else ("shard", "batch"),
         )
         audit.resources = resources(p.audit_resources)
         collect = step_template(
             cfg,
             name=COLLECT_TASK,
             step=PATTERN.step_name("collect"),
+            # the fan-in: every object under the run's audit/ prefix arrives as one folder (optional: a run whose
+            # audit pods all failed still reports every model as not audited)
+            artifact_inputs=[artifacts.input_file("models"),
+                             artifacts.input_file("results", object_key=key(AUDIT_TASK), optional=True)]
+            if key else (),
+            artifact_outputs=[artifacts.output("context", f"{OUTPUTS_DIR}/context", key(COLLECT_TASK, "context.json"))]
+            if key else (),
         )
         agent = agent_template(cfg, PATTERN, repo=repo, allowed_paths=list(p.allowed_paths),
-                               settings=editor_settings(cfg))
-        review = review_template(cfg, PATTERN, repo)
+                               settings=editor_settings(cfg),
+                               large=AgentArtifacts(files_key=key(AGENT_TASK, "files.json")) if key else None)
+        review = review_template(cfg, PATTERN, repo, context_artifact=large)
         smoke = step_template(
             cfg,
             name=SMOKE_TASK,
             step=PATTERN.step_name("smoke"),
             flags=editor_settings(cfg),
             network=True,  # no network, but the shared retry policy (exit 75 only) keeps smoke tasks alike
+            artifact_inputs=[artifacts.input_file("files"), artifacts.input_file("context")] if large else (),
         )
         report = report_template(cfg, repo)
         confirm = claims.confirm_template(cfg, security.GUARD_SA)
@@ -156,27 +184,27 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
             audit(
                 depends=f"{LIST_TASK}.Succeeded",
                 when=f"'{task_output(LIST_TASK, 'count')}' != '0'",
-                with_param=task_output(LIST_TASK, "models"),
-                arguments={"model": "{{item}}"},
+                with_param=task_output(LIST_TASK, "shard-ids" if large else "models"),
+                arguments={"shard": "{{item}}"} if large else {"model": "{{item}}"},
             )
             # A model whose audit pod failed for good (MLflow unreachable after retries) is reported as missing by
             # collect; data problems never fail the audit pod.
             collect(
                 depends=f"{AUDIT_TASK}.Succeeded || {AUDIT_TASK}.Failed",
-                arguments={
+                arguments=artifacts.arguments(collect, {
                     "models": task_output(LIST_TASK, "models"),
-                    "results": task_output(AUDIT_TASK, "result"),
+                    **({} if large else {"results": task_output(AUDIT_TASK, "result")}),
                     "date": guard_output("date"),
                     "week": guard_output("week"),
-                },
+                }),
             )
             agent(
                 depends=f"{COLLECT_TASK}.Succeeded",
-                arguments={
+                arguments=artifacts.arguments(agent, {
                     "context": task_output(COLLECT_TASK, "context"),
                     "branch": guard_output("branch"),
                     "title": guard_output("title"),
-                },
+                }),
             )
             review_smoke_report(
                 review, smoke, report,
@@ -187,6 +215,8 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
             )
         wt.on_exit = on_exit
     wt.parallelism = p.parallelism
+    if large:
+        wt.artifact_repository_ref = artifacts.repository_ref(cfg)
     # One audit at a time: a manual run during the scheduled one waits instead of racing for the same branch.
     wt.synchronization = m.Synchronization(mutexes=[m.Mutex(name=TEMPLATE_NAME)])
     manifest: dict[str, Any] = wt.to_dict()  # hera types to_dict() as Any

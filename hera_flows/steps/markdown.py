@@ -124,13 +124,16 @@ def refused_section(refused: Sequence[Mapping[str, Any]]) -> list[str]:
 def pushed_section(changes: Sequence[Mapping[str, Any]]) -> list[str]:
     """What publish actually pushed, path by path: the reviewer sees every file, whatever the description says."""
     lines = ["", "### Files in this change", ""]
-    if not changes:
+    listed = [c for c in changes if c.get("kind") != "more"]
+    # publish lists a large change's first paths, then {"kind": "more", "count": N}
+    total = len(listed) + sum(int(c.get("count") or 0) for c in changes if c.get("kind") == "more")
+    if not listed:
         return [*lines, "_No file was pushed._"]
-    for item in changes[:MAX_FILES_SHOWN]:
+    for item in listed[:MAX_FILES_SHOWN]:
         lines.append(f"- {table_cell(one_line(item.get('kind', 'changed'), 20))}: "
                      f"{inline_code(one_line(item.get('path', '?'), 300))}")
-    if len(changes) > MAX_FILES_SHOWN:
-        lines.append(f"- …and {len(changes) - MAX_FILES_SHOWN} more (see the branch)")
+    if total > MAX_FILES_SHOWN:
+        lines.append(f"- …and {total - min(len(listed), MAX_FILES_SHOWN)} more (see the branch)")
     return lines
 
 

@@ -63,6 +63,7 @@ MAX_SUMMARY_CHARS = 16 * 1024
 MAX_FILE_BYTES = 10 * 1024 * 1024  # a changed file larger than this is refused, not pushed
 MAX_ENTRIES = 200_000  # a checkout with more entries than this is not a GitOps repository any more
 MAX_REFUSED_LISTED = 100
+MAX_CHANGES_LISTED = 200  # the ``changes`` output (the PR lists 50 of them)
 MAX_TITLE_CHARS = 200
 MAX_ISSUE_BODY_CHARS = 48 * 1024
 MAX_ISSUE_LABELS = 10
@@ -110,6 +111,8 @@ CONTRACT = Step(
              choices=("github", "gitlab")),
         Flag("pattern", "whose editor names the run's own files (its settings follow as flags); left out: the "
              "allowed paths alone", optional=True),
+        Flag("files-budget-bytes", "content the files output may hold (left out: 64 KiB, what a parameter carries; "
+             "more when files travels as an artifact)", kind=int, optional=True),
     ),
     inputs=("branch", "title", "context"),
     outputs=OUTPUT_NAMES,
@@ -167,11 +170,11 @@ def main(argv: list[str]) -> int:
         branch=branch,
         changed="true" if result.commit and not blocked else "false",
         commit=result.commit,
-        files=files_output(result.changes),
+        files=files_output(result.changes, args.files_budget_bytes or MAX_FILES_OUTPUT_BYTES),
         refused=refused_output(result.refused),
         summary=summary,
         issue="",
-        changes=json.dumps([{"path": c.path, "kind": c.kind} for c in result.changes], ensure_ascii=False),
+        changes=changes_output(result.changes),
         blocked=blocked,
         update=result.update,
         **run_outputs,
@@ -746,9 +749,17 @@ def _rev(clone: Path, ref: str) -> str:
 # Outputs
 
 
-def files_output(changes: list[Change]) -> str:
+def changes_output(changes: list[Change]) -> str:
+    """JSON list of the pushed paths for the PR description: the first ``MAX_CHANGES_LISTED``, then one
+    ``{"kind": "more", "count": N}`` entry, so a refresh of thousands of cards stays a small parameter."""
+    listed: list[dict[str, object]] = [{"path": c.path, "kind": c.kind} for c in changes[:MAX_CHANGES_LISTED]]
+    if len(changes) > MAX_CHANGES_LISTED:
+        listed.append({"kind": "more", "count": len(changes) - MAX_CHANGES_LISTED})
+    return json.dumps(listed, ensure_ascii=False)
+
+
+def files_output(changes: list[Change], budget: int = MAX_FILES_OUTPUT_BYTES) -> str:
     """JSON {path: content} of the changed files; binary, deleted and over-budget files map to ""."""
-    budget = MAX_FILES_OUTPUT_BYTES
     files: dict[str, str] = {}
     # YAML first: the smoke step validates the manifests, so they get the budget before anything else.
     for change in sorted(changes, key=lambda c: (not c.path.endswith((".yaml", ".yml")), c.path)):

@@ -103,6 +103,7 @@ def main(argv: list[str]) -> int:
     body = compose_body(body, _json_param("changes", list, default=[]), key, agent=agent)
 
     with open_forge_of(args) as forge:
+        body = link_branch_files(body, lambda path: forge.blob_url(branch, path))
         pr, created = create_or_update(forge, branch=branch, base=args.base_branch, title=title, body=body, key=key,
                                        comment=update_comment(key, branch, args.base_branch, param("update").strip(),
                                                               update[0] if update else ""))
@@ -120,6 +121,21 @@ def compose_body(layout_body: str, changes: list[Any], key: str, agent: dict[str
     listed = [c for c in changes if isinstance(c, dict)]
     run = agent_section(agent) if agent else []
     return with_marker("\n".join([layout_body.rstrip(), *pushed_section(listed), *run]), key)
+
+
+def link_branch_files(body: str, url: Any) -> str:
+    """A relative markdown link to a file of the repository (``[text](model-cards/digests/2026-W47.md)``, e.g. a
+    digest too long for the description) becomes a link to that file on the PR's branch — a forge resolves a
+    relative link in a description against the PR's own page, where it leads nowhere. Absolute links and paths
+    with ``..`` are left as they are."""
+    import re
+
+    def replace(match: re.Match[str]) -> str:
+        target = match.group(2)
+        link = url(target) if ".." not in target.split("/") else None
+        return f"]({link})" if link else match.group(0)
+
+    return re.sub(r"\]\((?!https?:)(\./)?([A-Za-z0-9._/-]+)\)", replace, body)
 
 
 def agent_record() -> dict[str, Any] | None:

@@ -10,8 +10,9 @@ fails the pod: the problem becomes a line of the result (``error`` when nothing 
 otherwise), so the fan-out succeeds and the digest names the model and the problem. Only an unreachable MLflow
 fails the pod (exit 75, retried by Argo).
 
-The result is compact (numbers rounded to 6 decimals, groups as arrays in ``METRICS`` order) because every
-model's result travels to the fan-in inside one Argo parameter.
+The result is compact (numbers rounded to 6 decimals, groups as arrays in ``METRICS`` order): without an artifact
+repository every model's result travels to the fan-in inside one Argo parameter. With one, a pod audits a whole
+shard of the registry (the ``batch`` input, a file) and writes one result list, stored as an artifact.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ CONTRACT = Step(
         Flag("min-group-count", "groups smaller than this are reported, not scored", kind=int),
         Flag("deadline-seconds", "give up (exit 75) when MLflow is still failing after this long", kind=int),
     ),
-    inputs=("model",),
+    inputs=("model", "shard", "batch"),
     outputs=("result",),
 )
 
@@ -98,8 +99,24 @@ def main(argv: list[str]) -> int:
         intersections=[tuple(pair) for pair in args.intersections if isinstance(pair, list) and len(pair) == 2],
         min_group_count=args.min_group_count,
     )
+    deadline = time.monotonic() + args.deadline_seconds
+    batch = CONTRACT.param("batch")
+    if batch.strip():
+        # A shard of the registry (artifact repository configured): its models one after the other, one result
+        # list for the fan-in; a dataset several models share is downloaded once.
+        items = parse_json(batch, f"shard {CONTRACT.param('shard') or '?'}", list)
+        with tempfile.TemporaryDirectory(prefix="hf-fairness-") as scratch:
+            cache: dict[str, Path] = {}
+            results = [audit_model(item if isinstance(item, dict) else {}, settings, args.tracking_uri,
+                                   deadline=deadline, cache=cache, scratch=Path(scratch)) for item in items]
+        text = json.dumps(results, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        failed = sum(1 for r in results if r["error"])
+        log(f"fairness-audit: shard {CONTRACT.param('shard')!r}: {len(results) - failed} model(s) audited, "
+            f"{failed} not audited; result {len(text)} bytes")
+        CONTRACT.write(args.outputs, result=text)
+        return 0
     item = parse_json(CONTRACT.param("model", required=True), "the model parameter")
-    result = audit_model(item, settings, args.tracking_uri, deadline=time.monotonic() + args.deadline_seconds)
+    result = audit_model(item, settings, args.tracking_uri, deadline=deadline)
     text = json.dumps(result, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     log(f"fairness-audit: {item.get('name')!r} v{item.get('version')}: "
         + (f"not audited: {result['error']}" if result["error"] else f"{result['rows']} rows audited")
@@ -108,19 +125,28 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def audit_model(item: dict[str, Any], settings: Settings, tracking_uri: str, *, deadline: float) -> dict[str, Any]:
-    """The compact result for one listed model; data problems end up in it, transient MLflow failures raise."""
+def audit_model(item: dict[str, Any], settings: Settings, tracking_uri: str, *, deadline: float,
+                cache: dict[str, Path] | None = None, scratch: Path | None = None) -> dict[str, Any]:
+    """The compact result for one listed model; data problems end up in it, transient MLflow failures raise.
+    ``cache`` (location -> downloaded file, under ``scratch``) lets a shard download a shared dataset once."""
     name, version = str(item.get("name", "")), str(item.get("version", ""))
     result: dict[str, Any] = {"model": name, "version": version, "selector": str(item.get("selector", "")),
                               "dataset": "", "rows": 0, "overall": None, "attributes": {}, "problems": [], "error": ""}
     try:
         if not name or not version:
             raise AuditProblem("the listed entry has no model name or version")
-        with tempfile.TemporaryDirectory(prefix="hf-fairness-") as scratch:
+        with tempfile.TemporaryDirectory(prefix="hf-fairness-", dir=scratch) as own:
             mv, effective = _model_version(tracking_uri, name, version, settings, item, deadline)
             location = dataset_location(effective.dataset, getattr(mv, "run_id", None))
             result["dataset"] = location
-            table = load_table(fetch(location, Path(scratch), tracking_uri))
+            if cache is not None and location in cache:
+                path = cache[location]
+            else:
+                target = Path(tempfile.mkdtemp(prefix="dataset-", dir=scratch)) if cache is not None else Path(own)
+                path = fetch(location, target, tracking_uri)
+                if cache is not None:
+                    cache[location] = path
+            table = load_table(path)
             result.update(measure(table, effective, lambda frame: predict(name, version, frame, tracking_uri)))
     except TransientError:
         raise

@@ -33,9 +33,14 @@ def builtin_edit(repo: Path, context: dict[str, Any], args: argparse.Namespace) 
 
 
 def writable_paths(repo: Path, context: dict[str, Any], args: argparse.Namespace) -> list[str]:
-    """The weekly refresh may change the cards of the models audited in this run (never the policy file)."""
+    """The weekly refresh may change the cards of the models audited in this run and write the week's digest
+    file (never the policy file)."""
+    from hera_flows.steps.fairness.collect import digest_path
     from hera_flows.steps.model_cards import card_filename
 
     _checked(args)
     models = [r.get("model") for r in context.get("results") or [] if isinstance(r, dict)]
-    return sorted({f"{args.model_cards_dir}/{card_filename(str(m))}" for m in models if m})
+    paths = {f"{args.model_cards_dir}/{card_filename(str(m))}" for m in models if m}
+    if context.get("week"):
+        paths.add(digest_path(args.model_cards_dir, str(context["week"])))
+    return sorted(paths)

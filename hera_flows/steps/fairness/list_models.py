@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from hera_flows.steps.common import StepError, log
@@ -33,14 +34,19 @@ CONTRACT = Step(
         Flag("tracking-uri", "MLflow tracking server URL"),
         Flag("aliases", "aliases that mean 'in production'", form="csv"),
         Flag("stages", "legacy stages that mean 'in production'", form="csv"),
-        Flag("max-models", "refuse more models than this (every result reaches the fan-in in one parameter)",
+        Flag("max-models", "refuse more models than this (the transport's limit, or the configured one)",
              kind=int),
         Flag("deadline-seconds", "give up (exit 75) when MLflow is still failing after this long", kind=int),
         Flag("page-size", "registered models per request (left out: the MLflow server's maximum)", kind=int,
              optional=True),
+        Flag("models-per-pod", "with an artifact repository: split the list into shards of this many models (the "
+             "shards folder, one JSON list per shard, and their ids in shard-ids); left out: one pod per model",
+             kind=int, optional=True),
     ),
-    outputs=("models", "count"),
+    outputs=("models", "count", "shard-ids"),
+    directories=("shards",),
 )
+SHARDS_DIR = "shards"
 
 
 def main(argv: list[str]) -> int:
@@ -49,18 +55,40 @@ def main(argv: list[str]) -> int:
     models = list_production_models(args.tracking_uri, aliases, stages, page_size=args.page_size or PAGE_SIZE,
                                     deadline=time.monotonic() + args.deadline_seconds)
     if len(models) > args.max_models:
-        raise StepError(
-            f"{len(models)} production models found, more than --max-models={args.max_models}: every audit result "
-            "reaches the fan-in through one parameter; raise patterns.fairness_audit.max_models with care (see "
-            "docs/patterns/fairness-audit.md, 'Limits')"
-        )
-    log(f"fairness-list-models: {len(models)} production model(s) to audit")
-    CONTRACT.write(
-        args.outputs,
-        models=json.dumps(models, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
-        count=str(len(models)),
-    )
+        if args.models_per_pod is None:
+            fix = ("every audit result reaches the fan-in through one parameter, so this path stays small: configure "
+                   "an artifact repository (`artifacts.repository` in the configuration, docs/artifacts.md) to audit "
+                   "thousands of models in one run, or raise patterns.fairness_audit.max_models with care (at most "
+                   "1000; docs/patterns/fairness-audit.md, 'Limits')")
+        else:
+            fix = "raise patterns.fairness_audit.max_models (docs/patterns/fairness-audit.md, 'Limits')"
+        raise StepError(f"{len(models)} production models found, more than --max-models={args.max_models}: {fix}")
+    text = json.dumps(models, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    shard_ids: list[str] = []
+    if args.models_per_pod is not None:
+        shard_ids = write_shards(Path(args.outputs or "."), models, args.models_per_pod)
+    log(f"fairness-list-models: {len(models)} production model(s) to audit"
+        + (f" in {len(shard_ids)} pod(s) of at most {args.models_per_pod}" if args.models_per_pod else ""))
+    CONTRACT.write(args.outputs, models=text, count=str(len(models)),
+                   shard_ids=json.dumps(shard_ids, separators=(",", ":")))
     return 0
+
+
+def write_shards(out_dir: Path, models: list[dict[str, Any]], size: int) -> list[str]:
+    """``<out_dir>/shards/<id>.json``: the models in consecutive slices of ``size``; returns the ids in order
+    (zero-padded, so a key and a file name sort like the list)."""
+    if size < 1:
+        raise StepError(f"--models-per-pod must be at least 1, not {size}")
+    folder = out_dir / SHARDS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = []
+    for index, start in enumerate(range(0, len(models), size)):
+        shard = f"{index:05d}"
+        (folder / f"{shard}.json").write_text(
+            json.dumps(models[start:start + size], sort_keys=True, separators=(",", ":"), ensure_ascii=False),
+            encoding="utf-8")
+        ids.append(shard)
+    return ids
 
 
 def list_production_models(

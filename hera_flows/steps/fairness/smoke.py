@@ -125,9 +125,17 @@ def check(files: dict[str, Any], summary: str, context: dict[str, Any], *, cards
             by_path[f"{cards_dir}/{card_filename(str(item['model']))}"] = item
         except StepError:
             continue
+    from hera_flows.steps.fairness.collect import digest_path
+
+    digest_file = digest_path(cards_dir, week)
+    # cards lie directly in cards_dir; the week's digest file (a digest too long for the description) is no card
     changed = {path: text for path, text in files.items()
-               if path.startswith(cards_dir + "/") and path.endswith(".md") and path != policy_file}
-    named = digest_cards(summary, cards_dir, policy_file)
+               if path.startswith(cards_dir + "/") and path.endswith(".md") and path != policy_file
+               and "/" not in path[len(cards_dir) + 1:]}
+    digest_text = files.get(digest_file)
+    named = digest_cards(summary, cards_dir, policy_file) - {digest_file}
+    if digest_file in files:
+        named |= digest_cards(digest_text or "", cards_dir, policy_file) - {digest_file}
 
     lines = ["### Model-card check", ""]
     failed = False
@@ -136,7 +144,11 @@ def check(files: dict[str, Any], summary: str, context: dict[str, Any], *, cards
         general.append(f"the refresh changed the policy file {inline_code(policy_file)}; it must only change cards")
     if not changed:
         general.append(f"no card under {inline_code(cards_dir + '/')} was changed: nothing to check")
-    for path in sorted(set(changed) - named):
+    digest_unread = digest_file in files and not digest_text
+    if digest_unread:
+        lines += [f"- ➖ the digest file {inline_code(digest_file)} is not in the files output (beyond its budget): "
+                  "which cards it names is not checked", ""]
+    for path in sorted(set(changed) - named) if not digest_unread else []:
         general.append(f"{inline_code(path)} changed but the digest does not name it")
     for path in sorted(named - set(changed)):
         general.append(f"the digest names {inline_code(path)} but the PR does not change it")

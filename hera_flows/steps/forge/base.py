@@ -65,6 +65,11 @@ class Forge(ABC):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def blob_url(self, branch: str, path: str) -> str | None:
+        """The web page of ``path`` on ``branch`` (a file the PR adds, linked from its description); None when the
+        forge has none."""
+        return None
+
     @abstractmethod
     def find_open_pr(self, branch: str) -> PullRequest | None:
         """The open pull request whose head is ``branch`` of this repository, if any."""
@@ -131,6 +136,9 @@ class RedactingForge(Forge):
 
     def close(self) -> None:
         self._inner.close()
+
+    def blob_url(self, branch: str, path: str) -> str | None:
+        return self._inner.blob_url(branch, path)
 
     def find_open_pr(self, branch: str) -> PullRequest | None:
         return self._inner.find_open_pr(branch)

@@ -11,6 +11,7 @@ Requests carry ``Authorization: Bearer``, ``Accept: application/vnd.github+json`
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -37,6 +38,11 @@ HINTS = {
 
 
 class GitHubForge(Forge):
+    def blob_url(self, branch: str, path: str) -> str | None:
+        from urllib.parse import quote
+
+        return f"{self._web}/{self.owner}/{self.name}/blob/{quote(branch)}/{quote(path)}"
+
     def __init__(
         self,
         *,
@@ -48,6 +54,9 @@ class GitHubForge(Forge):
     ) -> None:
         self.owner, self.name = repo_slug.split("/", 1)
         self._repo = f"/repos/{self.owner}/{self.name}"
+        # the web root: https://api.github.com -> https://github.com; GHES https://HOST/api/v3 -> https://HOST
+        root = api_url.rstrip("/")
+        self._web = "https://github.com" if root == "https://api.github.com" else re.sub(r"/api/v3$", "", root)
         self._api = RestClient(
             service="GitHub",
             base_url=api_url,

@@ -56,6 +56,11 @@ class GitLabForge(Forge):
     SLUG = (re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)+$"),
             "group/name or group/subgroup/name")
 
+    def blob_url(self, branch: str, path: str) -> str | None:
+        from urllib.parse import quote
+
+        return f"{self._web}/blob/{quote(branch)}/{quote(path)}"
+
     def __init__(
         self,
         *,
