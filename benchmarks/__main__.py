@@ -2,6 +2,8 @@
 
 - generate and step start-up (here): against a bare `python -c pass`;
 - `benchmarks.fairness`: our fairness audit against fairlearn's MetricFrame, plus peak memory at 10M rows;
+- `benchmarks.fairness_scale`: the audit of 5,000 registered models through an artifact repository (MLflow requests,
+  pods, artifact bytes, list + fan-in time, the fan-in's peak memory) against the parameter path at its limit;
 - `benchmarks.drift_monitor`: the drift monitor's rows/s at 100k and 1M rows against reading the same data;
 - `benchmarks.drift_keys`: one Alertmanager delivery with 50 keys for 10 models, every key of it against today's
   one key per run: runs started, remediations, keys, Lease writes and 409 conflicts, hours until the last key;
@@ -74,10 +76,12 @@ def startup() -> int:
 def main(argv: list[str]) -> int:
     quick = "--quick" in argv
     status = startup()
-    from benchmarks import agents, drift_keys, drift_monitor, fairness, triage, triage_corpus
+    from benchmarks import agents, drift_keys, drift_monitor, fairness, fairness_scale, triage, triage_corpus
 
     print("\n== fairness audit ==", flush=True)
     status |= fairness.main(["--skip-metricframe", "--rows=200000", "--memory-rows=1000000"] if quick else [])
+    print("\n== fairness audit at registry scale: artifacts against the parameter path ==", flush=True)
+    status |= fairness_scale.main(["--models=500"] if quick else [])
     print("\n== drift monitor ==", flush=True)
     status |= drift_monitor.main(["--rows=100000"] if quick else [])
     print("\n== drift: every key of an alert group against one key per run ==", flush=True)
