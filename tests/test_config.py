@@ -102,7 +102,8 @@ def test_the_configuration_reference_is_current() -> None:
 def test_the_parameter_path_refuses_a_registry_it_cannot_carry_and_names_the_fix() -> None:
     from hera_flows.config import ConfigError, parse_config
 
-    text = "repository: {url: https://github.com/a/b.git}\npatterns: {fairness_audit: {enabled: true, max_models: 5000}}\n"
+    text = ("repository: {url: https://github.com/a/b.git}\n"
+            "patterns: {fairness_audit: {enabled: true, max_models: 5000}}\n")
     with pytest.raises(ConfigError, match=r"max_models 5000 needs an artifact repository.*artifacts.repository"):
         parse_config(text)
     with_repo = text + "artifacts: {repository: default}\n"
