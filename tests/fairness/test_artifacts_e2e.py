@@ -64,8 +64,10 @@ def world(tmp_path, mlflow_server, s3_server, s3_bucket, make_gitops_remote, git
                "s3-artifacts": {"accesskey": s3_server.access_key, "secretkey": s3_server.secret_key},
                # what an audit pod needs to read s3:// datasets through MLflow on a real platform
                "mlflow-credentials": s3_server.env()}
-    return {"names": names, "remote": remote, "github": github_api, "generated": generated, "tmp": tmp_path,
-            "secrets": secrets, "s3": s3_server, "bucket": s3_bucket}
+    yield {"names": names, "remote": remote, "github": github_api, "generated": generated, "tmp": tmp_path,
+           "secrets": secrets, "s3": s3_server, "bucket": s3_bucket}
+    for name in names:  # the registry is the session's: other audits must not find these production models
+        client.delete_registered_model(name)
 
 
 def test_a_registry_audited_in_shards_through_the_artifact_repository(world) -> None:  # noqa: ANN001

@@ -203,6 +203,11 @@ def fetch(location: str, scratch: Path, tracking_uri: str) -> Path:
         raise AuditProblem(f"evaluation dataset {location} cannot be downloaded: {message[:200]}") from None
     except OSError as exc:
         raise AuditProblem(f"evaluation dataset {location} cannot be downloaded: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - a storage client's own error (no credentials, access denied, ...)
+        # boto3, google-cloud-storage and azure raise their own types: one model's unreadable dataset is that
+        # model's problem, never the pod's (the other models of the shard are still audited)
+        raise AuditProblem(f"evaluation dataset {location} cannot be downloaded: {type(exc).__name__}: "
+                           f"{str(exc)[:200]}") from None
 
 
 def load_table(path: Path) -> Any:
