@@ -27,13 +27,16 @@ if TYPE_CHECKING:
 
 EVENT_KIND = "hera-flows/drift"
 MLFLOW_SCHEMES = ("runs:/", "models:/", "mlflow-artifacts:")
+# Object stores are read through MLflow's artifact clients too: the step image has boto3, google-cloud-storage and
+# the Azure clients (what MLflow uses), not fsspec's s3fs/gcsfs/adlfs that pandas would need for these URLs.
+OBJECT_STORE_SCHEMES = ("s3://", "gs://", "wasbs://", "abfss://")
 
 
 def load_dataset(location: str, tracking_uri: str | None = None) -> pd.DataFrame:
     import pandas as pd
 
     path = location
-    if location.startswith(MLFLOW_SCHEMES):
+    if location.startswith(MLFLOW_SCHEMES + OBJECT_STORE_SCHEMES):
         import mlflow
 
         try:

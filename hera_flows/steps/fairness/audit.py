@@ -246,6 +246,12 @@ def predict(name: str, version: str, features: Any, tracking_uri: str) -> Any:
     try:
         model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
         predictions = model.predict(features.to_pandas())
+    except ModuleNotFoundError as exc:
+        # The step image carries no ML framework (docs/step-image.md): name what this model's flavour needs.
+        raise AuditProblem(f"the model needs the Python package of its flavour ({exc.name!r}), which the step image "
+                           f"does not install{model_requirements(name, version)}: run the audit in an image built "
+                           "FROM the step image with those packages (docs/step-image.md), or tag the model with "
+                           "fairness.prediction_column") from None
     except Exception as exc:  # noqa: BLE001 - any model error is this model's problem, reported in the digest
         raise AuditProblem(f"the model could not predict on its evaluation set: {type(exc).__name__}: "
                            f"{str(exc)[:200]}") from None
@@ -254,6 +260,19 @@ def predict(name: str, version: str, features: Any, tracking_uri: str) -> Any:
     values = predictions.iloc[:, 0] if hasattr(predictions, "iloc") and getattr(predictions, "ndim", 1) == 2 \
         else predictions
     return np.asarray(values).reshape(-1)
+
+
+def model_requirements(name: str, version: str, limit: int = 5) -> str:
+    """``" (its requirements: a, b)"``: the first packages the model logged in its requirements.txt, or ""."""
+    try:
+        import mlflow.pyfunc
+
+        path = mlflow.pyfunc.get_model_dependencies(f"models:/{name}/{version}")
+        lines = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()
+                 if line.strip() and not line.startswith(("#", "-"))]
+    except Exception:  # noqa: BLE001 - best effort: the message stands without it
+        return ""
+    return f" (its requirements: {', '.join(lines[:limit])})" if lines else ""
 
 
 def measure(table: Any, settings: Settings, predictor: Any) -> dict[str, Any]:
