@@ -116,5 +116,26 @@ def test_an_agent_network_policy_must_select_the_agent_pods() -> None:
         "{'hera-flows.io/agent-pod': 'promotion'}"]
 
 
+def _overlay_fairness(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    return _doc(docs, "WorkflowTemplate", "fairness-audit")["spec"]
+
+
+@pytest.mark.parametrize("mutation", ["context-off-the-workspace", "wrong-key"])
+def test_the_artifact_rule_fails_on_the_overlay_output(mutation: str) -> None:
+    """The overlay configures an artifact repository: its fairness audit passes, and fails when the agent pod's
+    context artifact lands off the workspace the whole set mounts, or the reference names no key."""
+    docs = copy.deepcopy(Cluster.from_folders(OUTPUTS["examples/overlay"]).documents)
+    assert not violations(Cluster(docs))["artifacts"]
+    spec = _overlay_fairness(docs)
+    if mutation == "wrong-key":
+        spec["artifactRepositoryRef"]["key"] = "minio"
+    else:
+        agent = next(t for t in spec["templates"] if "containerSet" in t)
+        agent["inputs"]["artifacts"][0]["path"] = "/inputs/context"
+    found = violations(Cluster(docs))
+    assert found["artifacts"] and all(not lines for name, lines in found.items() if name != "artifacts")
+
+
 def test_the_rules_cover_every_rule() -> None:
-    assert {rule for rule, _ in MUTATIONS.values()} == {rule.name for rule in RULES}
+    covered = {rule for rule, _ in MUTATIONS.values()} | {"artifacts"}  # artifacts: the overlay test above
+    assert covered == {rule.name for rule in RULES}

@@ -259,6 +259,42 @@ def container_set_main(cluster: Cluster) -> list[str]:
     return problems
 
 
+def artifacts(cluster: Cluster) -> list[str]:
+    """Key-only artifacts resolve against a repository the output provides (or Argo's default), and every artifact
+    path lies where the init and wait containers reach it: on a volume of main (a containerSet: of the whole set,
+    so its other containers see the inputs), never the read-only root filesystem."""
+    problems = []
+    config_maps = {(_namespace(d), d["metadata"]["name"]): d for d in cluster.of_kind("ConfigMap")}
+    for where, namespace, spec in cluster.workflow_specs():
+        used = False
+        for template in spec.get("templates", []):
+            declared = [*((template.get("inputs") or {}).get("artifacts") or []),
+                        *((template.get("outputs") or {}).get("artifacts") or [])]
+            if not declared:
+                continue
+            used = True
+            if "containerSet" in template:
+                mounts = [m["mountPath"] for m in template["containerSet"].get("volumeMounts") or []]
+            else:
+                mounts = [m["mountPath"] for m in (template.get("container") or {}).get("volumeMounts") or []]
+            for artifact in declared:
+                path = artifact.get("path", "")
+                if path and not any(path == m or path.startswith(m.rstrip("/") + "/") for m in mounts):
+                    problems.append(f"{where} template {template['name']}: artifact {artifact['name']} ({path}) is "
+                                    "not on a volume " + ("the whole containerSet mounts" if "containerSet" in template
+                                                          else "of main"))
+        ref = spec.get("artifactRepositoryRef")
+        if used and ref is not None:
+            found = config_maps.get((namespace, ref.get("configMap", "artifact-repositories")))
+            if found is not None and ref.get("key") not in (found.get("data") or {}):
+                problems.append(f"{where}: artifactRepositoryRef key {ref.get('key')!r} is not in ConfigMap "
+                                f"{found['metadata']['name']}")
+            if found is not None and "s3" not in yaml.safe_load((found.get("data") or {}).get(ref.get("key"), "")
+                                                                or "{}"):
+                problems.append(f"{where}: the referenced repository is not S3, but the templates use s3 keys")
+    return problems
+
+
 def _workflow_pod_labels(cluster: Cluster, namespace: str) -> list[dict[str, str]]:
     """The labels each template's pod gets: the workflow's podMetadata, then the template's metadata (addMetadata)."""
     found = []
@@ -381,6 +417,12 @@ RULES: list[Rule] = [
          "gc-leases end and delete them): their identity must allow each call.",
          "argoproj/argo-workflows workflow/controller/workflowpod.go@2166a0c8a90a (the template's serviceAccountName "
          "is the pod's); hera_flows/steps/{event_data,run_labels,state,claims,gc}.py for the calls", step_rbac),
+    Rule("artifacts", "Key-only artifacts take bucket and credentials from the repository the workflow's "
+         "artifactRepositoryRef names (a key of a ConfigMap in its namespace); the init and wait containers load and "
+         "save artifacts through main's volumes, and a containerSet's through the volumes of the whole set.",
+         "argoproj/argo-workflows workflow/artifactrepositories/artifactrepositories.go@02f5766c, "
+         "workflow/executor/executor.go@000d4883 (loadArtifacts, stageArchiveFile), "
+         "docs/container-set-template.md@0387c4ed, docs/key-only-artifacts.md@28812b2a", artifacts),
     Rule("submitter-role", "`argo submit --from workflowtemplate/NAME` builds the Workflow in memory, gets the "
          "WorkflowTemplate to validate it and creates the Workflow.",
          "argoproj/argo-workflows server/workflow/workflow_server.go@fafd2418fb34 (SubmitWorkflow), "
