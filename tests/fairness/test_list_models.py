@@ -118,7 +118,26 @@ def test_the_step_writes_the_fan_out_list(mlflow_server, registry_of_200, tmp_pa
     assert code == 0
     models = json.loads((tmp_path / "models").read_text())
     assert int((tmp_path / "count").read_text()) == len(models) >= MODELS // 4
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["count", "models"]
-    with pytest.raises(StepError, match="more than --max-models=3"):
+    # one pod per model: no shards folder, and no shard ids
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["count", "models", "shard-ids"]
+    assert (tmp_path / "shard-ids").read_text() == "[]"
+    with pytest.raises(StepError, match=r"more than --max-models=3: .*configure an artifact repository "
+                                        r"\(`artifacts.repository`"):
         list_models.main([*generated_flags("fairness-list-models"), f"--tracking-uri={mlflow_server.uri}",
                           "--max-models=3", f"--outputs={tmp_path}"])
+
+
+def test_with_an_artifact_repository_the_list_is_split_into_shards(mlflow_server, registry_of_200,
+                                                                   tmp_path: Path) -> None:
+    code = list_models.main([*generated_flags("fairness-list-models"), f"--tracking-uri={mlflow_server.uri}",
+                             "--aliases=production", "--stages=", "--max-models=100000", "--models-per-pod=7",
+                             f"--outputs={tmp_path}"])
+    assert code == 0
+    models = json.loads((tmp_path / "models").read_text())
+    ids = json.loads((tmp_path / "shard-ids").read_text())
+    assert ids == [f"{i:05d}" for i in range(-(-len(models) // 7))]
+    shards = [json.loads((tmp_path / "shards" / f"{i}.json").read_text()) for i in ids]
+    assert [m for shard in shards for m in shard] == models and all(len(s) <= 7 for s in shards)
+    with pytest.raises(StepError, match="more than --max-models=3: raise patterns.fairness_audit.max_models"):
+        list_models.main([*generated_flags("fairness-list-models"), f"--tracking-uri={mlflow_server.uri}",
+                          "--max-models=3", "--models-per-pod=7", f"--outputs={tmp_path / 'again'}"])
