@@ -86,13 +86,15 @@ def test_the_image_holds_only_its_own_requirements(image_venv: Path) -> None:
     probe = ("import importlib.util as u, json; print(json.dumps({m: u.find_spec(m) is not None for m in "
              "['boto3', 'google.cloud.storage', 'azure.storage.blob', 'azure.identity', 'pyarrow', 'mlflow', "
              "'sklearn', 's3fs', 'hera_flows']}))")
-    found = json.loads(subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True).stdout)
+    # run outside this checkout: `python -c` puts the working folder first on sys.path
+    found = json.loads(subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True,
+                                      cwd=image_venv).stdout)
     # scikit-learn comes with evidently (the drift monitor), so sklearn-flavour models predict in the image; fsspec's
     # s3fs does not: object-store URIs go through MLflow's clients
     assert found == {"boto3": True, "google.cloud.storage": True, "azure.storage.blob": True, "azure.identity": True,
                      "pyarrow": True, "mlflow": True, "sklearn": True, "s3fs": False, "hera_flows": True}
     location = subprocess.run([python, "-c", "import hera_flows; print(hera_flows.__file__)"], capture_output=True,
-                              text=True, check=True).stdout
+                              text=True, check=True, cwd=image_venv).stdout
     assert str(image_venv) in location  # the installed wheel, not this checkout
 
 
