@@ -314,6 +314,20 @@ class WebhookConfig(Model):
     endpoint: Annotated[str, Field(pattern=r"^/[A-Za-z0-9._/-]*$")]
 
 
+class ServedVersionCheck(Model):
+    """After the request, staging must answer with the promoted version (hera_flows/steps/promotion/served_version.py):
+    the V2 response's ``model_version`` or the V2 model metadata's ``versions``, polled while staging rolls out."""
+
+    enabled: bool = Field(True, description="check which version staging serves (a V1 endpoint reports none)")
+    format: Annotated[str, Field(pattern=r"^[^\s`|]*\{version\}[^\s`|]*$", max_length=64, description=(
+        "what the serving runtime reports for registry version N, {version} being N (e.g. v{version})"))] = \
+        "{version}"
+    wait_seconds: Annotated[int, Field(ge=0, le=3600, description=(
+        "how long staging may keep answering with another version before the smoke test fails"))] = 120
+    required: bool = Field(False, description=(
+        "fail the smoke test when the endpoint reports no version at all (default: reported as not verifiable)"))
+
+
 class SmokeConfig(Model):
     """The staging inference request made after the PR is opened."""
 
@@ -324,6 +338,7 @@ class SmokeConfig(Model):
     max_latency_ms: Annotated[int, Field(ge=1)] = 2000
     timeout_seconds: Annotated[int, Field(ge=1)] = 10
     payload: dict[str, Any] | None = None
+    served_version: ServedVersionCheck = ServedVersionCheck()
 
     @field_validator("endpoint")
     @classmethod

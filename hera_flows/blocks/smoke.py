@@ -19,6 +19,10 @@ def smoke_template(cfg: Config, smoke: SmokeConfig) -> Container:
         name=SMOKE_TASK,
         step="promotion-smoke",
         flags={"endpoint": smoke.endpoint, "protocol": smoke.protocol, "max_latency_ms": smoke.max_latency_ms,
-               "timeout_seconds": smoke.timeout_seconds, "payload": payload},
+               "timeout_seconds": smoke.timeout_seconds, "payload": payload,
+               "verify_served_version": smoke.served_version.enabled,
+               "served_version_format": smoke.served_version.format,
+               "served_version_wait_seconds": smoke.served_version.wait_seconds,
+               "served_version_required": smoke.served_version.required},
         network=True,
     )

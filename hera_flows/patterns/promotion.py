@@ -142,7 +142,7 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
                 review, smoke, report,
                 context=task_output(CONTEXT_TASK, "context"),
                 dedupe_key=guard_output("dedupe-key"),
-                smoke_arguments={"model-name": guard_output("model")},
+                smoke_arguments={"model-name": guard_output("model"), "version": task_output(CONTEXT_TASK, "version")},
                 confirm=confirm,
             )
         wt.on_exit = on_exit

@@ -70,7 +70,8 @@ def _generate(tmp: Path, *, remote_url: str, api_url: str, mlflow_uri: str, smok
         "patterns": {
             "promotion": {
                 "webhook_secret": {"name": "mlflow-webhook", "key": "secret"},
-                "smoke": {"endpoint": smoke_url, "protocol": "v2", "max_latency_ms": 5000},
+                "smoke": {"endpoint": smoke_url, "protocol": "v2", "max_latency_ms": 5000,
+                          "served_version": {"wait_seconds": 1}},
             }
         },
     }
@@ -104,6 +105,7 @@ def test_a_real_promotion_becomes_a_pr_with_the_manifest_change(setup: Setup) ->
         tags={"replica_min": "3", "replica_max": "8", "runtime_version": "1.7.0"},
     )
     event = setup.promote(candidate.version)
+    setup.kserve.served_version = candidate.version  # staging rolled out the branch
 
     result = setup.run(event=event, name="promote")
 
@@ -135,7 +137,23 @@ def test_a_real_promotion_becomes_a_pr_with_the_manifest_change(setup: Setup) ->
     assert result.outputs["pr-url"] == f"https://github.com/acme/ml-gitops/pull/{pull['number']}"
     assert result.outputs["smoke-result"] == "passed"
     assert len(setup.kserve.inference_requests) >= 1
-    assert any("smoke" in c["body"].lower() for c in setup.github.comments(pull["number"]))
+    [report] = [c["body"] for c in setup.github.comments(pull["number"]) if "smoke" in c["body"].lower()]
+    assert f"| Served version | ✅ passed | serves `{candidate.version}`" in report
+
+
+def test_staging_still_serving_the_previous_version_fails_the_run_with_a_clear_message(setup: Setup) -> None:
+    previous = setup.kserve.served_version = "1"  # the version the InferenceService served before
+    candidate = register_run_version(setup.mlflow.uri, setup.model, seed=10)
+
+    result = setup.run(event=setup.promote(candidate.version), name="stale-staging")
+
+    assert result.phase == "Failed"
+    assert result.outputs["smoke-result"] == "failed"
+    assert result.tasks["report"].phase == "Failed"
+    [pull] = setup.github.pulls()
+    [report] = [c["body"] for c in setup.github.comments(pull["number"]) if "smoke" in c["body"].lower()]
+    assert (f"staging still serves version '{previous}', not the promoted version '{candidate.version}' after 1 s"
+            in report)
 
 
 def test_a_second_event_for_the_same_version_updates_the_same_pr(setup: Setup) -> None:

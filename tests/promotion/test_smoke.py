@@ -57,8 +57,9 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 def run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fast_retries: None):
     """Run the step like the pod does; returns (exit code, result, report)."""
 
-    def _run(*flags: str, model: str = "fraud-detector", files: dict[str, str] | None = None):
+    def _run(*flags: str, model: str = "fraud-detector", files: dict[str, str] | None = None, version: str = ""):
         monkeypatch.setenv("HF_PARAM_MODEL_NAME", model)
+        monkeypatch.setenv("HF_PARAM_VERSION", version)
         monkeypatch.setenv("HF_PARAM_FILES", json.dumps(files or {}))
         out = tmp_path / "out"
         code = smoke.main([*FLAGS, *flags, f"--outputs={out}"])
@@ -278,3 +279,90 @@ def test_cli_turns_usage_problems_into_one_line_and_exit_1(monkeypatch, capsys) 
     assert cli.main(["step", "promotion-smoke", *FLAGS, "--endpoint=http://x", "--payload={"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("promotion-smoke: --payload is not valid JSON") and "Traceback" not in err
+
+
+# --- which version staging serves (hera_flows/steps/promotion/served_version.py) ---------------------------------
+
+
+def test_the_promoted_version_answering_passes_and_the_report_says_where_it_was_read(kserve_server, run) -> None:
+    kserve_server.served_version = "7"
+    code, result, report = run(f"--endpoint={kserve_server.url}", "--protocol=v2", version="7")
+    assert (code, result) == (0, "passed")
+    row = next(line for line in report.splitlines() if line.startswith("| Served version"))
+    assert "✅ passed" in row and "`7`" in row and "model_version" in row and "metadata" in row
+    assert kserve_server.requests_to("GET", r"^/v2/models/fraud-detector$")  # the metadata was read too
+
+
+def test_staging_still_serving_the_old_version_fails_with_a_clear_message(kserve_server, run) -> None:
+    kserve_server.served_version = "6"
+    started = time.monotonic()
+    code, result, report = run(f"--endpoint={kserve_server.url}", "--protocol=v2", "--served-version-wait-seconds=1",
+                               version="7")
+    assert (code, result) == (0, "failed")  # the report step fails the run after posting this
+    assert time.monotonic() - started >= 1  # it waited for the rollout before judging
+    assert "staging still serves version '6', not the promoted version '7' after 1 s" in report
+    assert len(kserve_server.inference_requests) >= 2  # looked again while waiting
+
+
+def test_a_rollout_that_reaches_staging_while_the_step_waits_passes(kserve_server, run) -> None:
+    import threading
+
+    kserve_server.served_version = "6"
+    timer = threading.Timer(0.8, lambda: setattr(kserve_server, "served_version", "7"))
+    timer.start()
+    try:
+        code, result, report = run(f"--endpoint={kserve_server.url}", "--protocol=v2",
+                                   "--served-version-wait-seconds=20", version="7")
+    finally:
+        timer.cancel()
+    assert (code, result) == (0, "passed"), report
+    assert "serves `7`" in report
+
+
+def test_the_reported_form_follows_the_configured_format(kserve_server, run) -> None:
+    kserve_server.served_version = "v7"
+    code, result, _ = run(f"--endpoint={kserve_server.url}", "--protocol=v2", "--served-version-format=v{version}",
+                          version="7")
+    assert (code, result) == (0, "passed")
+    code, result, report = run(f"--endpoint={kserve_server.url}", "--protocol=v2", "--served-version-wait-seconds=0",
+                               version="7")
+    assert result == "failed" and "`v7`" in report and "served_version.format" in report
+
+
+def test_an_endpoint_that_reports_no_version_is_not_verifiable_unless_required(kserve_server, run) -> None:
+    kserve_server.served_version = None
+    started = time.monotonic()
+    code, result, report = run(f"--endpoint={kserve_server.url}", "--protocol=v2", version="7")
+    assert (code, result) == (0, "passed")
+    assert time.monotonic() - started < 10  # nothing to wait for: judged at once, whatever the configured wait
+    assert "| Served version | ➖ skipped | the endpoint reports no model version" in report
+    code, result, report = run(f"--endpoint={kserve_server.url}", "--protocol=v2", "--served-version-required=true",
+                               version="7")
+    assert result == "failed" and "cannot verify that staging serves version '7'" in report
+
+
+def test_v1_has_no_version_to_read(kserve_server, run) -> None:
+    kserve_server.served_version = "6"
+    code, result, report = run(f"--endpoint={kserve_server.url}", "--protocol=v1", version="7")
+    assert (code, result) == (0, "passed")
+    assert "| Served version | ➖ skipped |" in report
+    assert not kserve_server.requests_to("GET")  # V1 metadata carries no version: not even asked
+
+
+def test_the_check_can_be_turned_off_and_needs_a_version(kserve_server, run) -> None:
+    kserve_server.served_version = "6"
+    _, result, report = run(f"--endpoint={kserve_server.url}", "--protocol=v2", "--verify-served-version=false",
+                            version="7")
+    assert result == "passed" and "Served version" not in report
+    _, result, report = run(f"--endpoint={kserve_server.url}", "--protocol=v2")  # no version input
+    assert result == "passed" and "Served version" not in report
+
+
+def test_a_hostile_reported_version_cannot_break_the_report(kserve_server, run) -> None:
+    kserve_server.served_version = "6` | ✅ passed | <img src=x>" + "x" * 500
+    _, result, report = run(f"--endpoint={kserve_server.url}", "--protocol=v2", "--served-version-wait-seconds=0",
+                            version="7")
+    assert result == "failed"
+    row = next(line for line in report.splitlines() if line.startswith("| Served version"))
+    assert row.count("|") == 4 + row.count("\\|") and "❌ failed" in row
+    assert max(len(line) for line in report.splitlines()) < 1000

@@ -6,7 +6,9 @@ tensors -> ``{"model_name", "id", "outputs": [...]}``), plus their readiness/met
 KServe's 404 ``{"error": "Model with name <name> does not exist."}``. Tests steer it through attributes:
 ``delay`` (seconds before answering), ``status`` (forced status code), ``malformed`` (200 with a body that
 breaks the protocol), ``raw_body`` (exact 200 body), ``fail_first`` / ``fail_status`` (the first N inference
-requests fail, e.g. a rolling update), ``prefix`` (a path prefix such as an ingress route). Every request is
+requests fail, e.g. a rolling update), ``prefix`` (a path prefix such as an ingress route), ``served_version``
+(the version it reports: V2 ``model_version`` and the metadata's ``versions``; None reports none, as a runtime
+without a configured version does). Every request is
 recorded in ``requests`` (with the full path, prefix included) and ``fail(...)`` injects failures, the same way
 for every stand-in (``base.StandIn``).
 
@@ -35,8 +37,9 @@ class KServeStandIn(StandIn):
 
     def __init__(self, model: str = "fraud-detector", *, prefix: str = "", delay: float = 0.0,
                  status: int | None = None, malformed: bool = False, raw_body: bytes | None = None,
-                 fail_first: int = 0, fail_status: int = 500) -> None:
+                 fail_first: int = 0, fail_status: int = 500, served_version: str | None = None) -> None:
         super().__init__()
+        self.served_version = served_version
         self.model, self.prefix, self.delay, self.status = model, prefix, delay, status
         self.malformed, self.raw_body = malformed, raw_body
         self.fail_first, self.fail_status = fail_first, fail_status
@@ -99,7 +102,8 @@ class KServeStandIn(StandIn):
             return self._json(200, {"name": self.model, "ready": True})
         if match.group(3):
             return self._json(200, {"name": self.model, "ready": True})
-        return self._json(200, {"name": self.model, "versions": [], "platform": "mlserver",
+        versions = [self.served_version] if self.served_version is not None else []
+        return self._json(200, {"name": self.model, "versions": versions, "platform": "mlserver",
                                 "inputs": [], "outputs": []})
 
     def _predict_v1(self, request: Any) -> tuple[int, bytes, str]:
@@ -121,9 +125,11 @@ class KServeStandIn(StandIn):
         if self.malformed:
             return self._json(200, {"model_name": self.model, "outputs": [{"name": "output-0", "data": [1]}]})
         output = {"name": "output-0", "shape": [batch], "datatype": "INT64", "data": [0] * batch}
-        return self._json(200, {"model_name": self.model, "model_version": "1",
-                                "id": request.get("id") or str(uuid.uuid4()), "parameters": {},
-                                "outputs": [output]})
+        answer: dict[str, Any] = {"model_name": self.model, "id": request.get("id") or str(uuid.uuid4()),
+                                  "parameters": {}, "outputs": [output]}
+        if self.served_version is not None:
+            answer["model_version"] = self.served_version
+        return self._json(200, answer)
 
     @staticmethod
     def _json(status: int, body: Any) -> tuple[int, bytes, str]:

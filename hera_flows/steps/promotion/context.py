@@ -51,7 +51,7 @@ CONTRACT = Step(
         Flag("forge", "forge kind (github or gitlab), for the git username", choices=("github", "gitlab")),
     ),
     inputs=("model-name", "version", "alias"),
-    outputs=("context", "manifest-path", "current-version"),
+    outputs=("context", "manifest-path", "current-version", "version"),
 )
 
 
@@ -76,6 +76,7 @@ def main(argv: list[str]) -> int:
         context=json.dumps(context, indent=2, ensure_ascii=False, allow_nan=False),
         manifest_path=serving["manifest_path"],
         current_version=serving["current_version"] or "",
+        version=context["version"],
     )
     log(f"context: {model} v{context['version']} -> {serving['manifest_path']} "
         f"(serving now: {serving['current_version'] or 'unknown'})")

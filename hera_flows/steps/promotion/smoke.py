@@ -77,8 +77,13 @@ CONTRACT = Step(
         Flag("max-latency-ms", "slowest acceptable answer", kind=int),
         Flag("timeout-seconds", "budget for all attempts together", kind=float),
         Flag("payload", "request body (JSON); left out: a KServe example request", optional=True),
+        Flag("verify-served-version", "check that staging answers with the promoted version", form="bool"),
+        Flag("served-version-format", "what the server reports for registry version N ({version} is N)"),
+        Flag("served-version-wait-seconds", "how long staging may take to serve the promoted version",
+             kind=float),
+        Flag("served-version-required", "fail when the endpoint reports no version at all", form="bool"),
     ),
-    inputs=("model-name", "files"),
+    inputs=("model-name", "version", "files"),
     outputs=("result", "report"),
 )
 
@@ -112,6 +117,9 @@ def run(args: argparse.Namespace) -> int:
     log(f"promotion-smoke: POST {url}")
     outcome = send(url, payload, timeout_seconds=args.timeout_seconds)
     checks.extend(response_checks(outcome, args.protocol, payload, args.max_latency_ms))
+    version = CONTRACT.param("version").strip()
+    if args.verify_served_version and version:
+        checks.append(served_version_check(args, url, payload, outcome, version))
 
     result = FAILED if any(c.status == FAILED for c in checks) else PASSED
     report = render_report(result, checks, model=model, url=url, protocol=args.protocol)
@@ -348,6 +356,49 @@ def _leaf_count(data: Any) -> int:
     if isinstance(data, list):
         return sum(_leaf_count(item) for item in data)
     return 1
+
+
+def served_version_check(args: argparse.Namespace, url: str, payload: dict[str, Any], first: Outcome,
+                         version: str) -> Check:
+    """Whether staging serves the promoted version (hera_flows/steps/promotion/served_version.py): the first
+    response and the V2 model metadata, looked at again while staging may still be rolling out."""
+    from hera_flows.steps.promotion import served_version as sv
+
+    name = "Served version"
+    expected = sv.expected_version(args.served_version_format, version)
+    if first.status_code != 200:
+        return Check(name, SKIPPED, f"not checked: no successful response (expected `{expected}`)")
+    import httpx
+
+    metadata = sv.metadata_url(url, args.protocol)
+    pending = [first.body]
+
+    def look() -> sv.Evidence:
+        with httpx.Client(follow_redirects=False, timeout=min(args.timeout_seconds, 10.0)) as client:
+            if pending:
+                body = pending.pop()
+            else:
+                try:
+                    answer = client.post(url, content=json.dumps(payload).encode(),
+                                         headers={"Content-Type": "application/json"})
+                    body = answer.content if answer.status_code == 200 else b""
+                except httpx.HTTPError:
+                    body = b""
+            pieces = [sv.from_response(body)]
+            if metadata is not None:
+                try:
+                    answer = client.get(metadata, headers={"Accept": "application/json"})
+                    if answer.status_code == 200:
+                        pieces.append(sv.from_metadata(answer.content))
+                except httpx.HTTPError:
+                    pass
+        return sv.combine(*pieces)
+
+    verdict = sv.verify(look, expected=expected, wait_seconds=args.served_version_wait_seconds,
+                        required=args.served_version_required, clock=time.monotonic, sleep=time.sleep)
+    log(f"promotion-smoke: served version: {verdict.status}: {verdict.detail}")
+    return Check(name, verdict.status, f"{verdict.detail} (expected `{expected}`)" if verdict.status != PASSED
+                 else verdict.detail, verdict.problems)
 
 
 # --- the report -------------------------------------------------------------------------------------------
