@@ -363,6 +363,21 @@ def _inside_the_repository(value: list[str]) -> list[str]:
 AllowedPaths = Annotated[list[str], Field(min_length=1), AfterValidator(_inside_the_repository)]
 
 
+class PromotionModelCard(Model):
+    """What the model-card entry and the PR compare beyond the logged metrics (hera_flows/steps/promotion/
+    evaluation.py). The evaluation set, its label and sensitive columns are the fairness audit's
+    (``patterns.fairness_audit.evaluation`` and the ``fairness.*`` tags), so a team logs and describes it once."""
+
+    evaluate: bool = Field(True, description=(
+        "measure accuracy, calibration and fairness of the promoted and the serving version on their evaluation "
+        "sets (a version without one is noted, never a failure)"))
+    score_column: Annotated[str, Field(min_length=1, max_length=256, description=(
+        "the evaluation set's column of predicted probabilities (calibration needs them; tag "
+        "evaluation.score_column overrides it per version)"))] = "score"
+    calibration_bins: Annotated[int, Field(ge=2, le=100, description=(
+        "equal-width bins of the expected calibration error"))] = 10
+
+
 class PromotionConfig(Model):
     """Pattern 1: a model-registry promotion becomes a PR that updates the model's InferenceService."""
 
@@ -388,6 +403,7 @@ class PromotionConfig(Model):
     allowed_paths: AllowedPaths = ["inference/**", "model-cards/**"]
     gpu_node_selector_key: str = "nvidia.com/gpu.product"
     smoke: SmokeConfig = SmokeConfig()
+    model_card: PromotionModelCard = PromotionModelCard()
     active_deadline_seconds: Annotated[int, Field(ge=60)] = 1800
 
     @model_validator(mode="after")

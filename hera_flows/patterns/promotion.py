@@ -77,6 +77,16 @@ def editor_settings(cfg: Config) -> dict[str, Any]:
             "gpu_node_selector_key": p.gpu_node_selector_key}
 
 
+def evaluation_settings(cfg: Config) -> dict[str, Any]:
+    """The context step's ``--evaluation``: the fairness audit's evaluation set, the promotion's calibration."""
+    card, ev = cfg.patterns.promotion.model_card, cfg.patterns.fairness_audit.evaluation
+    return {"enabled": card.evaluate, "dataset": ev.dataset, "label_column": ev.label_column,
+            "prediction_column": ev.prediction_column, "positive_label": ev.positive_label,
+            "threshold": ev.threshold, "sensitive_attributes": list(ev.sensitive_attributes),
+            "min_group_count": ev.min_group_count, "score_column": card.score_column,
+            "calibration_bins": card.calibration_bins}
+
+
 def workflow_template(cfg: Config) -> dict[str, Any]:
     p = cfg.patterns.promotion
     repo = cfg.repository_for("promotion")
@@ -106,7 +116,8 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
             step=PATTERN.step_name("context"),
             flags={"tracking_uri": cfg.mlflow.tracking_uri, "repo_url": repo.url, "base_branch": repo.base_branch,
                    "inference_dir": p.inference_dir, "deadline_seconds": min(600, p.active_deadline_seconds // 3),
-                   "forge": cfg.forge.kind},
+                   "forge": cfg.forge.kind, "model_cards_dir": p.model_cards_dir,
+                   "evaluation": evaluation_settings(cfg)},
             secrets=[forge_token(cfg, optional=True, read_only=True)],
             env_from_secrets=[cfg.mlflow.credentials_secret] if cfg.mlflow.credentials_secret else [],
             network=True,

@@ -105,6 +105,7 @@ class Registry:
         self.deadline = deadline
         self.bound_timeout = bound_timeout  # shrink MLflow's request timeout to the time left
         self.client: MlflowClient = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        self._runs: dict[str, Any] = {}
 
     # -- versions --
 
@@ -188,11 +189,24 @@ class Registry:
             return location
         return uri
 
+    def run(self, run_id: str) -> Any:
+        """The run (read once per step: the metrics, params and tags all come from it)."""
+        if run_id not in self._runs:
+            self._runs[run_id] = self.call(f"reading run {run_id}", lambda: self.client.get_run(run_id))
+        return self._runs[run_id]
+
+    def run_tags(self, mv: Any) -> dict[str, str]:
+        """The tags of the version's run, without MLflow's own ``mlflow.*`` ones ({} for a version without a run)."""
+        if not mv.run_id:
+            return {}
+        tags = self.run(mv.run_id).data.tags or {}
+        return {str(k): str(v) for k, v in tags.items() if not str(k).startswith("mlflow.")}
+
     def metrics_and_params(self, mv: Any) -> tuple[dict[str, float], dict[str, str]]:
         metrics: dict[str, float] = {}
         params: dict[str, str] = {}
         if mv.run_id:
-            run = self.call(f"reading run {mv.run_id}", lambda: self.client.get_run(mv.run_id))
+            run = self.run(mv.run_id)
             metrics.update(run.data.metrics)
             params.update(run.data.params)
         model_id = logged_model_id(mv)

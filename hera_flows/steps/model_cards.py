@@ -106,6 +106,10 @@ def render_entry(context: dict[str, Any]) -> str:
         lines += [f"> {table_cell(description)}", ""]
     table = metrics_table(context)
     lines += [table.rstrip("\n"), ""] if table else ["No metrics were logged for this version.", ""]
+    for title, section in (("Evaluation set", evaluation_section(context)), ("Fairness", fairness_section(context)),
+                           ("Deployment", deployment_section(context))):
+        if section:
+            lines += [f"### {title}", "", *section, ""]
     facts = [("Source", model_version.get("source")), ("Storage URI", model_version.get("storage_uri"))]
     if model_version.get("run_id"):
         facts.append(("Run", model_version["run_id"]))
@@ -114,6 +118,86 @@ def render_entry(context: dict[str, Any]) -> str:
     lines += [f"- {label}: {inline_code(value)}" for label, value in facts if value]
     lines.append(end_marker(version))
     return "\n".join(lines) + "\n"
+
+
+# --- beyond the logged metrics (hera_flows/steps/promotion/evaluation.py) ---------------------------------------
+
+EVALUATION_ROWS = (("accuracy", "Accuracy"), ("ece", "Expected calibration error"), ("brier", "Brier score"))
+DISPARITY_LABELS = {"dp_difference": "Demographic-parity difference", "dp_ratio": "Demographic-parity ratio",
+                    "eo_difference": "Equalized-odds difference"}
+
+
+def _versions(context: dict[str, Any]) -> tuple[str, str]:
+    previous = (context.get("serving") or {}).get("current_version")
+    return f"New (v{table_cell(context['version'])})", f"Serving (v{table_cell(previous)})" if previous else "Serving"
+
+
+def _notes(result: dict[str, Any], who: str) -> list[str]:
+    notes = [f"{who}: {result['error']}"] if result.get("error") else []
+    return notes + [f"{who}: {p}" for p in (result.get("problems") or [])[:10]]
+
+
+def evaluation_section(context: dict[str, Any]) -> list[str]:
+    """Accuracy, expected calibration error and Brier score on the evaluation set, new vs serving, with where the
+    data came from; [] when the evaluation was not run."""
+    evaluated = context.get("evaluation")
+    if not isinstance(evaluated, dict):
+        return []
+    new, old, delta = (evaluated.get(k) or {} for k in ("new", "serving", "deltas"))
+    new_label, old_label = _versions(context)
+    lines = []
+    if any(new.get(k) is not None or old.get(k) is not None for k, _ in EVALUATION_ROWS):
+        bins = new.get("bins") or old.get("bins")
+        lines += [f"| Measure | {new_label} | {old_label} | Delta |", "|---|---:|---:|---:|"]
+        for key, label in EVALUATION_ROWS:
+            name = f"{label} ({bins} bins)" if key == "ece" and bins else label
+            lines.append(f"| {name} | {format_number(new.get(key))} | {format_number(old.get(key))} | "
+                         f"{format_number(delta.get(key), signed=True)} |")
+        lines.append("")
+    sources = [(who, r.get("dataset"), r.get("rows")) for who, r in (("new", new), ("serving", old))
+               if r.get("dataset")]
+    lines += [f"- Evaluation set ({who}): {inline_code(where)}, {rows} rows" for who, where, rows in sources]
+    lines += [f"- {table_cell(note)}" for note in _notes(new, "new") + _notes(old, "serving")]
+    return lines
+
+
+def fairness_section(context: dict[str, Any]) -> list[str]:
+    """Per sensitive attribute: each disparity of the new version against the serving version (the fairness
+    audit's latest record when there is one), with the source of each side."""
+    evaluated = context.get("evaluation")
+    if not isinstance(evaluated, dict):
+        return []
+    new, old, delta = (evaluated.get(k) or {} for k in ("new", "serving", "deltas"))
+    attributes = sorted(set(new.get("fairness") or {}) | set(old.get("fairness") or {}))
+    if not attributes:
+        return []
+    new_label, old_label = _versions(context)
+    lines = [f"| Attribute | Disparity | {new_label} | {old_label} | Delta |", "|---|---|---:|---:|---:|"]
+    for name in attributes:
+        mine = (new.get("fairness") or {}).get(name) or {}
+        theirs = (old.get("fairness") or {}).get(name) or {}
+        moved = (delta.get("fairness") or {}).get(name) or {}
+        for key, label in DISPARITY_LABELS.items():
+            lines.append(f"| {table_cell(name)} | {label} | {format_number(mine.get(key))} | "
+                         f"{format_number(theirs.get(key))} | {format_number(moved.get(key), signed=True)} |")
+    lines.append("")
+    for who, result in (("New", new), ("Serving", old)):
+        if result.get("fairness_source"):
+            lines.append(f"- {who}: {table_cell(result['fairness_source'])}")
+    return lines
+
+
+def deployment_section(context: dict[str, Any]) -> list[str]:
+    """The deployment tags that are set, with the source of each (the model version's tags win over its run's)."""
+    deployment = context.get("deployment") or {}
+    sources = context.get("deployment_sources") or {}
+    rows = [(name, value) for name, value in deployment.items() if value is not None]
+    if not rows:
+        return []
+    lines = ["| Setting | Value | Source |", "|---|---|---|"]
+    lines += [f"| {inline_code(name)} | {inline_code(str(value))} | {table_cell(sources.get(name, 'tags'))} tags |"
+              for name, value in rows]
+    return lines
 
 
 def new_card(model: str) -> str:

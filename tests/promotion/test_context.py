@@ -345,3 +345,108 @@ def test_a_look_alike_model_cannot_take_over_an_unannotated_manifest(
     code, outputs, err = run_step(mlflow_server.uri, remote.url, model=exact, version="1")
     assert code == 0, err
     assert outputs["manifest-path"] == "inference/served.yaml"
+
+
+# --- model-card depth: deployment tag sources, calibration and fairness on the evaluation set ----------------------
+
+
+def _ece(labels: Any, scores: Any, bins: int) -> float:
+    """ECE written out independently of hera_flows/steps/promotion/calibration.py: a loop over the bins."""
+    total = 0.0
+    for b in range(bins):
+        low, high = b / bins, (b + 1) / bins
+        rows = [(y, s) for y, s in zip(labels, scores, strict=True) if low <= s < high or (b == bins - 1 and s == 1)]
+        if rows:
+            total += len(rows) / len(labels) * abs(sum(y for y, _ in rows) / len(rows)
+                                                   - sum(s for _, s in rows) / len(rows))
+    return total
+
+
+@slow
+def test_deployment_tags_come_from_the_version_over_its_run_with_their_source(
+    mlflow_server: MlflowServer, make_gitops_remote: MakeRemote, run_step
+) -> None:
+    name = unique_model_name("fraud")
+    old = register_run_version(mlflow_server.uri, name, seed=1)
+    new = register_run_version(mlflow_server.uri, name, seed=2, tags={"replica_max": "8"},
+                               run_tags={"gpu_type": "NVIDIA-L4", "replica_min": "2", "replica_max": "3",
+                                         "team": "risk"})
+    remote = make_gitops_remote(fraud_model=name, fraud_version=old.version)
+
+    code, outputs, err = run_step(mlflow_server.uri, remote.url, model=name, version=new.version, alias="champion")
+    assert code == 0, err
+    context = json.loads(outputs["context"])
+    assert (context["deployment"]["gpu_type"], context["deployment"]["replica_min"],
+            context["deployment"]["replica_max"]) == ("NVIDIA-L4", 2, 8)  # the version's replica_max wins
+    assert context["deployment_sources"] == {"gpu_type": f"run {new.run_id}", "replica_min": f"run {new.run_id}",
+                                             "replica_max": "model version"}
+
+
+@slow
+def test_a_bad_deployment_tag_on_the_run_names_the_run(
+    mlflow_server: MlflowServer, make_gitops_remote: MakeRemote, run_step
+) -> None:
+    name = unique_model_name("fraud")
+    new = register_run_version(mlflow_server.uri, name, seed=2, run_tags={"replica_max": "many"})
+    remote = make_gitops_remote(fraud_model=name, fraud_version=None)
+    code, _, err = run_step(mlflow_server.uri, remote.url, model=name, version=new.version, alias="champion")
+    assert code == EXIT_REJECTED
+    assert "tag replica_max='many' is invalid" in err and f"(from the run {new.run_id}'s tags)" in err
+
+
+@slow
+def test_calibration_and_fairness_of_both_versions_with_the_audit_record_preferred(
+    mlflow_server: MlflowServer, make_gitops_remote: MakeRemote, run_step
+) -> None:
+    from hera_flows.steps.fairness import card as fairness_card
+    from tests.support.mlflow_models import evaluation_table
+
+    name = unique_model_name("fraud")
+    old_set, new_set = evaluation_table(seed=1), evaluation_table(seed=2, skew=1.5, sharpen=3.0)
+    old = register_run_version(mlflow_server.uri, name, seed=1, evaluation=old_set)
+    new = register_run_version(mlflow_server.uri, name, seed=2, evaluation=new_set)
+    audit_record = {"date": "2026-11-30", "week": "2026-W48", "version": old.version, "selector": "production",
+                    "dataset": "runs:/x/evaluation/eval.parquet", "rows": 400, "overall": None,
+                    "attributes": {"sex": {"dp_difference": 0.031, "dp_ratio": 0.94, "eo_difference": 0.05}}}
+    card = (f"# Model card\n\n{fairness_card.START}\n## Fairness\n{fairness_card.data_line(audit_record)}\n"
+            f"{fairness_card.END}\n")
+    remote = make_gitops_remote(fraud_model=name, fraud_version=old.version,
+                                extra_files={f"model-cards/{name}.md": card})
+
+    code, outputs, err = run_step(mlflow_server.uri, remote.url, model=name, version=new.version, alias="champion")
+    assert code == 0, err
+    evaluated = json.loads(outputs["context"])["evaluation"]
+    new_result, old_result = evaluated["new"], evaluated["serving"]
+
+    labels = new_set.column("label").to_pylist()
+    scores = new_set.column("score").to_pylist()
+    assert new_result["dataset"] == f"runs:/{new.run_id}/evaluation/eval.parquet" and new_result["rows"] == 400
+    assert new_result["ece"] == pytest.approx(_ece(labels, scores, 10), abs=1e-6)
+    assert new_result["brier"] == pytest.approx(sum((s - y) ** 2 for y, s in zip(labels, scores)) / 400, abs=1e-6)
+    accuracy = sum((s >= 0.5) == bool(y) for y, s in zip(labels, scores)) / 400
+    assert new_result["accuracy"] == pytest.approx(accuracy, abs=1e-6)
+    assert old_result["ece"] == pytest.approx(
+        _ece(old_set.column("label").to_pylist(), old_set.column("score").to_pylist(), 10), abs=1e-6)
+    assert new_result["ece"] > old_result["ece"]  # the sharpened scores are worse calibrated
+    # the new version's disparities are measured on its evaluation set; the serving version's come from the audit
+    assert set(new_result["fairness"]) == {"sex", "race"} and new_result["fairness_source"].startswith("evaluation")
+    assert old_result["fairness"] == {"sex": {"dp_difference": 0.031, "dp_ratio": 0.94, "eo_difference": 0.05}}
+    assert old_result["fairness_source"] == f"fairness audit 2026-W48 (version {old.version})"
+    moved = evaluated["deltas"]["fairness"]["sex"]["dp_difference"]
+    assert moved == pytest.approx(new_result["fairness"]["sex"]["dp_difference"] - 0.031, abs=1e-6)
+    assert evaluated["deltas"]["fairness"]["race"]["dp_difference"] is None  # the audit has no race record
+    assert "sensitive attribute 'age_group' is not in the evaluation dataset" in new_result["problems"]
+
+
+@slow
+def test_a_version_without_an_evaluation_set_is_noted_not_fatal(
+    mlflow_server: MlflowServer, make_gitops_remote: MakeRemote, run_step
+) -> None:
+    name = unique_model_name("fraud")
+    new = register_run_version(mlflow_server.uri, name, seed=2)
+    remote = make_gitops_remote(fraud_model=name, fraud_version=None)
+    code, outputs, err = run_step(mlflow_server.uri, remote.url, model=name, version=new.version, alias="champion")
+    assert code == 0, err
+    evaluated = json.loads(outputs["context"])["evaluation"]
+    assert evaluated["new"]["error"].startswith("no evaluation set:") and evaluated["new"]["ece"] is None
+    assert evaluated["serving"]["error"] == "the serving version is not known"

@@ -17,7 +17,7 @@ from hera_flows.config import parse_config
 from hera_flows.generate import render, write
 from hera_flows.local.runner import RunResult, run_workflow
 from tests.support.go_json import argo_event_data
-from tests.support.mlflow_models import register_run_version, unique_model_name
+from tests.support.mlflow_models import evaluation_table, register_run_version, unique_model_name
 
 pytestmark = pytest.mark.slow
 
@@ -103,6 +103,7 @@ def test_a_real_promotion_becomes_a_pr_with_the_manifest_change(setup: Setup) ->
     candidate = register_run_version(
         setup.mlflow.uri, setup.model, seed=2, metrics={"accuracy": 0.93, "f1": 0.75},
         tags={"replica_min": "3", "replica_max": "8", "runtime_version": "1.7.0"},
+        run_tags={"replica_max": "5", "memory": "3Gi"}, evaluation=evaluation_table(seed=2),
     )
     event = setup.promote(candidate.version)
     setup.kserve.served_version = candidate.version  # staging rolled out the branch
@@ -130,10 +131,15 @@ def test_a_real_promotion_becomes_a_pr_with_the_manifest_change(setup: Setup) ->
     assert changed == {"inference/fraud-detector.yaml", card_path}
     card = setup.remote.read(card_path, branch)
     assert f"Version {candidate.version}" in card and "0.93" in card
+    assert "Expected calibration error (10 bins)" in card and "| sex | Demographic-parity difference |" in card
+    assert f"| `memory` | `3Gi` | run {candidate.run_id} tags |" in card
+    assert "| `replica_max` | `8` | model version tags |" in card  # the version's tag wins over the run's
 
     [pull] = setup.github.pulls()
     assert pull["head"] == branch and pull["base"] == "main" and pull["state"] == "open"
     assert setup.model in pull["title"] and "- [ ]" in pull["body"]
+    assert "### Evaluation set" in pull["body"] and "### Deployment settings" in pull["body"]
+    assert f"the tags of `run {candidate.run_id}`" in pull["body"]  # why memory changed, in the summary
     assert result.outputs["pr-url"] == f"https://github.com/acme/ml-gitops/pull/{pull['number']}"
     assert result.outputs["smoke-result"] == "passed"
     assert len(setup.kserve.inference_requests) >= 1

@@ -81,6 +81,23 @@ def train_tiny_model(seed: int = 0, rows: int = 400, c: float = 1.0) -> tuple[An
     return model, metrics, params
 
 
+def evaluation_table(seed: int = 0, rows: int = 400, *, skew: float = 0.0, sharpen: float = 1.0) -> Any:
+    """An evaluation set as teams log it: the label, the model's score (a probability), and sensitive attributes
+    (``sex``, ``race``). ``skew`` raises group ``F``'s scores (a fairness disparity), ``sharpen`` pushes scores
+    towards 0/1 (worse calibration above 1)."""
+    import numpy as np
+    import pyarrow as pa
+
+    rng = np.random.RandomState(seed)
+    sex = rng.choice(["F", "M"], size=rows)
+    race = rng.choice(["a", "b", "c"], size=rows)
+    truth_prob = rng.uniform(0.05, 0.95, size=rows)
+    label = (rng.uniform(size=rows) < truth_prob).astype(int)
+    logits = np.log(truth_prob / (1 - truth_prob)) * sharpen + np.where(sex == "F", skew, 0.0)
+    score = 1 / (1 + np.exp(-logits))
+    return pa.table({"f0": rng.normal(size=rows), "label": label, "score": score, "sex": sex, "race": race})
+
+
 def ensure_registered_model(client: MlflowClient, name: str) -> None:
     from mlflow.exceptions import MlflowException
 
@@ -101,10 +118,15 @@ def register_run_version(
     description: str | None = None,
     source_style: Literal["runs", "logged-model"] = "runs",
     metrics: dict[str, float] | None = None,
+    run_tags: dict[str, str] | None = None,
+    evaluation: Any = None,
 ) -> RegisteredVersion:
     """Train, log the model with metrics and params inside a run, register it as a new version of ``name``.
 
-    ``metrics`` replaces the measured holdout metrics (to make deltas exact in a test).
+    ``metrics`` replaces the measured holdout metrics (to make deltas exact in a test); ``run_tags`` are set on the
+    training run (where pipelines put deployment tags); ``evaluation`` (a pyarrow Table, e.g. from
+    :func:`evaluation_table`) is logged as ``evaluation/eval.parquet``, where the promotion and the fairness audit
+    look for the evaluation set.
     """
     import mlflow
     import mlflow.sklearn
@@ -119,6 +141,14 @@ def register_run_version(
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{name}-{seed}") as run:
         mlflow.log_params(params)
         mlflow.log_metrics(metrics)
+        if run_tags:
+            mlflow.set_tags(run_tags)
+        if evaluation is not None:
+            import pyarrow.parquet as pq
+
+            with tempfile.TemporaryDirectory() as scratch:
+                pq.write_table(evaluation, f"{scratch}/eval.parquet")
+                mlflow.log_artifact(f"{scratch}/eval.parquet", artifact_path="evaluation")
         if source_style == "runs":
             # The classic layout: the model's files are run artifacts under "model" (MLflow 3's log_model
             # would put them under the LoggedModel's own location instead).

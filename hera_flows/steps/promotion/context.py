@@ -22,17 +22,14 @@ import re
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from hera_flows.steps.common import StepError, TransientError, log
 from hera_flows.steps.contract import Flag, Step
 from hera_flows.steps.mlflow_registry import Registry, clone_repository, logged_model_id, mlflow_http_settings, redact
 from hera_flows.steps.promotion import inference_service
-from hera_flows.steps.promotion.deployment_tags import parse_deployment_tags
+from hera_flows.steps.promotion.deployment_tags import DEPLOYMENT_TAGS, parse_deployment_tags
 from hera_flows.steps.promotion.inference_service import VERSION_ANNOTATION, find_inference_service, k8s_name
-
-if TYPE_CHECKING:
-    pass
 
 T = TypeVar("T")
 
@@ -49,6 +46,8 @@ CONTRACT = Step(
         Flag("inference-dir", "folder of InferenceServices in the repository"),
         Flag("deadline-seconds", "give up (exit 75) when MLflow or git is still failing after this long", kind=float),
         Flag("forge", "forge kind (github or gitlab), for the git username", choices=("github", "gitlab")),
+        Flag("model-cards-dir", "folder of the model cards (the fairness audit's latest record is read there)"),
+        Flag("evaluation", "evaluation-set settings: dataset, columns, calibration bins (JSON)", form="json"),
     ),
     inputs=("model-name", "version", "alias"),
     outputs=("context", "manifest-path", "current-version", "version"),
@@ -86,9 +85,12 @@ def main(argv: list[str]) -> int:
 def build_context(
     registry: Registry, args: argparse.Namespace, model: str, version: str, alias: str, deadline: float
 ) -> dict[str, Any]:
+    from hera_flows.steps.promotion import evaluation
+
+    settings = evaluation.EvaluationSettings.parse(args.evaluation)
     mv = registry.model_version(model, version) if version else registry.version_by_alias(model, alias)
     metrics, params = registry.metrics_and_params(mv)
-    deployment = parse_deployment_tags(mv.tags or {})
+    deployment, sources = deployment_settings(registry, mv)
     storage_uri = registry.storage_uri(mv)
 
     with tempfile.TemporaryDirectory(prefix="hf-context-") as scratch:
@@ -100,16 +102,26 @@ def build_context(
                 f"{redact(args.repo_url)} (branch {args.base_branch}): expected a manifest annotated "
                 f"'hera-flows.io/mlflow-model: {model}' or named '{k8s_name(model)}'"
             )
-    metadata = found.document.get("metadata")
-    metadata = metadata if isinstance(metadata, dict) else {}  # a match by name always has a metadata mapping
-    if found.matched_by == "name":
-        check_name_match(registry, model, str(metadata.get("name")), found.relative)
-    annotations = metadata.get("annotations")
-    annotations = annotations if isinstance(annotations, dict) else {}
-    current_storage_uri = inference_service.storage_uri(found.document)
-    current_version, current_metrics = serving_version(
-        registry, model, annotations.get(VERSION_ANNOTATION), current_storage_uri
-    )
+        card_text = read_card(repo, args.model_cards_dir, model)
+        metadata = found.document.get("metadata")
+        metadata = metadata if isinstance(metadata, dict) else {}  # a match by name always has a metadata mapping
+        if found.matched_by == "name":
+            check_name_match(registry, model, str(metadata.get("name")), found.relative)
+        annotations = metadata.get("annotations")
+        annotations = annotations if isinstance(annotations, dict) else {}
+        current_storage_uri = inference_service.storage_uri(found.document)
+        serving_mv, current_metrics = serving_version(
+            registry, model, annotations.get(VERSION_ANNOTATION), current_storage_uri
+        )
+        current_version = serving_mv if isinstance(serving_mv, str) else (
+            str(serving_mv.version) if serving_mv is not None else None)
+        evaluated: dict[str, Any] | None = None
+        if settings.enabled:
+            work = Path(scratch) / "evaluation"
+            new = evaluation.evaluate(mv, settings, registry.uri, work)
+            old = evaluation.serving_evaluation(None if isinstance(serving_mv, str) else serving_mv, settings,
+                                                registry.uri, work, card_text)
+            evaluated = {"new": new, "serving": old, "deltas": evaluation.deltas(new, old)}
 
     return {
         "pattern": "promotion",
@@ -131,6 +143,7 @@ def build_context(
         "metrics": metrics,
         "params": params,
         "deployment": deployment,
+        "deployment_sources": sources,
         "serving": {
             "manifest_path": found.relative,
             "current_version": current_version,
@@ -138,7 +151,42 @@ def build_context(
             "metrics": current_metrics,
         },
         "deltas": deltas(metrics, current_metrics),
+        "evaluation": evaluated,
     }
+
+
+def deployment_settings(registry: Registry, mv: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """The deployment tags, typed, from the model version's tags over its run's (training pipelines tag runs with
+    ``gpu_type``/``replica_*``; a tag set on the version is the deliberate choice and wins), and where each set
+    value came from: ``model version`` or ``run <id>``."""
+    version_tags = {k: v for k, v in (mv.tags or {}).items() if k in DEPLOYMENT_TAGS and str(v).strip()}
+    run_tags = {k: v for k, v in registry.run_tags(mv).items() if k in DEPLOYMENT_TAGS and str(v).strip()}
+    merged = {**run_tags, **version_tags}
+    sources = {name: ("model version" if name in version_tags else f"run {mv.run_id}") for name in sorted(merged)}
+    try:
+        deployment = parse_deployment_tags(merged)
+    except StepError as exc:
+        named = next((n for n in sorted(merged, key=len, reverse=True) if f"tag {n}=" in str(exc)
+                      or f"tags {n}=" in str(exc)), None)
+        where = f" (from the {sources[named]}'s tags)" if named else ""
+        raise StepError(f"{exc}{where}") from None
+    return deployment, sources
+
+
+def read_card(repo: Path, cards_dir: str, model: str) -> str | None:
+    """The model's card on the base branch (the fairness audit's latest record is in it), or None."""
+    from hera_flows.steps.model_cards import card_path
+
+    try:
+        path = card_path(repo, cards_dir, model)
+    except StepError as exc:
+        log(f"context: not reading the model card: {exc}")
+        return None
+    try:
+        return path.read_text(encoding="utf-8") if path.is_file() else None
+    except (OSError, UnicodeDecodeError) as exc:
+        log(f"context: the model card {path.name} is unreadable: {exc}")
+        return None
 
 
 def check_name_match(registry: Registry, model: str, manifest_name: str, relative: str) -> None:
@@ -156,9 +204,10 @@ def check_name_match(registry: Registry, model: str, manifest_name: str, relativ
 
 def serving_version(
     registry: Registry, model: str, annotated: Any, storage_uri: str | None
-) -> tuple[str | None, dict[str, float] | None]:
+) -> tuple[Any, dict[str, float] | None]:
     """The version the manifest serves now (its version annotation, else the version whose artifacts are at
-    the manifest's storageUri) and that version's metrics; (None, None) when neither tells."""
+    the manifest's storageUri) and that version's metrics. The version is the MLflow model version, or only its
+    number when MLflow no longer has it; (None, None) when neither tells."""
     version = str(annotated).strip() if annotated is not None else ""
     if version:
         if not re.fullmatch(r"[1-9][0-9]{0,9}", version):
@@ -168,11 +217,11 @@ def serving_version(
             if mv is None:
                 log(f"context: the manifest names version {version}, which MLflow no longer has; no deltas")
                 return version, None
-            return version, _serving_metrics(registry, mv)
+            return mv, _serving_metrics(registry, mv)
     if storage_uri:
         mv = registry.version_with_storage_uri(model, storage_uri)
         if mv is not None:
-            return str(mv.version), _serving_metrics(registry, mv)
+            return mv, _serving_metrics(registry, mv)
     return None, None
 
 

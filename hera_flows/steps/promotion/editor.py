@@ -167,6 +167,12 @@ def plan_edits(
     # The context step validated the tags already; the context reached us through a parameter, so check again
     # with the same rules rather than trust it.
     deployment = parse_deployment_tags(context.get("deployment") or {})
+    raw_sources = context.get("deployment_sources")
+    sources: dict[str, Any] = raw_sources if isinstance(raw_sources, dict) else {}
+
+    def _from_tags(name: str) -> str:
+        return from_tags(name, sources)
+
     predictor = ((document.get("spec") or {}).get("predictor")) or {}
     component = serving_component(document)
     if component is None:
@@ -256,8 +262,12 @@ def render_summary(context: dict[str, Any], result: PromotionResult) -> str:
 # --- helpers --------------------------------------------------------------------------------------------------
 
 
-def _from_tags(name: str) -> str:
-    return f"`deployment.{name}` from the model version's tags"
+def from_tags(name: str, sources: dict[str, Any]) -> str:
+    """Why a field changed: the tag, and whose tags it came from (the model version's or its run's)."""
+    source = sources.get(name)
+    whose = "the model version's tags" if source in (None, "model version") else \
+        f"the tags of {inline_code(str(source))}"
+    return f"`deployment.{name}` from {whose}"
 
 
 def _text(context: dict[str, Any], key: str) -> str:

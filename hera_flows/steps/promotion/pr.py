@@ -14,7 +14,7 @@ from typing import Any
 
 from hera_flows.steps.common import StepError
 from hera_flows.steps.markdown import code_cell, contain, inline_code, one_line, refused_section, table_cell
-from hera_flows.steps.model_cards import metrics_table
+from hera_flows.steps.model_cards import deployment_section, evaluation_section, fairness_section, metrics_table
 
 MAX_TITLE_CHARS = 200
 MAX_METRIC_ROWS = 50
@@ -42,6 +42,10 @@ def _metrics_section(context: Mapping[str, Any]) -> list[str]:
     if rows > MAX_METRIC_ROWS:
         lines = lines[: 2 + MAX_METRIC_ROWS] + ["", f"_…and {rows - MAX_METRIC_ROWS} more metrics (see MLflow)._"]
     return lines
+
+
+def _section(title: str, lines: list[str]) -> list[str]:
+    return [f"### {title}", "", *lines, ""] if lines else []
 
 
 def promotion_body(
@@ -91,6 +95,9 @@ def promotion_body(
         "",
         *_metrics_section(context),
         "",
+        *_section("Evaluation set", evaluation_section(dict(context))),
+        *_section("Fairness", fairness_section(dict(context))),
+        *_section("Deployment settings", deployment_section(dict(context))),
         "### What changed",
         "",
         contain(summary) if summary.strip() else "_The agent left no summary._",
