@@ -422,8 +422,9 @@ def test_calibration_and_fairness_of_both_versions_with_the_audit_record_preferr
     scores = new_set.column("score").to_pylist()
     assert new_result["dataset"] == f"runs:/{new.run_id}/evaluation/eval.parquet" and new_result["rows"] == 400
     assert new_result["ece"] == pytest.approx(_ece(labels, scores, 10), abs=1e-6)
-    assert new_result["brier"] == pytest.approx(sum((s - y) ** 2 for y, s in zip(labels, scores)) / 400, abs=1e-6)
-    accuracy = sum((s >= 0.5) == bool(y) for y, s in zip(labels, scores)) / 400
+    pairs = list(zip(labels, scores, strict=True))
+    assert new_result["brier"] == pytest.approx(sum((s - y) ** 2 for y, s in pairs) / 400, abs=1e-6)
+    accuracy = sum((s >= 0.5) == bool(y) for y, s in pairs) / 400
     assert new_result["accuracy"] == pytest.approx(accuracy, abs=1e-6)
     assert old_result["ece"] == pytest.approx(
         _ece(old_set.column("label").to_pylist(), old_set.column("score").to_pylist(), 10), abs=1e-6)
