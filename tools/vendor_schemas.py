@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Copy the official schemas the step image needs at runtime from ../shared/schemas into hera_flows/schemas.
 
-The step image has no ../shared, so the smoke step carries its own copy of the KServe InferenceService schema.
+The step image has no ../shared, so the smoke step carries its own copy of the schemas of the serving resources a
+promotion edits: the KServe InferenceService and the Seldon Core v2 Model and Experiment.
 The copy is the CRD's ``openAPIV3Schema`` exactly as published (only re-serialised: compact JSON with sorted
 keys, gzipped with mtime 0), so this script is deterministic and a test can assert that the vendored file is
 what the script derives from ../shared today: the copy cannot drift from the official schema.
@@ -42,6 +43,18 @@ SCHEMAS = (
         kind="InferenceService",
         version="v1beta1",
         target="kserve-v0.20.0-inferenceservice-v1beta1.schema.json.gz",
+    ),
+    CrdSchema(
+        source="seldon-core-v2-crds.yaml",
+        kind="Model",
+        version="v1alpha1",
+        target="seldon-core-v2.10.2-model-v1alpha1.schema.json.gz",
+    ),
+    CrdSchema(
+        source="seldon-core-v2-crds.yaml",
+        kind="Experiment",
+        version="v1alpha1",
+        target="seldon-core-v2.10.2-experiment-v1alpha1.schema.json.gz",
     ),
 )
 

@@ -24,7 +24,7 @@ from hera_flows.steps import gitrepo
 from hera_flows.steps.common import EXIT_REJECTED, EXIT_TRANSIENT
 from hera_flows.steps.mlflow_registry import quote_filter_value as _quote
 from hera_flows.steps.mlflow_registry import redact
-from hera_flows.steps.promotion.inference_service import find_inference_service
+from hera_flows.steps.promotion.serving_manifest import find_serving_manifest
 from tests.support.fixtures_gitops import GitopsRemote
 from tests.support.fixtures_mlflow import MlflowServer, WebhookReceiver, free_port
 from tests.support.mlflow_models import (
@@ -125,8 +125,8 @@ def test_gitops_fixture_layout(gitops_remote: GitopsRemote, tmp_path: Path) -> N
     ]
     clone = tmp_path / "clone"
     gitrepo.clone(gitops_remote.url, clone, "main")
-    fraud = find_inference_service(clone, "fraud-detector", "inference")
-    churn = find_inference_service(clone, "churn-model", "inference")
+    fraud = find_serving_manifest(clone, "fraud-detector", "inference")
+    churn = find_serving_manifest(clone, "churn-model", "inference")
     assert fraud is not None and fraud.relative == "inference/fraud-detector.yaml"
     assert fraud.document["metadata"]["annotations"]["hera-flows.io/mlflow-version"] == "6"
     assert fraud.document["spec"]["predictor"]["model"]["modelFormat"] == {"name": "mlflow"}
@@ -302,7 +302,7 @@ def test_missing_manifest_names_the_folder(
     remote = make_gitops_remote(omit=("inference/fraud-detector.yaml",))
     code, outputs, err = run_step(mlflow_server.uri, remote.url, model=name, version=new.version)
     assert code == EXIT_REJECTED
-    assert f"no InferenceService for model '{name}' in folder 'inference/'" in err
+    assert f"no InferenceService or Seldon Model for model '{name}' in folder 'inference/'" in err
     assert f"'hera-flows.io/mlflow-model: {name}'" in err
     assert outputs == {}
 

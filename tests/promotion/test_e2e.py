@@ -311,3 +311,38 @@ def test_a_command_agent_gets_the_contract_files_and_only_allowed_changes_ship(s
     assert changed == {"inference/fraud-detector.yaml"}  # the CI edit was refused, not pushed
     [pull] = setup.github.pulls()
     assert ".github/workflows/ci.yml" in pull["body"]  # the refusal is visible to the reviewer
+
+
+def test_a_model_served_by_seldon_gets_its_seldon_model_edited_and_smoke_tested_through_the_mesh(
+    setup: Setup, make_gitops_remote, tmp_path: Path
+) -> None:
+    from hera_flows.local.standins.seldon import start_seldon
+    from hera_flows.steps.promotion import seldon
+
+    current = register_run_version(setup.mlflow.uri, setup.model, seed=11)
+    remote = make_gitops_remote(fraud_model=setup.model, fraud_version=current.version,
+                                fraud_storage_uri=current.storage_uri, fraud_target="seldon")
+    mesh, stop = start_seldon("fraud-detector")
+    try:
+        generated = _generate(tmp_path / "seldon", remote_url=remote.url, api_url=setup.github.url,
+                              mlflow_uri=setup.mlflow.uri, smoke_url=mesh.url)
+        candidate = register_run_version(setup.mlflow.uri, setup.model, seed=12, tags={"replica_max": "9"})
+        result = run_workflow("mlflow-promotion", generated=generated, event=setup.promote(candidate.version),
+                              secrets=setup.secrets, workdir=tmp_path / "run", state_dir=tmp_path / "state",
+                              echo=False)
+    finally:
+        stop()
+
+    assert result.phase == "Succeeded", [(t.name, t.message, t.log[-800:]) for t in result.tasks.values()]
+    branch = f"{BRANCH_PREFIX}{setup.model}-v{candidate.version}"
+    manifest = remote.read("inference/fraud-detector.yaml", branch)
+    doc = yaml.safe_load(manifest)
+    assert (doc["kind"], doc["spec"]["storageUri"], doc["spec"]["maxReplicas"]) == (
+        "Model", candidate.storage_uri, 9)
+    assert "# the Server must support the mlflow runtime" in manifest and seldon.validate(doc) == []
+    assert result.outputs["smoke-result"] == "passed"
+    assert all(r.headers["Seldon-Model"] == "fraud-detector" for r in mesh.inference_requests)
+    [pull] = setup.github.pulls()
+    assert "Seldon Model" in pull["body"]
+    [report] = [c["body"] for c in setup.github.comments(pull["number"]) if "smoke" in c["body"].lower()]
+    assert "| Seldon Model `inference/fraud-detector.yaml` | ✅ passed |" in report

@@ -391,7 +391,7 @@ def test_the_cli_runs_the_step(repo: Path, capsys):
     ("ctx_update", "argv", "message"),
     [
         ({}, ["--pattern=no-such-pattern"], "no editor for pattern 'no-such-pattern'"),
-        ({"model": "unknown-model"}, [], "no InferenceService for model 'unknown-model' under inference/"),
+        ({"model": "unknown-model"}, [], "Seldon Model for model 'unknown-model' under inference/"),
         ({}, ["--pattern=promotion", "--inference-dir=manifests"], "under manifests/"),
         ({"pattern": "drift"}, [], "is for pattern 'drift'"),
         ({"deployment": {"cpu": "lots"}}, [], "tag cpu='lots' is invalid: expected a Kubernetes quantity"),

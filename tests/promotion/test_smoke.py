@@ -93,7 +93,8 @@ def test_v1_success_with_payload(kserve_server, run) -> None:
     assert request.path == "/v1/models/fraud-detector:predict"
     assert request.json() == payload
     assert "| Response | ✅ passed | 2 prediction(s) |" in report
-    assert "| InferenceService manifests | ➖ skipped | no InferenceService among the changed files |" in report
+    assert ("| Serving manifests | ➖ skipped | no InferenceService or Seldon resource among the changed files |"
+            in report)
 
 
 def test_endpoint_template_gets_the_dns_1123_model_name(kserve_server, run) -> None:

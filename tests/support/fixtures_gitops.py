@@ -118,6 +118,44 @@ def inference_service_manifest(
     )
 
 
+def seldon_model_manifest(
+    *,
+    name: str,
+    model: str | None,
+    storage_uri: str,
+    version: str | None = None,
+    min_replicas: int = 1,
+    max_replicas: int = 3,
+    memory: str = "2Gi",
+    namespace: str = "models",
+    comment: str = "",
+) -> str:
+    """A Seldon Core v2 ``Model`` for an MLflow model, commented like a hand-kept file (same options as above)."""
+    annotations = []
+    if model is not None:
+        annotations.append(f"    hera-flows.io/mlflow-model: {model}")
+    if version is not None:
+        annotations.append(f'    hera-flows.io/mlflow-version: "{version}"')
+    header = f"# {comment}\n" if comment else ""
+    return (
+        f"{header}"
+        "# Served by Seldon Core 2 on the shared mlserver Server; the promotion workflow changes storageUri.\n"
+        "apiVersion: mlops.seldon.io/v1alpha1\n"
+        "kind: Model\n"
+        "metadata:\n"
+        f"  name: {name}\n"
+        f"  namespace: {namespace}\n"
+        + ("  annotations:\n" + "\n".join(annotations) + "\n" if annotations else "")
+        + "spec:\n"
+        f"  storageUri: {storage_uri}\n"
+        "  requirements:\n"
+        "  - mlflow  # the Server must support the mlflow runtime\n"
+        f"  minReplicas: {min_replicas}\n"
+        f"  maxReplicas: {max_replicas}\n"
+        f"  memory: {memory}\n"
+    )
+
+
 README = """# ml-serving (GitOps)
 
 Argo CD syncs this repository into the `models` namespace.
@@ -163,16 +201,22 @@ def seed_files(
     inference_dir: str = "inference",
     extra_files: dict[str, str] | None = None,
     omit: tuple[str, ...] = (),
+    fraud_target: str = "kserve",
 ) -> dict[str, str]:
-    """The repository's files (path -> content); ``omit`` drops paths, ``extra_files`` adds or replaces."""
+    """The repository's files (path -> content); ``omit`` drops paths, ``extra_files`` adds or replaces;
+    ``fraud_target="seldon"`` serves the fraud model with a Seldon Core v2 Model instead of an InferenceService."""
+    fraud = inference_service_manifest(
+        name="fraud-detector", model=fraud_model, version=fraud_version, storage_uri=fraud_storage_uri,
+        min_replicas=2, max_replicas=6, cpu="2", memory="4Gi",
+        comment="Fraud detector: real-time scoring for the payments API.",
+    ) if fraud_target == "kserve" else seldon_model_manifest(
+        name="fraud-detector", model=fraud_model, version=fraud_version, storage_uri=fraud_storage_uri,
+        min_replicas=2, max_replicas=6, memory="4Gi", comment="Fraud detector: real-time scoring for the payments API.",
+    )
     files = {
         "README.md": README,
         ".github/workflows/ci.yml": CI_WORKFLOW,
-        f"{inference_dir}/fraud-detector.yaml": inference_service_manifest(
-            name="fraud-detector", model=fraud_model, version=fraud_version, storage_uri=fraud_storage_uri,
-            min_replicas=2, max_replicas=6, cpu="2", memory="4Gi",
-            comment="Fraud detector: real-time scoring for the payments API.",
-        ),
+        f"{inference_dir}/fraud-detector.yaml": fraud,
         f"{inference_dir}/churn-model.yaml": inference_service_manifest(
             name="churn-model", model=None, storage_uri=churn_storage_uri,
             comment="Churn model: nightly batch scoring goes through this endpoint too.",

@@ -27,9 +27,9 @@ from typing import Any, TypeVar
 from hera_flows.steps.common import StepError, TransientError, log
 from hera_flows.steps.contract import Flag, Step
 from hera_flows.steps.mlflow_registry import Registry, clone_repository, logged_model_id, mlflow_http_settings, redact
-from hera_flows.steps.promotion import inference_service
+from hera_flows.steps.promotion import serving_manifest
 from hera_flows.steps.promotion.deployment_tags import DEPLOYMENT_TAGS, parse_deployment_tags
-from hera_flows.steps.promotion.inference_service import VERSION_ANNOTATION, find_inference_service, k8s_name
+from hera_flows.steps.promotion.serving_manifest import VERSION_ANNOTATION, find_serving_manifest, k8s_name
 
 T = TypeVar("T")
 
@@ -95,10 +95,10 @@ def build_context(
 
     with tempfile.TemporaryDirectory(prefix="hf-context-") as scratch:
         repo = clone_repository(args.repo_url, args.base_branch, Path(scratch), deadline, forge=args.forge)
-        found = find_inference_service(repo, model, args.inference_dir)
+        found = find_serving_manifest(repo, model, args.inference_dir)
         if found is None:
             raise StepError(
-                f"no InferenceService for model {model!r} in folder '{args.inference_dir}/' of "
+                f"no InferenceService or Seldon Model for model {model!r} in folder '{args.inference_dir}/' of "
                 f"{redact(args.repo_url)} (branch {args.base_branch}): expected a manifest annotated "
                 f"'hera-flows.io/mlflow-model: {model}' or named '{k8s_name(model)}'"
             )
@@ -109,7 +109,7 @@ def build_context(
             check_name_match(registry, model, str(metadata.get("name")), found.relative)
         annotations = metadata.get("annotations")
         annotations = annotations if isinstance(annotations, dict) else {}
-        current_storage_uri = inference_service.storage_uri(found.document)
+        current_storage_uri = serving_manifest.storage_uri(found.document)
         serving_mv, current_metrics = serving_version(
             registry, model, annotations.get(VERSION_ANNOTATION), current_storage_uri
         )
@@ -145,6 +145,7 @@ def build_context(
         "deployment": deployment,
         "deployment_sources": sources,
         "serving": {
+            "target": found.target,
             "manifest_path": found.relative,
             "current_version": current_version,
             "current_storage_uri": current_storage_uri,
@@ -196,10 +197,10 @@ def check_name_match(registry: Registry, model: str, manifest_name: str, relativ
     if manifest_name == model or not registry.model_exists(manifest_name):
         return
     raise StepError(
-        f"{relative} is named {manifest_name!r} and carries no '{inference_service.MODEL_ANNOTATION}' annotation; "
+        f"{relative} is named {manifest_name!r} and carries no '{serving_manifest.MODEL_ANNOTATION}' annotation; "
         f"the registry has a model named exactly {manifest_name!r}, so it may serve that model rather than "
         f"{model!r}. Annotate the manifest that serves {model!r} with "
-        f"'{inference_service.MODEL_ANNOTATION}: {model}'")
+        f"'{serving_manifest.MODEL_ANNOTATION}: {model}'")
 
 
 def serving_version(

@@ -21,10 +21,11 @@ from hera_flows.steps.common import StepError
 from hera_flows.steps.contract import Flag
 from hera_flows.steps.markdown import inline_code, table_cell
 from hera_flows.steps.promotion.deployment_tags import parse_deployment_tags
-from hera_flows.steps.promotion.inference_service import (
+from hera_flows.steps.promotion.serving_manifest import (
     MODEL_ANNOTATION,
+    SELDON,
     VERSION_ANNOTATION,
-    find_inference_service,
+    find_serving_manifest,
     serving_component,
 )
 from hera_flows.steps.yaml_patch import (
@@ -65,6 +66,7 @@ class PromotionResult:
     card: str  # relative path of the model card
     card_action: str  # created | added | updated | unchanged
     notes: list[str] = field(default_factory=list)
+    target_label: str = "InferenceService"
     summary: str = ""
 
 
@@ -94,7 +96,7 @@ def writable_paths(repo: Path, context: dict[str, Any], settings: argparse.Names
     """A promotion may change the model's own InferenceService (found as the editor finds it) and model card."""
     options_ = options(settings)
     model = _text(context, "model")
-    found = find_inference_service(repo, model, options_.inference_dir)
+    found = find_serving_manifest(repo, model, options_.inference_dir)
     card = model_card.card_path(repo, options_.model_cards_dir, model).relative_to(repo).as_posix()
     return [card] + ([found.relative] if found is not None else [])
 
@@ -111,15 +113,17 @@ def promote(repo: Path, context: dict[str, Any], options: PromotionOptions) -> P
     if not LABEL_KEY.match(options.gpu_node_selector_key):
         raise StepError(f"--gpu-node-selector-key={options.gpu_node_selector_key!r} is not a Kubernetes label key")
 
-    found = find_inference_service(repo, model, options.inference_dir)
+    found = find_serving_manifest(repo, model, options.inference_dir)
     if found is None:
         raise StepError(
-            f"no InferenceService for model {model!r} under {options.inference_dir}/ (searched for the annotation "
+            f"no InferenceService or Seldon Model for model {model!r} under {options.inference_dir}/ (searched for the "
+            "annotation "
             f"{MODEL_ANNOTATION}: {model} or metadata.name {model!r}'s DNS form)"
         )
     if found.path.is_symlink():
         raise StepError(f"{found.relative} is a symbolic link; the builtin agent edits regular files only")
-    edits, notes = plan_edits(found.document, context, options)
+    planner = plan_seldon_edits if found.target == SELDON else plan_edits
+    edits, notes = planner(found.document, context, options)
 
     card = model_card.card_path(repo, options.model_cards_dir, model)
     card_rel = card.relative_to(repo).as_posix()
@@ -150,7 +154,8 @@ def promote(repo: Path, context: dict[str, Any], options: PromotionOptions) -> P
         card.write_bytes(new_card.encode("utf-8"))
     card_action = _card_action(card_base, version, entry)
 
-    result = PromotionResult(found.relative, changes, unchanged, card_rel, card_action, notes)
+    result = PromotionResult(found.relative, changes, unchanged, card_rel, card_action, notes,
+                             "Seldon Model" if found.target == SELDON else "InferenceService")
     result.summary = render_summary(context, result)
     return result
 
@@ -225,6 +230,35 @@ def plan_edits(
     return edits, notes
 
 
+def plan_seldon_edits(
+    document: dict[str, Any], context: dict[str, Any], options: PromotionOptions
+) -> tuple[list[Edit], list[str]]:
+    """A Seldon Core v2 ``Model``: ``spec.storageUri``, replicas and memory from the deployment tags, the version
+    annotations. The Model's Server decides the runtime, GPUs and CPU, so those tags are noted, not applied."""
+    model, version = _text(context, "model"), _text(context, "version")
+    model_version = context.get("model_version") or {}
+    storage_uri = model_version.get("storage_uri")
+    if not isinstance(storage_uri, str) or not storage_uri.strip():
+        raise StepError("the context has no model_version.storage_uri to deploy")
+    deployment = parse_deployment_tags(context.get("deployment") or {})
+    raw_sources = context.get("deployment_sources")
+    sources: dict[str, Any] = raw_sources if isinstance(raw_sources, dict) else {}
+    source = model_version.get("source") or storage_uri
+    edits = [Edit(("spec", "storageUri"), storage_uri,
+                  f"the artifacts of version {version} (source {inline_code(source)})")]
+    for name, key in (("replica_min", "minReplicas"), ("replica_max", "maxReplicas")):
+        if deployment[name] is not None:
+            edits.append(Edit(("spec", key), deployment[name], from_tags(name, sources)))
+    if deployment["memory"] is not None:
+        edits.append(Edit(("spec", "memory"), deployment["memory"], from_tags("memory", sources)))
+    ignored = [name for name in ("runtime_version", "gpu_type", "gpu_count", "cpu") if deployment[name] is not None]
+    notes = [f"The tag(s) {', '.join(inline_code(n) for n in ignored)} do not apply to a Seldon Model (its Server "
+             "decides the runtime, GPUs and CPU) and were left out."] if ignored else []
+    edits.append(Edit(("metadata", "annotations", MODEL_ANNOTATION), model, "the registered model this serves"))
+    edits.append(Edit(("metadata", "annotations", VERSION_ANNOTATION), version, "the registered version this serves"))
+    return edits, notes
+
+
 def render_summary(context: dict[str, Any], result: PromotionResult) -> str:
     code = inline_code
     model, version, alias = context["model"], context["version"], context["alias"]
@@ -234,7 +268,7 @@ def render_summary(context: dict[str, Any], result: PromotionResult) -> str:
         "",
         f"The model registry gave version {code(version)} of {code(model)} the alias {code(alias)}"
         + (f" (the InferenceService served version {code(previous)})." if previous else "."),
-        "This change points the model's InferenceService at the new version and records the promotion in the "
+        f"This change points the model's {result.target_label} at the new version and records the promotion in the "
         "model card. Written by the builtin hera-flows agent (deterministic, no LLM).",
         "",
         "## Changes",

@@ -107,19 +107,26 @@ def run(args: argparse.Namespace) -> int:
     model = CONTRACT.param("model-name", required=True)
     files = parse_files(CONTRACT.param("files"))
 
-    checks, served_name = manifest_checks(files, model)
-    from hera_flows.steps.promotion.inference_service import k8s_name
+    checks, served_name, target = manifest_checks(files, model)
+    from hera_flows.steps.promotion.seldon import MODEL_HEADER
+    from hera_flows.steps.promotion.serving_manifest import SELDON, k8s_name
 
     name = served_name or k8s_name(model)
     if not name:
         raise StepError(f"the model name {model!r} has no DNS-1123 form to address it by")
     url = request_url(args.endpoint, name, args.protocol)
+    # Seldon Core 2's mesh routes by this header; KServe ignores it.
+    headers = {MODEL_HEADER: name} if target == SELDON else {}
     log(f"promotion-smoke: POST {url}")
-    outcome = send(url, payload, timeout_seconds=args.timeout_seconds)
+    outcome = send(url, payload, timeout_seconds=args.timeout_seconds, headers=headers)
     checks.extend(response_checks(outcome, args.protocol, payload, args.max_latency_ms))
     version = CONTRACT.param("version").strip()
     if args.verify_served_version and version:
-        checks.append(served_version_check(args, url, payload, outcome, version))
+        if target == SELDON:
+            checks.append(Check("Served version", SKIPPED, "not verifiable on Seldon Core 2: its answers carry "
+                                "Seldon's own model generation (model_name <name>_<n>), not the registry version"))
+        else:
+            checks.append(served_version_check(args, url, payload, outcome, version))
 
     result = FAILED if any(c.status == FAILED for c in checks) else PASSED
     report = render_report(result, checks, model=model, url=url, protocol=args.protocol)
@@ -185,56 +192,67 @@ def parse_files(raw: str) -> dict[str, str]:
 # --- manifests --------------------------------------------------------------------------------------------
 
 
-def manifest_checks(files: dict[str, str], model: str) -> tuple[list[Check], str | None]:
-    """One check per InferenceService among the YAML files, and the name the model is served under.
+def manifest_checks(files: dict[str, str], model: str) -> tuple[list[Check], str | None, str | None]:
+    """One check per serving resource among the YAML files (KServe InferenceServices, Seldon Models and
+    Experiments, each against its vendored CRD), the name the model is served under and its target.
 
-    The served name is the ``metadata.name`` of the InferenceService annotated with the registered model name,
-    the same rule the context step uses to find it; ``None`` when no changed manifest names it.
+    The served name is the ``metadata.name`` of the InferenceService or Seldon Model annotated with the registered
+    model name, the same rule the context step uses to find it; ``None`` when no changed manifest names it.
     """
     import yaml
 
-    from hera_flows.steps.promotion import kserve
-    from hera_flows.steps.promotion.inference_service import MODEL_ANNOTATION
+    from hera_flows.steps.promotion import kserve, seldon
+    from hera_flows.steps.promotion.serving_manifest import MODEL_ANNOTATION, target_of
 
     checks: list[Check] = []
     served: str | None = None
+    target: str | None = None
     for path in sorted(p for p in files if p.endswith((".yaml", ".yml"))):
         try:
             documents = list(yaml.safe_load_all(files[path]))
         except yaml.YAMLError as exc:
-            if any(w in files[path] for w in ("InferenceService", "serving.kserve.io")):
+            if any(w in files[path] for w in ("InferenceService", "serving.kserve.io", "mlops.seldon.io")):
                 problem = f"{path}: not valid YAML ({' '.join(str(exc).split())[:200]})"
-                checks.append(Check(f"InferenceService {_code(path)}", FAILED, "not valid YAML", [problem]))
+                checks.append(Check(f"Serving manifest {_code(path)}", FAILED, "not valid YAML", [problem]))
             continue
-        services = [(i, d) for i, d in enumerate(documents) if kserve.looks_like_inference_service(d)]
-        for index, doc in services:
-            label = f"InferenceService {_code(path)}" + (f" (document {index + 1})" if len(documents) > 1 else "")
-            problems = kserve.validate_inference_service(doc)
-            if problems:
-                detail = f"{len(problems)} problem(s) against KServe {kserve.KSERVE_VERSION}"
-                checks.append(Check(label, FAILED, detail, [f"{path}: {p}" for p in problems]))
+        for index, doc in enumerate(documents):
+            if kserve.looks_like_inference_service(doc):
+                kind, problems = "InferenceService", kserve.validate_inference_service(doc)
+                against, api = f"KServe {kserve.KSERVE_VERSION}", "v1beta1"
+            elif seldon.seldon_kind(doc) is not None:
+                kind, problems = f"Seldon {seldon.seldon_kind(doc)}", seldon.validate(doc)
+                against, api = f"Seldon Core {seldon.SELDON_VERSION}", "v1alpha1"
             else:
-                checks.append(Check(label, PASSED, f"valid against KServe {kserve.KSERVE_VERSION} v1beta1"))
+                continue
+            label = f"{kind} {_code(path)}" + (f" (document {index + 1})" if len(documents) > 1 else "")
+            if problems:
+                checks.append(Check(label, FAILED, f"{len(problems)} problem(s) against {against}",
+                                    [f"{path}: {p}" for p in problems]))
+            else:
+                checks.append(Check(label, PASSED, f"valid against {against} {api}"))
             metadata = doc.get("metadata")
             metadata = metadata if isinstance(metadata, dict) else {}
             annotations = metadata.get("annotations")
             annotations = annotations if isinstance(annotations, dict) else {}
-            if served is None and annotations.get(MODEL_ANNOTATION) == model and isinstance(metadata.get("name"), str):
-                served = metadata["name"]
+            if (served is None and target_of(doc) is not None and annotations.get(MODEL_ANNOTATION) == model
+                    and isinstance(metadata.get("name"), str)):
+                served, target = metadata["name"], target_of(doc)
     if not checks:
-        checks.append(Check("InferenceService manifests", SKIPPED, "no InferenceService among the changed files"))
-    return checks, served
+        checks.append(Check("Serving manifests", SKIPPED, "no InferenceService or Seldon resource among the changed "
+                            "files"))
+    return checks, served, target
 
 
 # --- the request ------------------------------------------------------------------------------------------
 
 
-def send(url: str, payload: dict[str, Any], *, timeout_seconds: float) -> Outcome:
+def send(url: str, payload: dict[str, Any], *, timeout_seconds: float,
+         headers: dict[str, str] | None = None) -> Outcome:
     """POST ``payload``; retry connection failures and 5xx with backoff until the attempts or the time run out."""
     import httpx
 
     body = json.dumps(payload).encode()
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    headers = {"Content-Type": "application/json", "Accept": "application/json", **(headers or {})}
     deadline = time.monotonic() + timeout_seconds
     attempts = 0
 

@@ -1,4 +1,8 @@
-"""Finding a model's KServe InferenceService in a GitOps repository (shared by the context step and the agent)."""
+"""Finding the manifest that serves a model in a GitOps repository (shared by the context step, the agent and the
+smoke test): a KServe ``InferenceService`` or a Seldon Core v2 ``Model``, whichever the repository holds for it.
+
+The serving target is chosen per model from what is there: one team serves on KServe, another on Seldon, and the
+promotion edits each in its own terms (hera_flows/steps/promotion/editor.py)."""
 
 from __future__ import annotations
 
@@ -32,8 +36,27 @@ def serving_component(document: dict[str, Any]) -> str | None:
     return None
 
 
+KSERVE, SELDON = "kserve", "seldon"
+# (API group, kind) of the resources that serve a model, and the target each means.
+SERVING_KINDS = {("serving.kserve.io", "InferenceService"): KSERVE, ("mlops.seldon.io", "Model"): SELDON}
+TARGET_LABELS = {KSERVE: "KServe InferenceService", SELDON: "Seldon Model"}
+
+
+def target_of(document: Any) -> str | None:
+    """``kserve`` or ``seldon`` when the YAML document is a resource that serves a model, else None."""
+    if not isinstance(document, dict):
+        return None
+    group = str(document.get("apiVersion", "")).split("/")[0]
+    return SERVING_KINDS.get((group, str(document.get("kind", ""))))
+
+
 def storage_uri(document: dict[str, Any]) -> str | None:
-    """The ``storageUri`` the InferenceService serves today, wherever its predictor keeps it."""
+    """The ``storageUri`` the manifest serves today: a Seldon Model's ``spec.storageUri``, or wherever an
+    InferenceService's predictor keeps it."""
+    if target_of(document) == SELDON:
+        spec = document.get("spec")
+        value = spec.get("storageUri") if isinstance(spec, dict) else None
+        return value if isinstance(value, str) else None
     component = serving_component(document)
     value = document["spec"]["predictor"][component].get("storageUri") if component else None
     return value if isinstance(value, str) else None
@@ -46,10 +69,15 @@ class FoundManifest:
     document_index: int  # which YAML document of the file
     document: dict[str, Any]
     matched_by: str = "annotation"  # annotation | name
+    target: str = KSERVE  # kserve | seldon
+
+    @property
+    def label(self) -> str:
+        return TARGET_LABELS[self.target]
 
 
 class AmbiguousManifest(StepError):
-    """More than one InferenceService could be the model's: a promotion must never guess which one to repoint."""
+    """More than one manifest could be the model's: a promotion must never guess which one to repoint."""
 
 
 def k8s_name(model_name: str) -> str:
@@ -58,8 +86,8 @@ def k8s_name(model_name: str) -> str:
     return name[:63].rstrip("-")
 
 
-def find_inference_service(repo: Path, model_name: str, inference_dir: str) -> FoundManifest | None:
-    """The InferenceService for ``model_name`` under ``repo/inference_dir``, or None.
+def find_serving_manifest(repo: Path, model_name: str, inference_dir: str) -> FoundManifest | None:
+    """The InferenceService or Seldon Model serving ``model_name`` under ``repo/inference_dir``, or None.
 
     The annotation ``hera-flows.io/mlflow-model: <registered model name>`` claims a manifest for exactly that
     model. Only a manifest without that annotation may be matched by ``metadata.name`` equal to the model's
@@ -82,7 +110,8 @@ def find_inference_service(repo: Path, model_name: str, inference_dir: str) -> F
         except (yaml.YAMLError, UnicodeDecodeError):
             continue
         for index, doc in enumerate(documents):
-            if not isinstance(doc, dict) or doc.get("kind") != "InferenceService":
+            target = target_of(doc)
+            if target is None:
                 continue
             metadata = doc.get("metadata")
             metadata = metadata if isinstance(metadata, dict) else {}
@@ -91,19 +120,19 @@ def find_inference_service(repo: Path, model_name: str, inference_dir: str) -> F
             relative = path.relative_to(repo_root).as_posix()
             if MODEL_ANNOTATION in annotations:
                 if annotations[MODEL_ANNOTATION] == model_name:
-                    annotated.append(FoundManifest(path, relative, index, doc, "annotation"))
+                    annotated.append(FoundManifest(path, relative, index, doc, "annotation", target))
                 continue  # claimed by the annotation for another model: never matched by name
             if metadata.get("name") == wanted_name:
-                by_name.append(FoundManifest(path, relative, index, doc, "name"))
+                by_name.append(FoundManifest(path, relative, index, doc, "name", target))
     if len(annotated) > 1:
         raise AmbiguousManifest(
-            f"{len(annotated)} InferenceServices under {inference_dir}/ are annotated "
+            f"{len(annotated)} serving manifests under {inference_dir}/ are annotated "
             f"'{MODEL_ANNOTATION}: {model_name}' ({_places(annotated)}); keep the annotation on one of them")
     if annotated:
         return annotated[0]
     if len(by_name) > 1:
         raise AmbiguousManifest(
-            f"{len(by_name)} InferenceServices under {inference_dir}/ are named {wanted_name!r} "
+            f"{len(by_name)} serving manifests under {inference_dir}/ are named {wanted_name!r} "
             f"({_places(by_name)}) and none is annotated for model {model_name!r}; annotate the one that serves "
             f"it with '{MODEL_ANNOTATION}: {model_name}'")
     return by_name[0] if by_name else None
