@@ -54,7 +54,8 @@ class Pattern:
 PATTERNS: tuple[Pattern, ...] = (
     Pattern(
         id="promotion", config_key="promotion", label="promotion", title="Model promotion",
-        templates=("mlflow-promotion",), steps=("guard", "context", "smoke"),
+        templates=("mlflow-promotion", "promotion-reconcile"),
+        steps=("guard", "context", "smoke", "record", "reconcile"),
         pr_labels=("hera-flows", "model-promotion"),
         aliases=(("guard", "promotion-guard"), ("context-mlflow", "promotion-context"), ("smoke", "promotion-smoke")),
     ),

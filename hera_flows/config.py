@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 K8S_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$"
+CRON_5_FIELDS = r"^\S+( \S+){4}$"
 
 
 class ConfigError(Exception):
@@ -378,6 +379,17 @@ class PromotionModelCard(Model):
         "equal-width bins of the expected calibration error"))] = 10
 
 
+class PromotionReconcile(Model):
+    """The ``promotion-reconcile`` CronWorkflow (hera_flows/steps/promotion/reconcile.py): starts the promotions whose
+    webhook was lost and writes merged / rolled-back back to the registry's version tags."""
+
+    enabled: bool = True
+    schedules: Annotated[list[Annotated[str, Field(pattern=CRON_5_FIELDS)]], Field(min_length=1)] = ["*/15 * * * *"]
+    max_submissions: Annotated[int, Field(ge=0, le=100, description=(
+        "promotions one reconcile starts at most (0: only report and tag)"))] = 5
+    active_deadline_seconds: Annotated[int, Field(ge=60)] = 900
+
+
 class PromotionConfig(Model):
     """Pattern 1: a model-registry promotion becomes a PR that updates the model's InferenceService."""
 
@@ -404,6 +416,7 @@ class PromotionConfig(Model):
     gpu_node_selector_key: str = "nvidia.com/gpu.product"
     smoke: SmokeConfig = SmokeConfig()
     model_card: PromotionModelCard = PromotionModelCard()
+    reconcile: PromotionReconcile = PromotionReconcile()
     active_deadline_seconds: Annotated[int, Field(ge=60)] = 1800
 
     @model_validator(mode="after")
@@ -791,7 +804,6 @@ class FailureTriageConfig(Model):
 # --- Pattern 4: fairness audit (hera_flows/patterns/fairness_audit.py) ----------------------------------------
 
 
-CRON_5_FIELDS = r"^\S+( \S+){4}$"
 COLUMN = Annotated[str, Field(min_length=1, max_length=256)]
 REPO_PATH = r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$"
 

@@ -39,8 +39,11 @@ FORGE_TOKEN_HOLDERS = {
     ("mlflow-promotion", "context", "main"): "context: reads the manifest from a private repository (optional)",
     ("drift-remediation", "context", "main"): "context: reads the params file and git log (optional)",
     ("drift-remediation", "guard", "main"): "guard: counts open drift PRs for max_open_prs (read)",
+    ("promotion-reconcile", "reconcile", "main"): "reconcile: clones the repository, looks for open promotion PRs "
+                                                  "(read; optional secret ref)",
 }
 READ_ONLY_HOLDERS = {("*", "agent", "prepare"), ("mlflow-promotion", "context", "main"),
+                     ("promotion-reconcile", "reconcile", "main"),
                      ("drift-remediation", "context", "main"), ("drift-remediation", "guard", "main")}
 
 

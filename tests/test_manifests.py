@@ -166,6 +166,7 @@ TOKEN_HOLDERS = {
     ("failure-triage", "release-claims"): "hera-flows-triage-guard",
     ("failure-triage", "context"): "hera-flows-triage-context",  # reads workflows, pods, logs, events there
     ("hera-flows-gc", "gc-leases"): "hera-flows-gc",  # lists and deletes expired Leases
+    ("promotion-reconcile", "reconcile"): "hera-flows-promotion-reconciler",  # creates promotion Workflows only
 }
 
 

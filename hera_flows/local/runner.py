@@ -70,6 +70,7 @@ __all__ = [
     "load_template",
     "run_command",
     "run_workflow",
+    "run_workflow_object",
     "submission",
     "workflow_parameters",
 ]
@@ -238,12 +239,20 @@ class LocalRun:
 
 
 def load_template(template: str, generated: Path) -> dict[str, Any]:
+    """A generated WorkflowTemplate by name (or path); a CronWorkflow's name gives its ``workflowSpec`` as the
+    template, which is what each scheduled run of it executes."""
     path = Path(template)
     if not path.suffix:
         path = generated / "generated" / "workflowtemplates" / f"{template}.yaml"
+        cron = generated / "generated" / "cronworkflows" / f"{template}.yaml"
+        if not path.is_file() and cron.is_file():
+            path = cron
     if not path.is_file():
         raise RunError(f"no WorkflowTemplate at {path} (run `make generate` first?)")
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if isinstance(doc, dict) and doc.get("kind") == "CronWorkflow" and isinstance(doc.get("spec"), dict):
+        return {"apiVersion": doc.get("apiVersion"), "kind": "WorkflowTemplate", "metadata": doc["metadata"],
+                "spec": doc["spec"].get("workflowSpec") or {}}
     if not isinstance(doc, dict) or doc.get("kind") != "WorkflowTemplate":
         raise RunError(f"{path} is not a WorkflowTemplate")
     return doc
@@ -367,6 +376,34 @@ def run_workflow(
     repositories = Repositories(load_config_maps([generated / "generated", *map(Path, config_maps)]))
     return LocalRun(template, params, secrets or {}, workdir, echo=echo, state_dir=state_dir,
                     library=library, annotations=annotations, repositories=repositories).execute()
+
+
+def run_workflow_object(
+    workflow: dict[str, Any],
+    *,
+    generated: Path,
+    secrets: dict[str, dict[str, str]] | None = None,
+    workdir: Path | None = None,
+    state_dir: Path | None = None,
+    echo: bool = True,
+) -> RunResult:
+    """Run a Workflow object as Argo would once it is created (e.g. by the promotion reconciler): the template its
+    ``spec.workflowTemplateRef`` names, its ``spec.arguments`` over the template's defaults, its annotations."""
+    spec = workflow.get("spec") or {}
+    name = str((spec.get("workflowTemplateRef") or {}).get("name", ""))
+    if not name:
+        raise RunError("the Workflow has no spec.workflowTemplateRef.name")
+    template = load_template(name, generated)
+    params = {p["name"]: str(p.get("value", "")) for p in template["spec"].get("arguments", {}).get("parameters", [])}
+    for p in (spec.get("arguments") or {}).get("parameters") or []:
+        if p["name"] not in params:
+            raise RunError(f"the Workflow sets parameter {p['name']!r} that {name} does not declare")
+        params[p["name"]] = str(p.get("value", ""))
+    annotations = dict((workflow.get("metadata") or {}).get("annotations") or {})
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="hera-flows-run-"))
+    state_dir = state_dir or generated / ".hera-flows-local" / "state"
+    return LocalRun(template, params, secrets or {}, workdir, echo=echo, state_dir=state_dir,
+                    library=load_library(generated), annotations=annotations).execute()
 
 
 def run_command(args: Any) -> int:

@@ -16,16 +16,29 @@ from hera_flows import catalog
 from hera_flows.blocks import claims, events, security
 from hera_flows.blocks.agent import agent_template, forge_token
 from hera_flows.blocks.guard import guard_arguments, guard_output, guard_template, proceeds
-from hera_flows.blocks.review import outcome_outputs, report_template, review_smoke_report, review_template
-from hera_flows.blocks.smoke import smoke_template
+from hera_flows.blocks.review import (
+    REVIEW_TASK,
+    outcome_outputs,
+    report_template,
+    review_smoke_report,
+    review_template,
+)
+from hera_flows.blocks.smoke import SMOKE_TASK, smoke_template
 from hera_flows.blocks.step import SecretEnv, step_template
-from hera_flows.blocks.workflow import Param, pattern_workflow_template, task_output
+from hera_flows.blocks.workflow import Param, cron_workflow, dag_output, pattern_workflow_template, task_output
 from hera_flows.config import Config
 from hera_flows.patterns import PatternManifests
 from hera_flows.steps import event_data
 
 PATTERN = catalog.pattern("promotion")
 TEMPLATE_NAME = "mlflow-promotion"
+RECONCILE_NAME = "promotion-reconcile"
+RECONCILER_SA = "hera-flows-promotion-reconciler"
+RECORD_TASK = "record"
+# The reconciler starts promotions by creating Workflows that reference the promotion template; nothing else.
+RECONCILER_RULES: list[dict[str, Any]] = [
+    {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["create"]},
+]
 EVENT_SOURCE_NAME = "mlflow"
 SENSOR_NAME = "mlflow-promotion"
 MLFLOW_EVENT = "mlflow"
@@ -35,8 +48,9 @@ CONTEXT_TASK = "context"
 # The webhook body and its signature headers are untrusted: the Sensor puts them into annotations of the Workflow
 # (hera_flows/steps/event_data.py), never into these parameters, which Argo would substitute again.
 PARAMS = [
-    Param("event-source", "Who sent the event: an OSS MLflow webhook or a legacy/Databricks registry webhook.",
-          "mlflow", ("mlflow", "databricks")),
+    Param("event-source", "Who sent the event: an OSS MLflow webhook, a legacy/Databricks registry webhook, or the "
+          "promotion-reconcile CronWorkflow (a promotion whose webhook was lost).",
+          "mlflow", ("mlflow", "databricks", "reconciler")),
     Param("received-at", "When the EventSource received the delivery (RFC 3339, set by the Sensor from the event "
           "context): a signed timestamp is checked against it, so time spent waiting on the rate limit never makes a "
           "genuine delivery stale."),
@@ -50,12 +64,56 @@ EVENT_PARAM_NAMES = [p.name for p in PARAMS]
 
 
 def build(cfg: Config) -> PatternManifests:
+    reconcile = cfg.patterns.promotion.reconcile.enabled
     return PatternManifests(
         workflow_templates=[workflow_template(cfg)],
         event_sources=[event_source(cfg)],
         sensors=[sensor(cfg)],
+        cron_workflows=[reconcile_cron_workflow(cfg)] if reconcile else [],
+        rbac=reconciler_rbac(cfg.namespace) if reconcile else [],
         network_policies=network_policies(cfg),
     )
+
+
+def reconciler_rbac(namespace: str) -> list[dict[str, Any]]:
+    return [
+        security.service_account_document(RECONCILER_SA, namespace, automount=True),
+        *security.role_documents(RECONCILER_SA, namespace, list(security.EXECUTOR_RULES) + RECONCILER_RULES,
+                                 service_account=RECONCILER_SA, service_account_namespace=namespace),
+    ]
+
+
+def reconcile_cron_workflow(cfg: Config) -> dict[str, Any]:
+    """The scheduled comparison of the registry's aliases with what the GitOps repository serves."""
+    p = cfg.patterns.promotion
+    repo = cfg.repository_for("promotion")
+    with pattern_workflow_template(
+        cfg,
+        name=RECONCILE_NAME,
+        pattern=PATTERN.label,
+        title="Promotion reconcile",
+        description="Registry aliases vs the GitOps repository: lost promotions started, merged / rolled back "
+                    "written to the version tags",
+        params=[],
+        active_deadline_seconds=p.reconcile.active_deadline_seconds,
+    ) as wt:
+        reconcile = step_template(
+            cfg,
+            name="reconcile",
+            step=PATTERN.step_name("reconcile"),
+            flags={"tracking_uri": cfg.mlflow.tracking_uri, "repo_url": repo.url, "base_branch": repo.base_branch,
+                   "inference_dir": p.inference_dir, "aliases": list(p.aliases), "forge": cfg.forge.kind,
+                   "api_url": cfg.forge.api_url, "repo_slug": repo.slug, "namespace": cfg.namespace,
+                   "template": TEMPLATE_NAME, "max_submissions": p.reconcile.max_submissions,
+                   "deadline_seconds": max(60, p.reconcile.active_deadline_seconds - 120)},
+            secrets=[forge_token(cfg, optional=True, read_only=True)],
+            env_from_secrets=[cfg.mlflow.credentials_secret] if cfg.mlflow.credentials_secret else [],
+            network=True,
+            service_account=RECONCILER_SA,
+        )
+        with DAG(name="main", outputs=[dag_output("actions", "reconcile"), dag_output("started", "reconcile")]):
+            reconcile()
+    return cron_workflow(wt, list(p.reconcile.schedules))
 
 
 def network_policies(cfg: Config) -> list[dict[str, Any]]:
@@ -127,6 +185,15 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
         review = review_template(cfg, PATTERN, repo)
         smoke = smoke_template(cfg, p.smoke)
         report = report_template(cfg, repo)
+        record = step_template(
+            cfg,
+            name=RECORD_TASK,
+            step=PATTERN.step_name("record"),
+            flags={"tracking_uri": cfg.mlflow.tracking_uri,
+                   "deadline_seconds": min(300, p.active_deadline_seconds // 6)},
+            env_from_secrets=[cfg.mlflow.credentials_secret] if cfg.mlflow.credentials_secret else [],
+            network=True,
+        )
         confirm = claims.confirm_template(cfg, security.GUARD_SA)
         on_exit = claims.exit_handler(cfg, security.GUARD_SA)
 
@@ -156,6 +223,11 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
                 smoke_arguments={"model-name": guard_output("model"), "version": task_output(CONTEXT_TASK, "version")},
                 confirm=confirm,
             )
+            # The registry learns the PR and how staging took it (MLflow shows the version's tags).
+            record(depends=f"{SMOKE_TASK}.Succeeded", arguments={
+                "model-name": guard_output("model"), "version": task_output(CONTEXT_TASK, "version"),
+                "pr-url": task_output(REVIEW_TASK, "pr-url"), "smoke-result": task_output(SMOKE_TASK, "result"),
+                "state": ""})
         wt.on_exit = on_exit
     manifest: dict[str, Any] = wt.to_dict()  # hera types to_dict() as Any
     return manifest

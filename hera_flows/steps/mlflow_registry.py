@@ -222,6 +222,29 @@ class Registry:
                 log(f"context: leaving out metric {name}={value!r} (not a finite number)")
         return dict(sorted(finite.items())), {k: str(v) for k, v in sorted(params.items())}
 
+    def set_tags(self, name: str, version: str, tags: dict[str, str]) -> None:
+        """Set model-version tags (each a retried call; setting the same value again is harmless)."""
+        for key, value in sorted(tags.items()):
+            self.call(f"tagging {name!r} version {version} with {key}",
+                      functools.partial(self.client.set_model_version_tag, name, version, key, value))
+
+    def aliased_versions(self, aliases: list[str]) -> list[tuple[Any, str]]:
+        """(model version, alias) for every registered model holding one of ``aliases`` (pages through all models)."""
+        found: list[tuple[Any, str]] = []
+        token: str | None = None
+        while True:
+            page = self.call("listing registered models",
+                             functools.partial(self.client.search_registered_models, max_results=1000,
+                                               page_token=token))
+            for model in page:
+                held = getattr(model, "aliases", None) or {}
+                for alias in aliases:
+                    if alias in held:
+                        found.append((self.model_version(model.name, str(held[alias])), alias))
+            token = page.token
+            if not token:
+                return found
+
     def _logged_model(self, model_id: str) -> Any:
         try:
             return self.call(f"reading logged model {model_id}", lambda: self.client.get_logged_model(model_id))

@@ -109,10 +109,10 @@ def test_a_flood_of_forgeries_cannot_make_a_genuine_delivery_stale(
     delay = len(queue) / per_second
     assert delay > 300  # far past the signature tolerance
     assert decisions[:-1] == ["rejected"] * 100 and decisions[-1] == "proceed"
-    # the forgeries claimed nothing: one Lease, the genuine delivery's
+    # the forgeries claimed nothing: the Leases are the genuine delivery's replay record and its claim on the version
     leases = list((state / "ml-automation").glob("hf-*.json"))
-    assert [json.loads(p.read_text())["metadata"]["annotations"]["hera-flows.io/key"] for p in leases] == [
-        f"mlflow:{genuine['headers']['X-MLflow-Delivery-Id']}"]
+    assert sorted(json.loads(p.read_text())["metadata"]["annotations"]["hera-flows.io/key"] for p in leases) == [
+        "fraud-detector@v1", f"mlflow:{genuine['headers']['X-MLflow-Delivery-Id']}"]
     capsys.readouterr()
 
 

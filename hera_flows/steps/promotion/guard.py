@@ -11,6 +11,16 @@ verified model, version and alias only.
 The body and signature headers come from the Workflow's annotations (hera_flows/steps/event_data.py), and a
 signed timestamp is checked against ``received-at``, when the EventSource received the delivery: a flood of
 forgeries queued ahead of it on the Sensor's rate limit cannot make a genuine delivery stale.
+
+``event-source=reconciler`` is a run the ``promotion-reconcile`` CronWorkflow started for a promotion whose
+webhook was lost (hera_flows/steps/promotion/reconcile.py): its body (``{"model", "version", "alias", "reason"}``)
+is in the same annotation; like a manual run it carries no signature (only identities allowed to create
+Workflows in the namespace can start one).
+
+Whatever started it, a proceeding run claims its model version while it runs (a pending Lease per
+``<model>@v<version>``, confirmed when review succeeded, released by the exit handler otherwise): an event and the
+reconciler arriving together for the same version never both build its branch; the later one ends
+``skipped-in-progress``. A later event for the same version proceeds and updates the same PR.
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ MAX_ALIAS_LENGTH = 256
 _BIDI_CONTROLS = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 MLFLOW_PROMOTION = ("model_version_alias", "created")
 DATABRICKS_PROMOTION = "MODEL_VERSION_TRANSITIONED_STAGE"
+SOURCES = ("mlflow", "databricks", "reconciler")
 
 
 def _now() -> float:
@@ -197,6 +208,43 @@ def _databricks(args: argparse.Namespace, body: str) -> Outcome:
 # --- the step --------------------------------------------------------------------------------------------
 
 
+def _reconciler(args: argparse.Namespace, body: str) -> Outcome:
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError:
+        raise StepError("the reconciler's event body is not JSON") from None
+    if not isinstance(data, dict):
+        raise StepError("the reconciler's event body must be a JSON object")
+    model = model_name(data.get("model"))
+    version = model_version(str(data.get("version", "")))
+    alias = _check_text(data.get("alias"), "alias", MAX_ALIAS_LENGTH)
+    reason = str(data.get("reason") or "the registry and the repository disagree")[:300]
+    return Outcome("proceed", f"reconciler: {model} v{version} ({alias}): {reason}", "reconciler", model, version,
+                   alias, timestamp=_iso(_now()))
+
+
+# A claim on a model version while one run promotes it; once its review succeeded the version is free again (a later
+# event proceeds and updates the same PR).
+IN_FLIGHT_SECONDS = 0
+
+
+def _claim_version(args: argparse.Namespace, outcome: Outcome) -> Outcome:
+    """Hold ``<model>@v<version>`` while this run promotes it; another run holding it turns this one into a skip."""
+    from hera_flows.steps.state import open_store
+
+    holder = param("workflow-uid") or param("workflow-name")
+    if not holder:
+        raise StepError("missing input parameters workflow-name/workflow-uid (the version claim needs its run)")
+    key = naming.dedupe_key(outcome.model, f"v{outcome.version}")
+    decision = open_store(args.state_namespace).acquire_cooldown(
+        naming.lease_name("promotion-run", key), holder, IN_FLIGHT_SECONDS, key=key,
+        pending_seconds=args.claim_seconds)
+    if decision.proceed:
+        return outcome
+    return Outcome("skipped-in-progress", f"{key}: {decision.reason}", outcome.source, outcome.model,
+                   outcome.version, outcome.alias, manual=outcome.manual)
+
+
 def _claim_replay(args: argparse.Namespace, outcome: Outcome) -> None:
     """Record the delivery; a second workflow for the same delivery is refused (an Argo retry is not)."""
     from hera_flows.steps.state import WorkflowOwner, open_store
@@ -234,19 +282,24 @@ def main(argv: list[str]) -> int:
         outcome = _manual()
     else:
         source = param("event-source")
-        if source not in ("mlflow", "databricks"):
-            raise StepError(f"unknown event-source {source[:40]!r}: expected 'mlflow' or 'databricks'")
+        if source not in SOURCES:
+            raise StepError(f"unknown event-source {source[:40]!r}: expected one of {', '.join(SOURCES)}")
         webhook_secret = secret("HF_WEBHOOK_SECRET") if source == "mlflow" else ""
         body = _field(args, "event-body")
         if not body.strip():
             raise StepError("the event body is empty (was the workflow submitted by hand without manual=true?)")
         try:
-            outcome = _mlflow(args, body, webhook_secret) if source == "mlflow" else _databricks(args, body)
+            if source == "reconciler":
+                outcome = _reconciler(args, body)
+            else:
+                outcome = _mlflow(args, body, webhook_secret) if source == "mlflow" else _databricks(args, body)
             if outcome.decision == "proceed" and outcome.replay_key:
                 _claim_replay(args, outcome)
         except verify.Rejected as exc:
             # A forged, stale, replayed or malformed delivery: one line, nothing claimed, nothing else runs.
             outcome = Outcome("rejected", str(exc), source)
+    if outcome.decision == "proceed":
+        outcome = _claim_version(args, outcome)
 
     proceed = outcome.decision == "proceed"
     version_tag = f"v{outcome.version}"

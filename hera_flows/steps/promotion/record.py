@@ -1,0 +1,55 @@
+"""`hera-flows step promotion-record`: tell the registry where the promoted version stands.
+
+After the smoke test, the version's tags say ``hera-flows.promotion.state: proposed`` (or ``smoke-failed``) and
+``hera-flows.promotion.pr: <PR URL>`` (hera_flows/steps/promotion/lifecycle.py), so the MLflow UI shows the PR next
+to the version. A repeated event writes the same tags again. A version already rolled back keeps that state.
+MLflow unreachable is exit 75 (retried by Argo); the PR and its report are already posted by then.
+"""
+
+from __future__ import annotations
+
+import time
+
+from hera_flows.steps.common import StepError, log
+from hera_flows.steps.contract import Flag, Step
+from hera_flows.steps.promotion import lifecycle
+
+CONTRACT = Step(
+    name="promotion-record",
+    entry="hera_flows.steps.promotion.record:main",
+    summary="write the promotion's state and PR to the model version's tags",
+    flags=(
+        Flag("tracking-uri", "MLflow tracking server URL"),
+        Flag("deadline-seconds", "give up (exit 75) when MLflow is still failing after this long", kind=float),
+    ),
+    inputs=("model-name", "version", "pr-url", "smoke-result", "state"),
+    outputs=("state",),
+)
+
+
+def main(argv: list[str]) -> int:
+    from hera_flows.steps.mlflow_registry import Registry, mlflow_http_settings
+
+    args = CONTRACT.parse(argv)
+    model = CONTRACT.param("model-name", required=True)
+    version = CONTRACT.param("version", required=True)
+    pr_url = CONTRACT.param("pr-url").strip()
+    state = CONTRACT.param("state").strip() or (
+        lifecycle.SMOKE_FAILED if CONTRACT.param("smoke-result").strip() == "failed" else lifecycle.PROPOSED)
+    if not (state in (lifecycle.PROPOSED, lifecycle.SMOKE_FAILED) or lifecycle.is_canary_state(state)):
+        raise StepError(f"state {state[:40]!r} is not one a promotion run records")
+    with mlflow_http_settings():
+        registry = Registry(args.tracking_uri, time.monotonic() + args.deadline_seconds)
+        mv = registry.model_version(model, version)
+        current = (mv.tags or {}).get(lifecycle.STATE_TAG, "")
+        if current in lifecycle.FINAL_STATES:
+            log(f"promotion-record: {model} v{version} is {current}; its state is left as it is")
+            CONTRACT.write(args.outputs, state=current)
+            return 0
+        tags = {lifecycle.STATE_TAG: state}
+        if pr_url:
+            tags[lifecycle.PR_TAG] = pr_url
+        registry.set_tags(model, version, tags)
+    log(f"promotion-record: {model} v{version}: {lifecycle.STATE_TAG}={state}" + (f", PR {pr_url}" if pr_url else ""))
+    CONTRACT.write(args.outputs, state=state)
+    return 0
