@@ -11,7 +11,7 @@ CHECKOV_VENV    := .venv-checkov
 CHECKOV_STAMP   := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 SCAN_DIRS       := generated eventsources sensors
 
-.PHONY: agents generate golden test scan check-generated lint bench docs demo clean help
+.PHONY: agents prometheus generate golden test scan check-generated lint bench docs demo clean help
 
 help:
 	@echo "make generate         render config/flows.yaml into generated/ eventsources/ sensors/"
@@ -21,6 +21,7 @@ help:
 	@echo "make lint             yamllint (generated manifests), ruff and mypy (the code): zero findings"
 	@echo "make scan             checkov (kubernetes, argo_workflows) over the generated manifests; fails on any finding"
 	@echo "make agents           install the pinned coding-agent CLIs (Claude Code, Codex) into .agents/ (npm)"
+	@echo "make prometheus       install Debian's prometheus package into .tools/prometheus/ (the canary tests' server)"
 	@echo "make bench            run the benchmarks"
 	@echo "make docs             regenerate docs/configuration.md (configuration model) and the triage rule table,"
 	@echo "                       measured numbers and worked examples (docs/patterns/failure-triage.md)"
@@ -66,6 +67,14 @@ $(AGENTS_STAMP): tools/agents/package.json $(DEV_STAMP)
 
 agents: $(AGENTS_STAMP)
 
+# A real Prometheus server for the canary health queries (Debian's package, unpacked without root).
+PROMETHEUS_DIR := .tools/prometheus
+PROMETHEUS_BIN := $(PROMETHEUS_DIR)/usr/bin/prometheus
+$(PROMETHEUS_BIN): tools/install_prometheus.sh
+	tools/install_prometheus.sh $(CURDIR)/$(PROMETHEUS_DIR)
+
+prometheus: $(PROMETHEUS_BIN)
+
 $(CHECKOV_STAMP):
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip --disable-pip-version-check --quiet install "checkov==$(CHECKOV_VERSION)"
@@ -76,7 +85,7 @@ scan: $(CHECKOV_STAMP)
 	$(CHECKOV_VENV)/bin/checkov $(foreach d,$(SCAN_DIRS),-d $(d)) --framework kubernetes argo_workflows \
 		--skip-download --compact --quiet
 
-test: $(DEV_STAMP) $(AGENTS_STAMP) scan
+test: $(DEV_STAMP) $(AGENTS_STAMP) $(PROMETHEUS_BIN) scan
 	$(BIN)/python -m pytest
 
 # Everything it starts (MLflow server, stand-ins, a temporary folder) it stops, also on Ctrl-C.
@@ -96,4 +105,4 @@ bench: $(DEV_STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .agents .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(CHECKOV_VENV) .agents .tools .pytest_cache build *.egg-info

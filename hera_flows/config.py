@@ -379,6 +379,47 @@ class PromotionModelCard(Model):
         "equal-width bins of the expected calibration error"))] = 10
 
 
+class HealthSli(Model):
+    """One service-level indicator of the canary health gate: an instant PromQL query ({model} and {namespace}
+    are replaced) that must return one sample no greater than ``max``."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,40}$")]
+    query: Annotated[str, Field(min_length=1, max_length=2000)]
+    max: float
+
+
+DEFAULT_HEALTH = [
+    HealthSli(name="error_ratio", query='model:request_error_ratio:rate5m{model="{model}"}', max=0.001),
+    HealthSli(name="latency_p99", query='model:request_latency_seconds:p99_5m{model="{model}"}', max=0.2),
+]
+
+
+class PromotionRollout(Model):
+    """A canary rollout (hera_flows/steps/promotion/canary.py): the promotion PR writes the first step, the
+    reconciler proposes each later step after ``dwell_seconds`` only while every health SLI holds."""
+
+    enabled: bool = Field(False, description="roll promotions out in steps instead of all at once")
+    steps: Annotated[list[Annotated[int, Field(ge=1, le=100)]], Field(min_length=1, description=(
+        "traffic percentages of the new version, increasing, ending at 100"))] = [5, 25, 100]
+    dwell_seconds: Annotated[int, Field(ge=0, description=(
+        "how long a merged step must have served before the next one is proposed"))] = 3600
+    prometheus_url: Annotated[str, Field(pattern=r"^https?://\S+$", description=(
+        "the Prometheus HTTP API the health SLIs are read from"))] = "http://prometheus-operated.monitoring.svc:9090"
+    health: Annotated[list[HealthSli], Field(min_length=1, description=(
+        "SLIs that must all hold for the next step (defaults: error ratio <= 0.1 %, p99 latency <= 200 ms, read "
+        "from recording rules; docs/patterns/promotion.md)"))] = DEFAULT_HEALTH
+    kserve_default_mode: Literal["Standard", "RawDeployment", "Serverless"] = Field("Standard", description=(
+        "the deployment mode of an InferenceService without the serving.kserve.io/deploymentMode annotation "
+        "(KServe v0.20's default is Standard)"))
+
+    @field_validator("steps")
+    @classmethod
+    def _increasing_to_100(cls, value: list[int]) -> list[int]:
+        if any(b <= a for a, b in zip(value, value[1:], strict=False)) or value[-1] != 100:
+            raise ValueError(f"steps must increase and end at 100, got {value}")
+        return value
+
+
 class PromotionReconcile(Model):
     """The ``promotion-reconcile`` CronWorkflow (hera_flows/steps/promotion/reconcile.py): starts the promotions whose
     webhook was lost and writes merged / rolled-back back to the registry's version tags."""
@@ -417,6 +458,7 @@ class PromotionConfig(Model):
     smoke: SmokeConfig = SmokeConfig()
     model_card: PromotionModelCard = PromotionModelCard()
     reconcile: PromotionReconcile = PromotionReconcile()
+    rollout: PromotionRollout = PromotionRollout()
     active_deadline_seconds: Annotated[int, Field(ge=60)] = 1800
 
     @model_validator(mode="after")

@@ -329,3 +329,58 @@ def test_an_empty_flow_sequence_becomes_a_block_sequence_and_keeps_its_comment()
 def test_appends_the_editor_cannot_make_safely_raise_a_clear_error(text, path, message):
     with pytest.raises(YamlPatchError, match=message):
         append_item(text, path, {"name": "x"})
+# --- blocks, deletions and documents (canary steps) --------------------------------------------------------------
+
+BASE = """\
+# owned by the platform team
+spec:
+  predictor:
+    minReplicas: 1  # warm
+    model:
+      storageUri: s3://a
+  # trailing comment of spec
+  other: 2
+"""
+
+
+def test_insert_block_adds_a_list_at_the_siblings_indentation_and_delete_key_restores_the_bytes() -> None:
+    from hera_flows.steps.yaml_patch import delete_key, insert_block
+
+    value = [{"trafficPercent": 5, "predictor": {"model": {"storageUri": "s3://b"}}}]
+    added = insert_block(BASE, ["spec", "canary"], value)
+    assert yaml.safe_load(added)["spec"]["canary"] == value
+    assert added.startswith(BASE)  # nothing before it moved
+    assert "\n  canary:\n  - trafficPercent: 5\n" in added
+    assert delete_key(added, ["spec", "canary"]) == BASE
+    assert delete_key(BASE, ["spec", "absent"]) == BASE
+
+
+def test_delete_key_takes_the_nested_comments_of_the_value_with_it() -> None:
+    from hera_flows.steps.yaml_patch import delete_key
+
+    text = "a:\n  b: 1\n  c:\n    d: 2  # inner\n    # belongs to c\n  e: 3\n"
+    assert delete_key(text, ["a", "c"]) == "a:\n  b: 1\n  e: 3\n"
+
+
+def test_refusals_are_clear() -> None:
+    from hera_flows.steps.yaml_patch import YamlPatchError, delete_key, insert_block
+
+    with pytest.raises(YamlPatchError, match="exists already"):
+        insert_block(BASE, ["spec", "other"], [1])
+    with pytest.raises(YamlPatchError, match="with other keys"):
+        delete_key("a:\n  only: 1\n", ["a", "only"])
+    with pytest.raises(YamlPatchError, match="non-empty block mapping"):
+        insert_block("a: {b: 1}\n", ["a", "c"], [1])
+
+
+def test_documents_are_appended_and_removed_keeping_the_others_byte_for_byte() -> None:
+    from hera_flows.steps.yaml_patch import append_document, remove_document
+
+    two = append_document(BASE, {"kind": "Experiment", "spec": {"default": "m"}}, comment="added by hera-flows")
+    assert list(yaml.safe_load_all(two))[1] == {"kind": "Experiment", "spec": {"default": "m"}}
+    assert "---\n# added by hera-flows\nkind: Experiment\n" in two
+    three = append_document(two, {"kind": "Model"})
+    assert remove_document(three, 1) == append_document(BASE, {"kind": "Model"})
+    assert remove_document(remove_document(three, 2), 1) == BASE
+    marked = "---\n# first\na: 1\n---\nb: 2\n"
+    assert remove_document(marked, 0) == "b: 2\n" and remove_document(marked, 1) == "---\n# first\na: 1\n"

@@ -105,6 +105,9 @@ def reconcile_cron_workflow(cfg: Config) -> dict[str, Any]:
                    "inference_dir": p.inference_dir, "aliases": list(p.aliases), "forge": cfg.forge.kind,
                    "api_url": cfg.forge.api_url, "repo_slug": repo.slug, "namespace": cfg.namespace,
                    "template": TEMPLATE_NAME, "max_submissions": p.reconcile.max_submissions,
+                   "rollout_steps": rollout_steps(cfg), "dwell_seconds": p.rollout.dwell_seconds,
+                   "prometheus_url": p.rollout.prometheus_url,
+                   "health": [sli.model_dump() for sli in p.rollout.health],
                    "deadline_seconds": max(60, p.reconcile.active_deadline_seconds - 120)},
             secrets=[forge_token(cfg, optional=True, read_only=True)],
             env_from_secrets=[cfg.mlflow.credentials_secret] if cfg.mlflow.credentials_secret else [],
@@ -133,6 +136,12 @@ def editor_settings(cfg: Config) -> dict[str, Any]:
     p = cfg.patterns.promotion
     return {"inference_dir": p.inference_dir, "model_cards_dir": p.model_cards_dir,
             "gpu_node_selector_key": p.gpu_node_selector_key}
+
+
+def rollout_steps(cfg: Config) -> list[int]:
+    """The canary steps, or [] when promotions are rolled out at once."""
+    rollout = cfg.patterns.promotion.rollout
+    return list(rollout.steps) if rollout.enabled else []
 
 
 def evaluation_settings(cfg: Config) -> dict[str, Any]:
@@ -164,7 +173,8 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
         guard = guard_template(
             cfg,
             PATTERN,
-            flags={"aliases": p.aliases, "stages": p.stages, "tolerance_seconds": p.signature_tolerance_seconds},
+            flags={"aliases": p.aliases, "stages": p.stages, "tolerance_seconds": p.signature_tolerance_seconds,
+                   "rollout_steps": rollout_steps(cfg)},
             secrets=secrets,
             claim_seconds=p.active_deadline_seconds,
         )
@@ -175,7 +185,8 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
             flags={"tracking_uri": cfg.mlflow.tracking_uri, "repo_url": repo.url, "base_branch": repo.base_branch,
                    "inference_dir": p.inference_dir, "deadline_seconds": min(600, p.active_deadline_seconds // 3),
                    "forge": cfg.forge.kind, "model_cards_dir": p.model_cards_dir,
-                   "evaluation": evaluation_settings(cfg)},
+                   "evaluation": evaluation_settings(cfg), "rollout_steps": rollout_steps(cfg),
+                   "kserve_default_mode": p.rollout.kserve_default_mode},
             secrets=[forge_token(cfg, optional=True, read_only=True)],
             env_from_secrets=[cfg.mlflow.credentials_secret] if cfg.mlflow.credentials_secret else [],
             network=True,
@@ -206,6 +217,7 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
                     "model-name": guard_output("model"),
                     "version": guard_output("version"),
                     "alias": guard_output("alias"),
+                    "rollout-step": guard_output("rollout-step"),
                 },
             )
             agent(
@@ -220,14 +232,15 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
                 review, smoke, report,
                 context=task_output(CONTEXT_TASK, "context"),
                 dedupe_key=guard_output("dedupe-key"),
-                smoke_arguments={"model-name": guard_output("model"), "version": task_output(CONTEXT_TASK, "version")},
+                smoke_arguments={"model-name": guard_output("model"), "version": task_output(CONTEXT_TASK, "version"),
+                                 "also-accept": task_output(CONTEXT_TASK, "also-accept")},
                 confirm=confirm,
             )
             # The registry learns the PR and how staging took it (MLflow shows the version's tags).
             record(depends=f"{SMOKE_TASK}.Succeeded", arguments={
                 "model-name": guard_output("model"), "version": task_output(CONTEXT_TASK, "version"),
                 "pr-url": task_output(REVIEW_TASK, "pr-url"), "smoke-result": task_output(SMOKE_TASK, "result"),
-                "state": ""})
+                "rollout-step": guard_output("rollout-step")})
         wt.on_exit = on_exit
     manifest: dict[str, Any] = wt.to_dict()  # hera types to_dict() as Any
     return manifest

@@ -9,8 +9,12 @@ changing something else.
 
 Paths are sequences of mapping keys (``str``) and sequence indexes (``int``), e.g.
 ``["spec", "predictor", "model", "storageUri"]``. Values are scalars: str, int, float, bool or None.
-``append_item`` adds one element (a small mapping of plain data) to the end of a block sequence, creating the
-sequence when its key is missing — with the same re-parse check.
+
+Besides scalars: ``append_item`` adds one element (a small mapping of plain data) to the end of a block sequence,
+creating the sequence when its key is missing; :func:`insert_block` adds a missing key holding a mapping or a list
+(rendered in block style at its siblings' indentation); :func:`delete_key` removes a key with its value;
+:func:`append_document` and :func:`remove_document` add or drop a whole YAML document of a multi-document file.
+Each is checked the same way.
 """
 
 from __future__ import annotations
@@ -237,6 +241,22 @@ class _Editor:
         self.newline = "\r\n" if "\r\n" in text else "\n"
         self.step = _indent_step(root) if root is not None else DEFAULT_INDENT
 
+    def node_at(self, path: tuple[PathKey, ...]) -> yaml.Node | None:
+        """The node at ``path`` (None when a step is missing)."""
+        node = self.root
+        for key in path:
+            if isinstance(node, yaml.SequenceNode) and isinstance(key, int) and -len(node.value) <= key < len(
+                    node.value):
+                node = node.value[key]
+            elif isinstance(node, yaml.MappingNode) and isinstance(key, str):
+                found = _find_key(node, key)
+                if found is None:
+                    return None
+                node = found[1]
+            else:
+                return None
+        return node
+
     def apply(self, path: tuple[PathKey, ...], value: Scalar) -> str:
         node = self.root
         if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
@@ -452,6 +472,123 @@ def _indent_step(root: yaml.Node) -> int:
         elif isinstance(node, yaml.SequenceNode):
             stack.extend(node.value)
     return DEFAULT_INDENT
+
+
+# --- blocks, deletions and documents ---------------------------------------------------------------------------
+
+
+def insert_block(text: str, path: Sequence[PathKey], value: Any, *, document: int = 0) -> str:
+    """Add the missing key at the end of ``path`` holding ``value`` (a mapping or a list) in block style, after the
+    last entry of its (block) parent mapping."""
+    path = tuple(path)
+    if not path or not isinstance(path[-1], str):
+        raise YamlPatchError("insert_block needs a path ending in a mapping key")
+    documents = load_documents(text)
+    if not 0 <= document < len(documents):
+        raise YamlPatchError(f"the file has {len(documents)} YAML document(s); document {document} does not exist")
+    parent = read_value(documents[document], path[:-1])
+    if not isinstance(parent, dict):
+        raise YamlPatchError(f"{format_path(path[:-1]) or 'the document'} is not a mapping")
+    if path[-1] in parent:
+        raise YamlPatchError(f"{format_path(path)} exists already")
+    nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    editor = _Editor(text, nodes[document])
+    mapping = editor.node_at(path[:-1])
+    if not isinstance(mapping, yaml.MappingNode) or mapping.flow_style or not mapping.value:
+        raise YamlPatchError(f"{format_path(path[:-1]) or 'the document'} is not a non-empty block mapping")
+    column = mapping.value[0][0].start_mark.column
+    pos = editor._skip_nested_comments(editor._line_end(_content_end(mapping.value[-1][1])), column)
+    rendered = yaml.safe_dump({path[-1]: value}, default_flow_style=False, sort_keys=False, indent=editor.step,
+                               allow_unicode=True, width=10_000)
+    block = "".join((" " * column + line if line.strip() else line) + editor.newline
+                    for line in rendered.splitlines())
+    if pos == len(text) and text and not text.endswith("\n"):
+        block = editor.newline + block
+    new_text = text[:pos] + block + text[pos:]
+    intended = copy.deepcopy(documents)
+    read_value(intended[document], path[:-1])[path[-1]] = value
+    _check(new_text, intended, f"adding {format_path(path)}")
+    return new_text
+
+
+def delete_key(text: str, path: Sequence[PathKey], *, document: int = 0) -> str:
+    """Remove the key at the end of ``path`` and its whole value (the lines from the key to the value's end); a key
+    that is absent leaves the text as it is."""
+    path = tuple(path)
+    documents = load_documents(text)
+    if not path or not isinstance(path[-1], str) or not 0 <= document < len(documents):
+        raise YamlPatchError(f"cannot delete {format_path(path)} of document {document}")
+    parent = read_value(documents[document], path[:-1])
+    if not isinstance(parent, dict) or path[-1] not in parent:
+        return text
+    nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    editor = _Editor(text, nodes[document])
+    mapping = editor.node_at(path[:-1])
+    if not isinstance(mapping, yaml.MappingNode):
+        raise YamlPatchError(f"{format_path(path[:-1]) or 'the document'} is not a mapping")
+    found = _find_key(mapping, path[-1])
+    if found is None or mapping.flow_style or len(mapping.value) < 2:
+        raise YamlPatchError(f"{format_path(path)} is not a key of a block mapping with other keys; edit it by hand")
+    key_node, value_node = found
+    start = text.rfind("\n", 0, key_node.start_mark.index) + 1
+    if text[start:key_node.start_mark.index].strip():
+        raise YamlPatchError(f"{format_path(path)} does not start its own line; edit it by hand")
+    end = editor._skip_nested_comments(editor._line_end(_content_end(value_node)), key_node.start_mark.column)
+    new_text = text[:start] + text[end:]
+    intended = copy.deepcopy(documents)
+    del read_value(intended[document], path[:-1])[path[-1]]
+    _check(new_text, intended, f"deleting {format_path(path)}")
+    return new_text
+
+
+_DOCUMENT_START = re.compile(r"^---(?:[ \t].*)?$", re.M)
+
+
+def _document_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each document's text, a ``---`` line starting the document it opens."""
+    starts = [m.start() for m in _DOCUMENT_START.finditer(text)]
+    before = text[:starts[0]] if starts else text
+    if any(line.strip() and not line.lstrip().startswith("#") for line in before.splitlines()):
+        starts = [0, *starts]  # an implicit first document (no marker)
+    elif starts:
+        starts[0] = 0  # only comments before the first marker: they belong to the first document
+    return [(start, starts[i + 1] if i + 1 < len(starts) else len(text)) for i, start in enumerate(starts)]
+
+
+def append_document(text: str, document: Any, *, comment: str = "") -> str:
+    """``text`` with ``document`` added as a new YAML document at the end (``comment`` as its first line)."""
+    documents = load_documents(text)
+    rendered = yaml.safe_dump(document, default_flow_style=False, sort_keys=False, allow_unicode=True, width=10_000)
+    newline = "\r\n" if "\r\n" in text else "\n"
+    head = text if text.endswith("\n") or not text else text + newline
+    note = "".join(f"# {line}{newline}" for line in comment.splitlines())
+    new_text = head + "---" + newline + note + rendered.replace("\n", newline)
+    _check(new_text, [*[d for d in documents if d is not None], document] if documents else [document],
+           "adding a document", ignore_empty=True)
+    return new_text
+
+
+def remove_document(text: str, index: int) -> str:
+    """``text`` without YAML document ``index`` (its ``---`` line and everything up to the next one)."""
+    documents = load_documents(text)
+    spans = _document_spans(text)
+    if len(spans) != len(documents) or not 0 <= index < len(spans):
+        raise YamlPatchError(f"cannot tell the file's {len(documents)} YAML documents apart; remove document "
+                             f"{index} by hand")
+    start, end = spans[index]
+    new_text = text[:start] + text[end:]
+    if index == 0 and new_text.startswith("---"):
+        new_text = new_text[new_text.find("\n") + 1:] if "\n" in new_text else ""
+    _check(new_text, documents[:index] + documents[index + 1:], f"removing document {index}")
+    return new_text
+
+
+def _check(new_text: str, intended: list[Any], what: str, *, ignore_empty: bool = False) -> None:
+    result = load_documents(new_text)
+    if ignore_empty:
+        result = [d for d in result if d is not None]
+    if not same_data(result, intended):
+        raise YamlPatchError(f"{what} would change other data (a layout the editor does not handle); edit it by hand")
 
 
 # --- rendering scalars ----------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from tests.support.settings import generated_flags
 OSS_SECRET = "s3cr3t-for-tests"
 CATALOG_SECRET = "example-webhook-secret"
 FLAGS = [*generated_flags("promotion-guard"), "--state-namespace=ml-automation"]
-OUTPUTS = ["decision", "reason", "model", "version", "alias", "dedupe-key", "branch", "event", "title"]
+OUTPUTS = ["decision", "reason", "model", "version", "alias", "dedupe-key", "branch", "event", "title", "rollout-step"]
 
 
 class Guard:

@@ -48,9 +48,11 @@ CONTRACT = Step(
         Flag("forge", "forge kind (github or gitlab), for the git username", choices=("github", "gitlab")),
         Flag("model-cards-dir", "folder of the model cards (the fairness audit's latest record is read there)"),
         Flag("evaluation", "evaluation-set settings: dataset, columns, calibration bins (JSON)", form="json"),
+        Flag("rollout-steps", "canary traffic steps in percent (empty: promote at once)", form="csv"),
+        Flag("kserve-default-mode", "deployment mode of an InferenceService without the mode annotation"),
     ),
-    inputs=("model-name", "version", "alias"),
-    outputs=("context", "manifest-path", "current-version", "version"),
+    inputs=("model-name", "version", "alias", "rollout-step"),
+    outputs=("context", "manifest-path", "current-version", "version", "also-accept"),
 )
 
 
@@ -76,6 +78,8 @@ def main(argv: list[str]) -> int:
         manifest_path=serving["manifest_path"],
         current_version=serving["current_version"] or "",
         version=context["version"],
+        # a canary step's staging may answer with either version
+        also_accept=(serving["current_version"] or "") if (context["rollout"] or {}).get("step", 100) < 100 else "",
     )
     log(f"context: {model} v{context['version']} -> {serving['manifest_path']} "
         f"(serving now: {serving['current_version'] or 'unknown'})")
@@ -153,7 +157,22 @@ def build_context(
         },
         "deltas": deltas(metrics, current_metrics),
         "evaluation": evaluated,
+        "rollout": rollout_of(args, found),
     }
+
+
+def rollout_of(args: argparse.Namespace, found: Any) -> dict[str, Any] | None:
+    """The canary step this run writes (hera_flows/steps/promotion/canary.py), or None when rollouts are off."""
+    from hera_flows.steps.promotion import canary
+
+    steps = [int(s) for s in args.rollout_steps]
+    if not steps:
+        return None
+    raw = CONTRACT.param("rollout-step").strip()
+    step = int(raw) if raw.isdigit() else steps[0]
+    if step not in steps:
+        raise StepError(f"rollout step {raw[:10]!r} is not one of the configured steps {steps}")
+    return {"step": step, "steps": steps, "mode": canary.mode_of(found, args.kserve_default_mode)}
 
 
 def deployment_settings(registry: Registry, mv: Any) -> tuple[dict[str, Any], dict[str, str]]:

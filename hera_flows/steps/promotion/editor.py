@@ -20,6 +20,7 @@ from hera_flows.steps import model_cards as model_card
 from hera_flows.steps.common import StepError
 from hera_flows.steps.contract import Flag
 from hera_flows.steps.markdown import inline_code, table_cell
+from hera_flows.steps.promotion import canary
 from hera_flows.steps.promotion.deployment_tags import parse_deployment_tags
 from hera_flows.steps.promotion.serving_manifest import (
     MODEL_ANNOTATION,
@@ -31,12 +32,12 @@ from hera_flows.steps.promotion.serving_manifest import (
 from hera_flows.steps.yaml_patch import (
     MISSING,
     FieldChange,
+    PathKey,
     Scalar,
     format_path,
     load_documents,
     read_value,
     same_data,
-    set_values,
 )
 
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -53,7 +54,7 @@ class PromotionOptions:
 
 @dataclass(frozen=True)
 class Edit:
-    path: tuple[str, ...]
+    path: tuple[PathKey, ...]
     value: Scalar
     why: str
 
@@ -67,6 +68,8 @@ class PromotionResult:
     card_action: str  # created | added | updated | unchanged
     notes: list[str] = field(default_factory=list)
     target_label: str = "InferenceService"
+    extra: list[str] = field(default_factory=list)  # changes that are not one field (canary blocks, documents)
+    step: int = 100  # the canary step this change writes (100: all traffic)
     summary: str = ""
 
 
@@ -134,7 +137,10 @@ def promote(repo: Path, context: dict[str, Any], options: PromotionOptions) -> P
     # The manifest: one surgical edit per field. The card: this version's entry added, or replaced in place.
     # Both are computed before either is written, so a failure leaves the checkout as it was.
     current = found.path.read_bytes().decode("utf-8")
-    updated, _ = set_values(current, [(e.path, e.value) for e in edits], document=found.document_index)
+    rollout = canary.Rollout.from_context(context)
+    updated, reported, extra = canary.apply(current, found, [(e.path, e.value, e.why) for e in edits], context,
+                                            rollout)
+    edits = [Edit(path, value, why) for path, value, why in reported]
     entry = model_card.render_entry(context)
     existing = card.read_bytes().decode("utf-8") if card.is_file() else None
     new_card = model_card.upsert_entry(existing, model, version, entry)
@@ -155,7 +161,8 @@ def promote(repo: Path, context: dict[str, Any], options: PromotionOptions) -> P
     card_action = _card_action(card_base, version, entry)
 
     result = PromotionResult(found.relative, changes, unchanged, card_rel, card_action, notes,
-                             "Seldon Model" if found.target == SELDON else "InferenceService")
+                             "Seldon Model" if found.target == SELDON else "InferenceService", extra,
+                             rollout.step if rollout is not None and rollout.mode != canary.MODELMESH else 100)
     result.summary = render_summary(context, result)
     return result
 
@@ -274,9 +281,13 @@ def render_summary(context: dict[str, Any], result: PromotionResult) -> str:
         "## Changes",
         "",
     ]
+    if result.step < 100:
+        lines[2:2] = [f"This is canary step {result.step} %: the rest of the traffic stays on the serving version; "
+                      "the next step is proposed only while the health SLIs hold.", ""]
     for change, why in result.changes:
         old = "(absent)" if change.old is MISSING else code(_show(change.old))
         lines.append(f"- {code(result.manifest)} {code(change.dotted)}: {old} → {code(_show(change.new))} — {why}.")
+    lines += [f"- {code(result.manifest)}: {line}." for line in result.extra]
     card_text = {
         "created": "created, with the entry for this version",
         "added": "added the entry for this version",

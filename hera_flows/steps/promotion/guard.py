@@ -67,6 +67,7 @@ class Outcome:
     timestamp: str | None = None
     manual: bool = False
     replay_key: str | None = field(default=None, repr=False)
+    rollout_step: int | None = None  # a later canary step (the reconciler's); None: the first (or only) one
 
 
 CONTRACT = Step(
@@ -78,9 +79,10 @@ CONTRACT = Step(
         Flag("aliases", "MLflow aliases that mean 'promote'", form="csv"),
         Flag("stages", "Databricks stages that mean 'promote'", form="csv"),
         Flag("tolerance-seconds", "accepted difference between a signed timestamp and its receipt", kind=int),
+        Flag("rollout-steps", "canary traffic steps in percent (empty: promote at once)", form="csv"),
     ),
     inputs=("event-source", "received-at", "manual", "model-name", "version", "alias", *RUN_IDENTITY),
-    outputs=merged(GUARD_OUTPUTS, ("model", "version", "alias", "title")),
+    outputs=merged(GUARD_OUTPUTS, ("model", "version", "alias", "title", "rollout-step")),
 )
 
 
@@ -219,8 +221,12 @@ def _reconciler(args: argparse.Namespace, body: str) -> Outcome:
     version = model_version(str(data.get("version", "")))
     alias = _check_text(data.get("alias"), "alias", MAX_ALIAS_LENGTH)
     reason = str(data.get("reason") or "the registry and the repository disagree")[:300]
+    step = data.get("rollout_step")
+    steps = [int(s) for s in args.rollout_steps]
+    if step is not None and (isinstance(step, bool) or not isinstance(step, int) or step not in steps):
+        raise StepError(f"the reconciler's rollout_step {str(step)[:10]!r} is not one of the steps {steps}")
     return Outcome("proceed", f"reconciler: {model} v{version} ({alias}): {reason}", "reconciler", model, version,
-                   alias, timestamp=_iso(_now()))
+                   alias, timestamp=_iso(_now()), rollout_step=step if steps and step != steps[0] else None)
 
 
 # A claim on a model version while one run promotes it; once its review succeeded the version is free again (a later
@@ -235,14 +241,24 @@ def _claim_version(args: argparse.Namespace, outcome: Outcome) -> Outcome:
     holder = param("workflow-uid") or param("workflow-name")
     if not holder:
         raise StepError("missing input parameters workflow-name/workflow-uid (the version claim needs its run)")
-    key = naming.dedupe_key(outcome.model, f"v{outcome.version}")
+    key = _key(outcome)
     decision = open_store(args.state_namespace).acquire_cooldown(
         naming.lease_name("promotion-run", key), holder, IN_FLIGHT_SECONDS, key=key,
         pending_seconds=args.claim_seconds)
     if decision.proceed:
         return outcome
     return Outcome("skipped-in-progress", f"{key}: {decision.reason}", outcome.source, outcome.model,
-                   outcome.version, outcome.alias, manual=outcome.manual)
+                   outcome.version, outcome.alias, manual=outcome.manual, rollout_step=outcome.rollout_step)
+
+
+def _parts(outcome: Outcome) -> tuple[str, ...]:
+    """What names a run's unit of work: the model version, and a later canary step (its own branch and PR)."""
+    parts = (outcome.model, f"v{outcome.version}")
+    return (*parts, f"{outcome.rollout_step}pct") if outcome.rollout_step is not None else parts
+
+
+def _key(outcome: Outcome) -> str:
+    return naming.dedupe_key(*_parts(outcome))
 
 
 def _claim_replay(args: argparse.Namespace, outcome: Outcome) -> None:
@@ -262,12 +278,13 @@ def _claim_replay(args: argparse.Namespace, outcome: Outcome) -> None:
         raise verify.Rejected(f"delivery {what} was already processed by another workflow (replay refused)")
 
 
-def _title(outcome: Outcome) -> str:
+def _title(outcome: Outcome, step: int = 100) -> str:
     if not outcome.model:
         return ""
+    canary = f" (canary {step} %)" if step < 100 else ""
     if outcome.manual and outcome.alias == "manual":
-        return f"Promote {outcome.model} v{outcome.version} (manual run)"
-    return f"Promote {outcome.model} v{outcome.version} to {outcome.alias}"
+        return f"Promote {outcome.model} v{outcome.version} (manual run){canary}"
+    return f"Promote {outcome.model} v{outcome.version} to {outcome.alias}{canary}"
 
 
 def main(argv: list[str]) -> int:
@@ -302,7 +319,8 @@ def main(argv: list[str]) -> int:
         outcome = _claim_version(args, outcome)
 
     proceed = outcome.decision == "proceed"
-    version_tag = f"v{outcome.version}"
+    steps = [int(s) for s in args.rollout_steps]
+    step = outcome.rollout_step if outcome.rollout_step is not None else (steps[0] if steps else 100)
     event = {
         "source": outcome.source,
         "model": outcome.model or None,
@@ -321,14 +339,15 @@ def main(argv: list[str]) -> int:
         model=outcome.model,
         version=outcome.version,
         alias=outcome.alias,
-        dedupe_key=naming.dedupe_key(outcome.model, version_tag) if proceed else "",
-        branch=naming.branch_name(PROMOTION_BRANCH_PREFIX, outcome.model, version_tag) if proceed else "",
-        title=_title(outcome) if proceed else "",
+        dedupe_key=_key(outcome) if proceed else "",
+        branch=naming.branch_name(PROMOTION_BRANCH_PREFIX, *_parts(outcome)) if proceed else "",
+        title=_title(outcome, step) if proceed else "",
+        rollout_step=str(step) if proceed else "",
         event=json.dumps(event, ensure_ascii=False, sort_keys=True),
     )
     label_workflow(args.state_namespace, param("workflow-name"), run_labels(
         outcome.decision,
-        dedupe_key=naming.dedupe_key(outcome.model, version_tag) if outcome.model else "",
+        dedupe_key=_key(outcome) if outcome.model else "",
         model=outcome.model,
     ))
     log(f"promotion-guard: decision={outcome.decision} source={outcome.source} model={outcome.model or '-'} "

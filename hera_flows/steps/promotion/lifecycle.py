@@ -29,7 +29,8 @@ ROLLED_BACK = "rolled-back"
 CANARY_HALTED = "canary-halted"
 # States after which the reconciler never starts this version's promotion again.
 FINAL_STATES = frozenset({ROLLBACK_PROPOSED, ROLLED_BACK})
-# States of a PR this pattern opened (the reconciler turns them into merged once the repository serves it).
+# States of a PR this pattern opened (the reconciler turns them into merged once the repository serves it; a canary
+# state, once its last step is served).
 OPEN_STATES = frozenset({PROPOSED, SMOKE_FAILED})
 
 

@@ -30,7 +30,16 @@ def _field(context: Mapping[str, Any], key: str) -> str:
 def promotion_title(context: Mapping[str, Any]) -> str:
     """``Promote <model> v<version> to <alias>`` on one line (titles render no markdown, so only length matters)."""
     model, version, alias = (one_line(_field(context, k), 100) for k in ("model", "version", "alias"))
-    return one_line(f"Promote {model} v{version} to {alias}", MAX_TITLE_CHARS)
+    step = canary_step(context)
+    suffix = f" (canary {step} %)" if step < 100 else ""
+    return one_line(f"Promote {model} v{version} to {alias}{suffix}", MAX_TITLE_CHARS)
+
+
+def canary_step(context: Mapping[str, Any]) -> int:
+    """The traffic percentage this PR gives the version (100 without a rollout)."""
+    rollout = context.get("rollout")
+    step = rollout.get("step") if isinstance(rollout, Mapping) else None
+    return step if isinstance(step, int) and not isinstance(step, bool) and 1 <= step <= 100 else 100
 
 
 def _metrics_section(context: Mapping[str, Any]) -> list[str]:
@@ -84,8 +93,11 @@ def promotion_body(
         f"## Promote {m} v{v} to {a}",
         "",
         f"The model registry gave version {v} of {m} the alias {a}. This pull request points the model's "
-        "InferenceService at that version and records it in the model card; the change is deployed when it is "
-        "merged.",
+        "serving manifest at that version and records it in the model card; the change is deployed when it is "
+        "merged."
+        + (f" It is canary step {canary_step(context)} %: the rest of the traffic stays on the serving version, "
+           "and hera-flows proposes the next step only while the health SLIs hold." if canary_step(context) < 100
+           else ""),
         "",
         "| | |",
         "|---|---|",

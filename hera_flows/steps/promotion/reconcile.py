@@ -13,6 +13,13 @@ with the GitOps repository, for every registered model holding a promotion alias
 | another version | has an open promotion PR | nothing: it is proposed |
 | another version | has neither | start its promotion (its event was lost) |
 
+With a rollout policy (``patterns.promotion.rollout``), a manifest whose ``hera-flows.io/canary-version`` is the
+aliased version runs a canary step (hera_flows/steps/promotion/canary.py). Once the step has been merged for
+``--dwell-seconds`` (the time of the last commit that changed the manifest), the health SLIs are read from
+Prometheus (hera_flows/steps/promotion/health.py): all within bounds, the next step's promotion is started (its
+own branch and PR); one out of bounds, the version is tagged ``canary-halted`` and no further step is proposed
+until a person removes that tag; no data yet, it waits.
+
 A promotion is started by creating a Workflow from the ``mlflow-promotion`` WorkflowTemplate with
 ``event-source=reconciler`` and the facts in its ``hera-flows.io/event-body`` annotation (never in a parameter:
 Argo would substitute ``{{...}}`` in a registry name), so it goes through the same guard and dedupe as a webhook
@@ -42,6 +49,8 @@ from hera_flows.steps.contract import Flag, Step
 
 IN_SYNC, MARK_MERGED, MARK_ROLLED_BACK, START, PROPOSED, SKIP = (
     "in-sync", "mark-merged", "mark-rolled-back", "start-promotion", "proposed", "skip")
+WAIT, MARK_HALTED = "wait", "mark-canary-halted"
+HISTORY_DEPTH = 200  # commits cloned: enough to date the manifest's last change (the dwell of a canary step)
 TRIGGERED_BY = "reconciler"
 
 
@@ -55,6 +64,19 @@ class Action:
     action: str
     reason: str
     branch: str = ""
+    rollout_step: int | None = None
+    health: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Canary:
+    """What the reconciler needs for a canary in progress: the live step, the policy and how to read the health."""
+
+    percent: int
+    steps: tuple[int, ...]
+    changed_at: float  # when the manifest last changed on the base branch (epoch seconds)
+    dwell_seconds: float
+    health: Any  # () -> health.Health
 
 
 CONTRACT = Step(
@@ -73,6 +95,10 @@ CONTRACT = Step(
         Flag("namespace", "where the promotion Workflows are created"),
         Flag("template", "the promotion WorkflowTemplate"),
         Flag("max-submissions", "promotions started per reconcile at most", kind=int),
+        Flag("rollout-steps", "canary traffic steps in percent (empty: no rollouts)", form="csv"),
+        Flag("dwell-seconds", "how long a merged canary step serves before the next is proposed", kind=float),
+        Flag("prometheus-url", "the Prometheus HTTP API of the health SLIs"),
+        Flag("health", "the health SLIs: [{name, query, max}] (JSON)", form="json"),
         Flag("deadline-seconds", "give up (exit 75) when MLflow, git or the forge still fail after this long",
              kind=float),
     ),
@@ -88,11 +114,13 @@ def main(argv: list[str]) -> int:
         raise StepError("--max-submissions must not be negative")
     deadline = time.monotonic() + args.deadline_seconds
     with mlflow_http_settings(), tempfile.TemporaryDirectory(prefix="hf-reconcile-") as scratch:
-        registry = Registry(args.tracking_uri, deadline)
-        from hera_flows.steps.mlflow_registry import clone_repository
+        from hera_flows.steps import gitrepo
 
-        repo = clone_repository(args.repo_url, args.base_branch, Path(scratch), deadline, forge=args.forge)
-        actions = plan(registry, repo, args)
+        registry = Registry(args.tracking_uri, deadline)
+        repo = Path(scratch) / "repo"
+        gitrepo.clone(args.repo_url, repo, args.base_branch, token=secret("HF_FORGE_TOKEN", required=False) or None,
+                      forge=args.forge, depth=HISTORY_DEPTH, deadline=deadline)
+        actions = plan(registry, repo, args, deadline)
         started = apply(registry, actions, args)
     CONTRACT.write(args.outputs, actions=json.dumps([asdict(a) for a in actions], sort_keys=True),
                    started=str(started))
@@ -101,7 +129,7 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def plan(registry: Any, repo: Path, args: argparse.Namespace) -> list[Action]:
+def plan(registry: Any, repo: Path, args: argparse.Namespace, deadline: float | None = None) -> list[Action]:
     """What to do for each aliased model version (see the module docstring); nothing is changed here."""
     from hera_flows.steps.forge.base import open_forge
     from hera_flows.steps.naming import branch_name
@@ -135,18 +163,46 @@ def plan(registry: Any, repo: Path, args: argparse.Namespace) -> list[Action]:
             annotations = (found.document.get("metadata") or {}).get("annotations") or {}
             served = str(annotations.get(VERSION_ANNOTATION, "")).strip() or None
             branch = branch_name(PROMOTION_BRANCH_PREFIX, model, f"v{version}")
+            canary = _canary(repo, found, version, args, deadline)
             actions.append(decide(model, version, alias, served, state, branch,
-                                  lambda b=branch: forge.find_open_pr(b) is not None))
+                                  lambda b=branch: forge.find_open_pr(b) is not None, canary=canary,
+                                  next_pr_open=lambda step, m=model, v=version: forge.find_open_pr(branch_name(
+                                      PROMOTION_BRANCH_PREFIX, m, f"v{v}", f"{step}pct")) is not None))
     return actions
 
 
+def _canary(repo: Path, found: Any, version: str, args: argparse.Namespace, deadline: float | None) -> Canary | None:
+    """The canary step the base branch runs for ``version`` (None when none, or rollouts are off)."""
+    from hera_flows.steps.gitrepo import run_git
+    from hera_flows.steps.promotion import canary, health
+
+    live = canary.live_canary(found.document)
+    steps = tuple(int(s) for s in args.rollout_steps)
+    if live is None or live[0] != version or not steps:
+        return None
+    stamp = run_git(["log", "-1", "--format=%ct", "--", found.relative], cwd=repo).stdout.strip()
+    changed_at = float(stamp) if stamp.isdigit() else time.time()
+    metadata = found.document.get("metadata") or {}
+    slis = health.parse_slis(args.health)
+
+    def read() -> Any:
+        return health.evaluate(args.prometheus_url, slis, model=str(metadata.get("name", "")),
+                               namespace=str(metadata.get("namespace") or ""), deadline=deadline)
+
+    return Canary(live[1], steps, changed_at, args.dwell_seconds, read)
+
+
 def decide(model: str, version: str, alias: str, served: str | None, state: str, branch: str,
-           pr_open: Any) -> Action:
+           pr_open: Any, *, canary: Canary | None = None, next_pr_open: Any = None,
+           now: float | None = None) -> Action:
     """The row of the module docstring's table that applies (``pr_open()`` asks the forge only when needed)."""
     from hera_flows.steps.promotion import lifecycle
 
+    if canary is not None and served != version:
+        return decide_canary(model, version, alias, served, state, branch, canary, next_pr_open,
+                             time.time() if now is None else now)
     if served == version:
-        if state in lifecycle.OPEN_STATES:
+        if state in lifecycle.OPEN_STATES or lifecycle.is_canary_state(state):
             return Action(model, version, alias, served, state, MARK_MERGED, "the repository serves it", branch)
         return Action(model, version, alias, served, state, IN_SYNC, "the repository serves it", branch)
     if state == lifecycle.ROLLBACK_PROPOSED:
@@ -161,6 +217,37 @@ def decide(model: str, version: str, alias: str, served: str | None, state: str,
                   "promotion PR is open: its event was lost", branch)
 
 
+def decide_canary(model: str, version: str, alias: str, served: str | None, state: str, branch: str,
+                  canary: Canary, next_pr_open: Any, now: float) -> Action:
+    """A canary step of ``version`` is live: wait for its dwell, then the next step only while the SLIs hold."""
+    from hera_flows.steps.promotion import health, lifecycle
+    from hera_flows.steps.promotion.canary import next_step
+
+    step = next_step(canary.steps, canary.percent)
+    here = f"canary at {canary.percent} %"
+    if state == lifecycle.CANARY_HALTED:
+        return Action(model, version, alias, served, state, SKIP, f"{here} was halted by a failing health check; "
+                      f"remove the tag {lifecycle.STATE_TAG} to let it continue", branch)
+    if step is None:
+        return Action(model, version, alias, served, state, SKIP, f"{here}: no later step is configured", branch)
+    if next_pr_open(step):
+        return Action(model, version, alias, served, state, PROPOSED, f"{here}: the {step} % step's PR is open",
+                      branch, step)
+    left = canary.changed_at + canary.dwell_seconds - now
+    if left > 0:
+        return Action(model, version, alias, served, state, WAIT, f"{here}: {left:.0f} s of the dwell time left",
+                      branch, step)
+    reading = canary.health()
+    detail = reading.as_dict()
+    if reading.verdict == health.HEALTHY:
+        return Action(model, version, alias, served, state, START,
+                      f"{here} held its SLIs ({reading.summary()}): next step {step} %", branch, step, detail)
+    if reading.verdict == health.UNHEALTHY:
+        return Action(model, version, alias, served, state, MARK_HALTED,
+                      f"{here} stops: {reading.summary()}", branch, step, detail)
+    return Action(model, version, alias, served, state, WAIT, f"{here}: {reading.summary()}", branch, step, detail)
+
+
 def apply(registry: Any, actions: list[Action], args: argparse.Namespace) -> int:
     """Write the registry tags and start the lost promotions (at most ``--max-submissions``)."""
     from hera_flows.steps.promotion import lifecycle
@@ -171,6 +258,8 @@ def apply(registry: Any, actions: list[Action], args: argparse.Namespace) -> int
             registry.set_tags(action.model, action.version, {lifecycle.STATE_TAG: lifecycle.MERGED})
         elif action.action == MARK_ROLLED_BACK:
             registry.set_tags(action.model, action.version, {lifecycle.STATE_TAG: lifecycle.ROLLED_BACK})
+        elif action.action == MARK_HALTED:
+            registry.set_tags(action.model, action.version, {lifecycle.STATE_TAG: lifecycle.CANARY_HALTED})
         elif action.action == START:
             if started >= args.max_submissions:
                 action.action, action.reason = SKIP, f"{action.reason}; deferred (--max-submissions reached)"
@@ -182,9 +271,11 @@ def apply(registry: Any, actions: list[Action], args: argparse.Namespace) -> int
     return started
 
 
-def workflow_name(template: str, model: str, version: str) -> str:
-    """``<template>-r-<hash>``: one name per model version, so the API server refuses a second concurrent run."""
-    digest = hashlib.sha256(json.dumps([model, version]).encode("utf-8")).hexdigest()[:10]
+def workflow_name(template: str, model: str, version: str, step: int | None = None) -> str:
+    """``<template>-r-<hash>``: one name per model version (and canary step), so the API server refuses a second
+    concurrent run of it."""
+    parts: list[Any] = [model, version] if step is None else [model, version, step]
+    digest = hashlib.sha256(json.dumps(parts).encode("utf-8")).hexdigest()[:10]
     return f"{template}-r-{digest}"
 
 
@@ -192,13 +283,16 @@ def workflow_object(namespace: str, template: str, action: Action) -> dict[str, 
     """The Workflow a reconcile creates: the template by reference, the facts in an annotation."""
     from hera_flows.steps.event_data import annotation_key
 
-    body = json.dumps({"model": action.model, "version": action.version, "alias": action.alias,
-                       "reason": action.reason[:300]}, sort_keys=True)
+    facts: dict[str, Any] = {"model": action.model, "version": action.version, "alias": action.alias,
+                             "reason": action.reason[:300]}
+    if action.rollout_step is not None:
+        facts["rollout_step"] = action.rollout_step
+    body = json.dumps(facts, sort_keys=True)
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Workflow",
         "metadata": {
-            "name": workflow_name(template, action.model, action.version),
+            "name": workflow_name(template, action.model, action.version, action.rollout_step),
             "namespace": namespace,
             "labels": {"hera-flows.io/pattern": "promotion", "hera-flows.io/triggered-by": TRIGGERED_BY},
             "annotations": {annotation_key("event-body"): body},

@@ -1,6 +1,7 @@
 """`hera-flows step promotion-record`: tell the registry where the promoted version stands.
 
-After the smoke test, the version's tags say ``hera-flows.promotion.state: proposed`` (or ``smoke-failed``) and
+After the smoke test, the version's tags say ``hera-flows.promotion.state: proposed`` (``canary-<n>`` for a canary
+step, ``smoke-failed`` when staging did not pass) and
 ``hera-flows.promotion.pr: <PR URL>`` (hera_flows/steps/promotion/lifecycle.py), so the MLflow UI shows the PR next
 to the version. A repeated event writes the same tags again. A version already rolled back keeps that state.
 MLflow unreachable is exit 75 (retried by Argo); the PR and its report are already posted by then.
@@ -22,7 +23,7 @@ CONTRACT = Step(
         Flag("tracking-uri", "MLflow tracking server URL"),
         Flag("deadline-seconds", "give up (exit 75) when MLflow is still failing after this long", kind=float),
     ),
-    inputs=("model-name", "version", "pr-url", "smoke-result", "state"),
+    inputs=("model-name", "version", "pr-url", "smoke-result", "rollout-step"),
     outputs=("state",),
 )
 
@@ -34,10 +35,13 @@ def main(argv: list[str]) -> int:
     model = CONTRACT.param("model-name", required=True)
     version = CONTRACT.param("version", required=True)
     pr_url = CONTRACT.param("pr-url").strip()
-    state = CONTRACT.param("state").strip() or (
-        lifecycle.SMOKE_FAILED if CONTRACT.param("smoke-result").strip() == "failed" else lifecycle.PROPOSED)
-    if not (state in (lifecycle.PROPOSED, lifecycle.SMOKE_FAILED) or lifecycle.is_canary_state(state)):
-        raise StepError(f"state {state[:40]!r} is not one a promotion run records")
+    step = CONTRACT.param("rollout-step").strip() or "100"
+    if not step.isdigit() or not 1 <= int(step) <= 100:
+        raise StepError(f"rollout-step {step[:10]!r} is not a percentage")
+    if CONTRACT.param("smoke-result").strip() == "failed":
+        state = lifecycle.SMOKE_FAILED
+    else:
+        state = lifecycle.canary_state(int(step)) if int(step) < 100 else lifecycle.PROPOSED
     with mlflow_http_settings():
         registry = Registry(args.tracking_uri, time.monotonic() + args.deadline_seconds)
         mv = registry.model_version(model, version)

@@ -83,7 +83,7 @@ CONTRACT = Step(
              kind=float),
         Flag("served-version-required", "fail when the endpoint reports no version at all", form="bool"),
     ),
-    inputs=("model-name", "version", "files"),
+    inputs=("model-name", "version", "files", "also-accept"),
     outputs=("result", "report"),
 )
 
@@ -412,7 +412,9 @@ def served_version_check(args: argparse.Namespace, url: str, payload: dict[str, 
                     pass
         return sv.combine(*pieces)
 
-    verdict = sv.verify(look, expected=expected, wait_seconds=args.served_version_wait_seconds,
+    also = CONTRACT.param("also-accept").strip()  # a canary step: the serving version answers some requests
+    accepted = (sv.expected_version(args.served_version_format, also),) if also else ()
+    verdict = sv.verify(look, expected=expected, accepted=accepted, wait_seconds=args.served_version_wait_seconds,
                         required=args.served_version_required, clock=time.monotonic, sleep=time.sleep)
     log(f"promotion-smoke: served version: {verdict.status}: {verdict.detail}")
     return Check(name, verdict.status, f"{verdict.detail} (expected `{expected}`)" if verdict.status != PASSED
