@@ -80,6 +80,11 @@ PATTERNS: tuple[Pattern, ...] = (
         pr_labels=("hera-flows", "fairness-audit"), may_change_nothing=True,
         aliases=(("guard-fairness", "fairness-guard"), ("smoke-fairness", "fairness-smoke")),
     ),
+    Pattern(
+        id="rollback", config_key="rollback", label="rollback", title="Post-promotion rollback",
+        templates=("model-rollback",), steps=("guard", "context"),
+        pr_labels=("hera-flows", "rollback"),
+    ),
 )
 BY_ID = {p.id: p for p in PATTERNS}
 BY_CONFIG_KEY = {p.config_key: p for p in PATTERNS}

@@ -950,11 +950,49 @@ class FairnessAuditConfig(Model):
         return ARTIFACT_DEFAULT_MODELS if artifacts else PARAMETER_DEFAULT_MODELS
 
 
+# --- Pattern 5: post-promotion rollback (hera_flows/patterns/rollback.py) -------------------------------------
+
+
+class RollbackWebhook(Model):
+    """The `rollback` EventSource: one bearer-authenticated Alertmanager endpoint."""
+
+    port: Annotated[int, Field(ge=1, le=65535)] = 12000
+    endpoint: Annotated[str, Field(pattern=r"^/[A-Za-z0-9._/-]*$")] = "/rollback/alertmanager"
+    auth_secret: SecretRef = Field(default=SecretRef(name="rollback-webhook", key="token"),
+                                   description="bearer token Alertmanager presents (EventSource authSecret)")
+
+
+class RollbackConfig(Model):
+    """Pattern 5 (opt-in): a production SLI alert soon after a promotion merged becomes a revert PR of it. It edits
+    the promotion's repository (``patterns.promotion``'s, and its inference_dir / model_cards_dir)."""
+
+    enabled: bool = False
+    agent: dict[str, Any] | None = AGENT_OVERRIDE
+    webhook: RollbackWebhook = RollbackWebhook()
+    severities: Annotated[list[Literal["critical", "high", "medium", "warning", "low", "info"]], Field(
+        min_length=1, description="alert severities (labels.severity, the drift pattern's words) that roll back")] = [
+        "critical", "high"]
+    window_seconds: Annotated[int, Field(ge=60, description=(
+        "an alert this long after the promotion merged at most is blamed on it; a later one rolls nothing back"))] = \
+        86400
+    cooldown_seconds: Annotated[int, Field(ge=60, description=(
+        "at most one rollback per model in this window (besides never two of one promotion)"))] = 3600
+    rate_limit: RateLimit = Field(default=RateLimit(requests_per_unit=5, unit="Hour"),
+                                  description="the Sensor's trigger; delays (never drops) deliveries above it")
+    allowed_paths: AllowedPaths = ["inference/**", "model-cards/**"]
+    active_deadline_seconds: Annotated[int, Field(ge=60)] = 1800
+
+    @property
+    def repository(self) -> RepositoryConfig | None:
+        return None  # the promotion's (Config.repository_for)
+
+
 class Patterns(Model):
     promotion: PromotionConfig = PromotionConfig()
     drift: DriftConfig = DriftConfig()
     failure_triage: FailureTriageConfig = FailureTriageConfig()
     fairness_audit: FairnessAuditConfig = FairnessAuditConfig()
+    rollback: RollbackConfig = RollbackConfig()
 
 
 # --- Maintenance (hera_flows/blocks/gc.py) -------------------------------------------------------------------
@@ -1052,8 +1090,10 @@ class Config(Model):
     def _every_enabled_pattern_has_a_repository(self) -> Config:
         for name in type(self.patterns).model_fields:
             pattern = getattr(self.patterns, name)
-            if getattr(pattern, "enabled", False) and pattern.repository is None and self.repository is None:
-                raise ValueError(f"pattern {name!r} needs a 'repository' (set it on the pattern or at the top level)")
+            own = self.patterns.promotion.repository if name == "rollback" else pattern.repository
+            if getattr(pattern, "enabled", False) and own is None and self.repository is None:
+                where = "patterns.promotion (whose repository it reverts)" if name == "rollback" else "the pattern"
+                raise ValueError(f"pattern {name!r} needs a 'repository' (set it on {where} or at the top level)")
         return self
 
     @model_validator(mode="after")
@@ -1125,7 +1165,9 @@ class Config(Model):
         return agent_for(self.agent, getattr(self.patterns, pattern).agent)
 
     def repository_for(self, pattern: str) -> RepositoryConfig:
-        """The pattern's own repository, or the top-level default."""
+        """The pattern's own repository, or the top-level default (rollback: the promotion's, which it reverts)."""
+        if pattern == "rollback":
+            pattern = "promotion"
         repo = getattr(self.patterns, pattern).repository or self.repository
         assert repo is not None  # guaranteed by validation
         return repo

@@ -152,7 +152,8 @@ def test_the_agent_network_policy_admits_only_dns_the_forge_and_the_model() -> N
                                                       "model_cidrs": ["10.30.4.0/24"]}})
     policies = yaml.safe_load_all(render(cfg)["generated/networkpolicies.yaml"])
     agents = {p["metadata"]["name"]: p for p in policies if p and "agent" in p["metadata"]["name"]}
-    assert sorted(agents) == [f"hera-flows-agent-{p}-egress" for p in ("drift", "fairness", "promotion", "triage")]
+    assert sorted(agents) == [f"hera-flows-agent-{p}-egress" for p in ("drift", "fairness", "promotion", "rollback",
+                                                                           "triage")]
     containers = agent_containers(cfg)
     for name, policy in agents.items():
         spec = policy["spec"]

@@ -86,6 +86,7 @@ def test_the_demo_runs_all_four_patterns_and_leaves_nothing_running(tmp_path: Pa
         ("failure-triage", "oom", "PR opened"),
         ("failure-triage", "code-bug", "issue opened"),
         ("fairness-audit", "proceed", "PR opened"),
+        ("rollback", "proceed", "PR opened"),
     ], summary
     assert all(o["ok"] and o["phase"] == "Succeeded" for o in summary["outcomes"])
     assert "github.com/acme/ml-gitops/pull/1" in summary["outcomes"][0]["result"]
@@ -119,8 +120,9 @@ def test_the_demo_runs_all_four_patterns_and_leaves_nothing_running(tmp_path: Pa
     assert '+      runtimeVersion: "1.7.0"' in out
     assert "-          memory: 4Gi" in out and "+          memory: 6Gi" in out  # the triage fix, in the diff
     assert "model-card-refresh/2026-w47 -> main" in out
-    assert "7/7 as expected" in out
+    assert "8/8 as expected" in out
     assert "schedule '0 6 * * 1' (UTC): Monday 06:00" in out
+    assert "Roll back fraud-detector v2 to v1: ModelErrorRateHigh fired" in out  # act 5: the revert PR
     assert out.index("Summary") > out.index("4. Fairness audit")
 
     assert _wait_gone(workdir, proc.pid) == []

@@ -40,6 +40,8 @@ NOT_RUNNABLE: dict[str, str] = {
     "tests/fairness/test_e2e.py runs it against a real MLflow and the GitHub stand-in",
     r"hera-flows run failure-triage": "needs a cluster holding the failed workflow (KUBECONFIG); "
     "tests/triage/test_e2e.py runs it against the Kubernetes API stand-in",
+    r"hera-flows run model-rollback": "needs the GitOps repository of config/flows.yaml (github.com) with a merged "
+    "promotion; tests/rollback/test_e2e.py runs it against a local repository and the GitHub stand-in",
     r"^git (diff|show|revert)\b": "reads or changes the history of your checkout (none in the scratch copy)",
 }
 

@@ -41,9 +41,10 @@ FORGE_TOKEN_HOLDERS = {
     ("drift-remediation", "guard", "main"): "guard: counts open drift PRs for max_open_prs (read)",
     ("promotion-reconcile", "reconcile", "main"): "reconcile: clones the repository, looks for open promotion PRs "
                                                   "(read; optional secret ref)",
+    ("model-rollback", "guard", "main"): "guard: clones the repository to find the promotion commit (read; optional)",
 }
 READ_ONLY_HOLDERS = {("*", "agent", "prepare"), ("mlflow-promotion", "context", "main"),
-                     ("promotion-reconcile", "reconcile", "main"),
+                     ("promotion-reconcile", "reconcile", "main"), ("model-rollback", "guard", "main"),
                      ("drift-remediation", "context", "main"), ("drift-remediation", "guard", "main")}
 
 
@@ -117,7 +118,7 @@ def test_only_publish_review_and_declared_readers_hold_the_forge_token(agent: di
             if any(n == "agent" for n, _ in _containers(tpl)):
                 # the pod of the agent mounts no ServiceAccount token (template or workflow level)
                 assert tpl.get("automountServiceAccountToken", spec.get("automountServiceAccountToken")) is False
-    assert agent_containers == 5  # one per pattern, plus failure triage's Flyte template
+    assert agent_containers == 6  # one per pattern, plus failure triage's Flyte template
     # every write holder exists (the table is not stale)
     assert {("*", "agent", "main"), ("*", "review", "main"), ("*", "report", "main")} <= holders
 

@@ -524,6 +524,31 @@ class Demo:
         self.record("fairness-audit", "calendar: weekly audit", result, "proceed",
                     f"PR opened: {result.outputs.get('pr-url') or '-'}", ok)
 
+    # -- act 5 ------------------------------------------------------------------------------------------------
+    def rollback(self) -> None:
+        banner("5. Rollback: an SLI alert soon after the promotion merged becomes a revert PR")
+        promoted = [p for p in self.github.pulls(slug=GITOPS_SLUG) if p["head"].startswith("model-promotion/")]
+        if not promoted:
+            raise DemoError("the rollback act reverts the promotion of act 1: run it too (--only promotion --only "
+                            "rollback)")
+        work = self.workdir / "gitops" / "merge"
+        git("clone", "--quiet", "--", self.gitops.url, str(work))
+        git("merge", "--no-ff", "--quiet", "-m", f"Merge pull request #{promoted[0]['number']} from "
+            f"{promoted[0]['head']}", f"origin/{promoted[0]['head']}", cwd=work)
+        git("push", "--quiet", "origin", "HEAD:refs/heads/main", cwd=work)
+        shutil.rmtree(work)
+        note(f"a reviewer merged PR #{promoted[0]['number']} (the promotion of act 1): production serves it now")
+        event = (EXAMPLES / "rollback" / "event.alertmanager-sli.json").read_text(encoding="utf-8")
+        note("event: examples/rollback/event.alertmanager-sli.json (ModelErrorRateHigh, critical: 4.2 % errors "
+             "against a 0.1 % SLO) from Alertmanager, minutes after the merge")
+        result = self.run("model-rollback", event)
+        pulls = [p for p in self.github.pulls(slug=GITOPS_SLUG) if p["head"].startswith("model-rollback/")]
+        if pulls:
+            self.show_pull(pulls[0]["number"], self.gitops)
+        ok = result.phase == "Succeeded" and len(pulls) == 1
+        self.record("rollback", "Alertmanager: ModelErrorRateHigh", result, result.outputs.get("decision") or "-",
+                    f"PR opened: {result.outputs.get('pr-url') or '-'}", ok)
+
     # -- helpers ----------------------------------------------------------------------------------------------
     def gitops_file(self, path: str) -> str:
         return git("show", f"main:{path}", cwd=self.gitops.path)
@@ -633,7 +658,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--summary-json", help="also write the summary rows to this file")
     parser.add_argument("--bodies", help="save every PR and issue (title and whole body) here (default: bodies/ in "
                                          "the work folder, or a kept temporary folder when no --workdir is given)")
-    parser.add_argument("--only", choices=["promotion", "drift", "triage", "fairness"], action="append",
+    parser.add_argument("--only", choices=["promotion", "drift", "triage", "fairness", "rollback"], action="append",
                         help="run only these acts (repeatable; default: all)")
     parser.add_argument("--agent", choices=["builtin", "claude-code", "codex"], default="builtin",
                         help="who edits: the builtin editor (default) or a real agent CLI against a scripted model")
@@ -661,7 +686,8 @@ def main(argv: list[str] | None = None) -> int:
         Path(tempfile.mkdtemp(prefix="hera-flows-demo-bodies-"))
     demo = Demo(workdir, agent=None if args.agent == "builtin" else args.agent, bodies=bodies)
     acts: dict[str, Callable[[], None]] = {"promotion": demo.promotion, "drift": demo.drift,
-                                           "triage": demo.triage, "fairness": demo.fairness}
+                                           "triage": demo.triage, "fairness": demo.fairness,
+                                           "rollback": demo.rollback}
     code = 1
     try:
         say(f"hera-flows demo: work folder {workdir}")

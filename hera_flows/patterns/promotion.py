@@ -240,7 +240,7 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
             record(depends=f"{SMOKE_TASK}.Succeeded", arguments={
                 "model-name": guard_output("model"), "version": task_output(CONTEXT_TASK, "version"),
                 "pr-url": task_output(REVIEW_TASK, "pr-url"), "smoke-result": task_output(SMOKE_TASK, "result"),
-                "rollout-step": guard_output("rollout-step")})
+                "rollout-step": guard_output("rollout-step"), "rollback-pr-url": ""})
         wt.on_exit = on_exit
     manifest: dict[str, Any] = wt.to_dict()  # hera types to_dict() as Any
     return manifest
