@@ -98,9 +98,9 @@ def test_the_demo_runs_all_four_patterns_and_leaves_nothing_running(tmp_path: Pa
 
     # Every PR and issue, whole, in the folder the summary names (the terminal shows them whole too).
     bodies = Path(summary["bodies"])
-    assert f"Full PR and issue bodies (6): {bodies}" in out
+    assert f"Full PR and issue bodies (7): {bodies}" in out
     saved = {Path(p).name: Path(p).read_text() for p in summary["saved"]}
-    assert sorted(saved) == sorted(p.name for p in bodies.iterdir()) and len(saved) == 6
+    assert sorted(saved) == sorted(p.name for p in bodies.iterdir()) and len(saved) == 7
     promotion = saved["01-promotion-pr-ml-gitops-1.md"]
     assert "### On-call checklist" in promotion and "- [ ] Rollback plan: revert this pull request" in promotion
     assert promotion.count("| Metric |") == 1  # the PR's metrics table, not repeated in the agent's summary
@@ -187,6 +187,7 @@ def test_the_demo_runs_all_four_patterns_with_a_real_agent_cli(tmp_path: Path, a
         ("failure-triage", "oom", "PR opened", True),
         ("failure-triage", "code-bug", "issue opened", True),
         ("fairness-audit", "proceed", "PR opened", True),
+        ("rollback", "proceed", "PR opened", True),
     ], out[-6000:]
     assert "smoke test passed" in summary["outcomes"][0]["result"]
     # every PR and issue says the CLI made it; the CLI's own log shows it ran (six agent runs, each finished)

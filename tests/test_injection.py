@@ -157,7 +157,8 @@ def test_hostile_event_parameters_through_the_guard(world: dict[str, Any], patte
 
 
 CONTEXT_SEED = {
-    "promotion": ("context", {"guard": {"model": "{v}", "version": "7", "alias": "{v}", "decision": "proceed"}}),
+    "promotion": ("context", {"guard": {"model": "{v}", "version": "7", "alias": "{v}", "decision": "proceed",
+                                        "rollout-step": "100"}}),
     "drift": ("context", {"guard": {"event": json.dumps({"model": "{v}", "feature": "{v}", "severity": "critical",
                                                          "metric": "psi", "value": 0.5, "source": "alertmanager"}),
                                     "dedupe-key": "k", "branch": "drift/k", "decision": "proceed"}}),

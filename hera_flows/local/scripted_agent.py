@@ -61,14 +61,15 @@ def plan(workspace: Path, pattern: str, settings: Mapping[str, Any]) -> Plan:
     result = Plan(workspace)
     with tempfile.TemporaryDirectory(prefix="scripted-model-") as scratch:
         copy = Path(scratch) / "repo"
-        shutil.copytree(workspace / "repo", copy, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+        # with its history: an editor may need it (the rollback editor's git revert); .git itself is never an edit
+        shutil.copytree(workspace / "repo", copy, symlinks=True)
         copy_workspace = Path(scratch)
         shutil.copy(workspace / "context.json", copy_workspace / "context.json")
         result.summary = editor.builtin_edit(copy, context, settings_of(args, editor))
         issue = copy_workspace / "issue.json"
         if issue.exists():
             result.issue = issue.read_text(encoding="utf-8")
-        for path in sorted(p for p in copy.rglob("*") if p.is_file()):
+        for path in sorted(p for p in copy.rglob("*") if p.is_file() and ".git" not in p.relative_to(copy).parts):
             rel = path.relative_to(copy).as_posix()
             new = path.read_text(encoding="utf-8")
             original = workspace / "repo" / rel

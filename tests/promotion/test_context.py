@@ -213,7 +213,7 @@ def test_run_based_version_with_deltas_against_annotated_version(
         "replica_min": 1, "replica_max": 4, "cpu": "500m", "memory": "2Gi",
     }
     assert context["serving"] == {
-        "manifest_path": "inference/fraud-detector.yaml", "current_version": old.version,
+        "target": "kserve", "manifest_path": "inference/fraud-detector.yaml", "current_version": old.version,
         "current_storage_uri": "s3://models/fraud-detector/6/artifacts/model", "metrics": old.metrics,
     }
     assert context["deltas"] == {

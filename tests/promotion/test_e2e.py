@@ -113,7 +113,7 @@ def test_a_real_promotion_becomes_a_pr_with_the_manifest_change(setup: Setup) ->
     assert result.phase == "Succeeded", [
         (t.name, t.phase, t.message, t.log[-1500:]) for t in result.tasks.values() if t.phase != "Succeeded"
     ]
-    assert [t.phase for t in result.tasks.values()] == ["Succeeded"] * 7  # confirm-claims after review
+    assert [t.phase for t in result.tasks.values()] == ["Succeeded"] * 8  # confirm-claims after review, record
     assert result.exit_handler is not None and result.exit_handler.phase == "Succeeded"
     branch = f"{BRANCH_PREFIX}{setup.model}-v{candidate.version}"
     assert setup.branches() == [branch]

@@ -84,7 +84,7 @@ def test_the_repository_chooses_the_target_per_model(tmp_path: Path) -> None:
     (tmp_path / "inference" / "fraud.yaml").write_text(MODEL)
     found = find_serving_manifest(tmp_path, "fraud-detector", "inference")
     assert found is not None and found.target == SELDON and found.label == "Seldon Model"
-    # a Model of another API group is not a serving target
+    # a Model of another API group is not a serving target ("Model" is a common kind name)
     (tmp_path / "inference" / "fraud.yaml").write_text(MODEL.replace("mlops.seldon.io", "example.com"))
     assert find_serving_manifest(tmp_path, "fraud-detector", "inference") is None
 

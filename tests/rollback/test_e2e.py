@@ -36,14 +36,27 @@ def alert_event(model: str, *, alertname: str = "ModelErrorRateHigh", severity: 
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("target", ["kserve", "seldon"])
 def test_an_sli_alert_after_a_merged_promotion_opens_one_revert_pr(
-    tmp_path: Path, mlflow_server, make_gitops_remote, github_api, kserve_server,
+    target: str, tmp_path: Path, mlflow_server, make_gitops_remote, github_api,
 ) -> None:
+    from hera_flows.local.standins.kserve import start_kserve
+    from hera_flows.local.standins.seldon import start_seldon
+
     model = unique_model_name("fraud")
     client = mlflow_server.client()
     serving = register_run_version(mlflow_server.uri, model, seed=1)
     remote = make_gitops_remote(fraud_model=model, fraud_version=serving.version,
-                                fraud_storage_uri=serving.storage_uri)
+                                fraud_storage_uri=serving.storage_uri, fraud_target=target)
+    endpoint, stop = (start_kserve if target == "kserve" else start_seldon)("fraud-detector")
+    try:
+        _promote_merge_and_roll_back(tmp_path, model, client, serving, remote, github_api, endpoint, mlflow_server)
+    finally:
+        stop()
+
+
+def _promote_merge_and_roll_back(tmp_path: Path, model: str, client: Any, serving: Any, remote: Any, github_api: Any,
+                                 kserve_server: Any, mlflow_server: Any) -> None:
     config = {
         "namespace": "mlops-automation",
         "repository": {"url": remote.url, "slug": "acme/ml-gitops", "base_branch": "main"},

@@ -171,16 +171,7 @@ def plan_edits(
     document: dict[str, Any], context: dict[str, Any], options: PromotionOptions
 ) -> tuple[list[Edit], list[str]]:
     """The fields this promotion sets, in a fixed order, and notes about tags that were ignored."""
-    model, version = _text(context, "model"), _text(context, "version")
-    model_version = context.get("model_version") or {}
-    storage_uri = model_version.get("storage_uri")
-    if not isinstance(storage_uri, str) or not storage_uri.strip():
-        raise StepError("the context has no model_version.storage_uri to deploy")
-    # The context step validated the tags already; the context reached us through a parameter, so check again
-    # with the same rules rather than trust it.
-    deployment = parse_deployment_tags(context.get("deployment") or {})
-    raw_sources = context.get("deployment_sources")
-    sources: dict[str, Any] = raw_sources if isinstance(raw_sources, dict) else {}
+    model, version, storage_uri, source, deployment, sources = _facts(context)
 
     def _from_tags(name: str) -> str:
         return from_tags(name, sources)
@@ -193,7 +184,6 @@ def plan_edits(
             "the builtin agent cannot set its storageUri"
         )
     base = ("spec", "predictor", component)
-    source = model_version.get("source") or storage_uri
     edits = [Edit((*base, "storageUri"), storage_uri,
                   f"the artifacts of version {version} (source {inline_code(source)})")]
     notes: list[str] = []
@@ -237,11 +227,10 @@ def plan_edits(
     return edits, notes
 
 
-def plan_seldon_edits(
-    document: dict[str, Any], context: dict[str, Any], options: PromotionOptions
-) -> tuple[list[Edit], list[str]]:
-    """A Seldon Core v2 ``Model``: ``spec.storageUri``, replicas and memory from the deployment tags, the version
-    annotations. The Model's Server decides the runtime, GPUs and CPU, so those tags are noted, not applied."""
+def _facts(context: dict[str, Any]) -> tuple[str, str, str, str, dict[str, Any], dict[str, Any]]:
+    """(model, version, storage URI, its source, deployment tags, their sources) of the promoted version. The
+    context step validated the tags already; the context reached us through a parameter, so they are checked again
+    with the same rules rather than trusted."""
     model, version = _text(context, "model"), _text(context, "version")
     model_version = context.get("model_version") or {}
     storage_uri = model_version.get("storage_uri")
@@ -250,7 +239,15 @@ def plan_seldon_edits(
     deployment = parse_deployment_tags(context.get("deployment") or {})
     raw_sources = context.get("deployment_sources")
     sources: dict[str, Any] = raw_sources if isinstance(raw_sources, dict) else {}
-    source = model_version.get("source") or storage_uri
+    return model, version, storage_uri, str(model_version.get("source") or storage_uri), deployment, sources
+
+
+def plan_seldon_edits(
+    document: dict[str, Any], context: dict[str, Any], options: PromotionOptions
+) -> tuple[list[Edit], list[str]]:
+    """A Seldon Core v2 ``Model``: ``spec.storageUri``, replicas and memory from the deployment tags, the version
+    annotations. The Model's Server decides the runtime, GPUs and CPU, so those tags are noted, not applied."""
+    model, version, storage_uri, source, deployment, sources = _facts(context)
     edits = [Edit(("spec", "storageUri"), storage_uri,
                   f"the artifacts of version {version} (source {inline_code(source)})")]
     for name, key in (("replica_min", "minReplicas"), ("replica_max", "maxReplicas")):

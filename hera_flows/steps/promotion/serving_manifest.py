@@ -46,8 +46,11 @@ def target_of(document: Any) -> str | None:
     """``kserve`` or ``seldon`` when the YAML document is a resource that serves a model, else None."""
     if not isinstance(document, dict):
         return None
+    kind = str(document.get("kind", ""))
+    if kind == "InferenceService":
+        return KSERVE  # by its kind alone, as it always was (its apiVersion is checked by the smoke test)
     group = str(document.get("apiVersion", "")).split("/")[0]
-    return SERVING_KINDS.get((group, str(document.get("kind", ""))))
+    return SERVING_KINDS.get((group, kind))  # "Model" is a common kind name: only Seldon's counts
 
 
 def storage_uri(document: dict[str, Any]) -> str | None:

@@ -12,7 +12,8 @@ MAX_TITLE_CHARS = 200
 
 
 def review_text(context: dict[str, Any], summary: str, refused: list[dict[str, Any]], key: str,
-                branch: str) -> tuple[str, str]:
+                branch: str, agent: dict[str, Any] | None = None) -> tuple[str, str]:
+    """(title, body) of the revert PR (review appends the pushed files, the agent's run and the dedupe marker)."""
     alert = context.get("alert") or {}
     model, version = one_line(str(context.get("model")), 100), one_line(str(context.get("version")), 30)
     previous = one_line(str(context.get("previous_version") or "?"), 30)
