@@ -190,10 +190,10 @@ def test_the_demo_runs_all_four_patterns_with_a_real_agent_cli(tmp_path: Path, a
         ("rollback", "proceed", "PR opened", True),
     ], out[-6000:]
     assert "smoke test passed" in summary["outcomes"][0]["result"]
-    # every PR and issue says the CLI made it; the CLI's own log shows it ran (six agent runs, each finished)
-    assert out.count(f"Edited by a coding agent: runtime `{agent}`") == 6, out[-6000:]
+    # every PR and issue says the CLI made it; the CLI's own log shows it ran (seven agent runs, each finished)
+    assert out.count(f"Edited by a coding agent: runtime `{agent}`") == 7, out[-6000:]
     logs = sorted(workdir.glob("runs/*/logs/*agent.agent.log"))  # drift's per-key chain: remediate(0:...).agent
-    assert len(logs) == 6
+    assert len(logs) == 7
     for log in logs:
         text = log.read_text()
         assert f"agent-run: {agent} (" in text and "finished in" in text, text[-2000:]
