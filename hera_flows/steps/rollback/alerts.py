@@ -1,10 +1,10 @@
 """Production SLI alerts from an Alertmanager webhook (payload version 4), one per firing alert with a model.
 
-The fields are read the way the drift pattern reads an Alertmanager delivery (hera_flows/steps/drift/normalise.py:
-``labels.model`` checked with the same name rule, ``labels.severity`` through the same severity words,
-``fingerprint`` as the id, ``annotations.summary`` / ``description`` as evidence, resolved alerts ignored), using
-its helpers: when drift's mapping becomes a shared building block, :func:`sli_alerts` is the one function to
-switch over. An SLI alert names no feature; ``labels.alertname`` says which SLI fired.
+The fields are read with the drift pattern's Alertmanager mapping (the ``alertmanager`` preset of
+hera_flows/steps/drift/shapes.py, evaluated by the shared hera_flows/steps/event_mapping.py): ``labels.model``
+checked with the same name rule, ``labels.severity`` through the same severity words, ``fingerprint`` as the id,
+``annotations.summary`` / ``description`` as evidence, resolved alerts ignored. An SLI alert names no feature;
+``labels.alertname`` says which SLI fired.
 """
 
 from __future__ import annotations
@@ -15,9 +15,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hera_flows.steps.common import StepError
-from hera_flows.steps.drift.normalise import EVENT_ID, MAX_ALERTS, MAX_TEXT, checked_name, severity
+from hera_flows.steps.drift.normalise import EVENT_ID, MAX_TEXT, checked_name, parse_body, severity
+from hera_flows.steps.drift.shapes import PRESETS
+from hera_flows.steps.event_mapping import MAX_RECORDS, Mapping, merge_specs, present
 
 SOURCE = "alertmanager"
+# Drift's Alertmanager preset without the drift-only fields: an SLI alert has a model, an alertname and evidence.
+_MAPPING = Mapping.from_spec(merge_specs(PRESETS[SOURCE], {"fields": {
+    "feature": None, "metric": None, "value": None, "threshold": None}}))
 
 
 @dataclass(frozen=True)
@@ -41,43 +46,34 @@ def _text(value: Any, limit: int = MAX_TEXT) -> str:
 
 def sli_alerts(body: str | dict[str, Any]) -> list[SliAlert]:
     """The firing alerts of an Alertmanager delivery that name a model; a bad field is one clear StepError."""
-    if isinstance(body, str):
-        try:
-            body = json.loads(body)
-        except json.JSONDecodeError:
-            raise StepError("the Alertmanager body is not JSON") from None
-    if not isinstance(body, dict):
+    document = parse_body(SOURCE, body)
+    if not isinstance(document, dict):
         raise StepError("the Alertmanager body must be a JSON object")
-    version = body.get("version")
+    version = document.get("version")
     if version not in (None, "4"):
         raise StepError(f"Alertmanager payload version {str(version)[:10]!r} is not supported (expected '4')")
-    alerts = body.get("alerts")
-    if not isinstance(alerts, list) or len(alerts) > MAX_ALERTS:
-        raise StepError(f"alertmanager: 'alerts' must be a JSON list of at most {MAX_ALERTS}")
+    alerts = document.get("alerts")
+    if not isinstance(alerts, list) or len(alerts) > MAX_RECORDS:
+        raise StepError(f"alertmanager: 'alerts' must be a JSON list of at most {MAX_RECORDS}")
+    records, _ = _MAPPING.apply({"body": document})  # no records: nothing firing
     found = []
-    for index, alert in enumerate(alerts):
-        where = f"alertmanager: alerts[{index}]"
-        if not isinstance(alert, dict) or alert.get("status") != "firing":
-            continue
-        labels = alert.get("labels")
-        if not isinstance(labels, dict):
-            raise StepError(f"{where}.labels must be a JSON object")
-        if labels.get("model") in (None, ""):
-            continue  # not about one model: nothing to roll back
-        model = checked_name(labels.get("model"), f"{where}.labels.model")
-        alertname = checked_name(labels.get("alertname") or "sli", f"{where}.labels.alertname")
-        raw_annotations = alert.get("annotations")
-        annotations: dict[str, Any] = raw_annotations if isinstance(raw_annotations, dict) else {}
-        fingerprint = alert.get("fingerprint")
+    for record in records:
+        values = record.values
+        where = f"alertmanager: {record.where.removeprefix('body.')}"
+        if not record.firing or not present(values.get("model")):
+            continue  # resolved, or not about one model: nothing to roll back
+        model = checked_name(values["model"], f"{where}.labels.model")
+        alertname = checked_name(values.get("alertname") or "sli", f"{where}.labels.alertname")
+        fingerprint = values.get("id")
         if isinstance(fingerprint, str) and fingerprint:
             ident = checked_name(fingerprint, f"{where}.fingerprint", EVENT_ID)
         else:
-            ident = "alertmanager-" + hashlib.sha256(json.dumps([model, alertname, alert.get("startsAt")],
+            ident = "alertmanager-" + hashlib.sha256(json.dumps([model, alertname, values.get("starts_at")],
                                                                 default=str).encode()).hexdigest()[:16]
         found.append(SliAlert(
-            model=model, alertname=alertname, severity=severity(labels.get("severity"), f"{where}.labels.severity"),
-            id=ident, starts_at=_text(alert.get("startsAt"), 40),
-            details={"summary": _text(annotations.get("summary")), "description": _text(annotations.get("description")),
-                     "generator_url": _text(alert.get("generatorURL"))},
+            model=model, alertname=alertname, severity=severity(values.get("severity"), f"{where}.labels.severity"),
+            id=ident, starts_at=_text(values.get("starts_at"), 40),
+            details={"summary": _text(values.get("summary")), "description": _text(values.get("description")),
+                     "generator_url": _text(values.get("generator_url"))},
         ))
     return found
