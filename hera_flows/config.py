@@ -754,16 +754,54 @@ class DriftConfig(Model):
 RepoPath = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")]
 
 
+# How much log the triage context carries. Through a parameter the whole context stays within 96 KiB (Argo keeps
+# parameters in the workflow object and hands them to the next pod in one environment string); through an artifact
+# repository it is an object, bounded by what a reader (or a coding agent reading context.json) can use
+# (docs/patterns/failure-triage.md, "Bounded logs").
+PARAMETER_TAIL_LINES, ARTIFACT_TAIL_LINES = 200, 2000
+PARAMETER_MAX_TAIL_LINES, ARTIFACT_MAX_TAIL_LINES = 5000, 100_000
+PARAMETER_KEEP_BYTES, ARTIFACT_KEEP_BYTES = 16 * 1024, 256 * 1024
+PARAMETER_MAX_KEEP_BYTES, ARTIFACT_MAX_KEEP_BYTES = 256 * 1024, 16 * 1024 * 1024
+PARAMETER_CONTEXT_BYTES, ARTIFACT_CONTEXT_BYTES = 96 * 1024, 4 * 1024 * 1024
+ARTIFACT_MAX_CONTEXT_BYTES = 64 * 1024 * 1024
+
+
 class TriageLogs(Model):
     """How much of a failing container's log the context step reads (a training log can be many GB)."""
 
-    tail_lines: Annotated[int, Field(ge=1, le=5000, description="lines requested from the end of the log "
-                                                                "(read_namespaced_pod_log tail_lines)")] = 200
+    tail_lines: Annotated[int | None, Field(ge=1, le=ARTIFACT_MAX_TAIL_LINES, description=(
+        "lines requested from the end of the log (read_namespaced_pod_log tail_lines); unset: "
+        f"{PARAMETER_TAIL_LINES} without an artifact repository (at most {PARAMETER_MAX_TAIL_LINES}), "
+        f"{ARTIFACT_TAIL_LINES} with one (`artifacts`)"))] = None
     limit_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024, description="hard cap on bytes transferred per "
                                       "container (limit_bytes, and enforced while streaming)")] = 1024 * 1024
-    keep_bytes: Annotated[int, Field(ge=512, le=256 * 1024, description="bytes of the tail kept per container "
-                                     "(the end of what was read)")] = 16 * 1024
+    keep_bytes: Annotated[int | None, Field(ge=512, le=ARTIFACT_MAX_KEEP_BYTES, description=(
+        "bytes of the tail kept per container (the end of what was read); unset: "
+        f"{PARAMETER_KEEP_BYTES // 1024} KiB without an artifact repository (at most "
+        f"{PARAMETER_MAX_KEEP_BYTES // 1024} KiB), {ARTIFACT_KEEP_BYTES // 1024} KiB with one"))] = None
+    context_bytes: Annotated[int | None, Field(ge=16 * 1024, le=ARTIFACT_MAX_CONTEXT_BYTES, description=(
+        "the whole context (log tails shortened from their start until it fits); unset: "
+        f"{PARAMETER_CONTEXT_BYTES // 1024} KiB without an artifact repository (also its most: the context is a "
+        f"parameter), {ARTIFACT_CONTEXT_BYTES // 1024 // 1024} MiB with one"))] = None
     max_pods: Annotated[int, Field(ge=1, le=20, description="failing pods inspected per workflow")] = 5
+
+    def bounds(self, artifacts: bool) -> tuple[int, int, int]:
+        """(tail lines, kept bytes per container, context bytes) as configured, or the transport's defaults."""
+        if artifacts:
+            defaults = (ARTIFACT_TAIL_LINES, ARTIFACT_KEEP_BYTES, ARTIFACT_CONTEXT_BYTES)
+        else:
+            defaults = (PARAMETER_TAIL_LINES, PARAMETER_KEEP_BYTES, PARAMETER_CONTEXT_BYTES)
+        given = (self.tail_lines, self.keep_bytes, self.context_bytes)
+        lines, keep, context = (g if g is not None else d for g, d in zip(given, defaults, strict=True))
+        return lines, keep, context
+
+    def parameter_problems(self) -> list[str]:
+        """What does not fit the parameter path (no artifact repository), each naming its bound."""
+        too_big = [("tail_lines", self.tail_lines, PARAMETER_MAX_TAIL_LINES, ""),
+                   ("keep_bytes", self.keep_bytes, PARAMETER_MAX_KEEP_BYTES, " (256 KiB)"),
+                   ("context_bytes", self.context_bytes, PARAMETER_CONTEXT_BYTES, " (96 KiB)")]
+        return [f"{name} {value} is more than {most}{unit}" for name, value, most, unit in too_big
+                if value is not None and value > most]
 
 
 class TriageFixes(Model):
@@ -1054,7 +1092,8 @@ class ArtifactRepository(Model):
 
 class ArtifactsConfig(Model):
     """Where large step results travel (the fairness audit's per-model results, its context and published
-    cards). Without this section they travel as Argo parameters, with the limits documented per pattern."""
+    cards; the triage context with its log tails; each drift key's context). Without this section they travel as
+    Argo parameters, with the limits documented per pattern."""
 
     repository: ArtifactRepository | Literal["default"] = Field(description=(
         "`default`: Argo's default repository (the namespace's artifact-repositories ConfigMap, else the "
@@ -1148,6 +1187,16 @@ class Config(Model):
             except ValidationError as exc:
                 problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'agent'}: {e['msg']}" for e in exc.errors())
                 raise ValueError(f"patterns.{name}.agent (over the top-level agent): {problems}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _triage_logs_fit_their_transport(self) -> Config:
+        problems = self.patterns.failure_triage.logs.parameter_problems() if self.artifacts is None else []
+        if problems:
+            raise ValueError(
+                f"patterns.failure_triage.logs: {'; '.join(problems)}: without an artifact repository the triage "
+                "context travels as a parameter (at most 96 KiB); configure `artifacts.repository` "
+                "(docs/artifacts.md) for larger log tails")
         return self
 
     @model_validator(mode="after")

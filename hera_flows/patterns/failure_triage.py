@@ -24,23 +24,20 @@ from typing import Any, TypedDict
 from hera.workflows import DAG
 
 from hera_flows import catalog
-from hera_flows.blocks import claims, events, metrics, security
-from hera_flows.blocks.agent import agent_template
+from hera_flows.blocks import artifacts, claims, events, security
 from hera_flows.blocks.guard import GUARD_TASK, guard_arguments, guard_output, guard_template, proceeds
-from hera_flows.blocks.review import outcome_outputs, report_template, review_smoke_report, review_template
 from hera_flows.blocks.step import step_template
-from hera_flows.blocks.workflow import PATTERN_LABEL, Param, dag_output, pattern_workflow_template, task_output
+from hera_flows.blocks.workflow import PATTERN_LABEL, Param, pattern_workflow_template
 from hera_flows.config import Config
 from hera_flows.patterns import PatternManifests
 from hera_flows.patterns import failure_triage_flyte as flyte
+from hera_flows.patterns import triage_chain as chain
+from hera_flows.patterns.triage_chain import CONTEXT_TASK
 
 PATTERN = catalog.pattern("triage")
 TEMPLATE_NAME = "failure-triage"
 EVENT_SOURCE_NAME = "workflow-failures"
 SENSOR_NAME = "failure-triage"
-CONTEXT_TASK = "context"
-CLASSIFY_TASK = "classify"
-SMOKE_TASK = "smoke-schema"
 
 PHASE_LABEL = "workflows.argoproj.io/phase"
 FAILED_PHASES = ("Failed", "Error")
@@ -236,7 +233,8 @@ def rbac(cfg: Config) -> list[dict[str, Any]]:
 
 def workflow_template(cfg: Config) -> dict[str, Any]:
     p = cfg.patterns.failure_triage
-    repo = cfg.repository_for(PATTERN.config_key)
+    large = artifacts.enabled(cfg)
+    tail_lines, keep_bytes, context_bytes = p.logs.bounds(large)
     with pattern_workflow_template(
         cfg,
         name=TEMPLATE_NAME,
@@ -264,43 +262,25 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
             name=CONTEXT_TASK,
             step=PATTERN.step_name("context"),
             flags={
-                "tail_lines": p.logs.tail_lines,
+                "tail_lines": tail_lines,
                 "limit_bytes": p.logs.limit_bytes,
-                "keep_bytes": p.logs.keep_bytes,
+                "keep_bytes": keep_bytes,
                 "max_pods": p.logs.max_pods,
+                # the step's own bound (96 KiB) is the parameter path's; an artifact carries more
+                "max_context_bytes": context_bytes if large else None,
                 "owner_key": p.owner_annotation,
                 "owners": dict(sorted(p.owners.items())) or None,
                 "kfp_ui_url": p.kubeflow.ui_url,
             },
             network=True,
             service_account=CONTEXT_SA,
+            artifact_outputs=chain.context_outputs(cfg),
         )
-        classify = step_template(
-            cfg,
-            name=CLASSIFY_TASK,
-            step=PATTERN.step_name("classify"),
-            metrics=metrics.triage_metrics("category"),
-        )
-        agent = agent_template(cfg, PATTERN, repo=repo, allowed_paths=list(p.allowed_paths),
-                               settings=editor_settings(cfg))
-        review = review_template(cfg, PATTERN, repo)
-        smoke = step_template(
-            cfg,
-            name=SMOKE_TASK,
-            step=PATTERN.step_name("smoke"),
-        )
-        report = report_template(cfg, repo)
+        rest = chain.templates(cfg, PATTERN, editor_settings=editor_settings(cfg))
         confirm = claims.confirm_template(cfg, GUARD_SA)
         on_exit = claims.exit_handler(cfg, GUARD_SA)
 
-        classified = f"{{{{tasks.{CLASSIFY_TASK}.outputs.parameters.context}}}}"
-        with DAG(
-            name="main",
-            outputs=[
-                *outcome_outputs(decision_task=GUARD_TASK, smoke_task=SMOKE_TASK),
-                dag_output("category", CLASSIFY_TASK),
-            ],
-        ):
+        with DAG(name="main", outputs=chain.outputs()):
             guard(arguments=guard_arguments(PARAM_NAMES))
             context(
                 depends=f"{GUARD_TASK}.Succeeded",
@@ -312,22 +292,9 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
                     "case": guard_output("case"),
                 },
             )
-            classify(
-                depends=f"{CONTEXT_TASK}.Succeeded",
-                arguments={"context": f"{{{{tasks.{CONTEXT_TASK}.outputs.parameters.context}}}}"},
-            )
-            agent(
-                depends=f"{CLASSIFY_TASK}.Succeeded",
-                arguments={
-                    "context": classified,
-                    "branch": _classify_output("branch"),
-                    "title": _classify_output("title"),
-                },
-            )
-            review_smoke_report(
-                review, smoke, report, context=classified, dedupe_key=_classify_output("dedupe-key"), confirm=confirm
-            )
+            chain.tasks(rest, confirm=confirm)
         wt.on_exit = on_exit
+    wt.artifact_repository_ref = artifacts.repository_ref(cfg)
     manifest: dict[str, Any] = wt.to_dict()  # hera types to_dict() as Any
     return manifest
 
@@ -349,5 +316,3 @@ def editor_settings(cfg: Config) -> dict[str, Any]:
     }
 
 
-def _classify_output(name: str) -> str:
-    return task_output(CLASSIFY_TASK, name)

@@ -7,8 +7,8 @@ Pipelines run, through a webhook (Flyte does not run on Argo, so there is no Wor
   v1 and ``body.rawEvent.phase`` in v2) passing only FAILED and TIMED_OUT, a trigger with ``rateLimit`` that
   writes the body into the Workflow's annotation (never a parameter);
 - WorkflowTemplate ``flyte-failure-triage``: flyte guard (normalise, phase, project, age, claim the execution
-  once) -> flyte context -> the shared classify -> agent -> review (an issue; Flyte code is Python) -> smoke ->
-  report.
+  once) -> flyte context -> the shared triage chain (triage_chain.py: classify -> agent -> review (an issue;
+  Flyte code is Python) -> smoke -> report).
 """
 
 from __future__ import annotations
@@ -17,22 +17,19 @@ from typing import Any
 
 from hera.workflows import DAG
 
-from hera_flows.blocks import claims, events, metrics, security
-from hera_flows.blocks.agent import agent_template
+from hera_flows.blocks import artifacts, claims, events, security
 from hera_flows.blocks.guard import GUARD_TASK, guard_arguments, guard_output, guard_template, proceeds
-from hera_flows.blocks.review import outcome_outputs, report_template, review_smoke_report, review_template
 from hera_flows.blocks.step import step_template
-from hera_flows.blocks.workflow import PATTERN_LABEL, dag_output, pattern_workflow_template, task_output
+from hera_flows.blocks.workflow import PATTERN_LABEL, pattern_workflow_template
 from hera_flows.config import Config
+from hera_flows.patterns import triage_chain as chain
+from hera_flows.patterns.triage_chain import CONTEXT_TASK
 from hera_flows.steps import event_data
 
 TEMPLATE_NAME = "flyte-failure-triage"
 EVENT_SOURCE_NAME = "flyte-failures"
 SENSOR_NAME = "flyte-failure-triage"
 EVENT_NAME = "flyte"
-CONTEXT_TASK = "context"
-CLASSIFY_TASK = "classify"
-SMOKE_TASK = "smoke-schema"
 FAILED_PHASES = ("FAILED", "TIMED_OUT")  # hera_flows/steps/triage/flyte.py (the step image has no Hera)
 PHASE_PATHS = {"v1": "body.event.phase", "v2": "body.rawEvent.phase"}
 
@@ -72,7 +69,6 @@ def workflow_template(cfg: Config, pattern: Any, *, editor_settings: dict[str, A
     the triage guard's, which also reads workflows in the watched namespaces."""
     guard_sa = security.GUARD_SA
     p = cfg.patterns.failure_triage
-    repo = cfg.repository_for(pattern.config_key)
     with pattern_workflow_template(
         cfg,
         name=TEMPLATE_NAME,
@@ -92,28 +88,17 @@ def workflow_template(cfg: Config, pattern: Any, *, editor_settings: dict[str, A
             network=True,  # no network, but the shared retry policy (exit 75 only) keeps context tasks alike
             flags={"owner_key": p.owner_annotation, "owners": dict(sorted(p.owners.items())) or None,
                    "console_url": p.flyte.console_url},
+            artifact_outputs=chain.context_outputs(cfg),
         )
-        classify = step_template(cfg, name=CLASSIFY_TASK, step=pattern.step_name("classify"),
-                                 metrics=metrics.triage_metrics("category"))
-        agent = agent_template(cfg, pattern, repo=repo, allowed_paths=list(p.allowed_paths), settings=editor_settings)
-        review = review_template(cfg, pattern, repo)
-        smoke = step_template(cfg, name=SMOKE_TASK, step=pattern.step_name("smoke"))
-        report = report_template(cfg, repo)
+        rest = chain.templates(cfg, pattern, editor_settings=editor_settings)
         confirm = claims.confirm_template(cfg, guard_sa)
         on_exit = claims.exit_handler(cfg, guard_sa)
 
-        classified = task_output(CLASSIFY_TASK, "context")
-        with DAG(name="main", outputs=[*outcome_outputs(decision_task=GUARD_TASK, smoke_task=SMOKE_TASK),
-                                       dag_output("category", CLASSIFY_TASK)]):
+        with DAG(name="main", outputs=chain.outputs()):
             guard(arguments=guard_arguments([]))
             context(depends=f"{GUARD_TASK}.Succeeded", when=proceeds(), arguments={"event": guard_output("event")})
-            classify(depends=f"{CONTEXT_TASK}.Succeeded",
-                     arguments={"context": task_output(CONTEXT_TASK, "context")})
-            agent(depends=f"{CLASSIFY_TASK}.Succeeded", arguments={
-                "context": classified, "branch": task_output(CLASSIFY_TASK, "branch"),
-                "title": task_output(CLASSIFY_TASK, "title")})
-            review_smoke_report(review, smoke, report, context=classified,
-                                dedupe_key=task_output(CLASSIFY_TASK, "dedupe-key"), confirm=confirm)
+            chain.tasks(rest, confirm=confirm)
         wt.on_exit = on_exit
+    wt.artifact_repository_ref = artifacts.repository_ref(cfg)
     manifest: dict[str, Any] = wt.to_dict()
     return manifest

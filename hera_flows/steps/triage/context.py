@@ -16,8 +16,9 @@ What it reads (with the ``kubernetes`` client, as the ``hera-flows-triage-contex
   pipeline name (the identity its fix and dedupe key use) and the failing tasks (the ``executor`` Pods' parent
   DAG nodes) are read from the Workflow instead.
 
-The output ``context`` is JSON capped at ``MAX_CONTEXT_BYTES`` (Argo keeps parameters in the workflow object);
-``evidence`` lists the lines the classifier looks at, each prefixed by where it comes from.
+The output ``context`` is JSON capped at ``MAX_CONTEXT_BYTES`` (Argo keeps parameters in the workflow object), or
+at ``--max-context-bytes`` when it travels as an artifact (an object in the artifact repository: the generator
+sets the larger bound); ``evidence`` lists the lines the classifier looks at, each prefixed by where it comes from.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ CONTRACT = Step(
         Flag("limit-bytes", "hard cap on bytes transferred per log", kind=int),
         Flag("keep-bytes", "bytes of the tail kept per container", kind=int),
         Flag("max-pods", "failing pods inspected per workflow", kind=int),
+        Flag("max-context-bytes", "cap on the whole context (left out: 96 KiB, what a parameter carries; the "
+             "generator sets it when the context is an artifact)", kind=int, optional=True),
         Flag("owner-key", "label or annotation naming the pipeline's owner"),
         Flag("owners", "namespace -> owner when the run names none", form="json", optional=True),
         Flag("kfp-ui-url", "the Kubeflow Pipelines UI, for a link to the run", optional=True),
@@ -342,7 +345,7 @@ def main(argv: list[str]) -> int:
     from hera_flows.steps.triage.kube import KubeReader
 
     context = build_context(KubeReader(), namespace, name, uid, case, args)
-    text = cap_context(context)
+    text = cap_context(context, args.max_context_bytes or MAX_CONTEXT_BYTES)
     log(f"triage-context: {namespace}/{name}: {len(context['nodes'])} failing node(s), {len(context['pods'])} pod(s) "
         f"inspected, {len(context['evidence'])} evidence line(s), {len(text)} bytes of context")
     CONTRACT.write(args.outputs, context=text)
