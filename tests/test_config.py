@@ -111,3 +111,17 @@ def test_the_parameter_path_refuses_a_registry_it_cannot_carry_and_names_the_fix
     assert cfg.patterns.fairness_audit.model_limit(True) == 5000
     assert parse_config("repository: {url: https://github.com/a/b.git}\n").patterns.fairness_audit.model_limit(
         False) == 150
+
+
+def test_triage_log_bounds_follow_the_transport_and_the_parameter_path_names_the_fix() -> None:
+    base = "repository: {url: https://github.com/a/b.git}\npatterns: {failure_triage: {enabled: true%s}}\n"
+    assert parse_config(base % "").patterns.failure_triage.logs.bounds(False) == (200, 16 * 1024, 96 * 1024)
+    assert parse_config(base % "").patterns.failure_triage.logs.bounds(True) == (2000, 256 * 1024, 4 * 1024 * 1024)
+    big = base % ", logs: {keep_bytes: 1048576, context_bytes: 8388608}"
+    with pytest.raises(ConfigError, match=r"keep_bytes 1048576 is more than 262144 \(256 KiB\); context_bytes "
+                                          r"8388608 is more than 98304 \(96 KiB\).*configure `artifacts.repository`"):
+        parse_config(big)
+    cfg = parse_config(big + "artifacts: {repository: default}\n")
+    assert cfg.patterns.failure_triage.logs.bounds(True) == (2000, 1024 * 1024, 8 * 1024 * 1024)
+    # what the user sets within the parameter path's bounds is kept there too
+    assert parse_config(base % ", logs: {tail_lines: 50}").patterns.failure_triage.logs.bounds(False)[0] == 50

@@ -25,11 +25,11 @@ from hera.workflows import DAG, Container, Parameter, Task
 from hera.workflows import models as m
 
 from hera_flows import catalog
-from hera_flows.blocks import claims, events, security
-from hera_flows.blocks.agent import agent_template, forge_token
+from hera_flows.blocks import artifacts, claims, events, security
+from hera_flows.blocks.agent import AGENT_TASK, AgentArtifacts, agent_template, forge_token
 from hera_flows.blocks.guard import guard_arguments, guard_output, guard_template, proceeds
 from hera_flows.blocks.review import REVIEW_TASK, report_template, review_smoke_report, review_template
-from hera_flows.blocks.step import SecretEnv, step_template
+from hera_flows.blocks.step import OUTPUTS_DIR, SecretEnv, step_template
 from hera_flows.blocks.workflow import (
     PATTERN_LABEL,
     Param,
@@ -38,7 +38,7 @@ from hera_flows.blocks.workflow import (
     pattern_workflow_template,
     task_output,
 )
-from hera_flows.config import Config, DriftSource
+from hera_flows.config import ARTIFACT_CONTEXT_BYTES, Config, DriftSource
 from hera_flows.patterns import PatternManifests
 from hera_flows.steps import event_data
 from hera_flows.steps.drift.guard import signature_env
@@ -161,6 +161,13 @@ def _fan_out(dag: DAG, fields: tuple[str, ...] = ITEM_FIELDS) -> None:
 def workflow_template(cfg: Config) -> dict[str, Any]:
     d = cfg.patterns.drift
     repo = cfg.repository_for("drift")
+    # With an artifact repository each key's context and published files are objects under
+    # <prefix>/<workflow name>/<task>/<the key's branch>/ (the branch is unique per key and a safe path: naming.py).
+    large = artifacts.enabled(cfg)
+
+    def per_key(task: str, name: str) -> str:
+        return artifacts.key(cfg, task, _item("branch"), name)
+
     with pattern_workflow_template(
         cfg,
         name=TEMPLATE_NAME,
@@ -186,20 +193,26 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
                 "git_log_limit": d.git_log_limit,
                 "deadline_seconds": min(600, d.active_deadline_seconds // 3),
                 "forge": cfg.forge.kind,
+                # the step's own bound (96 KiB) is the parameter path's; an artifact carries more
+                "max_context_bytes": ARTIFACT_CONTEXT_BYTES if large else None,
             },
             secrets=[forge_token(cfg, optional=True, read_only=True)],
             env_from_secrets=[cfg.mlflow.credentials_secret] if cfg.mlflow.credentials_secret else [],
             network=True,
+            artifact_outputs=[artifacts.output("context", f"{OUTPUTS_DIR}/context",
+                                               per_key(CONTEXT_TASK, "context.json"))] if large else (),
         )
         agent = agent_template(cfg, PATTERN, repo=repo, allowed_paths=list(d.allowed_paths),
-                               settings=editor_settings(cfg))
-        review = review_template(cfg, PATTERN, repo)
+                               settings=editor_settings(cfg),
+                               large=AgentArtifacts(files_key=per_key(AGENT_TASK, "files.json")) if large else None)
+        review = review_template(cfg, PATTERN, repo, context_artifact=large)
         smoke = step_template(
             cfg,
             name=SMOKE_TASK,
             step=PATTERN.step_name("smoke"),
             flags=editor_settings(cfg),
             network=True,  # no network, but the shared retry policy (exit 75 only) keeps smoke tasks alike
+            artifact_inputs=[artifacts.input_file("files")] if large else (),
         )
         report = report_template(cfg, repo)
         confirm = claims.confirm_template(cfg, security.GUARD_SA)
@@ -213,11 +226,11 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
         ]) as remediate:
             context(arguments={"event": _item("event"), "dedupe-key": _item("dedupe-key"),
                                "branch": _item("branch")})
-            agent(depends=f"{CONTEXT_TASK}.Succeeded", arguments={
+            agent(depends=f"{CONTEXT_TASK}.Succeeded", arguments=artifacts.arguments(agent, {
                 "context": task_output(CONTEXT_TASK, "context"),
                 "branch": _item("branch"),
                 "title": _item("title"),
-            })
+            }))
             review_smoke_report(
                 review, smoke, report,
                 context=task_output(CONTEXT_TASK, "context"),
@@ -239,6 +252,7 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
             _fan_out(remediate)
         wt.on_exit = on_exit
         wt.parallelism = d.parallelism
+    wt.artifact_repository_ref = artifacts.repository_ref(cfg)
     document: dict[str, Any] = wt.to_dict()
     return document
 

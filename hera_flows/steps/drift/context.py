@@ -11,6 +11,11 @@
   retried client the promotion context uses;
 - ``data_quality``: whether the evidence points at an upstream data bug (a schema change or missing values)
   rather than a real distribution shift, with the reasons — the agent then opens an issue instead of a PR.
+
+The output is bounded: ``MAX_CONTEXT_BYTES`` (96 KiB) as a parameter (Argo keeps it in the workflow object, once
+per key of the run, and hands it to the next pods in one environment string), ``--max-context-bytes`` when it
+travels as an artifact. What does not fit is left out in this order, and ``notes`` says so: the params file's
+content (the agent reads the file in its checkout), then the older half of the history and of the feature files.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from hera_flows.steps.contract import Flag, Step
 
 MAX_FILES = 50
 MAX_FILE_BYTES = 256 * 1024
+MAX_CONTEXT_BYTES = 96 * 1024
 # Metrics that measure data integrity, not distribution shift: their alerts are data bugs.
 DATA_QUALITY_METRICS = {
     "missing_values", "missing_share", "missing_values_share", "null_fraction", "null_rate", "nan_share",
@@ -53,6 +59,8 @@ CONTRACT = Step(
         Flag("git-log-limit", "commits of the feature's pipeline history", kind=int),
         Flag("deadline-seconds", "give up (exit 75) when MLflow or git is still failing after this long", kind=float),
         Flag("forge", "forge kind (github or gitlab), for the git username", choices=("github", "gitlab")),
+        Flag("max-context-bytes", "cap on the context (left out: 96 KiB, what a parameter carries; the generator "
+             "sets it when the context is an artifact)", kind=int, optional=True),
     ),
     inputs=("event", "dedupe-key", "branch"),
     outputs=("context",),
@@ -78,7 +86,7 @@ def main(argv: list[str]) -> int:
     context["serving"] = serving(args.tracking_uri, event["model"], args.serving_alias, deadline)
     context["dedupe_key"] = param("dedupe-key")
     context["branch"] = param("branch")
-    CONTRACT.write(args.outputs, context=json.dumps(context, indent=2, sort_keys=True, allow_nan=False))
+    CONTRACT.write(args.outputs, context=bounded(context, args.max_context_bytes or MAX_CONTEXT_BYTES))
     dq = context["data_quality"]
     log(f"drift-context: {event['model']}/{event.get('feature') or '*'}: params "
         f"{'found' if context['pipeline']['params'] is not None else 'missing'}, {len(context['history'])} commits, "
@@ -102,6 +110,34 @@ def build_context(repo: Path, event: dict[str, Any], args: argparse.Namespace) -
         "history": git_history(repo, files or [folder], args.git_log_limit),
         "data_quality": data_quality(event, params),
     }
+
+
+def _dumps(context: dict[str, Any]) -> str:
+    return json.dumps(context, indent=2, sort_keys=True, allow_nan=False)
+
+
+def bounded(context: dict[str, Any], limit: int) -> str:
+    """The context as JSON within ``limit`` bytes (see the module docstring for what is left out first)."""
+    text = _dumps(context)
+    pipeline = context["pipeline"]
+    if len(text.encode("utf-8")) > limit and pipeline.get("params") is not None:
+        pipeline["params"] = None
+        context.setdefault("notes", []).append(
+            f"the content of {pipeline['params_path']} is left out of this context ({len(text)} bytes with it, more "
+            f"than {limit}): read the file in the checkout; with an artifact repository (`artifacts.repository`, "
+            "docs/artifacts.md) the context carries it")
+        text = _dumps(context)
+    if len(text.encode("utf-8")) > limit and (context["history"] or pipeline["feature_files"]):
+        context.setdefault("notes", []).append("the history and the feature files are shortened to fit")
+    while len(text.encode("utf-8")) > limit and (context["history"] or pipeline["feature_files"]):
+        context["history"] = context["history"][: len(context["history"]) // 2]
+        pipeline["feature_files"] = pipeline["feature_files"][: len(pipeline["feature_files"]) // 2]
+        text = _dumps(context)
+    if len(text.encode("utf-8")) > limit:
+        raise StepError(f"the drift context is {len(text)} bytes even without the params file and the history, more "
+                        f"than {limit}: the event is too large for a parameter; configure an artifact repository "
+                        "(`artifacts.repository`, docs/artifacts.md)")
+    return text
 
 
 def read_params(path: Path) -> tuple[dict[str, Any] | None, str | None]:
