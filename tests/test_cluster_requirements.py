@@ -116,17 +116,15 @@ def test_an_agent_network_policy_must_select_the_agent_pods() -> None:
         "{'hera-flows.io/agent-pod': 'promotion'}"]
 
 
-def _overlay_fairness(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    return _doc(docs, "WorkflowTemplate", "fairness-audit")["spec"]
-
-
+@pytest.mark.parametrize("template", ["fairness-audit", "failure-triage", "flyte-failure-triage", "drift-remediation"])
 @pytest.mark.parametrize("mutation", ["context-off-the-workspace", "wrong-key"])
-def test_the_artifact_rule_fails_on_the_overlay_output(mutation: str) -> None:
-    """The overlay configures an artifact repository: its fairness audit passes, and fails when the agent pod's
-    context artifact lands off the workspace the whole set mounts, or the reference names no key."""
+def test_the_artifact_rule_fails_on_the_overlay_output(mutation: str, template: str) -> None:
+    """The overlay configures an artifact repository: every template that hands large results on as artifacts
+    passes, and fails when the agent pod's context artifact lands off the workspace the whole set mounts, or the
+    reference names no key."""
     docs = copy.deepcopy(Cluster.from_folders(OUTPUTS["examples/overlay"]).documents)
     assert not violations(Cluster(docs))["artifacts"]
-    spec = _overlay_fairness(docs)
+    spec = _doc(docs, "WorkflowTemplate", template)["spec"]
     if mutation == "wrong-key":
         spec["artifactRepositoryRef"]["key"] = "minio"
     else:
