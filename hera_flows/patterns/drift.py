@@ -12,6 +12,9 @@ start a runaway of retrains or PRs.
 - WorkflowTemplate ``drift-remediation``: guard (map the event through the source's mapping, severity, per-key
   cooldown, open-PR ceilings across the delivery) -> for every key that proceeds, under a per-model mutex:
   context -> agent -> review (PR or issue) -> smoke (the changed pipeline config parses and validates) -> report.
+- With an artifact repository (``artifacts``) each key's context and published files travel as objects under
+  ``<key_prefix>/<workflow name>/context/<branch>/`` and ``agent/<branch>/`` (docs/artifacts.md); without one,
+  parameters, the context bounded to 96 KiB (hera_flows/steps/drift/context.py).
 - ``mode: retrain``: WorkflowTemplate ``drift-retrain`` = the same guard, then for every key the team's own
   training template through ``templateRef``.
 - CronWorkflow ``drift-monitor``: an Evidently DataDriftPreset report posting one event per drifted column.
