@@ -20,6 +20,7 @@ from hera_flows.local.runner import run_workflow
 from tests.drift.test_e2e import PARAMS
 from tests.support.drift_events import alertmanager_event
 from tests.support.fixtures_gitops import create_gitops_remote
+from tests.support.fixtures_s3 import artifacts_secret, artifacts_section
 from tests.support.mlflow_models import register_run_version, unique_model_name
 
 pytestmark = pytest.mark.slow
@@ -49,17 +50,14 @@ def test_every_key_of_a_group_hands_its_context_on_as_objects(tmp_path: Path, ml
         "forge": {"api_url": github_api.url, "token_secret": {"name": "forge", "key": "token"}},
         "mlflow": {"tracking_uri": mlflow_server.uri},
         "workflow": {"retry": {"limit": 1, "backoff_seconds": 1}},
-        "artifacts": {"repository": {"config_map": "hera-flows-artifacts", "key": "s3", "s3": {
-            "endpoint": s3_server.host, "bucket": s3_bucket, "insecure": True,
-            "access_key_secret": {"name": "s3-artifacts", "key": "accesskey"},
-            "secret_key_secret": {"name": "s3-artifacts", "key": "secretkey"}}}},
+        "artifacts": artifacts_section(s3_server, s3_bucket),
         "patterns": {"promotion": {"enabled": False},
                      "drift": {"enabled": True, "monitor": {"enabled": False}, "sources": ["alertmanager"]}},
     }
     generated = tmp_path / "out"
     write(render(parse_config(yaml.safe_dump(config))), generated)
     secrets = {"forge": {"token": github_api.token},
-               "s3-artifacts": {"accesskey": s3_server.access_key, "secretkey": s3_server.secret_key}}
+               **artifacts_secret(s3_server)}
 
     result = run_workflow("drift-remediation", generated=generated, event=_group(model), event_name="alertmanager",
                           secrets=secrets, workdir=tmp_path / "run", state_dir=tmp_path / "state", echo=False)

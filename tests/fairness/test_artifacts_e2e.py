@@ -18,6 +18,7 @@ from hera_flows.config import parse_config
 from hera_flows.generate import render, write
 from hera_flows.local.runner import run_workflow
 from tests.fairness.test_e2e import POLICY, _frame
+from tests.support.fixtures_s3 import artifacts_secret, artifacts_section
 from tests.support.mlflow_models import unique_model_name
 
 pytestmark = pytest.mark.slow
@@ -47,10 +48,7 @@ def world(tmp_path, mlflow_server, s3_server, s3_bucket, make_gitops_remote, git
         "forge": {"api_url": github_api.url, "token_secret": {"name": "forge", "key": "token"}},
         "mlflow": {"tracking_uri": mlflow_server.uri, "credentials_secret": "mlflow-credentials"},
         "workflow": {"retry": {"limit": 1, "backoff_seconds": 1}},
-        "artifacts": {"repository": {"config_map": "hera-flows-artifacts", "key": "s3", "s3": {
-            "endpoint": s3_server.host, "bucket": s3_bucket, "insecure": True,
-            "access_key_secret": {"name": "s3-artifacts", "key": "accesskey"},
-            "secret_key_secret": {"name": "s3-artifacts", "key": "secretkey"}}}},
+        "artifacts": artifacts_section(s3_server, s3_bucket),
         "patterns": {
             "promotion": {"enabled": False},
             "fairness_audit": {"enabled": True, "aliases": ["production"], "stages": [], "parallelism": 2,
@@ -61,7 +59,7 @@ def world(tmp_path, mlflow_server, s3_server, s3_bucket, make_gitops_remote, git
     generated = tmp_path / "out"
     write(render(parse_config(yaml.safe_dump(config))), generated)
     secrets = {"forge": {"token": github_api.token},
-               "s3-artifacts": {"accesskey": s3_server.access_key, "secretkey": s3_server.secret_key},
+               **artifacts_secret(s3_server),
                # what an audit pod needs to read s3:// datasets through MLflow on a real platform
                "mlflow-credentials": s3_server.env()}
     yield {"names": names, "remote": remote, "github": github_api, "generated": generated, "tmp": tmp_path,

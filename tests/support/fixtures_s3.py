@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from secrets import token_hex
+from typing import Any
 
 import pytest
 
@@ -29,3 +30,17 @@ def s3_bucket(s3_server: S3Server) -> str:
     name = f"hf-{token_hex(6)}"
     s3_server.client().create_bucket(Bucket=name)
     return name
+
+
+def artifacts_section(server: S3Server, bucket: str) -> dict[str, Any]:
+    """The configuration's ``artifacts`` section for ``bucket`` on the server (hera-flows generates the ConfigMap);
+    the run's secrets need :func:`artifacts_secret`."""
+    return {"repository": {"config_map": "hera-flows-artifacts", "key": "s3", "s3": {
+        "endpoint": server.host, "bucket": bucket, "insecure": True,
+        "access_key_secret": {"name": "s3-artifacts", "key": "accesskey"},
+        "secret_key_secret": {"name": "s3-artifacts", "key": "secretkey"}}}}
+
+
+def artifacts_secret(server: S3Server) -> dict[str, dict[str, str]]:
+    """The Secret the repository of :func:`artifacts_section` names, as the local runner's secrets take it."""
+    return {"s3-artifacts": {"accesskey": server.access_key, "secretkey": server.secret_key}}

@@ -21,6 +21,7 @@ from hera_flows.generate import render, write
 from hera_flows.local import eventsource as es
 from hera_flows.local.runner import RunResult, run_workflow
 from tests.support.fixtures_kube import TriageKubeAPI, pod_for_node
+from tests.support.fixtures_s3 import artifacts_secret, artifacts_section
 from tests.triage.test_e2e import OOM_NODE, PIPELINE
 
 pytestmark = pytest.mark.slow
@@ -33,10 +34,7 @@ def _config(remote_url: str, github_url: str, s3: Any, bucket: str) -> dict[str,
         "forge": {"api_url": github_url, "token_secret": {"name": "forge", "key": "token"}},
         "workflow": {"retry": {"limit": 1, "backoff_seconds": 1},
                      "ttl_seconds_after_success": 10**9, "ttl_seconds_after_failure": 10**9},
-        "artifacts": {"repository": {"config_map": "hera-flows-artifacts", "key": "s3", "s3": {
-            "endpoint": s3.host, "bucket": bucket, "insecure": True,
-            "access_key_secret": {"name": "s3-artifacts", "key": "accesskey"},
-            "secret_key_secret": {"name": "s3-artifacts", "key": "secretkey"}}}},
+        "artifacts": artifacts_section(s3, bucket),
         "patterns": {"promotion": {"enabled": False},
                      "failure_triage": {"enabled": True, "namespaces": ["ml-training"],
                                         "max_event_age_seconds": 10**9}},
@@ -75,7 +73,7 @@ def test_a_large_log_context_travels_as_objects_and_reaches_the_agent(
                                                                                          "exitCode": 1}}}),
                         logs={"main": log})
     secrets = {"forge": {"token": github_api.token},
-               "s3-artifacts": {"accesskey": s3_server.access_key, "secretkey": s3_server.secret_key}}
+               **artifacts_secret(s3_server)}
 
     result = _run(generated, workflow, secrets, tmp_path)
 
