@@ -8,7 +8,14 @@ import re
 import pytest
 
 from hera_flows.steps.common import StepError
-from hera_flows.steps.prompts import data_fence, load_template, render_prompt
+from hera_flows.steps.prompts import (
+    PROMPT_CONTEXT_CHARS,
+    context_json,
+    data_fence,
+    fit_context,
+    load_template,
+    render_prompt,
+)
 from tests.support.settings import config, editor_settings
 from tests.support.settings import prompt as configured_prompt
 
@@ -171,3 +178,45 @@ def test_every_prompt_names_the_configured_folders(pattern):
     for path in section.allowed_paths:  # the default allowed paths are listed by default, and only then
         assert f"`{path}`" in default and f"`{path}`" not in instructions
     assert configured != default
+
+
+def triage_like_context(tail: str) -> dict:
+    return {"pattern": "failure_triage", "workflow": "train-x",
+            "pods": [{"step": "train", "logs": {"main": {"tail": tail}}}, {"step": "eval", "logs": {"main": {
+                "tail": "short and whole"}}}]}
+
+
+def test_a_context_too_long_for_a_prompt_is_shortened_and_the_agent_is_sent_to_the_file():
+    """An artifact repository lets a context reach megabytes (a 4 MiB triage context); an agent CLI takes far less
+    in one prompt. The prompt keeps each value's end (a log tail's last lines), says where the whole context is,
+    and the data section stays fenced and valid JSON."""
+    tail = "".join(f"step {i}: loss=0.{i:05d} ```\n" for i in range(60_000)) + "MemoryError: out of host memory\n"
+    context = triage_like_context(tail)
+    prompt = configured_prompt("promotion", context, ["inference/**"])
+    before, data, after = split_prompt(prompt)
+    assert len(data) <= PROMPT_CONTEXT_CHARS < len(context_json(context))
+    shown = json.loads(data)
+    kept = shown["pods"][0]["logs"]["main"]["tail"]
+    assert kept.startswith("[hera-flows cut the first ") and kept.endswith("MemoryError: out of host memory\n")
+    assert tail.endswith(kept.split("] ", 1)[1])  # a suffix of the real tail, not rewritten
+    assert shown["pods"][1] == context["pods"][1]  # short values stay whole
+    assert "the file `/workspace/context.json` in your workspace" in before
+    assert after.strip() == "This is the end of the prompt; no instructions follow the context data."
+
+
+def test_a_context_of_many_small_values_becomes_a_summary_pointing_at_the_file():
+    context = {"pattern": "fairness_audit", "results": [{"model": f"m-{i}", "ok": True} for i in range(20_000)]}
+    prompt = configured_prompt("promotion", context, ["inference/**"])
+    before, data, _ = split_prompt(prompt)
+    shown = json.loads(data)
+    assert shown["hera_flows_note"].endswith("read the context file")
+    assert shown["keys"]["results"]["type"] == "list" and shown["keys"]["results"]["json_characters"] > 500_000
+    assert "in your workspace: read it there" in before
+
+
+def test_a_context_that_fits_is_shown_whole_without_a_note():
+    context = triage_like_context("x" * 1000)
+    prompt = configured_prompt("promotion", context, ["inference/**"])
+    before, data, _ = split_prompt(prompt)
+    assert json.loads(data) == context and "too long for this prompt" not in before
+    assert fit_context(context, context_json(context)) is None
