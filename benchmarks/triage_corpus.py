@@ -6,10 +6,11 @@ URL, trimmed but not rewritten, and labelled by root cause with a one-line reaso
 classifier sees in a cluster: its ``status`` lines as the workflow's evidence, its ``log`` as the failing
 container's log tail.
 
-The split is fixed by the case id (sha256, one case in three is **held out**): the rules are tuned on the
-**tune** part only; the held-out part is what the test suite's thresholds (tests/triage/test_corpus.py) and the
-documented numbers are about. Printed: size and sources, accuracy, per-class precision and recall and the
-confusion matrix, for each part and for the whole corpus.
+The split is fixed by the case id (sha256, one case in three is the **holdout** part). In rounds 1 and 2 the
+rules were tuned on the **tune** part only and the holdout part measured them; round 3 of the tuning used all the
+cases (TUNED_ON_HOLDOUT), so its holdout numbers are no longer a measurement on unseen cases: a third collection
+round, gathered blind to the round-3 rules, becomes the held-out part. Printed: size and sources, accuracy,
+per-class precision and recall and the confusion matrix, for each part and for the whole corpus.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ from typing import Any
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "triage" / "corpus"
 SPLITS = ("tune", "holdout")
+# The rules of this version were tuned on every case, the holdout part included (round 3): its numbers are said so.
+TUNED_ON_HOLDOUT = True
+_HOLDOUT_SAID = ("the rules of this version were also tuned on it (round 3 tuned on all cases; the next collection "
+                 "round is the held-out measurement)" if TUNED_ON_HOLDOUT else "the rules were never tuned on it")
 
 
 @dataclass(frozen=True)
@@ -149,7 +154,7 @@ def corpus_numbers(cases: list[Case]) -> list[str]:
     lines = [f"{len(cases)} real failure reports from {len(projects)} projects "
              f"({', '.join(f'{p} {n}' for p, n in projects.most_common(6))}, …), each citing its public issue or "
              f"discussion ([tests/triage/corpus/](../../tests/triage/corpus/)). One case in three, fixed by a hash "
-             f"of its id, is **held out**: the rules were never tuned on it.", "",
+             f"of its id, is the **held-out** part: {_HOLDOUT_SAID}.", "",
              "| part | cases | accuracy | in a wrong class (not `unknown`) |", "| --- | --- | --- | --- |"]
     for name, result in results.items():
         lines.append(f"| {name} | {len(result.cases)} | {result.accuracy * 100:.1f} % | "
@@ -212,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     projects = Counter(c.project for c in cases)
     print(f"triage corpus: {len(cases)} real failure reports from {len(projects)} projects "
           f"({', '.join(f'{p} {n}' for p, n in projects.most_common(8))}, ...); "
-          f"{sum(c.split == 'holdout' for c in cases)} held out (never tuned on), "
+          f"{sum(c.split == 'holdout' for c in cases)} in the holdout part ({_HOLDOUT_SAID}), "
           f"{sum(c.split == 'tune' for c in cases)} to tune the rules on")
     for name in args.split or ["holdout", "tune", "all"]:
         part = cases if name == "all" else [c for c in cases if c.split == name]

@@ -124,6 +124,16 @@ def test_missing_parquet_is_data_missing(tmp_path: Path) -> None:
         ("import socket\ns = socket.socket()\ns.bind(('127.0.0.1', 0))\nport = s.getsockname()[1]\ns.close()\n"
          "socket.create_connection(('127.0.0.1', port), timeout=5)\n", "network", "ConnectionRefusedError"),
         ("open('/data/train/labels.csv')\n", "data-missing", "FileNotFoundError"),
+        # the Kubernetes client refusing a call for RBAC: "(403)" on the exception line, "Reason: Forbidden" below
+        ("from kubernetes.client.exceptions import ApiException\nraise ApiException(status=403, reason='Forbidden')\n",
+         "permissions", "ApiException: (403)"),
+        # pyarrow: two input files whose column types differ, and data that does not fit the declared type
+        ("import io\nimport pyarrow as pa, pyarrow.parquet as pq\nfiles = []\n"
+         "for table in (pa.table({'x': [1.0]}), pa.table({'x': [1]})):\n"
+         "    buffer = io.BytesIO()\n    pq.write_table(table, buffer)\n"
+         "    files.append(pq.read_metadata(io.BytesIO(buffer.getvalue())))\n"
+         "files[0].append_row_groups(files[1])\n", "schema-drift", "requires equal schemas"),
+        ("import pyarrow as pa\npa.array([[1, 2]]).cast(pa.string())\n", "schema-drift", "Unsupported cast from"),
     ],
 )
 def test_real_tracebacks(tmp_path: Path, source: str, category: str, exception: str) -> None:
@@ -573,3 +583,126 @@ def test_a_status_line_that_quotes_the_process_error_is_read_as_a_log_line() -> 
 )
 def test_log_families(log: str, category: str) -> None:
     assert classify(context_with_log(log + "\n")).category == category
+
+
+# --- round 3: families as the other tools print them ------------------------------------------------------------
+# Each family was generalised from a corpus case; these are the OTHER spellings of the same root cause (cited in the
+# rule's comment in classify.py), and the look-alikes that must not be pulled in.
+
+
+@pytest.mark.parametrize(
+    ("lines", "category"),
+    [
+        # runc refusing to start a container whose limit is too small for its init (a CreateContainerError)
+        (["Error: container create failed: runc create failed: unable to start container process: container init "
+          "was OOM-killed (memory limit too low?)", "train-0   0/1   CreateContainerError   0   2m"], "oom"),
+        # the MPI operator's job condition counts its evicted workers
+        (["reason: MPIJobEvicted", "message: 2/4 workers are evicted"], "eviction"),
+        # spot interruption handlers: Karpenter (older message kind), the AWS Node Termination Handler
+        (['{"message":"initiating delete from interruption message","messageKind":"SpotInterruptionKind"}'],
+         "preemption"),
+        (['Node successfully cordoned and drained reason="Spot ITN received. Instance will be interrupted at '
+          '2025-05-16T08:31:24Z"'], "preemption"),
+        (["slurmstepd: error: *** JOB 81 ON gpu-07 CANCELLED AT 2024-03-01T10:00:00 DUE TO JOB REQUEUE ***"],
+         "preemption"),
+        # a Slurm job or step cancelled with no reason given is a hint only: a stated reason decides
+        (["slurmstepd: error: *** JOB 81 ON gpu-07 CANCELLED AT 2024-03-01T10:00:00 ***"], "preemption"),
+        (["slurmstepd: error: *** JOB 81 ON gpu-07 CANCELLED AT 2024-03-01T10:00:00 DUE TO TIME LIMIT ***"],
+         "timeout"),
+        (["slurmstepd: error: *** JOB 81 ON gpu-07 CANCELLED AT 2024-03-01T10:00:00 DUE TO NODE FAILURE, SEE "
+          "SLURMCTLD LOG FOR DETAILS ***"], "infrastructure"),
+        # the runtime timing out or lacking what the node was configured for is the node's, not the network's
+        (["Warning  FailedCreatePodSandBox  kubelet  Failed to create pod sandbox: rpc error: code = DeadlineExceeded "
+          "desc = context deadline exceeded"], "infrastructure"),
+        (['failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create '
+          'failed: unable to start container process: exec: "nvidia-container-runtime-hook": executable file not '
+          "found in $PATH: unknown"], "infrastructure"),
+        (['Failed to create pod sandbox: rpc error: code = Unknown desc = failed to get sandbox runtime: no runtime '
+          'for "nvidia" is configured'], "infrastructure"),
+        # ...but a command the image lacks stays the image's
+        (['Error: failed to create containerd task: failed to create shim task: OCI runtime create failed: runc '
+          'create failed: unable to start container process: exec: "python3": executable file not found in $PATH: '
+          "unknown"], "dependency"),
+        # HAMi's vGPU scheduler extender, with its reason codes
+        (["Warning  FilteringFailed  16s  hami-scheduler  2 nodes CardInsufficientMemory(node-a,node-b)"],
+         "gpu-unschedulable"),
+        (["Warning  FilteringFailed  11s  hami-scheduler  no available node, 3 nodes do not meet"],
+         "gpu-unschedulable"),
+        # Knative resolving a private predictor image (KServe) against a registry that refuses it; a token service
+        (['Revision "m-predictor-00001" failed with message: Unable to fetch image "gcr.io/p/m:1": failed to resolve '
+          "image to digest: HEAD https://gcr.io/v2/p/m/manifests/1: unsupported status code 401."], "image-pull"),
+        (["GET https://ghcr.io/token?scope=repository:acme/trainer:pull&service=ghcr.io: DENIED: requested access "
+          "to the resource is denied"], "image-pull"),
+        (["slurmstepd: error: pyxis: failed to import docker image"], "image-pull"),
+        # ...but the same resolution failing to reach the registry is the network
+        (['Unable to fetch image "kserve/sklearnserver:v0.11.2": failed to resolve image to digest: Get '
+          '"https://index.docker.io/v2/": dial tcp 3.219.239.5:443: i/o timeout'], "network"),
+    ],
+)
+def test_round3_status_families(lines: list[str], category: str) -> None:
+    assert classify({"evidence": lines, "pods": []}).category == category
+
+
+@pytest.mark.parametrize(
+    ("log", "category"),
+    [
+        # Ray: the memory monitor's summary (host memory), a node that died under actors or tasks
+        ("(raylet) node_manager.cc:3049: 10 Workers (tasks / actors) killed due to memory pressure (OOM), 0 Workers "
+         "crashed due to other reasons at node (ID: e5d9, IP: 10.0.62.231)", "oom"),
+        ("ray.exceptions.RayTaskError: Task failed due to the node dying.\n\nThe node (IP: 10.0.1.2, node ID: ab12) "
+         "where this task was running crashed unexpectedly.", "infrastructure"),
+        # ...unless Ray says the node was preempted (ActorDiedError.preempted; the line below the exception's)
+        ("Traceback (most recent call last):\n  File \"train.py\", line 9, in <module>\n    ray.get(ref)\n"
+         "ray.exceptions.ActorDiedError: The actor died because its node has died. Node Id: 9337f5\n"
+         "\tthe actor's node was preempted: spot termination", "preemption"),
+        # a preempted TPU as TensorFlow and the TPU runtime say it
+        ("INFO:tensorflow:ShutdownHook: lame workers found: HeartbeatManager(/job:worker/replica:0/task:3)",
+         "preemption"),
+        ("ERROR: the TPU was preempted, restarting from the last checkpoint", "preemption"),
+        # credentials refused, beyond the exception types
+        ("tensorflow.python.framework.errors_impl.UnauthenticatedError: Could not authenticate with GCS",
+         "permissions"),
+        ("io.fabric8.kubernetes.client.KubernetesClientException: Failure executing: GET at: "
+         "https://kubernetes.default.svc/api/v1/namespaces/ml/pods. Message: Forbidden!Configured service account "
+         "doesn't have access. Service account may have been revoked.", "permissions"),
+        ('psycopg2.OperationalError: connection to server at "db" (10.0.0.5), port 5432 failed: FATAL:  password '
+         'authentication failed for user "trainer"', "permissions"),
+        ("requests.exceptions.HTTPError: HTTP status code 403 returned by https://mlflow.internal/api/2.0/mlflow/runs",
+         "permissions"),
+        # an input that is missing, in loaders' own words (not a missing column, not a missing executable)
+        ("ValueError: File /data/sft/train.jsonl not found.", "data-missing"),
+        ("java.io.FileNotFoundException: No files matched spec: gs://acme-features/2026-11-21/*.avro",
+         "data-missing"),
+        ("ValueError: Dataset column 'label' not found in ['text', 'score']", "schema-drift"),
+        # a schema that changed: Hugging Face datasets, pyarrow
+        ("datasets.exceptions.DatasetGenerationCastError: An error occurred while generating the dataset\n\n"
+         "All the data files must have the same columns, but at some point there are 1 new columns ({'hint'})",
+         "schema-drift"),
+        ("ValueError: Column to remove ['label'] not in the dataset. Current columns in the dataset: ['text']",
+         "schema-drift"),
+        # packages that do not fit each other; an import wrapper that names its cause on the next line
+        ("TypeError: Descriptors cannot be created directly.\nIf this call came from a _pb2.py file, your generated "
+         "code is out of date and must be regenerated with protoc >= 3.19.0.", "dependency"),
+        ("pkg_resources.ContextualVersionConflict: (numpy 2.0.1, Requirement.parse('numpy<2'), {'tensorflow'})",
+         "dependency"),
+        ("RuntimeError: Error building extension 'fused_adam'", "dependency"),
+        ("RuntimeError: Failed to import transformers.trainer because of the following error (look up to see its "
+         "traceback):\nNo module named 'deepspeed'", "dependency"),
+        ("RuntimeError: Failed to import transformers.trainer because of the following error (look up to see its "
+         "traceback):", "unknown"),
+        # a tensor shape mismatch printed without its exception line (TensorFlow graph errors, PyTorch)
+        ("Node: 'model/dense/MatMul'\nMatrix size-incompatible: In[0]: [32,784], In[1]: [128,10]\n"
+         "\t [[{{node model/dense/MatMul}}]] [Op:__inference_train_function_912]", "code-bug"),
+        ("size mismatch for fc.weight: copying a param with shape torch.Size([10, 512]) from checkpoint, the shape "
+         "in current model is torch.Size([2, 512]).", "code-bug"),
+    ],
+)
+def test_round3_log_families(log: str, category: str) -> None:
+    assert classify(context_with_log(log + "\n")).category == category
+
+
+def test_a_tqdm_bar_with_no_total_glued_onto_the_next_output_is_cut_off() -> None:
+    log = "Generating train split: 173687 examples [00:04, 39483.40 examples/s]ValueError: broken record 12\n"
+    result = classify(context_with_log(log))
+    assert result.category == "code-bug"
+    assert result.evidence == ["train/main: ValueError: broken record 12"]

@@ -58,15 +58,22 @@ wins. The reasoning behind the order:
   ranks losing each other, not an unreachable service; ``network`` before ``image-pull``: a pull that timed
   out is a reachability problem, not a bad reference; a 404 is a missing object, not an unreachable host;
 - ``image-pull`` before ``permissions``: a registry that refuses a pull ("denied", "401 Unauthorized" on a
-  manifest) is a bad reference or missing pull credentials, which the image-pull fix names;
+  manifest or from its token service, also when Knative resolves a tag to a digest) is a bad reference or missing
+  pull credentials, which the image-pull fix names;
 - the generic ones last: ``timeout`` and ``infrastructure`` (a runtime call's gRPC ``DeadlineExceeded`` is the
-  runtime's, not the step deadline; a GPU hook that cannot load the driver is the node's, not the image's — but
-  an ``executable file not found in $PATH`` is the image's, ``dependency``), then the input and code classes
+  runtime's, not the step deadline, and a sandbox or container the runtime failed to create in time is the node's,
+  not the network's; a GPU hook that cannot load the driver is the node's, not the image's — but an ``executable
+  file not found in $PATH`` is the image's, ``dependency``, unless the missing executable is the node's container
+  runtime), then the input and code classes
   (``data-missing`` before ``schema-drift``: a missing file is not a changed one), ``code-bug`` ("any other
   exception") at the very end. An exception that only reports that another process or task died or was
   cancelled (torchrun's ``ChildFailedError``, ``CalledProcessError``, Ray's ``RayActorError``, papermill's
   ``PapermillExecutionError``, asyncio's ``CancelledError``, a DataLoader worker that "exited unexpectedly",
-  ...) is not a code bug by itself: the cause is looked for in the other exceptions and the log.
+  transformers' "Failed to import ... because of the following error", ...) is not a code bug by itself: the
+  cause is looked for in the other exceptions and the log. A tensor shape mismatch printed without its exception
+  line (TensorFlow's graph errors) is a code bug read from the log;
+- a Slurm job cancelled with no reason given is only a hint (``preemption``: scancel or a requeue, a rerun either
+  way); a reason it states (time limit, preemption, requeue, node failure) decides.
 
 Nothing matching is ``unknown``: never a guessed class. A process that died with no word of why (Ray's "the actor
 died unexpectedly", "a worker died or was killed by an unexpected system error") stays ``unknown``.
@@ -121,11 +128,19 @@ _SHM = (r"^(?!.*(object store|plasma))(?:.*(insufficient shared memory|/dev/shm|
 # an accelerator the scheduler counts as an extended resource: nvidia.com/gpu, nvidia.com/mig-1g.5gb, amd.com/gpu,
 # google.com/tpu, aws.amazon.com/neuron, habana.ai/gaudi, tencent.com/vcuda-core, ...
 _ACCELERATOR = r"[\w.-]+/[\w.-]*(?i:gpu|cuda|mig-|tpu|neuron|gaudi)"
+# a GPU-sharing scheduler extender that found no device to fit: HAMi's FilteringFailed event ("no available node,
+# all node scores do not meet", "<n> nodes CardInsufficientMemory(node-a,...)") and its reason codes
+# (Project-HAMi/HAMi pkg/device/common/common.go, pkg/scheduler/scheduler.go)
+_VGPU_SCHEDULER = (r"no available node, (all node scores|\d+ nodes) do not meet|"
+                   r"\b(CardInsufficient(Memory|Core)|CardTimeSlicingExhausted|CardComputeUnitsExhausted|"
+                   r"NodeInsufficientDevice|AllocatedCardsInsufficientRequest|CardTypeMismatch|CardUuidMismatch|"
+                   r"CardMigTopologyInfeasible|NumaNotFit|ExclusiveDeviceAllocateConflict)\b|"
+                   r"request devices nums cannot exceed the total number of devices")
 _GPU = (r"(?i:insufficient (nvidia|amd)\b)|(?i:insufficient )" + _ACCELERATOR +
         r"|(?i:insufficient (unused )?quota for )" + _ACCELERATOR + r"|(exceeded|failed) quota.*\b" + _ACCELERATOR +
         r"|Quota '\w*GPUS\w*' exceeded|(ResourceLimitExceeded|InsufficientInstanceCapacity|"
         r"ZONE_RESOURCE_POOL_EXHAUSTED|does not have enough resources available).*"
-        r"(\b(ml\.)?(p[2-5]|g[3-6])\w*\.\d*x?large\b|(?i:nvidia|gpu|tpu))")
+        r"(\b(ml\.)?(p[2-5]|g[3-6])\w*\.\d*x?large\b|(?i:nvidia|gpu|tpu))|" + _VGPU_SCHEDULER)
 # the host's memory, not a GPU's: TensorFlow names the device or allocator
 _CPU_DEVICE = r"device:CPU|allocator cpu|\(cpu\)|mklcpu"
 # exceptions that only report that another process or task died, was cancelled or exited: the cause is elsewhere
@@ -134,6 +149,9 @@ _WRAPPERS = (r"ChildFailedError|CalledProcessError|RayActorError|ActorDiedError|
              r"RaySystemError|KilledWorker|PapermillExecutionError|DatasetGenerationError|BrokenProcessPool|"
              r"CancelledError|KeyboardInterrupt|ProcessRaisedException|ProcessExitedException|ExecutionException|"
              r"TrainingFailedError|SystemExit")
+# an exception whose message says its cause is printed below it (transformers' lazy import: "Failed to import
+# transformers.models.x because of the following error (look up to see its traceback):" + the import's own error)
+_CAUSE_BELOW = r"because of the following error"
 SHARED_MEMORY = "the job's processes ran out of shared memory (/dev/shm: 64Mi in a pod unless a volume is mounted)"
 GPU_MEMORY = "the GPU ran out of memory (batch size, sequence length, activations)"
 HOST_MEMORY = "the process was killed for memory (the kernel OOM killer, Ray's or Dask's memory monitor)"
@@ -150,7 +168,10 @@ DEADLINE = "a step, workflow or batch job ran past its deadline (activeDeadlineS
 NO_NODE = "no node can take the pod (CPU, memory, node selector or affinity, taints, volumes, quota)"
 NODE_FAILED = "the node or the container runtime failed the pod (node loss, runtime error, GPU fault, admission)"
 # how a registry refuses a reference: kubelet's reasons, the Docker registry API's manifest paths and error codes,
-# docker, buildkit
+# docker, buildkit; Knative's tag-to-digest resolution ("Unable to fetch image %q: failed to resolve image to digest:
+# ...", knative/serving pkg/reconciler/revision) with the registry's refusal in it; a registry's token service
+# (Docker token auth "?scope=repository:...", nvcr.io's /proxy_auth that enroot queries, GitLab's /jwt/auth, Harbor's
+# /service/token) answering 401/403 or DENIED; the OCI distribution spec's error codes; Slurm's pyxis/enroot import
 _REGISTRY = (r"\b(ImagePullBackOff|ErrImagePull|InvalidImageName|ErrImageNeverPull)\b|(?i:failed to pull image)|"
              r"Back-off pulling image|(?i:image pull failed)|manifest unknown|manifest for \S+ not found|"
              r"pull access denied|repository does not exist|repository \S+ not found|no pull access|"
@@ -159,7 +180,12 @@ _REGISTRY = (r"\b(ImagePullBackOff|ErrImagePull|InvalidImageName|ErrImageNeverPu
              r"toomanyrequests|pull rate limit|no matching manifest for|invalid reference format|"
              r"couldn't parse image reference|"
              r"(/v2/\S+/manifests/\S+|\[manifests [^\]]+\]|reading manifest \S+ in \S+|load metadata for \S+)"
-             r".{0,200}(?i:\b(denied|unauthori[sz]ed|forbidden|not found|unknown|401|403|404)\b)")
+             r".{0,200}(?i:\b(denied|unauthori[sz]ed|forbidden|not found|unknown|401|403|404)\b)|"
+             r"(?i:(Unable to fetch image|failed to resolve image to digest)\b.{0,300}"
+             r"\b(denied|unauthori[sz]ed|forbidden|not found|401|403|404)\b)|"
+             r"(scope=repository|/proxy_auth\b|/jwt/auth\b|/service/token\b).{0,200}"
+             r"(?i:\b(denied|unauthori[sz]ed|forbidden|401|403)\b)|"
+             r"\b(MANIFEST_UNKNOWN|NAME_UNKNOWN|NAME_INVALID|TAG_INVALID)\b|pyxis: failed to import docker image")
 # how a scheduler says no node fits: Kubernetes (resources, affinity, taints, volumes, quota, LimitRange, kubelet
 # admission), Volcano and Kueue (gang, quota), Slurm
 _SCHEDULER = (r"(?i:insufficient (cpu|memory|ephemeral-storage|pods|hugepages))|"
@@ -175,29 +201,87 @@ _SCHEDULER = (r"(?i:insufficient (cpu|memory|ephemeral-storage|pods|hugepages))|
 # cloud capacity and resource quotas that keep a job from starting (SageMaker, EC2, GCE)
 _CAPACITY = (r"ResourceLimitExceeded|InsufficientInstanceCapacity|ZONE_RESOURCE_POOL_EXHAUSTED|"
              r"does not have enough resources available to fulfill the request|Quota '\w+' exceeded\. Limit")
-# how a missing input is worded when no error code says it: "File x does not exist", "Unable to find 'x'"
-_MISSING = (r"(?i:\b(file|path|directory|folder|bucket|object|blob|table|dataset)\b[^.\n]{0,120}"
+# how a missing input is worded when no error code says it: "File x does not exist", "Unable to find 'x'", "File x
+# not found." (LLaMA-Factory, many loaders; not the runtime's "executable file not found", not a column), Beam's
+# "No files matched spec" and GcsUtil's "Unable to match files in bucket %s, prefix %s." (apache/beam
+# sdks/java/extensions/google-cloud-platform-core .../GcsUtil.java), datasets' "No (supported) data files found"
+_MISSING = (r"(?i:\b(file|path|directory|folder|bucket|object|blob|table|dataset)\b.{0,120}"
             r"\b(does not|doesn't) exist|"
-            r"(could not|couldn't|unable to) find (the |a |any )?(file|path|directory|dataset|data files?)\b|"
-            r"unable to find '[^']+'|no file named .{0,200} found)")
+            r"(could not|couldn't|unable to|cannot|can't) find (the |a |any )?"
+            r"(file|path|directory|dataset|data files?)\b|"
+            r"unable to find '[^']+'|no file named .{0,200} found|"
+            r"^(?!.*(executable file not found|command not found|\bcolumns?\b)).*"
+            r"\b(file|path|directory|folder|data ?set|data file)s?\b.{0,160}\b(was |were )?not found\b|"
+            r"No files matched spec|Unable to match files in bucket|"
+            r"no (supported )?data files (or dataset script )?found)")
+# a command the image lacks (the step's own, not a container runtime the node lacks: 'exec:
+# "nvidia-container-runtime": executable file not found' is the node's)
+_IMAGE_LACKS = (r"(?!.*\b(nvidia-container-runtime(-hook)?|runc|crun|runsc|kata-runtime|youki)\\?\"?: "
+                r"executable file not found).*executable file not found")
 # what a GPU or the node under it says when the hardware or its driver fails (not the job's fault)
 _GPU_FAULT = (r"uncorrectable ECC error|\bECC error|GPU is lost|fallen off the bus|\bXid\b|"
               r"Failed to initialize NVML|could not select device driver|nvidia-container-cli: \w+ error")
 
-# the kubelet's node-pressure eviction
+# the kubelet's node-pressure eviction, and a training operator's job condition that reports its pods' (the MPI
+# operator's reason "MPIJobEvicted", message "%d/%d workers are evicted": kubeflow/mpi-operator
+# pkg/controller/mpi_job_controller.go@cbe4f8aab9445f80bdae60868a040f59a3863c81, counted from pod reason Evicted)
 _KUBELET_EVICTED = (r"\bEvicted\b|was low on resource|exceeds its request of|ephemeral local storage usage exceeds|"
                     r"exceeded its local ephemeral storage limit|Usage of EmptyDir volume .* exceeds the limit|"
-                    r"The node had condition: \[(Memory|Disk|PID)Pressure\]")
-# a node reclaimed (spot, preemptible, graceful node shutdown) or a workload preempted (scheduler, Kueue, Slurm)
+                    r"The node had condition: \[(Memory|Disk|PID)Pressure\]|\b[A-Z]\w*JobEvicted\b|"
+                    r"\b\d+/\d+ (workers|replicas|pods) (are|were) evicted\b")
+# a node reclaimed (spot, preemptible, graceful node shutdown) or a workload preempted (scheduler, Kueue, Slurm):
+# also the spot interruption handlers' own words — Karpenter's interruption controller ("initiating delete from
+# interruption message", messageKind spot_interrupted / SpotInterruptionKind, aws/karpenter-provider-aws
+# pkg/controllers/interruption), the AWS Node Termination Handler ("Spot ITN received. Instance will be interrupted
+# at ...", aws/aws-node-termination-handler pkg/monitor/spotitn) — and Slurm's requeue of a preempted job
+# ("*** JOB %u ON %s CANCELLED AT %s DUE TO JOB REQUEUE ***", SchedMD/slurm src/slurmd/slurmstepd/req.c)
 _PREEMPTED = (r"\b(Preempted|Preempting|NodeShutdown|PreemptionByScheduler)\b|Node is shutting|"
               r"(?i:(reason|status):?\s+Shutdown\b)|^\S+\s+\d+/\d+\s+Shutdown\s|instances\.preempted|"
-              r"(?i:node shutdown|spot instance|spot (instance )?interrupt|\bpre-?empted\b|\bPreemptionError\b|"
-              r"termination is imminent|host EC2 (\(instance [\w-]+\) )?terminated|"
-              r"spot (vm|node|instance)s?\b.{0,40}evict|preemptible\b.*\b(reclaimed|terminated)|DUE TO PREEMPTION)")
+              r"(?i:node shutdown|spot instance|spot[ _-]?(instance[ _-]?)?interrupt|\bpre-?empted\b|"
+              r"\bPreemptionError\b|termination is imminent|host EC2 (\(instance [\w-]+\) )?terminated|"
+              r"spot (vm|node|instance)s?\b.{0,40}evict|preemptible\b.*\b(reclaimed|terminated)|DUE TO PREEMPTION|"
+              r"DUE TO JOB REQUEUE|delete from interruption message|TerminatingOnInterruption|Spot ITN\b)")
+# a node that died under a Ray job ("The actor is dead because its node has died. Node Id: ...",
+# ray-project/ray src/ray/gcs/gcs_server/gcs_actor_manager.cc; "Task failed due to the node dying." /
+# "Task failed due to the node (where this task was running)  was dead or unavailable",
+# src/ray/core_worker/task_manager.cc) or a Slurm job ("DUE TO NODE FAILURE"); a preempted node says so and is
+# preemption, which is tried first
+_NODE_DIED = (r"because its node has died|Task failed due to the node (dying|\(where this task was running\))|"
+              r"has been marked dead|missed too many heartbeats|DUE TO NODE FAILURE")
+# how a credential that is missing or refused reads beyond an exception type: the Kubernetes client's
+# "ApiException: (403)" (its "Reason: Forbidden" follows on the next line), an HTTP status code 401/403 in a message
+# (TensorFlow's GCS filesystem: "HTTP response code 401"), fabric8's "Forbidden!Configured service account doesn't
+# have access", database and git logins, AWS keys, google-auth's and azure-identity's credential chains
+_REFUSED = (r"ApiException: \((401|403)\)|(?i:\b(status|response|error|http)[ _-]?code:? ?=? ?(401|403)\b)|"
+            r"Forbidden!|doesn't have access|(?i:password authentication failed|\bauthentication failed\b)|"
+            r"Access Key Id you provided does not exist|Could not automatically determine credentials|"
+            r"failed to retrieve a token|api_key not configured|You must be logged in to the server")
+# an input whose schema changed, in the words of pyarrow ("AppendRowGroups requires equal schemas.", "Unsupported
+# cast from <type> to <type>"), Hugging Face datasets (DatasetGenerationCastError: "All the data files must have the
+# same columns, but at some point there are 3 new columns", huggingface/datasets src/datasets/exceptions.py;
+# CastError "Couldn't cast"; rename/remove/select_columns: "... not in the dataset. Current columns in the dataset:
+# [...]", src/datasets/arrow_dataset.py). Not Spark's [UNRESOLVED_COLUMN.WITH_SUGGESTION]: a column the code names
+# that no input has is as often a typo ("Did you mean ...?"), a code bug
+_SCHEMA_WORDS = (r"requires equal schemas|Unsupported cast from .{1,300}? to \w|must have the same columns|"
+                 r"\bDatasetGenerationCastError\b|\bCastError\b|Couldn't cast\b|"
+                 r"not in the dataset\. Current columns in the dataset|"
+                 r"(?i:\bschemas? (differ|do not match|are (not equal|different|incompatible|inconsistent))\b)")
+# an image whose packages do not fit each other, beyond a missing module: protobuf's generated code against a newer
+# runtime ("Descriptors cannot be created directly"), pkg_resources' and importlib.metadata's requirement checks,
+# torch built without the numpy it needs, a C++/CUDA extension that cannot be built at run time (torch
+# cpp_extension's "Error building extension", DeepSpeed's "CUDA_HOME does not exist, unable to compile CUDA op(s)")
+_MISMATCH_WORDS = (r"Descriptors cannot be created directly|\b(DistributionNotFound|\w*VersionConflict)\b|"
+                   r"No package metadata was found for|Numpy is not available|Error building extension|"
+                   r"CUDA_HOME does not exist")
+# a tensor shape mismatch printed without its exception line (TensorFlow's graph errors print the op's message on
+# a line of its own under "Node: '...'"): the model and its inputs or checkpoint disagree, a code or config bug
+_SHAPES = (r"must have the same (first )?(dimension|shape|rank)|Incompatible shapes: \[|shapes cannot be multiplied|"
+           r"must match the size of tensor|size mismatch for \S+: copying a param|Matrix size-incompatible|"
+           r"Dimensions must be equal, but are \d+ and \d+")
 # the words of Kubernetes' verdicts that an orchestrator's exception may quote (Airflow's KubernetesPodOperator,
 # the Kubernetes client, a pipeline SDK): they decide before "any other exception"
 _QUOTED_DEADLINE = r"exceeded its deadline|longer than (the )?specified deadline|activeDeadlineSeconds"
-_QUOTED_OOM = r"\bOOMKill(ed|ing)\b|(?i:\bOOM ?killed\b)"
+_QUOTED_OOM = r"\bOOMKill(ed|ing)\b|(?i:\bOOM[ -]?killed\b)"
 
 RULES: tuple[Rule, ...] = (
     # what Kubernetes and Argo said
@@ -208,8 +292,9 @@ RULES: tuple[Rule, ...] = (
          r"(nvidia\.com|amd\.com)/gpu.*(Unschedulable|didn't match|untolerated)|(?i:taints? \{[\w./-]*gpu)))",
          "no node can offer the requested GPUs"),
     Rule("unschedulable", "status", _SCHEDULER + "|" + _CAPACITY, NO_NODE),
+    # runc: "container init was OOM-killed (memory limit too low?)" (a limit too small to start the process)
     Rule("oom", "status",
-         r"\bOOMKill(ed|ing)\b|(?i:\bOOM ?killed\b)|Memory cgroup out of memory|"
+         _QUOTED_OOM + r"|Memory cgroup out of memory|"
          r"(?i:out of memory: kill(ed)? process|oom[- ]kill event|exceeded (job )?memory limit|"
          r"killed due to memory usage|killed by YARN for exceeding memory|out-of-memory handler|"
          r"ran out of memory and exited)",
@@ -227,14 +312,21 @@ RULES: tuple[Rule, ...] = (
          r"job attempt duration exceeded timeout|\btime ?limit (was )?(exceeded|reached)|exceeded timeout of|"
          r"walltime \d+ exceeded limit|walltime exceeded)|TERM_RUNLIMIT",
          DEADLINE),
+    # the kubelet and the runtime failing or timing out to create a sandbox or container ("Failed to create pod
+    # sandbox: ... context deadline exceeded", "failed to start sandbox container", dockershim's "Create Container
+    # Failed"), a runtime the node is configured for but lacks (containerd's 'no runtime for "nvidia" is
+    # configured', docker's "unknown or invalid runtime name", a missing nvidia-container-runtime binary), a node
+    # that failed under a Slurm job ("CANCELLED AT ... DUE TO NODE FAILURE", SchedMD/slurm slurmstepd/req.c)
     Rule("infrastructure", "status",
          r"\b(NodeLost|NodeNotReady|NotReady|ContainerCannotRun|CreateContainerError|RunContainerError|"
          r"UnexpectedAdmissionError|ContainerStatusUnknown)\b|node .*not ready|"
-         r"^(?!.*executable file not found)(.*failed to (create|start) (containerd )?(task|container|shim)|"
-         r".*OCI runtime (create|exec))|FailedCreatePodSandBox|Failed to create pod sandbox|"
-         r"\b(RunPodSandbox|CreatePodSandbox|CreateContainer|StartContainer)\b.*failed|"
+         r"^(?!" + _IMAGE_LACKS + r")(.*failed to (create|start) (containerd )?(task|container|shim)|"
+         r".*OCI runtime (create|exec)|.*(?i:failed to (create|start) (the )?(pod )?(sandbox|container)\b|"
+         r"create container failed))|FailedCreatePodSandBox|Failed to create pod sandbox|"
+         r"\b(RunPodSandbox|CreatePodSandbox|CreateContainer|StartContainer)\b.*(?i:failed)|"
          r"failed to reserve (container|sandbox) name|PLEG is not healthy|Pod Allocate failed|"
-         r"(containerd|dockershim|crio)\.sock|Kubelet stopped posting node status|" + _GPU_FAULT,
+         r"(containerd|dockershim|crio)\.sock|Kubelet stopped posting node status|DUE TO NODE FAILURE|"
+         r"no runtime for \"?\S+\"? is configured|unknown or invalid runtime name|" + _GPU_FAULT,
          NODE_FAILED),
     Rule("permissions", "status",
          r"Error from server \(Forbidden\)|is forbidden: User|AccessDenied|does not have .{0,120}permission|"
@@ -295,11 +387,11 @@ RULES: tuple[Rule, ...] = (
          _EXC + r"(AirflowTaskTimeout|AirflowSensorTimeout|SoftTimeLimitExceeded|TimeLimitExceeded|"
          r"CellTimeoutError)(:|$)|" + _QUOTED_DEADLINE,
          "a task ran past the timeout or deadline its orchestrator set (Airflow, Celery, a notebook cell, Kubernetes)"),
-    Rule("infrastructure", "exception", _GPU_FAULT + r"|has been marked dead|missed too many heartbeats",
+    Rule("infrastructure", "exception", _GPU_FAULT + "|" + _NODE_DIED,
          "the GPU or the node under the process failed (ECC or Xid error, lost GPU, dead node)"),
     Rule("permissions", "exception",
-         _EXC + r"(PermissionError|AccessDenied\w*|Forbidden\w*|Unauthorized\w*|GatedRepoError|"
-         r"NoCredentialsError|ClientAuthenticationError|PermissionDenied|Unauthenticated|RefreshError)(:|$)|"
+         _EXC + r"(PermissionError|\w*(AccessDenied|Forbidden|Unauthorized|PermissionDenied|Unauthenticated|"
+         r"AccessControl)\w*|GatedRepoError|NoCredentialsError|ClientAuthenticationError|RefreshError)(:|$)|"
          r"AccessDenied|\b(401|403)\b.*(?i:forbidden|unauthori[sz]ed|denied|access)|\b(401|403) Client Error|"
          r"(?i:access denied|permission denied|does not have [\w.]+ access|gated repo|not authori[sz]ed to)|"
          r"\b(DefaultCredentialsError|AuthorizationPermissionMismatch|AuthorizationFailure|InvalidAccessKeyId|"
@@ -307,7 +399,7 @@ RULES: tuple[Rule, ...] = (
          r"AuthenticationFailed|InvalidAuthenticationInfo)\b|PERMISSION_DENIED|UNAUTHENTICATED|"
          r"Unable to locate credentials|Read-only file system|requested access to the resource is denied|"
          r"(?i:permission .{0,80} denied|insufficient authentication scopes|invalid (user )?token|"
-         r"does not have authorization|invalid credentials)",
+         r"does not have authorization|invalid credentials)|" + _REFUSED,
          NO_ACCESS),
     Rule("dependency", "exception",
          _EXC + r"(ModuleNotFoundError|ImportError)(:|$)|No module named|undefined symbol|"
@@ -319,7 +411,7 @@ RULES: tuple[Rule, ...] = (
          r"is not compatible with the current PyTorch installation|compiled with different CUDA|"
          r"mismatches the version that was used to compile|compiled using NumPy \S+ cannot be run|"
          r"binary incompatibility|Could not load dynamic library|DLL load failed|CUDA_HOME environment variable|"
-         r"^([\w.]+\.)?AttributeError: module '[\w.]+' has no attribute",
+         r"^([\w.]+\.)?AttributeError: module '[\w.]+' has no attribute|" + _MISMATCH_WORDS,
          NOT_IN_IMAGE),
     Rule("data-missing", "exception",
          _EXC + r"(FileNotFoundError|NoSuchKey|NoSuchBucket|EmptyDataError|PathNotFoundError|NotFound|"
@@ -348,19 +440,25 @@ RULES: tuple[Rule, ...] = (
          r"Missing data for input|is not in features dictionary|not found in axis|Usecols do not match columns|"
          r"Failed to merge (fields|incompatible data types)|CANNOT_MERGE_INCOMPATIBLE|"
          r"^KeyError: ['\"].*['\"] \(raised by pandas\)$|" +
-         _EXC + r"(SchemaErrors?|CastError|ColumnNotFoundError|SchemaFieldNotFoundError)(:|$)",
+         _EXC + r"(SchemaErrors?|CastError|ColumnNotFoundError|SchemaFieldNotFoundError)(:|$)|" + _SCHEMA_WORDS,
          SCHEMA_CHANGED),
     Rule("code-bug", "exception",
-         rf"^(?![\w.]*({_WRAPPERS})\b)(?!.*\b(exited|died|terminated) unexpectedly\b)[A-Za-z_][\w.]*(\([\w.]+\))?(:|$)",
+         rf"^(?![\w.]*({_WRAPPERS})\b)(?!.*\b(exited|died|terminated) unexpectedly\b)(?!.*{_CAUSE_BELOW})"
+         r"[A-Za-z_][\w.]*(\([\w.]+\))?(:|$)",
          "the pipeline's code raised an exception (any other exception)"),
     # any log line
     Rule("eviction", "log", r"was low on resource|which exceeds its request of|"
          r"ephemeral local storage usage exceeds|(?i:reason:? Evicted\b|\bpod (was|has been) evicted\b)",
          EVICTED),
     Rule("preemption", "log",
-         r"(?i:\b(job|pod|node|instance|vm|task)s? (is|was|were|has been|got) pre-?empted\b|due to pre-?emption|"
-         r"termination is imminent|spot (instance )?interrupt|received a shutdown signal|"
-         r"system is (going down|shutting down)|spot (instance|capacity|vm)\b.{0,40}(reclaimed|terminated|evicted))",
+         r"(?i:\b(job|pod|node|instance|vm|task|tpu|worker|replica|host|slice)s? (is|was|were|has been|got) "
+         r"pre-?empted\b|due to pre-?emption|termination is imminent|spot[ _-]?(instance[ _-]?)?interrupt|"
+         r"received a shutdown signal|system is (going down|shutting down)|"
+         r"spot (instance|capacity|vm)\b.{0,40}(reclaimed|terminated|evicted)|delete from interruption message)|"
+         r"Spot ITN\b|DUE TO (PREEMPTION|JOB REQUEUE)|"
+         # TensorFlow's TPU ShutdownHook: a worker restarted under the job, the sign of a preempted (or maintained)
+         # TPU (tensorflow/python/tpu/session_support.py: "ShutdownHook: lame workers found: %s")
+         r"ShutdownHook: lame workers found",
          "the node was reclaimed or the job preempted (spot, a scheduler preemption, a host shutdown)"),
     Rule("gpu-unschedulable", "log",
          _GPU + r"|(No available node types can fulfill resource request|cannot be scheduled right now|"
@@ -387,6 +485,9 @@ RULES: tuple[Rule, ...] = (
          r"^(?!.*</torch_).*Cannot allocate memory|std::bad_alloc|java\.lang\.OutOfMemoryError|"
          r"GC overhead limit exceeded|killed by YARN for exceeding memory limits|Memory on the node \(IP: |"
          r"exceeds the memory usage threshold|Ray killed this worker|exceeded \d+% memory budget|"
+         # Ray's memory monitor's summary: "N Workers (tasks / actors) killed due to memory pressure (OOM)"
+         # (ray-project/ray src/ray/raylet/node_manager.cc)
+         r"killed due to memory pressure|"
          r"OOM when allocating.*(" + _CPU_DEVICE + r")|DefaultCPUAllocator: (can't allocate|not enough) memory",
          HOST_MEMORY),
     Rule("distributed", "log", _SHM, SHARED_MEMORY, cause="shared-memory"),
@@ -412,15 +513,15 @@ RULES: tuple[Rule, ...] = (
          r"Process timed out, PID: \d+|Timeout, PID: \d+|(?i:exceeded the max(imum)? (execution )?time)",
          DEADLINE),
     Rule("infrastructure", "log",
-         r"^(?!.*executable file not found).*(OCI runtime (create|exec) failed|failed to create shim task|"
-         r"error running hook)|PLEG is not healthy|has been marked dead|missed too many heartbeats|" + _GPU_FAULT,
+         r"^(?!" + _IMAGE_LACKS + r").*(OCI runtime (create|exec) failed|failed to create shim task|"
+         r"error running hook)|PLEG is not healthy|" + _NODE_DIED + "|" + _GPU_FAULT,
          "the container runtime, the GPU or the node failed (runtime or GPU hook error, GPU fault, dead node)"),
     Rule("permissions", "log",
          r"AccessDenied|(?i:access denied|permission denied|\bforbidden\b|gated repo|not authori[sz]ed to)|"
          r"\b401 Unauthorized\b|does not have [\w.]+ access|is forbidden: User|Required '[\w.]+' permission|"
          r"does not have .{0,120}permission|Unable to locate credentials|Read-only file system|"
          r"requested access to the resource is denied|PERMISSION_DENIED|"
-         r"\b(InvalidAccessKeyId|SignatureDoesNotMatch|ExpiredToken|AuthorizationPermissionMismatch)\b",
+         r"\b(InvalidAccessKeyId|SignatureDoesNotMatch|ExpiredToken|AuthorizationPermissionMismatch)\b|" + _REFUSED,
          NO_ACCESS),
     Rule("dependency", "log",
          r"ModuleNotFoundError|No module named|undefined symbol|cannot open shared object file|"
@@ -428,7 +529,8 @@ RULES: tuple[Rule, ...] = (
          r"driver on your system is too old|(?i:found no NVIDIA driver)|"
          r"is not compatible with the current PyTorch installation|Could not load dynamic library|"
          r"executable file not found in \$PATH|exec format error|"
-         r"No matching distribution found for|Could not find a version that satisfies the requirement",
+         r"No matching distribution found for|Could not find a version that satisfies the requirement|" +
+         _MISMATCH_WORDS,
          NOT_IN_IMAGE),
     Rule("data-missing", "log",
          r"No such file or directory|\b(NoSuchKey|NoSuchBucket|BlobNotFound|ContainerNotFound)\b|"
@@ -441,8 +543,10 @@ RULES: tuple[Rule, ...] = (
     Rule("schema-drift", "log",
          r"None of \[.*\] are in the \[columns\]|column names don't match|(?i:schema mismatch)|"
          r"(?i:feature names (should|must) match)|No match for FieldRef|\bnot in index\b|"
-         r"Schema at index \d+ was different|cannot resolve .{0,200} given input columns",
+         r"Schema at index \d+ was different|cannot resolve .{0,200} given input columns|" + _SCHEMA_WORDS,
          SCHEMA_CHANGED),
+    Rule("code-bug", "log", _SHAPES,
+         "a tensor shape mismatch: the model, its inputs or its checkpoint disagree (a code or config bug)"),
     # a status line that says little by itself
     Rule("gpu-unschedulable", "hint", _GPU,
          "the cluster autoscaler found no node it could add with the requested GPUs"),
@@ -450,9 +554,11 @@ RULES: tuple[Rule, ...] = (
          r"didn't trigger scale-up|^\S+\s+\d+/\d+\s+Pending\s|^\s*Status:\s+Pending\s*$|"
          r"timeout expired waiting for volumes to attach|(?i:unable to (attach or )?mount volumes)",
          "the pod stayed Pending (no node could take it, or its volumes never came) and nothing else was said"),
-    Rule("preemption", "hint", r"replica\(s\) failed|\bpod (was )?deleted\b|\bpod \"[^\"]+\" not found\b",
-         "a pod or replica vanished with no reason given: its node was reclaimed (spot, preemptible) or drained; "
-         "a rerun is the fix either way"),
+    # Slurm's "*** STEP 12.0 ON node CANCELLED AT <time> ***" without "DUE TO ...": scancel or a requeue
+    Rule("preemption", "hint", r"replica\(s\) failed|\bpod (was )?deleted\b|\bpod \"[^\"]+\" not found\b|"
+         r"\*\*\* (JOB|STEP) \S+ (ON \S+ )?CANCELLED AT \S+ \*\*\*",
+         "a pod, replica or batch job vanished or was cancelled with no reason given: its node was reclaimed (spot, "
+         "preemptible) or drained, or the job requeued; a rerun is the fix either way"),
     Rule("oom", "hint", r"(?i:\bexit(ed)?\b\D{0,25}\b137\b|status of (137|9\(SIGKILL\))|signal: killed)",
          "the container was SIGKILLed (exit code 137) with no other reason given: usually the kernel's OOM killer"),
 )
@@ -512,9 +618,11 @@ _RANK = re.compile(r"^\s*(?:(?:\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z
                    r"\[(?:rank|default|worker|local_rank)(?:: ?)?\d+\]:?|\[\d+,\d+\]<std(?:out|err)>:|"
                    r"\([^()]*\bpid=\d+[^()]*\)|\[[^\[\]\s]+ \(pid \d+\)\]|[\w.-]+ +\|(?= )|>(?= )|"
                    r"(?:DEBUG|INFO|WARNING|ERROR|CRITICAL) \d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \[?[\w./-]+:\d+\]) ?)+")
-# A tqdm progress bar ("Epoch 0:  6%|██   | 32040/500150 [6:28:43<94:39:17, 1.37it/s, loss=2.6]") that the next
-# output was written onto without a newline.
-_PROGRESS = re.compile(r"^[^|]*\d+%\|[^|]*\|[^\[|]*\[[^\]]*\]")
+# A tqdm progress bar ("Epoch 0:  6%|██   | 32040/500150 [6:28:43<94:39:17, 1.37it/s, loss=2.6]", or with no total
+# "Generating train split: 173687 examples [00:04, 39483.40 examples/s]") that the next output was written onto
+# without a newline.
+_PROGRESS = re.compile(r"^[^|]*\d+%\|[^|]*\|[^\[|]*\[[^\]]*\]|"
+                       r"^(?:[^|\[\]]*: )?\d+(?:\.\d+)?[kMGT]?(?:it| ?[A-Za-z]+) \[\d+:\d\d(?::\d\d)?, [^\]]*\]")
 _TRACEBACK = "Traceback (most recent call last):"
 _INLINE_CODE = re.compile(r"^`([^`]+)`$")  # a line pasted as `inline code`
 # "Type: message" or a bare "Type": a class name (CapWords, "_ArrayMemoryError") or a module's lower-case one
