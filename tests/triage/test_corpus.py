@@ -2,8 +2,8 @@
 
 The corpus is real, cited and covers every class; a case becomes the context the cluster gives; the docs print
 the rule table, the measured numbers and a worked example per class as the code and the corpus say. The held-out
-part (one case in three, fixed by the case id) is what the rules were never tuned on; `make bench` prints its
-numbers with the confusion matrix.
+part (the newest collection round, benchmarks/triage_corpus.HELD_OUT_ROUND) is what the rules were never tuned on;
+`make bench` prints its numbers with the confusion matrix.
 """
 
 from __future__ import annotations
@@ -26,12 +26,14 @@ def test_the_corpus_is_real_cited_and_covers_every_class() -> None:
     assert all(c.status or c.log.strip() for c in CASES)  # each case has evidence
     assert len({c.project for c in CASES}) >= 6
     assert 0.25 <= len(HOLDOUT) / len(CASES) <= 0.42
+    # the held-out part is the newest collection round, whole: a new round must move HELD_OUT_ROUND along
+    assert {c.round for c in HOLDOUT} == {max(c.round for c in CASES)}
 
 
 # The measured level of this version (docs/patterns/failure-triage.md): the issue's goal is 95 %, not met yet.
 # Failure messages give counts only, never held-out cases: a developer must not tune on them.
-HELD_OUT_ACCURACY = 0.845
-HELD_OUT_WRONG_CLASS = 13
+HELD_OUT_ACCURACY = 0.785
+HELD_OUT_WRONG_CLASS = 25
 
 
 def test_the_held_out_part_does_not_get_worse() -> None:
