@@ -11,12 +11,14 @@ CHECKOV_VENV    := .venv-checkov
 CHECKOV_STAMP   := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 SCAN_DIRS       := generated eventsources sensors
 
-.PHONY: agents prometheus generate golden test scan check-generated lint bench docs demo clean help
+.PHONY: agents prometheus generate golden test test-slow test-all scan check-generated lint bench docs demo clean help
 
 help:
 	@echo "make generate         render config/flows.yaml into generated/ eventsources/ sensors/"
 	@echo "make golden           regenerate every committed, checked output (manifests, overlay, training example, docs)"
-	@echo "make test             run the whole test suite (installs the dev extra on first use)"
+	@echo "make test             run the test suite but its slow end-to-end part (installs the dev extra on first use)"
+	@echo "make test-slow        run the slow end-to-end part (real servers, every documented command); CI runs both"
+	@echo "make test-all         run both in one pytest session"
 	@echo "make check-generated  fail if the committed manifests differ from what the code generates"
 	@echo "make lint             yamllint (generated manifests), ruff and mypy (the code): zero findings"
 	@echo "make scan             checkov (kubernetes, argo_workflows) over the generated manifests; fails on any finding"
@@ -85,7 +87,16 @@ scan: $(CHECKOV_STAMP)
 	$(CHECKOV_VENV)/bin/checkov $(foreach d,$(SCAN_DIRS),-d $(d)) --framework kubernetes argo_workflows \
 		--skip-download --compact --quiet
 
-test: $(DEV_STAMP) $(AGENTS_STAMP) $(PROMETHEUS_BIN) scan
+# The default run (a few minutes) leaves out the tests marked slow: end-to-end suites that start real servers and
+# run every documented command (pyproject.toml's markers). CI (.ci/run) runs `make test` and `make test-slow`.
+TEST_DEPS := $(DEV_STAMP) $(AGENTS_STAMP) $(PROMETHEUS_BIN) scan
+test: $(TEST_DEPS)
+	$(BIN)/python -m pytest -m "not slow"
+
+test-slow: $(TEST_DEPS)
+	$(BIN)/python -m pytest -m slow
+
+test-all: $(TEST_DEPS)
 	$(BIN)/python -m pytest
 
 # Everything it starts (MLflow server, stand-ins, a temporary folder) it stops, also on Ctrl-C.

@@ -30,7 +30,7 @@ PLACEHOLDER = re.compile(r"<([A-Za-z][^<>\n]*)>")
 
 # Commands that cannot run here: regex (searched in the command) -> why, and what covers it instead.
 NOT_RUNNABLE: dict[str, str] = {
-    r"^make test\b": "the whole test suite, including this test; CI runs it",
+    r"^make test\b": "the test suite (make test-slow: this test among the slow part); CI runs both",
     r"^make demo\b": "tests/test_demo.py runs the demo end to end (about a minute)",
     r"hera-flows run mlflow-promotion --event event\.json": "the user's own event and secrets files; "
     "tests/promotion/test_e2e.py::test_the_cli_runs_an_event_file runs this command on a real delivery",

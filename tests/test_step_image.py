@@ -6,7 +6,7 @@ and a current window stored in a bucket and posts its events.
 
 The venv holds only what the image holds (no dev extra: no MLflow server, no s3fs), so a step that imports
 something the image lacks fails here as it would in a cluster. Slow (it builds the wheels): marked
-``slow``, which `make test` and CI run.
+``slow``, which `make test-slow` and CI run.
 """
 
 from __future__ import annotations
