@@ -110,7 +110,7 @@ def test_the_parameter_path_refuses_a_registry_it_cannot_carry_and_names_the_fix
     cfg = parse_config(with_repo)
     assert cfg.patterns.fairness_audit.model_limit(True) == 5000
     assert parse_config("repository: {url: https://github.com/a/b.git}\n").patterns.fairness_audit.model_limit(
-        False) == 150
+        False) == 60  # under the 75 typical results the parameter path carries (benchmarks/fairness_scale.py)
 
 
 def test_triage_log_bounds_follow_the_transport_and_the_parameter_path_names_the_fix() -> None:
