@@ -15,32 +15,23 @@ Needs the dev extra (``mlflow``).
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hera_flows.local.processes import STOP_TIMEOUT_SECONDS, die_with_parent, free_port, stop_process_group
+
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 START_TIMEOUT_SECONDS = 90.0
-STOP_TIMEOUT_SECONDS = 10.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -66,18 +57,6 @@ class MlflowServer:
             return ""
 
 
-def _die_with_parent() -> Callable[[], None] | None:
-    """A preexec function making the child die with its parent (Linux), so even a killed pytest leaves no
-    server behind. libc is loaded here, in the parent: the child only makes one system call."""
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    return lambda: prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 def start_mlflow_server(root: Path, *, extra_env: dict[str, str] | None = None) -> MlflowServer:
     """Start ``mlflow server`` under ``root`` and wait until /health answers; the caller must stop it."""
     root.mkdir(parents=True, exist_ok=True)
@@ -96,7 +75,7 @@ def start_mlflow_server(root: Path, *, extra_env: dict[str, str] | None = None) 
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
         **(extra_env or {}),
     }
-    die_with_parent = _die_with_parent()
+    preexec = die_with_parent()
     last_error = ""
     for _ in range(3):  # a free port can be taken between probing and binding: try another one
         port = free_port()
@@ -114,7 +93,7 @@ def start_mlflow_server(root: Path, *, extra_env: dict[str, str] | None = None) 
             process = subprocess.Popen(  # noqa: S603 - fixed argv
                 command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,  # its own process group, killed as a whole at teardown
-                preexec_fn=die_with_parent,  # noqa: PLW1509 - one prctl call, no locks
+                preexec_fn=preexec,  # noqa: PLW1509 - one prctl call, no locks
             )
         server = MlflowServer(
             uri=f"http://127.0.0.1:{port}", root=root, artifact_root=artifact_root, log_path=log_path,
@@ -148,25 +127,7 @@ def _wait_healthy(server: MlflowServer, deadline: float) -> bool:
 
 def stop_mlflow_server(server: MlflowServer) -> None:
     """Stop the whole process group (the CLI, uvicorn and MLflow's job runner), forcefully if it lingers."""
-    process = server.process
-    for sig, grace in ((signal.SIGTERM, STOP_TIMEOUT_SECONDS), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, sig)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and (process.poll() is None or _group_alive(process.pid)):
-            time.sleep(0.1)
-        if process.poll() is not None and not _group_alive(process.pid):
-            return
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    stop_process_group(server.process, STOP_TIMEOUT_SECONDS)
 
 
 @dataclass(frozen=True)

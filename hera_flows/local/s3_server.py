@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -24,10 +22,9 @@ from pathlib import Path
 from secrets import token_hex
 from typing import Any
 
-from hera_flows.local.mlflow_server import _die_with_parent, _group_alive, free_port
+from hera_flows.local.processes import STOP_TIMEOUT_SECONDS, die_with_parent, free_port, stop_process_group
 
 START_TIMEOUT_SECONDS = 60.0
-STOP_TIMEOUT_SECONDS = 10.0
 # Every listener weed mini opens, so none falls back to a default port another run may hold.
 _PORT_FLAGS = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
                "filer.port.grpc", "s3.port", "s3.port.grpc", "admin.port", "admin.port.grpc")
@@ -105,7 +102,7 @@ def start_s3_server(root: Path, *, buckets: tuple[str, ...] = ()) -> S3Server:
         with open(log_path, "ab") as log:
             process = subprocess.Popen(  # noqa: S603 - fixed argv
                 command, cwd=root, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, preexec_fn=_die_with_parent(),  # noqa: PLW1509 - one prctl call
+                start_new_session=True, preexec_fn=die_with_parent(),  # noqa: PLW1509 - one prctl call
             )
         server = S3Server(endpoint=f"http://127.0.0.1:{ports['s3.port']}", access_key=access_key,
                           secret_key=secret_key, root=root, log_path=log_path, process=process)
@@ -149,12 +146,4 @@ def _wait_ready(server: S3Server, buckets: tuple[str, ...], deadline: float) -> 
 
 def stop_s3_server(server: S3Server) -> None:
     """Stop the whole process group, forcefully if it lingers."""
-    process = server.process
-    for sig, grace in ((signal.SIGTERM, STOP_TIMEOUT_SECONDS), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, sig)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and (process.poll() is None or _group_alive(process.pid)):
-            time.sleep(0.1)
-        if process.poll() is not None and not _group_alive(process.pid):
-            return
+    stop_process_group(server.process, STOP_TIMEOUT_SECONDS)

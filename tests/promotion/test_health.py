@@ -61,7 +61,7 @@ def test_names_that_could_inject_promql_are_refused() -> None:
 
 
 def test_an_unreachable_prometheus_is_transient() -> None:
-    from hera_flows.local.mlflow_server import free_port
+    from hera_flows.local.processes import free_port
     from hera_flows.steps.common import TransientError
 
     with pytest.raises(TransientError, match="cannot reach Prometheus"):

@@ -14,10 +14,10 @@ from hera_flows.local.mlflow_server import (  # noqa: F401 - re-exported for tes
     MlflowServer,
     ReceivedRequest,
     WebhookReceiver,
-    free_port,
     start_mlflow_server,
     stop_mlflow_server,
 )
+from hera_flows.local.processes import free_port  # noqa: F401 - re-exported for tests
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient

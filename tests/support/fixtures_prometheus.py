@@ -151,7 +151,7 @@ class PrometheusServer:
 
 
 def start_prometheus(folder: Path) -> PrometheusServer:
-    from hera_flows.local.mlflow_server import free_port
+    from hera_flows.local.processes import free_port
 
     binary = prometheus_binary()
     exporter = SliExporter()
