@@ -89,14 +89,15 @@ scan: $(CHECKOV_STAMP)
 
 # The default run (a few minutes) leaves out the tests marked slow: end-to-end suites that start real servers and
 # run every documented command (pyproject.toml's markers). CI (.ci/run) runs `make test` and `make test-slow`.
-TEST_DEPS := $(DEV_STAMP) $(AGENTS_STAMP) $(PROMETHEUS_BIN) scan
-test: $(TEST_DEPS)
+# The static scan's test (tests/test_static_scan.py) is in the default run, so `scan` comes with test and test-all.
+TEST_DEPS := $(DEV_STAMP) $(AGENTS_STAMP) $(PROMETHEUS_BIN)
+test: $(TEST_DEPS) scan
 	$(BIN)/python -m pytest -m "not slow"
 
 test-slow: $(TEST_DEPS)
 	$(BIN)/python -m pytest -m slow
 
-test-all: $(TEST_DEPS)
+test-all: $(TEST_DEPS) scan
 	$(BIN)/python -m pytest
 
 # Everything it starts (MLflow server, stand-ins, a temporary folder) it stops, also on Ctrl-C.
