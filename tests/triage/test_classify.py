@@ -187,14 +187,15 @@ def test_log_lines_decide_when_there_is_no_traceback() -> None:
     assert classify(context_with_log(log)).category == "data-missing"
 
 
-def test_spark_path_not_found_is_data_missing_but_other_analysis_errors_are_code() -> None:
+def test_spark_path_not_found_is_data_missing_but_other_analysis_errors_are_unknown() -> None:
     head = "Traceback (most recent call last):\n  File \"job.py\", line 3, in <module>\n"
     missing = head + "pyspark.errors.exceptions.captured.AnalysisException: [PATH_NOT_FOUND] Path does not exist: " \
                      "s3://acme/features/dt=2026-11-21.\n"
     column = head + "pyspark.errors.exceptions.captured.AnalysisException: [UNRESOLVED_COLUMN.WITH_SUGGESTION] " \
                     "A column with name `lable` cannot be resolved.\n"
     assert classify(context_with_log(missing)).category == "data-missing"
-    assert classify(context_with_log(column)).category == "code-bug"
+    # a column Spark cannot resolve is a typo in the code or a column the input lost: not a confident code bug
+    assert classify(context_with_log(column)).category == "unknown"
 
 
 # --- log shapes as real pods print them ------------------------------------------------------------------------
@@ -444,9 +445,11 @@ def test_source_lines_that_lost_their_indentation_are_not_exceptions() -> None:
         ("2021-09-16 14:53:03.305 [1631793181811816/end/5 (pid 71519)] AttributeError: Flow X has no attribute 'y'",
          "AttributeError: Flow X has no attribute 'y'"),
         # docker compose's service prefix and vLLM's logger prefix
-        ("vllm-1  | ERROR 11-18 18:07:28 [engine.py:366] ValueError: bad value", "ValueError: bad value"),
+        ("vllm-1  | ERROR 11-18 18:07:28 [engine.py:366] ValueError: too many values to unpack (expected 2)",
+         "ValueError: too many values to unpack (expected 2)"),
         # the CRI log format of /var/log/pods
-        ("2024-05-01T10:00:00.123456789Z stderr F RuntimeError: boom", "RuntimeError: boom"),
+        ("2024-05-01T10:00:00.123456789Z stderr F RuntimeError: expected scalar type Float but found Double",
+         "RuntimeError: expected scalar type Float but found Double"),
         # a docker json-file line
         ('{"log":"KeyError: \'label\'\\n","stream":"stderr","time":"2024-05-01T10:00:00Z"}', "KeyError: 'label'"),
         # a line pasted as inline code, a quoted line
@@ -702,7 +705,59 @@ def test_round3_log_families(log: str, category: str) -> None:
 
 
 def test_a_tqdm_bar_with_no_total_glued_onto_the_next_output_is_cut_off() -> None:
-    log = "Generating train split: 173687 examples [00:04, 39483.40 examples/s]ValueError: broken record 12\n"
+    log = "Generating train split: 173687 examples [00:04, 39483.40 examples/s]TypeError: 'NoneType' object is " \
+          "not subscriptable\n"
     result = classify(context_with_log(log))
     assert result.category == "code-bug"
-    assert result.evidence == ["train/main: ValueError: broken record 12"]
+    assert result.evidence == ["train/main: TypeError: 'NoneType' object is not subscriptable"]
+
+
+# --- the fallback: only the code's own programming errors are `code-bug` ---------------------------------------
+
+
+def test_a_type_error_in_the_pipelines_own_code_is_a_code_bug(tmp_path: Path) -> None:
+    log = run_failing("""
+        def scale(features, factor):
+            return [f * factor for f in features]
+        print(scale(None, 2))
+    """, tmp_path)
+    result = classify(context_with_log(log))
+    assert result.category == "code-bug"
+    assert result.evidence == ["train/main: TypeError: 'NoneType' object is not iterable"]
+
+
+def test_a_librarys_own_exception_is_unknown_not_a_code_bug(tmp_path: Path) -> None:
+    """A library's own error type says the library (or the service behind it) failed, not why: `unknown` with the
+    evidence, never "fix the code"."""
+    log = run_failing("""
+        class ClientError(Exception):
+            pass
+        raise ClientError("An error occurred (ThrottlingException) when calling the PutObject operation")
+    """, tmp_path)
+    result = classify(context_with_log(log))
+    assert result.category == "unknown"
+    assert result.evidence == ["node train: Error (exit code 1)"]  # the status evidence goes to the owner
+
+
+@pytest.mark.parametrize(
+    ("line", "category"),
+    [
+        # a vague RuntimeError, a bare Exception, a Java error behind Py4J, a library's own type: no root cause
+        ("RuntimeError: Job 1394 failed: see the driver log", "unknown"),
+        ("Exception: pipeline step returned a non-zero status", "unknown"),
+        ("py4j.protocol.Py4JJavaError: An error occurred while calling o123.save.", "unknown"),
+        ("mlflow.exceptions.MlflowException: Run 'abc' not active", "unknown"),
+        # a ValueError or RuntimeError whose message says the code's tensors disagree is the code's
+        ("RuntimeError: Expected all tensors to be on the same device, but found at least two devices, cuda:0 and "
+         "cpu!", "code-bug"),
+        ("ValueError: Expected input batch_size (60) to match target batch_size (10).", "code-bug"),
+        ("RuntimeError: Error(s) in loading state_dict for ResNet:", "code-bug"),
+        # the cause a wrapper names
+        ("ray.exceptions.RayTaskError(AttributeError): ray::Trainer.train() (pid=1, ip=10.0.0.1)", "code-bug"),
+        ("AssertionError", "code-bug"),
+        ("UnboundLocalError: local variable 'loss' referenced before assignment", "code-bug"),
+    ],
+)
+def test_the_fallback_takes_programming_errors_only(line: str, category: str) -> None:
+    log = f'Traceback (most recent call last):\n  File "/app/train.py", line 9, in <module>\n    main()\n{line}\n'
+    assert classify(context_with_log(log)).category == category

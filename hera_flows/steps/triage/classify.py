@@ -14,7 +14,7 @@ docker and the registries), not for one report:
   caught collective operation timeout``), or, when no traceback ends in an exception line, a line that is an
   error by itself (``torch.OutOfMemoryError: CUDA out of memory...``, ``psycopg2.errors.UndefinedTable: ...``).
   An orchestrator's exception that quotes Kubernetes' verdict (Airflow's ``Pod returned a failure: ... reason
-  Evicted``, the Kubernetes client's ``exceeded quota``) is read for that verdict before "any other exception".
+  Evicted``, the Kubernetes client's ``exceeded quota``) is read for that verdict before the code-bug fallback.
   A ``KeyError`` names only the key: when pandas raised it (the nearest frame above is pandas' own) and the key
   is a string, the line says so (``KeyError: 'label' (raised by pandas)``): the key is a column the input does
   not have (an integer key is a row position, a code bug);
@@ -65,8 +65,12 @@ wins. The reasoning behind the order:
   not the network's; a GPU hook that cannot load the driver is the node's, not the image's — but an ``executable
   file not found in $PATH`` is the image's, ``dependency``, unless the missing executable is the node's container
   runtime), then the input and code classes
-  (``data-missing`` before ``schema-drift``: a missing file is not a changed one), ``code-bug`` ("any other
-  exception") at the very end. An exception that only reports that another process or task died or was
+  (``data-missing`` before ``schema-drift``: a missing file is not a changed one), ``code-bug`` at the very end,
+  and only for the code's own programming errors (a type, attribute, name, index or key error, an assertion, a
+  variable used before it is set; a ValueError, RuntimeError or TensorFlow error whose message is a shape, dtype or
+  device mismatch). Any other exception — a library's own error type, ``OSError``, a Java/Py4J wrapper, a bare
+  ``RuntimeError`` or ``Exception`` with another message — is ``unknown`` with its evidence: a wrong class sends
+  the wrong fix, ``unknown`` sends the evidence to the owner (or the coding agent). An exception that only reports that another process or task died or was
   cancelled (torchrun's ``ChildFailedError``, ``CalledProcessError``, Ray's ``RayActorError``, papermill's
   ``PapermillExecutionError``, asyncio's ``CancelledError``, a DataLoader worker that "exited unexpectedly",
   transformers' "Failed to import ... because of the following error", ...) is not a code bug by itself: the
@@ -278,8 +282,28 @@ _MISMATCH_WORDS = (r"Descriptors cannot be created directly|\b(DistributionNotFo
 _SHAPES = (r"must have the same (first )?(dimension|shape|rank)|Incompatible shapes: \[|shapes cannot be multiplied|"
            r"must match the size of tensor|size mismatch for \S+: copying a param|Matrix size-incompatible|"
            r"Dimensions must be equal, but are \d+ and \d+")
+# What is the pipeline code's own programming error, whoever raised it: Python's exception types that only a mistake
+# in the calling code raises (a wrong type, attribute, name, index or key, a failed assertion, a division by zero, a
+# variable used before it is set, code that does not parse, a method left unimplemented), also as the cause a
+# wrapper names (Ray's "RayTaskError(AttributeError)"), and the messages of the generic types (ValueError,
+# RuntimeError, TensorFlow's InvalidArgumentError) that say the code's tensors disagree: shapes, dtypes, devices,
+# autograd misuse, a checkpoint that does not fit the model. A KeyError is here because a dict lookup is code; one
+# that a data library raised for a string key (a column) is `schema-drift`, tried before. Not here: a library's own
+# error type, OSError, a bare RuntimeError/ValueError/Exception with another message, a Java or Py4J wrapper.
+_PROGRAMMING_TYPES = (r"TypeError|AttributeError|NameError|UnboundLocalError|IndexError|KeyError|AssertionError|"
+                      r"ZeroDivisionError|SyntaxError|IndentationError|TabError|NotImplementedError|RecursionError")
+_PROGRAMMING_MESSAGES = (_SHAPES + r"|Expected all tensors to be on the same device|"
+                         r"Expected input batch_size \(\d+\) to match target batch_size|"
+                         r"modified by an inplace operation|does not require grad and does not have a grad_fn|"
+                         r"backward through the graph a second time|expected scalar type \w+ but found \w+|"
+                         r"Error\(s\) in loading state_dict|invalid literal for int\(\) with base|"
+                         r"(not enough|too many) values to unpack|operands could not be broadcast together|"
+                         r"could not broadcast input array|The size of tensor a \(\d+\) must match|"
+                         r"is incompatible with the layer|index \d+ is out of bounds|mismatch in its core dimension")
+_PROGRAMMING_ERROR = (rf"^([\w.]+\.)?(\w+\()?({_PROGRAMMING_TYPES})\)?(:|$)|"
+                      rf"^(?![\w.]*({_WRAPPERS})\b)[A-Za-z_][\w.]*(\([\w.]+\))?: .*({_PROGRAMMING_MESSAGES})")
 # the words of Kubernetes' verdicts that an orchestrator's exception may quote (Airflow's KubernetesPodOperator,
-# the Kubernetes client, a pipeline SDK): they decide before "any other exception"
+# the Kubernetes client, a pipeline SDK): they decide before the code-bug fallback
 _QUOTED_DEADLINE = r"exceeded its deadline|longer than (the )?specified deadline|activeDeadlineSeconds"
 _QUOTED_OOM = r"\bOOMKill(ed|ing)\b|(?i:\bOOM[ -]?killed\b)"
 
@@ -442,10 +466,12 @@ RULES: tuple[Rule, ...] = (
          r"^KeyError: ['\"].*['\"] \(raised by pandas\)$|" +
          _EXC + r"(SchemaErrors?|CastError|ColumnNotFoundError|SchemaFieldNotFoundError)(:|$)|" + _SCHEMA_WORDS,
          SCHEMA_CHANGED),
-    Rule("code-bug", "exception",
-         rf"^(?![\w.]*({_WRAPPERS})\b)(?!.*\b(exited|died|terminated) unexpectedly\b)(?!.*{_CAUSE_BELOW})"
-         r"[A-Za-z_][\w.]*(\([\w.]+\))?(:|$)",
-         "the pipeline's code raised an exception (any other exception)"),
+    # the fallback is not "any other exception": a library's own error type, a Java/Py4J wrapper or a vague
+    # RuntimeError says a library or service failed, not why; guessing "fix the code" for it sends the wrong fix,
+    # so it stays `unknown` with its evidence (for the owner, or the coding agent)
+    Rule("code-bug", "exception", _PROGRAMMING_ERROR,
+         "the pipeline's code raised a programming error (a type, attribute, name, index or key error, an "
+         "assertion, a shape, dtype or device mismatch)"),
     # any log line
     Rule("eviction", "log", r"was low on resource|which exceeds its request of|"
          r"ephemeral local storage usage exceeds|(?i:reason:? Evicted\b|\bpod (was|has been) evicted\b)",
