@@ -65,17 +65,17 @@ wins. The reasoning behind the order:
   not the network's; a GPU hook that cannot load the driver is the node's, not the image's — but an ``executable
   file not found in $PATH`` is the image's, ``dependency``, unless the missing executable is the node's container
   runtime), then the input and code classes
-  (``data-missing`` before ``schema-drift``: a missing file is not a changed one), ``code-bug`` at the very end,
-  and only for the code's own programming errors (a type, attribute, name, index or key error, an assertion, a
-  variable used before it is set; a ValueError, RuntimeError or TensorFlow error whose message is a shape, dtype or
-  device mismatch). Any other exception — a library's own error type, ``OSError``, a Java/Py4J wrapper, a bare
-  ``RuntimeError`` or ``Exception`` with another message — is ``unknown`` with its evidence: a wrong class sends
-  the wrong fix, ``unknown`` sends the evidence to the owner (or the coding agent). An exception that only reports that another process or task died or was
-  cancelled (torchrun's ``ChildFailedError``, ``CalledProcessError``, Ray's ``RayActorError``, papermill's
-  ``PapermillExecutionError``, asyncio's ``CancelledError``, a DataLoader worker that "exited unexpectedly",
-  transformers' "Failed to import ... because of the following error", ...) is not a code bug by itself: the
-  cause is looked for in the other exceptions and the log. A tensor shape mismatch printed without its exception
-  line (TensorFlow's graph errors) is a code bug read from the log;
+  (``data-missing`` before ``schema-drift``: a missing file is not a changed one), ``code-bug`` at the very end, and
+  only for the code's own programming errors (a type, attribute, name, index or key error, an assertion, a variable
+  used before it is set; a ValueError, RuntimeError or TensorFlow error whose message is a shape, dtype or device
+  mismatch). Any other exception — a library's own error type, ``OSError``, a Java/Py4J wrapper, a bare
+  ``RuntimeError`` or ``Exception`` with another message — is ``unknown`` with its evidence: a wrong class sends the
+  wrong fix, ``unknown`` sends the evidence to the owner (or the coding agent). An exception that only reports that
+  another process or task died or was cancelled (torchrun's ``ChildFailedError``, ``CalledProcessError``, Ray's
+  ``RayActorError``, papermill's ``PapermillExecutionError``, asyncio's ``CancelledError``, a DataLoader worker that
+  "exited unexpectedly", transformers' "Failed to import ... because of the following error", ...) is not a code bug
+  even when its message quotes a mismatch: the cause is looked for in the other exceptions and the log. A tensor
+  shape mismatch printed without its exception line (TensorFlow's graph errors) is a code bug read from the log;
 - a Slurm job cancelled with no reason given is only a hint (``preemption``: scancel or a requeue, a rerun either
   way); a reason it states (time limit, preemption, requeue, node failure) decides.
 
@@ -301,7 +301,8 @@ _PROGRAMMING_MESSAGES = (_SHAPES + r"|Expected all tensors to be on the same dev
                          r"could not broadcast input array|The size of tensor a \(\d+\) must match|"
                          r"is incompatible with the layer|index \d+ is out of bounds|mismatch in its core dimension")
 _PROGRAMMING_ERROR = (rf"^([\w.]+\.)?(\w+\()?({_PROGRAMMING_TYPES})\)?(:|$)|"
-                      rf"^(?![\w.]*({_WRAPPERS})\b)[A-Za-z_][\w.]*(\([\w.]+\))?: .*({_PROGRAMMING_MESSAGES})")
+                      rf"^(?![\w.]*({_WRAPPERS})\b)(?!.*{_CAUSE_BELOW})[A-Za-z_][\w.]*(\([\w.]+\))?: "
+                      rf".*({_PROGRAMMING_MESSAGES})")
 # the words of Kubernetes' verdicts that an orchestrator's exception may quote (Airflow's KubernetesPodOperator,
 # the Kubernetes client, a pipeline SDK): they decide before the code-bug fallback
 _QUOTED_DEADLINE = r"exceeded its deadline|longer than (the )?specified deadline|activeDeadlineSeconds"
