@@ -761,3 +761,106 @@ def test_a_librarys_own_exception_is_unknown_not_a_code_bug(tmp_path: Path) -> N
 def test_the_fallback_takes_programming_errors_only(line: str, category: str) -> None:
     log = f'Traceback (most recent call last):\n  File "/app/train.py", line 9, in <module>\n    main()\n{line}\n'
     assert classify(context_with_log(log)).category == category
+
+
+# --- round 4 of the rules: error families, each with other tools' spellings and a look-alike -------------------
+
+
+@pytest.mark.parametrize(
+    ("log", "category"),
+    [
+        # torch's CPU allocator, TH (torch7 lib/TH/THGeneral.c) and c10 (c10/core/impl/alloc_cpu.cpp): host memory
+        ("RuntimeError: $ Torch: not enough memory: you tried to allocate 72GB. Buy new RAM!", "oom"),
+        ("nn/THNN.lua:109: $ Torch: not enough memory: you tried to reallocate 11GB. Buy new RAM!", "oom"),
+        ("RuntimeError: [enforce fail at alloc_cpu.cpp:83] data. DefaultCPUAllocator: not enough memory: you tried "
+         "to allocate 12000000000 bytes.", "oom"),
+        ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB", "gpu-oom"),  # the GPU's
+        # torch's shared-memory tensors in /dev/shm (DataLoader workers)
+        ("RuntimeError: unable to write to file </torch_76_3625483894> at /pytorch/aten/src/TH/THAllocator.c:383",
+         "distributed"),
+        ("RuntimeError: unable to write to file </torch_739_144252761_4>: No space left on device (28)",
+         "distributed"),
+        ("RuntimeError: unable to mmap 4096 bytes from file </torch_12_34>: Cannot allocate memory (12)",
+         "distributed"),
+        # TensorFlow's Example parser: the records lack a feature the parse spec requires
+        ("InvalidArgumentError: Feature: img_raw (data type: string) is required but could not be found.",
+         "schema-drift"),
+        ("W tensorflow/core/framework/op_kernel.cc:1830] OP_REQUIRES failed at example_parsing_ops.cc:98 : "
+         "INVALID_ARGUMENT: Feature: roadgraph_samples/dir (data type: float) is required but could not be found.",
+         "schema-drift"),
+        # pyarrow's schema checks and Arrow's JSON reader
+        ("ValueError: Schema in s3://lake/events/part.1.parquet was different.", "schema-drift"),
+        ("ValueError: Schema at index 2 was different:", "schema-drift"),
+        ("pyarrow.lib.ArrowTypeError: Item has schema\nuser: int64\nwhich does not match expected schema\nuser: "
+         "string", "schema-drift"),
+        ("ArrowInvalid: JSON parse error: Column(/ner/[]) changed from number to string in row 0", "schema-drift"),
+        # a missing input in Hugging Face datasets, Keras and HDF5
+        ("datasets.exceptions.DataFilesNotFoundError: No (supported) data files found in /data/mmmu", "data-missing"),
+        ("OSError: No file or directory found at gs://bucket/models/churn/7", "data-missing"),
+        ("OSError: Unable to open file (unable to open file: name = './ckpt/vgg16.h5', errno = 2, error message = "
+         "'No such file or directory', flags = 0, o_flags = 0)", "data-missing"),
+        # the step's entry script is not in the image (CPython's own message), unlike a data file it opens
+        ("python: can't open file '/var/mnist.py': [Errno 2] No such file or directory", "dependency"),
+        ("/usr/bin/python3.10: can't open file '/app/train.py': [Errno 2] No such file or directory", "dependency"),
+        ("FileNotFoundError: [Errno 2] No such file or directory: '/data/train.csv'", "data-missing"),
+        # NumPy 2 under a module compiled for NumPy 1, wrapped over lines as numpy prints it
+        ("A module that was compiled using NumPy 1.x cannot be run in\nNumPy 2.0.0 as it may crash.", "dependency"),
+        # a launcher's, a CI runner's and Ray Tune's own time limits
+        ("Exception: Timeout waiting for kubeflow.org/tfjobs mnist-1 in namespace ml to enter one of the conditions "
+         "['Succeeded', 'Failed'].", "timeout"),
+        ("ERROR: Job failed: execution took longer than 3600 seconds", "timeout"),
+        ("INFO stopper.py:350 -- Reached timeout of 180 seconds. Stopping all trials.", "timeout"),
+        ("urllib3.exceptions.ReadTimeoutError: Read timed out waiting for the response", "network"),  # not a limit
+        # Ray's autoscaler and pending-task warning: no node type for the request; with a GPU in it, no GPU
+        ("WARNING resource_demand_scheduler.py:838 -- The autoscaler could not find a node type to satisfy the "
+         "request: [{'CPU': 1.0}]. Please specify a node type with the necessary resources.", "unschedulable"),
+        ("WARNING resource_demand_scheduler.py:838 -- The autoscaler could not find a node type to satisfy the "
+         "request: [{'GPU': 1.0}].", "gpu-unschedulable"),
+        ("WARNING worker.py:1245 -- The actor or task with ID ff01 cannot be scheduled right now.\n"
+         "  | Required resources for this actor or task: {GPU: 1.000000}", "gpu-unschedulable"),
+        # a GPU that dropped off the bus (nvidia-smi), like an Xid
+        ("Unable to determine the device handle for GPU0000:03:00.0: Unknown Error", "infrastructure"),
+    ],
+)
+def test_round4_families(log: str, category: str) -> None:
+    assert classify(context_with_log(log + "\n")).category == category
+
+
+@pytest.mark.parametrize(
+    ("status", "category"),
+    [
+        # tkestack/gpu-admission's quota filter, like HAMi's reason codes: no GPU for the pod
+        ("Warning  FailedScheduling  3s  default-scheduler  0/2 nodes are available: 2 ExceedsGPUQuota.",
+         "gpu-unschedulable"),
+        ("Warning  FailedScheduling  3s  default-scheduler  0/2 nodes are available: 2 Insufficient cpu.",
+         "unschedulable"),
+        # dstack's termination reason for a spot instance the cloud took back
+        ("Run failed with error code INTERRUPTED_BY_NO_CAPACITY. Check CLI and server logs for more details.",
+         "preemption"),
+        # older kubelets' sandbox event ("Failed create pod sandbox: %v"), and the newer spelling
+        ("Warning  FailedCreatePodSandBox  6m  kubelet, 10.0.0.8  Failed create pod sandbox: rpc error: code = "
+         "Unknown desc = failed to set up sandbox container network", "infrastructure"),
+        ("failed create pod sandbox", "infrastructure"),
+        # a container-runtime call that ran out of time is the node's, a pull that timed out is the network's
+        ("Warning  Failed  10m  kubelet, 10.104.110.86  Error: context deadline exceeded", "infrastructure"),
+        ("rpc error: code = DeadlineExceeded desc = context deadline exceeded", "infrastructure"),
+        ("Warning  Failed  2m  kubelet  Failed to pull image \"ghcr.io/acme/train:1\": rpc error: code = Unknown "
+         "desc = failed to pull and unpack image: dial tcp 140.82.112.33:443: i/o timeout", "network"),
+    ],
+)
+def test_round4_status_families(status: str, category: str) -> None:
+    assert classify({"pattern": "failure_triage", "evidence": [status], "pods": []}).category == category
+
+
+def test_a_key_error_that_hugging_face_datasets_raised_for_a_column_is_schema_drift() -> None:
+    frames = ('Traceback (most recent call last):\n'
+              '  File "/app/sft.py", line 40, in tokenize\n'
+              '    return tokenizer(element["text"])\n'
+              '  File "/usr/lib/python3.11/site-packages/datasets/formatting/formatting.py", line 277, in __getitem__\n'
+              '    value = self.data[key]\n')
+    result = classify(context_with_log(frames + "KeyError: 'text'\n"))
+    assert result.category == "schema-drift"
+    assert result.evidence == ["train/main: KeyError: 'text' (raised by datasets)"]
+    # the same key looked up in the pipeline's own dict is the code's
+    own = frames.rsplit('  File "/usr/lib', 1)[0] + "KeyError: 'text'\n"
+    assert classify(context_with_log(own)).category == "code-bug"

@@ -15,9 +15,10 @@ docker and the registries), not for one report:
   error by itself (``torch.OutOfMemoryError: CUDA out of memory...``, ``psycopg2.errors.UndefinedTable: ...``).
   An orchestrator's exception that quotes Kubernetes' verdict (Airflow's ``Pod returned a failure: ... reason
   Evicted``, the Kubernetes client's ``exceeded quota``) is read for that verdict before the code-bug fallback.
-  A ``KeyError`` names only the key: when pandas raised it (the nearest frame above is pandas' own) and the key
-  is a string, the line says so (``KeyError: 'label' (raised by pandas)``): the key is a column the input does
-  not have (an integer key is a row position, a code bug);
+  A ``KeyError`` names only the key: when a tabular data library raised it (the nearest frame above is the own
+  code of pandas, Hugging Face datasets, pyarrow or polars) and the key is a string, the line says so
+  (``KeyError: 'label' (raised by pandas)``): the key is a column the input does not have (an integer key is a row
+  position, a code bug);
 - ``log``: any line of a failing container's log tail, then the status lines read as log lines (a cloud job's
   failure reason — SageMaker, Vertex AI, Azure ML — or an Argo message often quotes the process's last error);
 - ``hint``: a status line that says little by itself (``1 Worker replica(s) failed``, ``pod deleted``, a pod
@@ -128,14 +129,15 @@ _NET = (r"i/o timeout|connection refused|connection reset|connection timed out|T
 # notice that its object store uses /tmp because /dev/shm is small)
 _SHM = (r"^(?!.*(object store|plasma))(?:.*(insufficient shared memory|/dev/shm|\bshm\b|Bus error|\bSIGBUS\b|"
         r"exitcode\s*:\s*-7\b|shared memory (object|segment)|(?i:out of shared memory)|"
-        r"unable to (write to|open|mmap) \S*( bytes from)? file </torch_))")
+        r"unable to (write to|open|mmap)( \d+ bytes from)? file </torch_))")
 # an accelerator the scheduler counts as an extended resource: nvidia.com/gpu, nvidia.com/mig-1g.5gb, amd.com/gpu,
 # google.com/tpu, aws.amazon.com/neuron, habana.ai/gaudi, tencent.com/vcuda-core, ...
 _ACCELERATOR = r"[\w.-]+/[\w.-]*(?i:gpu|cuda|mig-|tpu|neuron|gaudi)"
 # a GPU-sharing scheduler extender that found no device to fit: HAMi's FilteringFailed event ("no available node,
 # all node scores do not meet", "<n> nodes CardInsufficientMemory(node-a,...)") and its reason codes
-# (Project-HAMi/HAMi pkg/device/common/common.go, pkg/scheduler/scheduler.go)
-_VGPU_SCHEDULER = (r"no available node, (all node scores|\d+ nodes) do not meet|"
+# (Project-HAMi/HAMi pkg/device/common/common.go, pkg/scheduler/scheduler.go); tkestack/gpu-admission's quota
+# filter puts "ExceedsGPUQuota" against each node it rejects
+_VGPU_SCHEDULER = (r"no available node, (all node scores|\d+ nodes) do not meet|\bExceedsGPUQuota\b|"
                    r"\b(CardInsufficient(Memory|Core)|CardTimeSlicingExhausted|CardComputeUnitsExhausted|"
                    r"NodeInsufficientDevice|AllocatedCardsInsufficientRequest|CardTypeMismatch|CardUuidMismatch|"
                    r"CardMigTopologyInfeasible|NumaNotFit|ExclusiveDeviceAllocateConflict)\b|"
@@ -146,6 +148,10 @@ _GPU = (r"(?i:insufficient (nvidia|amd)\b)|(?i:insufficient )" + _ACCELERATOR +
         r"ZONE_RESOURCE_POOL_EXHAUSTED|does not have enough resources available).*"
         r"(\b(ml\.)?(p[2-5]|g[3-6])\w*\.\d*x?large\b|(?i:nvidia|gpu|tpu))|" + _VGPU_SCHEDULER)
 # the host's memory, not a GPU's: TensorFlow names the device or allocator
+# torch's CPU allocator, in TH ("$ Torch: not enough memory: you tried to allocate %dGB. Buy new RAM!", and
+# "reallocate" in THRealloc: torch/torch7 lib/TH/THGeneral.c) and c10 ("DefaultCPUAllocator: not enough memory: you
+# tried to allocate %d bytes", pytorch c10/core/impl/alloc_cpu.cpp); a GPU's allocator says "CUDA out of memory"
+_CPU_ALLOCATOR = r"(?i:not enough memory: you tried to (re)?allocate)|DefaultCPUAllocator: can't allocate memory"
 _CPU_DEVICE = r"device:CPU|allocator cpu|\(cpu\)|mklcpu"
 # exceptions that only report that another process or task died, was cancelled or exited: the cause is elsewhere
 # (so is an exception whose message only says that a worker "exited unexpectedly")
@@ -217,13 +223,17 @@ _MISSING = (r"(?i:\b(file|path|directory|folder|bucket|object|blob|table|dataset
             r"^(?!.*(executable file not found|command not found|\bcolumns?\b)).*"
             r"\b(file|path|directory|folder|data ?set|data file)s?\b.{0,160}\b(was |were )?not found\b|"
             r"No files matched spec|Unable to match files in bucket|"
-            r"no (supported )?data files (or dataset script )?found)")
+            r"no (\(supported\) |supported )?data files (or dataset script )?found)|"
+            # Keras' load_model (keras/saving/save.py: "No file or directory found at {filepath}"), HDF5's open
+            # ("unable to open file: name = '...', errno = 2"), the datasets library's DataFilesNotFoundError
+            r"No file or directory found at|unable to open file: name = .{0,300}errno = 2\b|\bDataFilesNotFoundError\b")
 # a command the image lacks (the step's own, not a container runtime the node lacks: 'exec:
 # "nvidia-container-runtime": executable file not found' is the node's)
 _IMAGE_LACKS = (r"(?!.*\b(nvidia-container-runtime(-hook)?|runc|crun|runsc|kata-runtime|youki)\\?\"?: "
                 r"executable file not found).*executable file not found")
 # what a GPU or the node under it says when the hardware or its driver fails (not the job's fault)
 _GPU_FAULT = (r"uncorrectable ECC error|\bECC error|GPU is lost|fallen off the bus|\bXid\b|"
+              r"Unable to determine the device handle for GPU|"
               r"Failed to initialize NVML|could not select device driver|nvidia-container-cli: \w+ error")
 
 # the kubelet's node-pressure eviction, and a training operator's job condition that reports its pods' (the MPI
@@ -244,7 +254,10 @@ _PREEMPTED = (r"\b(Preempted|Preempting|NodeShutdown|PreemptionByScheduler)\b|No
               r"(?i:node shutdown|spot instance|spot[ _-]?(instance[ _-]?)?interrupt|\bpre-?empted\b|"
               r"\bPreemptionError\b|termination is imminent|host EC2 (\(instance [\w-]+\) )?terminated|"
               r"spot (vm|node|instance)s?\b.{0,40}evict|preemptible\b.*\b(reclaimed|terminated)|DUE TO PREEMPTION|"
-              r"DUE TO JOB REQUEUE|delete from interruption message|TerminatingOnInterruption|Spot ITN\b)")
+              r"DUE TO JOB REQUEUE|delete from interruption message|TerminatingOnInterruption|Spot ITN\b)|"
+              # dstack's job termination reason for a spot instance the cloud took back
+              # (dstackai/dstack src/dstack/_internal/core/models/runs.py: JobTerminationReason)
+              r"\bINTERRUPTED_BY_NO_CAPACITY\b")
 # a node that died under a Ray job ("The actor is dead because its node has died. Node Id: ...",
 # ray-project/ray src/ray/gcs/gcs_server/gcs_actor_manager.cc; "Task failed due to the node dying." /
 # "Task failed due to the node (where this task was running)  was dead or unavailable",
@@ -266,15 +279,26 @@ _REFUSED = (r"ApiException: \((401|403)\)|(?i:\b(status|response|error|http)[ _-
 # CastError "Couldn't cast"; rename/remove/select_columns: "... not in the dataset. Current columns in the dataset:
 # [...]", src/datasets/arrow_dataset.py). Not Spark's [UNRESOLVED_COLUMN.WITH_SUGGESTION]: a column the code names
 # that no input has is as often a typo ("Did you mean ...?"), a code bug
-_SCHEMA_WORDS = (r"requires equal schemas|Unsupported cast from .{1,300}? to \w|must have the same columns|"
+# ... also TensorFlow's Example parser for a feature the records do not have ("Feature: <key> (data type: float) is
+# required but could not be found.": tensorflow/core/util/example_proto_fast_parsing.cc), pyarrow's checks of a file
+# or batch against a dataset's schema ("Schema in <path> was different", "Schema at index <n> was different", "Item
+# has schema ... which does not match expected schema") and Arrow's JSON reader when a column's type changes between
+# rows ("JSON parse error: Column(/a/b) changed from string to number in row 12": arrow cpp/src/arrow/json)
+_SCHEMA_WORDS = (r"requires equal schemas|is required but could not be found|"
+                 r"Schema (at index \d+|in \S+) was different|which does not match expected schema|"
+                 r"Column\(\S*\) changed from \w+ to \w+ in row \d+|"
+                 r"Unsupported cast from .{1,300}? to \w|must have the same columns|"
                  r"\bDatasetGenerationCastError\b|\bCastError\b|Couldn't cast\b|"
                  r"not in the dataset\. Current columns in the dataset|"
                  r"(?i:\bschemas? (differ|do not match|are (not equal|different|incompatible|inconsistent))\b)")
 # an image whose packages do not fit each other, beyond a missing module: protobuf's generated code against a newer
 # runtime ("Descriptors cannot be created directly"), pkg_resources' and importlib.metadata's requirement checks,
-# torch built without the numpy it needs, a C++/CUDA extension that cannot be built at run time (torch
-# cpp_extension's "Error building extension", DeepSpeed's "CUDA_HOME does not exist, unable to compile CUDA op(s)")
-_MISMATCH_WORDS = (r"Descriptors cannot be created directly|\b(DistributionNotFound|\w*VersionConflict)\b|"
+# torch built without the numpy it needs, a module compiled against NumPy 1.x imported under NumPy 2 (numpy's "A
+# module that was compiled using NumPy 1.x cannot be run in NumPy 2.0.0", wrapped over lines in the log), a C++/CUDA
+# extension that cannot be built at run time (torch cpp_extension's "Error building extension", DeepSpeed's "CUDA_HOME
+# does not exist, unable to compile CUDA op(s)")
+_MISMATCH_WORDS = (r"Descriptors cannot be created directly|compiled using NumPy \S+ cannot be run|"
+                   r"\b(DistributionNotFound|\w*VersionConflict)\b|"
                    r"No package metadata was found for|Numpy is not available|Error building extension|"
                    r"CUDA_HOME does not exist")
 # a tensor shape mismatch printed without its exception line (TensorFlow's graph errors print the op's message on
@@ -347,11 +371,15 @@ RULES: tuple[Rule, ...] = (
          r"UnexpectedAdmissionError|ContainerStatusUnknown)\b|node .*not ready|"
          r"^(?!" + _IMAGE_LACKS + r")(.*failed to (create|start) (containerd )?(task|container|shim)|"
          r".*OCI runtime (create|exec)|.*(?i:failed to (create|start) (the )?(pod )?(sandbox|container)\b|"
-         r"create container failed))|FailedCreatePodSandBox|Failed to create pod sandbox|"
+         r"create container failed))|FailedCreatePodSandBox|(?i:failed (to )?create pod sandbox)|"
          r"\b(RunPodSandbox|CreatePodSandbox|CreateContainer|StartContainer)\b.*(?i:failed)|"
          r"failed to reserve (container|sandbox) name|PLEG is not healthy|Pod Allocate failed|"
          r"(containerd|dockershim|crio)\.sock|Kubelet stopped posting node status|DUE TO NODE FAILURE|"
-         r"no runtime for \"?\S+\"? is configured|unknown or invalid runtime name|" + _GPU_FAULT,
+         r"no runtime for \"?\S+\"? is configured|unknown or invalid runtime name|" + _GPU_FAULT + "|"
+         # a container-runtime (CRI) call that ran out of time: the kubelet's Failed event "Error: context deadline
+         # exceeded" for a container it could not create, a gRPC "rpc error: code = DeadlineExceeded" from the
+         # runtime; a pull that timed out names the pull and is `network`, tried first
+         r"\bkubelet\b.*\bError: context deadline exceeded|rpc error: code = DeadlineExceeded",
          NODE_FAILED),
     Rule("permissions", "status",
          r"Error from server \(Forbidden\)|is forbidden: User|AccessDenied|does not have .{0,120}permission|"
@@ -379,8 +407,8 @@ RULES: tuple[Rule, ...] = (
          _EXC + r"(MemoryError|_ArrayMemoryError|OutOfMemoryError)(:|$)|killed by signal: Killed|"
          r"^(?!.*</torch_).*Cannot allocate memory|std::bad_alloc|java\.lang\.OutOfMemoryError|"
          r"GC overhead limit exceeded|(OOM when allocating|ResourceExhaustedError|ran out of memory).*(" +
-         _CPU_DEVICE + r")|Unable to allocate [\d.]+ [KMGTP]i?B|paging file is too small|"
-         r"DefaultCPUAllocator: (can't allocate|not enough) memory|" + _QUOTED_OOM,
+         _CPU_DEVICE + r")|Unable to allocate [\d.]+ [KMGTP]i?B|paging file is too small|" +
+         _CPU_ALLOCATOR + "|" + _QUOTED_OOM,
          "the process could not allocate host memory, or was killed for it (the OOM killer, Ray's memory monitor)"),
     Rule("distributed", "exception", _SHM, SHARED_MEMORY, cause="shared-memory"),
     Rule("distributed", "exception",
@@ -464,7 +492,7 @@ RULES: tuple[Rule, ...] = (
          r"missing (inputs?|columns?|features?):? \[|Failed to enforce schema|Incompatible input types for column|"
          r"Missing data for input|is not in features dictionary|not found in axis|Usecols do not match columns|"
          r"Failed to merge (fields|incompatible data types)|CANNOT_MERGE_INCOMPATIBLE|"
-         r"^KeyError: ['\"].*['\"] \(raised by pandas\)$|" +
+         r"^KeyError: ['\"].*['\"] \(raised by (pandas|datasets|pyarrow|polars)\)$|" +
          _EXC + r"(SchemaErrors?|CastError|ColumnNotFoundError|SchemaFieldNotFoundError)(:|$)|" + _SCHEMA_WORDS,
          SCHEMA_CHANGED),
     # the fallback is not "any other exception": a library's own error type, a Java/Py4J wrapper or a vague
@@ -489,10 +517,16 @@ RULES: tuple[Rule, ...] = (
          "the node was reclaimed or the job preempted (spot, a scheduler preemption, a host shutdown)"),
     Rule("gpu-unschedulable", "log",
          _GPU + r"|(No available node types can fulfill resource request|cannot be scheduled right now|"
-         r"pending placement group|defaultdict\(<class 'float'>, \{).*'GPU'",
+         r"could not find a node type to satisfy the request|"
+         r"pending placement group|defaultdict\(<class 'float'>, \{).*'GPU'|"
+         # Ray's pending-task warning lists the demand on a line of its own (python/ray/_private/worker.py)
+         r"Required resources for this actor or task: \{[^}]*\bGPU\b",
          "no node of the cluster (Kubernetes or Ray) can offer the requested GPUs"),
     Rule("unschedulable", "log",
-         r"No available node types can fulfill resource request|cannot be scheduled right now|" + _SCHEDULER +
+         # Ray's autoscaler (python/ray/autoscaler/_private/resource_demand_scheduler.py): "The autoscaler could
+         # not find a node type to satisfy the request: [{'CPU': 1.0}]"
+         r"No available node types can fulfill resource request|cannot be scheduled right now|"
+         r"could not find a node type to satisfy the request|" + _SCHEDULER +
          "|" + _CAPACITY,
          "no node of the cluster (Kubernetes or Ray) can take the requested resources (CPU, memory, custom)"),
     Rule("gpu-oom", "log",
@@ -515,7 +549,7 @@ RULES: tuple[Rule, ...] = (
          # Ray's memory monitor's summary: "N Workers (tasks / actors) killed due to memory pressure (OOM)"
          # (ray-project/ray src/ray/raylet/node_manager.cc)
          r"killed due to memory pressure|"
-         r"OOM when allocating.*(" + _CPU_DEVICE + r")|DefaultCPUAllocator: (can't allocate|not enough) memory",
+         r"OOM when allocating.*(" + _CPU_DEVICE + r")|" + _CPU_ALLOCATOR,
          HOST_MEMORY),
     Rule("distributed", "log", _SHM, SHARED_MEMORY, cause="shared-memory"),
     Rule("distributed", "log",
@@ -537,7 +571,14 @@ RULES: tuple[Rule, ...] = (
     Rule("image-pull", "log", _REGISTRY, BAD_IMAGE),
     Rule("timeout", "log",
          r"(?<!code = )(?<!code=)\bDeadlineExceeded\b|exceeded its deadline|DUE TO TIME LIMIT|AirflowTaskTimeout|"
-         r"Process timed out, PID: \d+|Timeout, PID: \d+|(?i:exceeded the max(imum)? (execution )?time)",
+         r"Process timed out, PID: \d+|Timeout, PID: \d+|(?i:exceeded the max(imum)? (execution )?time)|"
+         # a launcher's own timeout waiting for the job it submitted (Kubeflow's launch_crd.py: "Timeout waiting
+         # for {group}/{plural} {name} in namespace {ns} to enter one of the conditions {conditions}."), GitLab
+         # Runner's job timeout ("execution took longer than %v seconds"), Ray Tune's time budget
+         # (python/ray/tune/stopper/timeout.py: "Reached timeout of %s seconds. Stopping all trials.")
+         r"(?i:time(d)? ?out waiting for .{1,300} to (enter|reach|complete|finish|succeed|become)\b)|"
+         r"execution took longer than \S+ seconds|because the timeout was exceeded|"
+         r"Reached timeout of [\d.]+ seconds",
          DEADLINE),
     Rule("infrastructure", "log",
          r"^(?!" + _IMAGE_LACKS + r").*(OCI runtime (create|exec) failed|failed to create shim task|"
@@ -556,6 +597,9 @@ RULES: tuple[Rule, ...] = (
          r"driver on your system is too old|(?i:found no NVIDIA driver)|"
          r"is not compatible with the current PyTorch installation|Could not load dynamic library|"
          r"executable file not found in \$PATH|exec format error|"
+         # CPython's own message for a script it cannot open (Modules/main.c: "%ls: can't open file %R: [Errno
+         # %d] %s"): the step's entry script is not in the image, not a missing input
+         r"^\S*python[\d.]*: can't open file .{1,300}\[Errno 2\]|"
          r"No matching distribution found for|Could not find a version that satisfies the requirement|" +
          _MISMATCH_WORDS,
          NOT_IN_IMAGE),
@@ -674,7 +718,8 @@ _IPYTHON_HEADER = re.compile(r"^([A-Za-z_][\w.]*)\s+Traceback \(most recent call
 _CPP_THROW = re.compile(r"terminate called after throwing an instance of '([\w:]+)'")
 _CPP_WHAT = re.compile(r"^\s*what\(\):\s*(.*\S)")
 # pandas raises a KeyError for a column a DataFrame does not have: the key is a column name (a string)
-_PANDAS = re.compile(r"(^|[/\\])pandas[/\\]")
+# pandas, Hugging Face datasets (a row or batch of a Dataset: datasets/formatting/formatting.py), pyarrow, polars
+_DATA_LIBRARY = re.compile(r"(?:^|[/\\])(pandas|datasets|pyarrow|polars)[/\\]")
 _LOOKBACK = 16  # lines above an exception line searched for the frame that raised it
 _CONTINUED = 4  # lines below a traceback's exception line read as the rest of its message (NCCL's "Last error:")
 _CHAINED = re.compile(r"^(During handling of the above exception|The above exception was the direct cause)")
@@ -744,13 +789,15 @@ def _final_lines(block: list[str]) -> list[tuple[int, tuple[str, str]]]:
     return found
 
 
-def _raised_by_pandas(lines: list[str], at: int) -> bool:
-    """Was the exception on line ``at`` raised in pandas' own code (the nearest frame above it is pandas')?"""
+def _raised_by_data_library(lines: list[str], at: int) -> str:
+    """The tabular data library (pandas, datasets, pyarrow, polars) whose own code raised the exception on line
+    ``at`` (the nearest frame above it is the library's), or ""."""
     for line in reversed(lines[max(0, at - _LOOKBACK):at]):
         frame = _ANY_FRAME.match(line)
         if frame:
-            return bool(_PANDAS.search(frame.group("py") or frame.group("ipy") or frame.group("old")))
-    return False
+            library = _DATA_LIBRARY.search(frame.group("py") or frame.group("ipy") or frame.group("old"))
+            return library.group(1) if library else ""
+    return ""
 
 
 def _exceptions(text: str) -> list[tuple[str, str, list[str]]]:
@@ -779,8 +826,9 @@ def _exceptions(text: str) -> list[tuple[str, str, list[str]]]:
                 found.append((i, (line.strip().split(":", 1)[0], line.strip())))
     result = []
     for at, (kind, final) in sorted(found, key=lambda item: item[0]):
-        if re.match(r"KeyError: (['\"]).*\1$", final) and _raised_by_pandas(lines, at):
-            final += " (raised by pandas)"
+        library = _raised_by_data_library(lines, at) if re.match(r"KeyError: (['\"]).*\1$", final) else ""
+        if library:
+            final += f" (raised by {library})"
         more: list[str] = []
         for line in lines[at + 1:at + 1 + _CONTINUED] if at in tracebacks else []:
             if not line.strip() or _FRAME.match(line) or _CHAINED.match(line) or line.startswith(_TRACEBACK):
@@ -794,7 +842,8 @@ def final_exceptions(text: str) -> list[tuple[str, str]]:
     """(exception type, final line) of every Python traceback in ``text`` (a tail cut inside a traceback counts
     from its first frame) and of every C++ exception that terminated the process, in order; when no traceback
     ends in an exception, the lines that are errors by themselves (and the types IPython names in its headers).
-    A ``KeyError`` with a string key that pandas raised is marked ``(raised by pandas)``."""
+    A ``KeyError`` with a string key that a tabular data library raised is marked ``(raised by pandas)`` (or
+    datasets, pyarrow, polars)."""
     return [(kind, final) for kind, final, _ in _exceptions(text)]
 
 
