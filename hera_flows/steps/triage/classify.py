@@ -642,8 +642,9 @@ REMEDIATIONS: dict[str, str] = {
                   "registry credentials (imagePullSecrets). Pin a known-good digest.",
     "data-missing": "An input the pipeline reads does not exist. Check the upstream job that produces it, the "
                     "partition or date the run asked for, and the path in the pipeline parameters.",
-    "code-bug": "The pipeline code raised an exception. Reproduce it with the run's parameters and fix the code; "
-                "the traceback is below.",
+    "code-bug": "The pipeline code raised a programming error (a wrong type, attribute, name, index or key, a failed "
+                "assertion, a shape, dtype or device mismatch). Reproduce it with the run's parameters and fix the "
+                "code; the traceback is below.",
     "gpu-unschedulable": "No node offered the GPUs the step requests. Check the GPU node pool (autoscaler limits, "
                          "quota), the requested count and the nodeSelector/tolerations.",
     "timeout": "The step ran past its deadline. Check for a hang (stuck download, deadlock) before raising "
