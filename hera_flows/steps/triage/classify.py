@@ -147,11 +147,11 @@ _GPU = (r"(?i:insufficient (nvidia|amd)\b)|(?i:insufficient )" + _ACCELERATOR +
         r"|Quota '\w*GPUS\w*' exceeded|(ResourceLimitExceeded|InsufficientInstanceCapacity|"
         r"ZONE_RESOURCE_POOL_EXHAUSTED|does not have enough resources available).*"
         r"(\b(ml\.)?(p[2-5]|g[3-6])\w*\.\d*x?large\b|(?i:nvidia|gpu|tpu))|" + _VGPU_SCHEDULER)
-# the host's memory, not a GPU's: TensorFlow names the device or allocator
 # torch's CPU allocator, in TH ("$ Torch: not enough memory: you tried to allocate %dGB. Buy new RAM!", and
 # "reallocate" in THRealloc: torch/torch7 lib/TH/THGeneral.c) and c10 ("DefaultCPUAllocator: not enough memory: you
 # tried to allocate %d bytes", pytorch c10/core/impl/alloc_cpu.cpp); a GPU's allocator says "CUDA out of memory"
 _CPU_ALLOCATOR = r"(?i:not enough memory: you tried to (re)?allocate)|DefaultCPUAllocator: can't allocate memory"
+# the host's memory, not a GPU's: TensorFlow names the device or allocator
 _CPU_DEVICE = r"device:CPU|allocator cpu|\(cpu\)|mklcpu"
 # exceptions that only report that another process or task died, was cancelled or exited: the cause is elsewhere
 # (so is an exception whose message only says that a worker "exited unexpectedly")
