@@ -185,7 +185,8 @@ def _number(value: Any, where: str) -> float | None:
     return number
 
 
-def _text(value: Any, limit: int = MAX_TEXT) -> str:
+def printable_text(value: Any, limit: int = MAX_TEXT) -> str:
+    """A string value without unprintable characters, at most ``limit`` long; anything else is empty."""
     if not isinstance(value, str):
         return ""
     return "".join(ch for ch in value if ch.isprintable())[:limit]
@@ -198,7 +199,7 @@ def _detail(value: Any) -> Any:
     if isinstance(value, bool) or (isinstance(value, (int, float)) and math.isfinite(value)):
         return value
     if isinstance(value, str):
-        text = _text(value, 200)
+        text = printable_text(value, 200)
         while "{{" in text or "}}" in text:
             text = text.replace("{{", "{ {").replace("}}", "} }")
         return text
@@ -243,7 +244,7 @@ def to_event(source: Source, record: Record) -> DriftEvent:
     if direction == "below":
         details["direction"] = "below"
     if isinstance(raw_id, str) and raw_id and event_id != raw_id:
-        details["original_id"] = _text(raw_id, 200)
+        details["original_id"] = printable_text(raw_id, 200)
     return DriftEvent(model, feature, level, metric, value, threshold, source.name, event_id, details)
 
 

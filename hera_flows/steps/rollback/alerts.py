@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hera_flows.steps.common import StepError
-from hera_flows.steps.drift.normalise import EVENT_ID, MAX_TEXT, checked_name, parse_body, severity
+from hera_flows.steps.drift.normalise import EVENT_ID, checked_name, parse_body, printable_text, severity
 from hera_flows.steps.drift.shapes import PRESETS
 from hera_flows.steps.event_mapping import MAX_RECORDS, Mapping, merge_specs, present
 
@@ -36,12 +36,6 @@ class SliAlert:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _text(value: Any, limit: int = MAX_TEXT) -> str:
-    if not isinstance(value, str):
-        return ""
-    return "".join(ch for ch in value if ch.isprintable())[:limit]
 
 
 def sli_alerts(body: str | dict[str, Any]) -> list[SliAlert]:
@@ -72,8 +66,7 @@ def sli_alerts(body: str | dict[str, Any]) -> list[SliAlert]:
                                                                 default=str).encode()).hexdigest()[:16]
         found.append(SliAlert(
             model=model, alertname=alertname, severity=severity(values.get("severity"), f"{where}.labels.severity"),
-            id=ident, starts_at=_text(values.get("starts_at"), 40),
-            details={"summary": _text(values.get("summary")), "description": _text(values.get("description")),
-                     "generator_url": _text(values.get("generator_url"))},
+            id=ident, starts_at=printable_text(values.get("starts_at"), 40),
+            details={name: printable_text(values.get(name)) for name in ("summary", "description", "generator_url")},
         ))
     return found
