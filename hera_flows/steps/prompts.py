@@ -92,7 +92,7 @@ def render_prompt(
 
     whole = context_json(context)
     fitted = fit_context(context, whole)
-    data = whole if fitted is None else context_json(fitted)
+    data = whole if fitted is None else fitted
     fence = data_fence(data)
     note = "" if fitted is None else (
         f"\nThe context was too long for this prompt ({len(whole):,} characters): below it is shortened to "
@@ -132,8 +132,8 @@ def context_json(context: Mapping[str, Any]) -> str:
         raise StepError(f"the context cannot be written as JSON: {exc}") from None
 
 
-def fit_context(context: Mapping[str, Any], data: str, limit: int = PROMPT_CONTEXT_CHARS) -> Any:
-    """``context`` shortened until its JSON (``data``) fits ``limit``, or None when it fits already.
+def fit_context(context: Mapping[str, Any], data: str, limit: int = PROMPT_CONTEXT_CHARS) -> str | None:
+    """The JSON of ``context`` shortened until it fits ``limit``, or None when ``data`` (its JSON) fits already.
 
     The longest strings are cut from their start (a log tail's last lines stay) with a note in their place; when
     cutting strings is not enough (many small values, e.g. thousands of fairness results), the prompt gets a
@@ -161,12 +161,14 @@ def fit_context(context: Mapping[str, Any], data: str, limit: int = PROMPT_CONTE
         cut = min(len(value) - _KEEP_CHARS, size - limit + 120)
         node[key] = f"[hera-flows cut the first {cut:,} characters of this value; the context file has it whole] " \
                     + value[cut:]
-        size = len(context_json(fitted))
+        data = context_json(fitted)
+        size = len(data)
     if size <= limit:
-        return fitted
+        return data
     summary = {name: {"type": type(value).__name__, "json_characters": len(json.dumps(value))}
                for name, value in sorted(context.items())}
-    return {"hera_flows_note": "the context is too large to show here; read the context file", "keys": summary}
+    return context_json({"hera_flows_note": "the context is too large to show here; read the context file",
+                         "keys": summary})
 
 
 def data_fence(data: str) -> str:
