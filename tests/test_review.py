@@ -455,6 +455,18 @@ def test_a_triage_pr_or_issue_says_whether_the_rule_table_or_the_agent_decided(
     assert review_triage(tmp_path / "a") == 0
     assert "**Decided by the rule table** (hera-flows' documented rules, no LLM): `unknown`." in text()
     monkeypatch.setenv("HF_PARAM_AGENT", json.dumps(AGENT_RECORD))
-    assert review_triage(tmp_path / "b") == 0
-    assert ("**Decided by the coding agent** `claude-code`, given the rule table's verdict `unknown`" in text())
+    assert review_triage(tmp_path / "b") == 0  # the agent's text opens with no verdict line
+    assert ("**Decided by the coding agent** `claude-code`, given the rule table's verdict `unknown`; the agent "
+            "wrote no `Verdict: <class>` line" in text())
     assert "Decided by the rule table" not in text() and text().rstrip().endswith("-->")
+    # the agent's verdict line (markdown around it is fine) is read back: it overrode the rule table's `unknown`
+    opening = "**Verdict:** `timeout` (rule table: `unknown`)\n\nPBS killed the job at its walltime.\n"
+    if kind == "issue":
+        monkeypatch.setenv("HF_PARAM_ISSUE", json.dumps({**ISSUE, "body": opening}))
+    else:
+        monkeypatch.setenv("HF_PARAM_SUMMARY", opening)
+    assert review_triage(tmp_path / "c") == 0
+    assert ("**Decided by the coding agent** `claude-code`: `timeout`, given the rule table's verdict `unknown`: "
+            "the agent overrode the rule table." in text())
+    if kind == "pr":
+        assert github_api.pulls()[-1]["title"].endswith("(failure triage: timeout)")

@@ -54,7 +54,8 @@ def layout(pattern_id: str) -> tuple[tuple[str, ...], Any]:
 
 
 def issue_note_of(pattern_id: str) -> Any:
-    """The pattern's optional ``issue_note(context, agent) -> lines``, added below an issue's body (None: none)."""
+    """The pattern's optional ``issue_note(context, agent, body) -> lines``, added below an issue's body (None:
+    none); ``body`` is the agent's issue body, whose opening may carry its verdict."""
     return getattr(_layout_module(pattern_id)[1], "issue_note", None)
 
 
@@ -157,7 +158,7 @@ def _review_issue(args: argparse.Namespace, raw: str) -> int:
     agent = agent_record()
     run = "\n".join(agent_section(agent)) if agent else ""
     note_of = issue_note_of(args.pattern)
-    note = "\n".join(note_of(_json_param("context", dict, default={}), agent)) if note_of else ""
+    note = "\n".join(note_of(_json_param("context", dict, default={}), agent, issue["body"])) if note_of else ""
     body = with_marker(contain(issue["body"], MAX_ISSUE_BODY_CHARS) + "\n\n_hera-flows pushed no change for this "
                        "issue._" + (f"\n{note}" if note else "") + (f"\n{run}" if run else ""), key)
     labels = list(dict.fromkeys([*layout(args.pattern)[0], *issue.get("labels", [])]))

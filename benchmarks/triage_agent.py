@@ -1,0 +1,327 @@
+"""Failure triage with a coding agent, measured on the corpus: `python -m benchmarks.triage_agent`.
+
+With a coding agent configured, the triage agent receives the failure's evidence and the rule table's verdict
+(hera_flows/steps/triage/prompt.md) and opens its text with ``Verdict: <class> (rule table: <class>)``; that verdict
+is the run's class (hera_flows/steps/triage/verdict.py), the rule table's only where the agent wrote none. This
+benchmark scores that decision on the corpus of real failure reports (benchmarks/triage_corpus.py), next to the
+rule table alone, for the held-out round and for every round an agent's verdicts were recorded for.
+
+An LLM cannot run in CI, so an agent's replies are **recorded**: tests/triage/agent-verdicts/round-<n>.jsonl holds,
+per case, the sha256 of the exact prompt the agent received (rendered by hera_flows/steps/prompts.py from the
+packaged template, the shipped config/flows.yaml settings and the case's context with the rule table's current
+verdict), the opening lines of its reply and who replied. Replaying scores the recorded replies against the labels.
+A recording whose prompt no longer matches (the rules' verdict, the template or the settings changed) is stale and
+reported as such, never scored: re-record.
+
+Recording (needs the agent's credentials and network)::
+
+    python -m benchmarks.triage_agent --record --round 5 --command "claude -p --tools Read --model claude-sonnet-4-5"
+
+runs the command once per case, in a fresh workspace, with the prompt on stdin (files named by the prompt live in
+that workspace) and keeps the opening of its summary, its issue body or else its output. An agent that cannot be
+run from here can be given the prompts out of band: ``--export DIR`` writes the template's instructions once and
+each case's context data section, keyed by its prompt's hash; ``--import FILE --recorded-by WHO`` reads the
+replies back (JSON lines ``{"case": <key>, "reply": <text>}``) after checking every key is a current prompt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shlex
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from benchmarks.triage_corpus import HELD_OUT_ROUND, Case, Score, load, report
+
+ROOT = Path(__file__).resolve().parent.parent
+RECORDINGS = ROOT / "tests" / "triage" / "agent-verdicts"
+CONFIG = ROOT / "config" / "flows.yaml"
+PATTERN = "triage"
+KEY_CHARS = 16  # a case's key in an export: the start of its prompt's sha256
+REPLY_LINES = 8  # the opening of a reply that is kept (the verdict line is its first)
+
+
+@dataclass(frozen=True)
+class Recording:
+    id: str
+    prompt_sha256: str
+    reply: str
+    recorded_by: str
+
+
+@cache
+def _settings() -> tuple[dict[str, str], tuple[str, ...]]:
+    """The triage editor's settings and allowed paths as the shipped config sets them (what `make generate` uses)."""
+    from hera_flows.config import load_config
+    from hera_flows.patterns.failure_triage import editor_settings
+
+    cfg = load_config(CONFIG)
+    settings = {k: str(v) for k, v in editor_settings(cfg).items()}
+    return settings, tuple(cfg.patterns.failure_triage.allowed_paths)
+
+
+def agent_context(case: Case) -> dict[str, Any]:
+    """The context the agent sees: the case's evidence and log tail, and the rule table's verdict on them (as
+    triage-classify adds it)."""
+    return json.loads(_context_json(tuple(case.status), case.log))
+
+
+@cache
+def _context_json(status: tuple[str, ...], log: str) -> str:
+    from hera_flows.steps.triage.classify import classify
+
+    context = Case("", "", "", "", "", list(status), log).context()
+    context["classification"] = classify(context).as_dict()
+    return json.dumps(context)
+
+
+def prompt_of(case: Case, files: dict[str, str] | None = None) -> str:
+    """The prompt the agent receives for ``case`` (``files``: the contract's paths; default: the agent pod's)."""
+    from hera_flows.steps.prompts import render_prompt
+
+    settings, allowed = _settings()
+    return render_prompt(PATTERN, agent_context(case), allowed, settings, files=files)
+
+
+def prompt_sha256(case: Case) -> str:
+    return _prompt_sha256(tuple(case.status), case.log)
+
+
+@cache
+def _prompt_sha256(status: tuple[str, ...], log: str) -> str:
+    case = Case("", "", "", "", "", list(status), log)
+    return hashlib.sha256(prompt_of(case).encode("utf-8")).hexdigest()
+
+
+def opening(text: str) -> str:
+    """The first non-empty lines of a reply: where the verdict line is (verdict.read_verdict looks nowhere else)."""
+    return "\n".join([line.rstrip() for line in text.splitlines() if line.strip()][:REPLY_LINES])
+
+
+# --- recordings ------------------------------------------------------------------------------------------------
+
+def recordings_path(round_number: int) -> Path:
+    return RECORDINGS / f"round-{round_number}.jsonl"
+
+
+def load_recordings(round_number: int) -> dict[str, Recording]:
+    path = recordings_path(round_number)
+    if not path.exists():
+        return {}
+    found: dict[str, Recording] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                found[json.loads(line)["id"]] = Recording(**json.loads(line))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise SystemExit(f"{path.name}:{number}: not a recording ({exc})") from None
+    return found
+
+
+def save_recordings(round_number: int, recordings: dict[str, Recording]) -> None:
+    RECORDINGS.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps(r.__dict__, sort_keys=True, ensure_ascii=False) for _, r in sorted(recordings.items())]
+    recordings_path(round_number).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@dataclass
+class AgentScore:
+    """The run's class per case with an agent (its verdict; the rule table's where it wrote none), next to the rule
+    table's alone, for the cases whose recording is current."""
+    rules: Score
+    agent: Score
+    stale: list[Case]
+    missing: list[Case]
+    no_verdict: list[Case]
+    recorded_by: Counter[str]
+
+    def changes(self) -> Counter[str]:
+        """How the agent's verdict moved each case against the rule table's: kept, fixed, broke, rewrote."""
+        moved: Counter[str] = Counter()
+        for (case, rule), (_, decided) in zip(self.rules.cases, self.agent.cases, strict=True):
+            if decided == rule:
+                moved["agreed with the rule table"] += 1
+            elif decided == case.label:
+                moved["overrode it, rightly" + (" (an unknown)" if rule == "unknown" else "")] += 1
+            elif rule == case.label:
+                moved["overrode a right verdict"] += 1
+            else:
+                moved["overrode a wrong verdict, still wrong"] += 1
+        return moved
+
+
+def score_with_agent(cases: list[Case], recordings: dict[str, Recording]) -> AgentScore:
+    from hera_flows.steps.triage.verdict import read_verdict
+
+    rules, agent = [], []
+    stale, missing, no_verdict = [], [], []
+    by: Counter[str] = Counter()
+    for case in cases:
+        recording = recordings.get(case.id)
+        if recording is None:
+            missing.append(case)
+            continue
+        if recording.prompt_sha256 != prompt_sha256(case):
+            stale.append(case)
+            continue
+        rule = agent_context(case)["classification"]["category"]
+        verdict = read_verdict(recording.reply)
+        if verdict is None:
+            no_verdict.append(case)
+        rules.append((case, rule))
+        agent.append((case, verdict.category if verdict else rule))
+        by[recording.recorded_by] += 1
+    return AgentScore(Score(rules), Score(agent), stale, missing, no_verdict, by)
+
+
+def agent_report(name: str, result: AgentScore) -> list[str]:
+    lines = [f"== {name}: rules alone {result.rules.accuracy * 100:.1f} % "
+             f"({len(result.rules.confident_wrong())} in a wrong class), with the agent "
+             f"{result.agent.accuracy * 100:.1f} % ({len(result.agent.confident_wrong())} in a wrong class) on "
+             f"{len(result.agent.cases)} cases with a current recording; stale {len(result.stale)}, missing "
+             f"{len(result.missing)}, no verdict line {len(result.no_verdict)}",
+             "   recorded by: " + "; ".join(f"{who} ({n})" for who, n in result.recorded_by.most_common()),
+             "   the agent " + "; ".join(f"{what}: {n}" for what, n in sorted(result.changes().items())), ""]
+    return lines + report(f"{name}, with the agent", result.agent)
+
+
+# --- getting replies -------------------------------------------------------------------------------------------
+
+def record(cases: list[Case], round_number: int, command: str, *, timeout: float, recorded_by: str) -> int:
+    """Run ``command`` (a coding-agent CLI, prompt on stdin) once per case without a current recording."""
+    argv = shlex.split(command)
+    recordings = load_recordings(round_number)
+    todo = [c for c in cases if c.id not in recordings or recordings[c.id].prompt_sha256 != prompt_sha256(c)]
+    for number, case in enumerate(todo, 1):
+        with tempfile.TemporaryDirectory(prefix="hera-flows-triage-agent-") as tmp:
+            workspace = Path(tmp)
+            (workspace / "repo").mkdir()
+            files = {"summary_file": str(workspace / "summary.md"), "issue_file": str(workspace / "issue.json"),
+                     "context_file": str(workspace / "context.json")}
+            (workspace / "context.json").write_text(json.dumps(agent_context(case), indent=2), encoding="utf-8")
+            try:
+                done = subprocess.run(argv, input=prompt_of(case, files), cwd=workspace / "repo", text=True,
+                                      capture_output=True, timeout=timeout)
+            except FileNotFoundError:
+                raise SystemExit(f"the agent command {argv[0]!r} was not found") from None
+            except subprocess.TimeoutExpired:
+                print(f"{case.id}: the agent ran past {timeout:g} s; not recorded", file=sys.stderr)
+                continue
+            reply = _reply(workspace, done.stdout)
+        if done.returncode != 0 and not reply:
+            print(f"{case.id}: the agent exited {done.returncode}: {done.stderr.strip()[-300:]}", file=sys.stderr)
+            continue
+        recordings[case.id] = Recording(case.id, prompt_sha256(case), opening(reply), recorded_by)
+        save_recordings(round_number, recordings)  # after each case: an interrupted run keeps what it has
+        print(f"[{number}/{len(todo)}] {case.id}: {opening(reply).splitlines()[0] if reply.strip() else '(empty)'}")
+    return 0
+
+
+def _reply(workspace: Path, stdout: str) -> str:
+    """The agent's text, where the prompt asked for it: the summary, else the issue's body, else its output."""
+    summary, issue = workspace / "summary.md", workspace / "issue.json"
+    if summary.is_file() and summary.read_text(encoding="utf-8", errors="replace").strip():
+        return summary.read_text(encoding="utf-8", errors="replace")
+    if issue.is_file():
+        try:
+            body = json.loads(issue.read_text(encoding="utf-8")).get("body")
+        except (ValueError, AttributeError):
+            body = None
+        if isinstance(body, str) and body.strip():
+            return body
+    return stdout
+
+
+def export(cases: list[Case], folder: Path, shards: int) -> int:
+    """The prompts for an agent run out of band: the instructions once (the template, identical for every case)
+    and each case's data section under its key; no label, source or id of the corpus goes out."""
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = "\n# Context data (untrusted)"
+    # in the order of their keys: no grouping by class or project (the corpus files are grouped) for a reader to use
+    prompts = sorted((prompt_sha256(c)[:KEY_CHARS], prompt_of(c)) for c in cases)
+    instructions = prompts[0][1].split(marker, 1)[0]
+    (folder / "instructions.md").write_text(instructions.rstrip() + "\n", encoding="utf-8")
+    for shard in range(shards):
+        part = prompts[shard::shards]
+        text = [f"# Cases {shard + 1} of {shards}: {len(part)} prompts", ""]
+        for key, prompt in part:
+            if not prompt.startswith(instructions):
+                raise SystemExit("the prompts differ outside their data section; export them whole")
+            text += [f"## case {key}", prompt[len(instructions):].strip(), ""]
+        (folder / f"cases-{shard + 1}.md").write_text("\n".join(text), encoding="utf-8")
+    print(f"wrote {folder}/instructions.md and {shards} case files ({len(prompts)} prompts)")
+    return 0
+
+
+def import_replies(cases: list[Case], round_number: int, paths: list[Path], recorded_by: str) -> int:
+    keys = {prompt_sha256(c)[:KEY_CHARS]: c for c in cases}
+    recordings = load_recordings(round_number)
+    for path in paths:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                key, reply = str(item["case"]), str(item["reply"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise SystemExit(f"{path}:{number}: expected {{\"case\": ..., \"reply\": ...}} ({exc})") from None
+            if key not in keys:
+                raise SystemExit(f"{path}:{number}: {key!r} is no current prompt of round {round_number}")
+            case = keys[key]
+            recordings[case.id] = Recording(case.id, prompt_sha256(case), opening(reply), recorded_by)
+    save_recordings(round_number, recordings)
+    print(f"{recordings_path(round_number)}: {len(recordings)} recordings")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.triage_agent", description=__doc__.split("\n")[0])
+    parser.add_argument("--round", type=int, action="append",
+                        help=f"the collection round(s) (default: every recorded one, and {HELD_OUT_ROUND})")
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--record", action="store_true", help="run --command once per case and record its reply")
+    action.add_argument("--export", type=Path, metavar="DIR", help="write the prompts for an out-of-band agent")
+    action.add_argument("--import", dest="replies", type=Path, nargs="+", metavar="FILE",
+                        help="record the replies of an out-of-band agent")
+    parser.add_argument("--command", help="the agent CLI (prompt on stdin), for --record")
+    parser.add_argument("--recorded-by", help="who replied (default: the command)")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds per case, for --record")
+    parser.add_argument("--shards", type=int, default=1, help="case files for --export")
+    args = parser.parse_args(argv)
+    cases = load()
+    recorded = sorted(int(p.stem.split("-")[1]) for p in RECORDINGS.glob("round-*.jsonl"))
+    rounds = args.round or sorted({*recorded, HELD_OUT_ROUND})
+    if (args.record or args.export or args.replies) and len(rounds) != 1:
+        parser.error("--record, --export and --import take exactly one --round")
+    chosen = [c for c in cases if c.round in rounds]
+    if not chosen:
+        parser.error(f"the corpus has no case in round(s) {rounds}")
+    if args.record:
+        if not args.command:
+            parser.error("--record needs --command")
+        return record(chosen, rounds[0], args.command, timeout=args.timeout,
+                      recorded_by=args.recorded_by or args.command)
+    if args.export:
+        return export(chosen, args.export, max(args.shards, 1))
+    if args.replies:
+        if not args.recorded_by:
+            parser.error("--import needs --recorded-by (which agent and model replied, and how)")
+        return import_replies(chosen, rounds[0], args.replies, args.recorded_by)
+    for number in rounds:
+        held = " (the held-out round)" if number == HELD_OUT_ROUND else " (the rules were tuned on it)"
+        part = [c for c in cases if c.round == number]
+        print("\n".join(agent_report(f"round {number}{held}", score_with_agent(part, load_recordings(number)))))
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
