@@ -193,6 +193,40 @@ def agent_report(name: str, result: AgentScore) -> list[str]:
     return lines + report(f"{name}, with the agent", result.agent)
 
 
+def agent_numbers(cases: list[Case]) -> list[str]:
+    """The docs' table (docs/patterns/failure-triage.md, `make docs`): each recorded round, rules alone against
+    rules + agent, and the held-out round's recall per class."""
+    from hera_flows.steps.triage.classify import CATEGORIES
+
+    rounds = sorted(int(p.stem.split("-")[1]) for p in RECORDINGS.glob("round-*.jsonl"))
+    if not rounds:
+        return ["No agent replies are recorded yet (tests/triage/agent-verdicts/)."]
+    lines = ["| round | cases scored | rules alone | in a wrong class | rules + agent | in a wrong class | "
+             "recorded by |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    results = {}
+    for number in rounds:
+        results[number] = result = score_with_agent([c for c in cases if c.round == number], load_recordings(number))
+        held = " (held out)" if number == HELD_OUT_ROUND else ""
+        lines.append(f"| {number}{held} | {len(result.agent.cases)} | {result.rules.accuracy * 100:.1f} % | "
+                     f"{len(result.rules.confident_wrong())} | **{result.agent.accuracy * 100:.1f} %** | "
+                     f"**{len(result.agent.confident_wrong())}** | "
+                     f"{'; '.join(who for who, _ in result.recorded_by.most_common())} |")
+    if HELD_OUT_ROUND in results:
+        held_out = results[HELD_OUT_ROUND]
+        lines += ["", f"Round {HELD_OUT_ROUND}, what the agent did with the rule table's verdicts: "
+                  + "; ".join(f"{what} {n}" for what, n in sorted(held_out.changes().items())) + ".", "",
+                  "| class | recall, rules alone | recall, rules + agent | precision, rules + agent |",
+                  "| --- | --- | --- | --- |"]
+        for label in (c for c in CATEGORIES if c != "unknown"):
+            lines.append(f"| `{label}` | {_pct(held_out.rules.recall(label))} | {_pct(held_out.agent.recall(label))} | "
+                         f"{_pct(held_out.agent.precision(label))} |")
+    return lines
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.0f} %"
+
+
 # --- getting replies -------------------------------------------------------------------------------------------
 
 def record(cases: list[Case], round_number: int, command: str, *, timeout: float, recorded_by: str) -> int:

@@ -138,11 +138,22 @@ def report(name: str, result: Score) -> list[str]:
 # --- the generated sections of docs/patterns/failure-triage.md (`make docs` rewrites them; a test compares) -----
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "patterns" / "failure-triage.md"
-SECTIONS = ("rule-table", "corpus-numbers", "worked-examples")
+SECTIONS = ("classes", "rule-table", "corpus-numbers", "worked-examples", "agent-numbers")
 
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
+
+
+def classes() -> list[str]:
+    """The taxonomy as the docs print it: classify.DEFINITIONS (the coding agent's prompt lists the same) and the
+    remediation each class's issue suggests."""
+    from hera_flows.steps.triage.classify import DEFINITIONS, REMEDIATIONS
+
+    lines = ["| class | the root cause | what its issue suggests |", "| --- | --- | --- |"]
+    for name, text in DEFINITIONS.items():
+        lines.append(f"| `{name}` | {_cell(text)} | {_cell(REMEDIATIONS[name])} |")
+    return lines
 
 
 def rule_table() -> list[str]:
@@ -206,8 +217,10 @@ def worked_examples(cases: list[Case]) -> list[str]:
 
 def render_docs(text: str, cases: list[Case]) -> str:
     """``text`` with every generated section replaced by what the code and the corpus say now."""
-    bodies = {"rule-table": rule_table(), "corpus-numbers": corpus_numbers(cases),
-              "worked-examples": worked_examples(cases)}
+    from benchmarks.triage_agent import agent_numbers
+
+    bodies = {"classes": classes(), "rule-table": rule_table(), "corpus-numbers": corpus_numbers(cases),
+              "worked-examples": worked_examples(cases), "agent-numbers": agent_numbers(cases)}
     for name in SECTIONS:
         begin, end = f"<!-- generated: {name} (make docs) -->", f"<!-- end: {name} -->"
         if begin not in text or end not in text:

@@ -634,6 +634,50 @@ RULES: tuple[Rule, ...] = (
          "the container was SIGKILLed (exit code 137) with no other reason given: usually the kernel's OOM killer"),
 )
 
+# What each class is, as a root cause, and where it ends: the coding agent's prompt lists these
+# (${class_definitions} in hera_flows/steps/triage/prompt.md) and the docs print them, so an agent that decides a
+# class uses the same taxonomy as the rule table.
+DEFINITIONS: dict[str, str] = {
+    "oom": "the container or process ran out of host (CPU) memory: OOMKilled, exit code 137 from the OOM killer, "
+           "MemoryError, a memory monitor killing workers",
+    "gpu-oom": "a GPU ran out of memory (CUDA, ROCm, XLA or TensorFlow allocators): not the container's memory",
+    "eviction": "the kubelet evicted the pod because its node ran short of memory, disk (ephemeral storage) or PIDs",
+    "image-pull": "the image cannot be pulled because its reference or the pull credentials are wrong (not found, "
+                  "denied, unauthorized)",
+    "network": "a registry, object store, API, model hub or peer could not be reached (timeouts, refused or reset "
+               "connections, DNS, TLS, a transfer cancelled midway): reachability, also for an image pull",
+    "gpu-unschedulable": "the GPUs or accelerators the job asks for cannot be had: no node offers them (count, type, "
+                         "GPU slice), a GPU taint, an exhausted GPU quota or no cloud capacity for them",
+    "unschedulable": "no node can take the pod for another reason: CPU, memory, pods, affinity or node selector, "
+                     "taints, volumes, or a resource quota that is not about GPUs",
+    "preemption": "the job's node or pod was taken away from it: a spot or preemptible instance reclaimed, a "
+                  "higher-priority job preempting it, a node shut down or drained, a batch system requeueing it",
+    "distributed": "the processes of a distributed job failed to reach or agree with each other (NCCL, Gloo or MPI "
+                   "errors, collective or rendezvous timeouts, rank desync), or shared memory (/dev/shm) was too "
+                   "small",
+    "timeout": "the job or step ran past a time limit it was given: activeDeadlineSeconds, a pipeline or task "
+               "timeout, a batch system's walltime or time limit (not a network timeout)",
+    "infrastructure": "the node, its hardware or its container runtime failed the pod: node lost or not ready, "
+                      "runtime or sandbox errors, GPU hardware or driver faults, the node's disk or file system",
+    "data-missing": "an input the job reads (file, object, table, dataset, checkpoint) does not exist where it was "
+                    "told to look",
+    "schema-drift": "an input exists but its shape is not what the code or model expects: a missing, renamed or "
+                    "retyped column or field, a changed feature count, files whose schemas differ",
+    "permissions": "a credential is missing or lacks a permission: AccessDenied, 401 or 403, PermissionError on a "
+                   "path, a gated model",
+    "dependency": "the image or environment lacks or mismatches what the code needs: a missing module, library or "
+                  "executable, a version or ABI mismatch, a CUDA driver or toolkit mismatch",
+    "code-bug": "the job's own code or configuration is wrong (a programming error, a shape mismatch, bad "
+                "arguments) and none of the causes above explains the failure",
+    "unknown": "the evidence does not show the cause",
+}
+
+
+def definitions_text() -> str:
+    """The classes as the agent's prompt lists them, one bullet per class."""
+    return "\n".join(f"- `{name}`: {text}" for name, text in DEFINITIONS.items())
+
+
 # What the issue suggests when no clear-cut fix applies.
 REMEDIATIONS: dict[str, str] = {
     "oom": "Raise the step's memory limit, or reduce what it holds in memory (batch size, chunked reading, "

@@ -48,6 +48,7 @@ from hera_flows.steps.contract import Flag
 from hera_flows.steps.markdown import inline_code
 from hera_flows.steps.prompts import data_fence
 from hera_flows.steps.triage import kfp
+from hera_flows.steps.triage.classify import definitions_text
 from hera_flows.steps.yaml_patch import (
     MISSING,
     YamlPatchError,
@@ -88,6 +89,9 @@ class Outcome:
 
 # The pattern's settings the editor, publish (writable paths) and the prompt read (filled from
 # patterns.failure_triage and its `fixes`).
+# what the prompt names that the code defines (hera_flows/steps/prompts.py pattern_constants)
+PROMPT_CONSTANTS = {"class_definitions": definitions_text()}
+
 SETTINGS = (
     Flag("pipelines-dir", "folder of the WorkflowTemplates, found by metadata.name"),
     Flag("memory-factor", "OOM: memory limit x this", kind=float),
