@@ -32,6 +32,7 @@ from hera_flows import cli
 from hera_flows.config import Config, ConfigError, parse_config
 from hera_flows.local import sensor
 from hera_flows.local.expressions import ExpressionError, evaluate
+from hera_flows.steps import webhook_signature
 from hera_flows.steps.common import EXIT_OK, EXIT_REJECTED, StepError
 from hera_flows.steps.promotion import verify
 from hera_flows.steps.promotion.deployment_tags import DEPLOYMENT_TAGS, INT32_MAX, parse_deployment_tags
@@ -187,12 +188,12 @@ def _mlflow_signature(secret: str, delivery_id: str, timestamp: str, signed_body
 @example('{"a": NaN}')
 def test_body_parsing_returns_an_object_or_a_malformed_body_error(body) -> None:
     try:
-        parsed = verify.parse_body(body)
+        parsed = webhook_signature.parse_body(body)
     except verify.MalformedBody as exc:
         assert one_line(str(exc))
     else:
         assert isinstance(parsed, dict)
-    for rebuild in (verify.mlflow_signed_form, verify.go_inverse_form):
+    for rebuild in (webhook_signature.mlflow_signed_form, webhook_signature.go_inverse_form):
         try:
             assert isinstance(rebuild(body), str)
         except verify.MalformedBody as exc:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from hera_flows.steps import webhook_signature
 from hera_flows.steps.common import StepError
 from hera_flows.steps.promotion import verify
 from tests.support.go_json import argo_delivered, argo_event_data, canonical_header_key, go_compact
@@ -128,10 +129,10 @@ def test_html_and_line_separators_are_what_go_escapes(mlflow_sign) -> None:
     request = mlflow_delivery(mlflow_sign, TRICKY_PAYLOADS[0])
     delivered = argo_delivered(request["headers"], request["body"])
     assert "\\u003cscript\\u003e" in delivered["event-body"] and "<" not in delivered["event-body"]
-    assert verify.mlflow_signed_form(delivered["event-body"]) == request["body"]
+    assert webhook_signature.mlflow_signed_form(delivered["event-body"]) == request["body"]
     raw_separator = '{"a":"x\u2028y<"}'  # a sender that does not escape non-ASCII
     assert go_compact(raw_separator) == '{"a":"x\\u2028y\\u003c"}'
-    assert verify.go_inverse_form(go_compact(raw_separator)) == raw_separator
+    assert webhook_signature.go_inverse_form(go_compact(raw_separator)) == raw_separator
 
 
 def _random_string(rng: random.Random) -> str:
@@ -161,8 +162,8 @@ def test_reconstruction_is_exact_for_random_documents() -> None:
     for _ in range(500):
         document = {"data": _random_value(rng)}
         signed = json.dumps(document)  # what MLflow signs
-        assert verify.mlflow_signed_form(go_compact(signed)) == signed
-        assert verify.mlflow_signed_form(signed) == signed  # idempotent on an unmodified body
+        assert webhook_signature.mlflow_signed_form(go_compact(signed)) == signed
+        assert webhook_signature.mlflow_signed_form(signed) == signed  # idempotent on an unmodified body
 
 
 # --- tampering and malformed headers --------------------------------------------------------------------------

@@ -33,7 +33,6 @@ import argparse
 import base64
 import binascii
 import hashlib
-import hmac
 import json
 import os
 import time
@@ -348,7 +347,13 @@ def _header(headers: dict[str, Any], name: str) -> str:
 
 def verify_signature(source: Source, body: str, headers: dict[str, Any], secret_value: str, now: float) -> str:
     """Authenticate a signed delivery; its delivery id, or Rejected saying why not."""
-    from hera_flows.steps.promotion.verify import Rejected, candidate_bodies, check_timestamp
+    from hera_flows.steps.webhook_signature import (
+        Rejected,
+        candidate_bodies,
+        check_timestamp,
+        hmac_sha256_matches,
+        utf8,
+    )
 
     spec = source.signature or {}
     if not secret_value:
@@ -377,12 +382,8 @@ def verify_signature(source: Source, body: str, headers: dict[str, Any], secret_
         raise Rejected(f"{source.name}: the {spec['timestamp_header']} header {timestamp[:40]!r} is not Unix seconds")
     prefix_text = {"body": "", "timestamp.body": f"{timestamp}.",
                    "id.timestamp.body": f"{delivery_id}.{timestamp}."}[spec.get("signed", "body")]
-    key = secret_value.encode("utf-8")
-    found = False
-    for candidate in candidate_bodies(body):
-        digest = hmac.new(key, (prefix_text + candidate).encode("utf-8"), hashlib.sha256).digest()
-        found |= hmac.compare_digest(digest, expected)  # every form is compared: timing tells nothing
-    if not found:
+    if not hmac_sha256_matches(secret_value, candidate_bodies(body), lambda b: utf8(prefix_text + b, "delivery"),
+                               expected):
         raise Rejected(f"{source.name}: the {spec['header']} does not match: not signed with the configured secret, "
                        "or the body, id or timestamp was changed")
     if timestamp:
@@ -473,8 +474,8 @@ def _document(source: Source, namespace: str) -> tuple[str, dict[str, Any]]:
 
 
 def main(argv: list[str]) -> int:
-    from hera_flows.steps.promotion.verify import Rejected
     from hera_flows.steps.state import open_store
+    from hera_flows.steps.webhook_signature import Rejected
 
     args = CONTRACT.parse(argv)
     severities = tuple(args.severities)
