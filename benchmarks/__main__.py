@@ -10,6 +10,8 @@
 - `benchmarks.triage`: reading a multi-GB pod log tail against a naive full read, and the classifier's speed;
 - `benchmarks.triage_corpus`: the classifier's accuracy, per-class precision/recall and confusion matrix on the
   corpus of real failure reports (held-out part, tune part, all);
+- `benchmarks.triage_agent`: the same corpus with a coding agent deciding (its recorded replies to the real prompts)
+  against the rule table alone, per recorded round;
 - `benchmarks.agents`: the agent step with the real Claude Code and Codex CLIs (scripted model) against the builtin
   editor (`hera-flows step agent-builtin`) on one promotion; a runtime whose CLI is not installed is skipped.
 
@@ -76,7 +78,16 @@ def startup() -> int:
 def main(argv: list[str]) -> int:
     quick = "--quick" in argv
     status = startup()
-    from benchmarks import agents, drift_keys, drift_monitor, fairness, fairness_scale, triage, triage_corpus
+    from benchmarks import (
+        agents,
+        drift_keys,
+        drift_monitor,
+        fairness,
+        fairness_scale,
+        triage,
+        triage_agent,
+        triage_corpus,
+    )
 
     print("\n== fairness audit ==", flush=True)
     status |= fairness.main(["--skip-metricframe", "--rows=200000", "--memory-rows=1000000"] if quick else [])
@@ -90,6 +101,8 @@ def main(argv: list[str]) -> int:
     status |= triage.main([])
     print("\n== failure triage: the classifier on real failure reports ==", flush=True)
     status |= triage_corpus.main([])
+    print("\n== failure triage with a coding agent: recorded replies, against the rule table alone ==", flush=True)
+    status |= triage_agent.main([])
     print("\n== agent step: the real agent CLIs (scripted model) against the builtin editor ==", flush=True)
     status |= agents.main(["--quick"] if quick else [])
     return status

@@ -39,7 +39,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from benchmarks.triage_corpus import HELD_OUT_ROUND, Case, Score, load, report
+from benchmarks.triage_corpus import HELD_OUT_ROUND, Case, Score, load, load_audit, report
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORDINGS = ROOT / "tests" / "triage" / "agent-verdicts"
@@ -182,45 +182,98 @@ def score_with_agent(cases: list[Case], recordings: dict[str, Recording]) -> Age
     return AgentScore(Score(rules), Score(agent), stale, missing, no_verdict, by)
 
 
+@dataclass
+class Audited:
+    """The scores on the audited cases whose text shows their label, and the agent's answers on the others."""
+    rules: Score
+    agent: Score
+    hidden: Counter[str]  # "the label" / "unknown" / "another class" -> cases whose text does not show the label
+
+    @property
+    def audited(self) -> int:
+        return len(self.agent.cases) + sum(self.hidden.values())
+
+
+def audited(result: AgentScore, audit: dict[str, bool]) -> Audited | None:
+    pairs = [(c, rule, agent) for (c, rule), (_, agent) in zip(result.rules.cases, result.agent.cases, strict=True)
+             if c.id in audit]
+    if not pairs:
+        return None
+    shown = [(c, rule, agent) for c, rule, agent in pairs if audit[c.id]]
+    hidden = Counter("the label" if a == c.label else "unknown" if a == "unknown" else "another class"
+                     for c, _, a in pairs if not audit[c.id])
+    return Audited(Score([(c, r) for c, r, _ in shown]), Score([(c, a) for c, _, a in shown]), hidden)
+
+
+def audit_line(result: AgentScore, audit: dict[str, bool]) -> str:
+    part = audited(result, audit)
+    if part is None:
+        return ""
+    return (f"label audit: the text of {sum(part.hidden.values())} of {part.audited} cases does not show their "
+            f"label (with the agent: {', '.join(f'{what} {n}' for what, n in sorted(part.hidden.items()))}); "
+            f"on the {len(part.agent.cases)} whose text does: rules alone {part.rules.accuracy * 100:.1f} % "
+            f"({len(part.rules.confident_wrong())} in a wrong class), with the agent {part.agent.accuracy * 100:.1f} %"
+            f" ({len(part.agent.confident_wrong())} in a wrong class)")
+
+
 def agent_report(name: str, result: AgentScore) -> list[str]:
+    audited = audit_line(result, load_audit())
     lines = [f"== {name}: rules alone {result.rules.accuracy * 100:.1f} % "
              f"({len(result.rules.confident_wrong())} in a wrong class), with the agent "
              f"{result.agent.accuracy * 100:.1f} % ({len(result.agent.confident_wrong())} in a wrong class) on "
              f"{len(result.agent.cases)} cases with a current recording; stale {len(result.stale)}, missing "
              f"{len(result.missing)}, no verdict line {len(result.no_verdict)}",
              "   recorded by: " + "; ".join(f"{who} ({n})" for who, n in result.recorded_by.most_common()),
-             "   the agent " + "; ".join(f"{what}: {n}" for what, n in sorted(result.changes().items())), ""]
+             "   the agent " + "; ".join(f"{what}: {n}" for what, n in sorted(result.changes().items())),
+             *([f"   {audited}"] if audited else []), ""]
     return lines + report(f"{name}, with the agent", result.agent)
 
 
 def agent_numbers(cases: list[Case]) -> list[str]:
-    """The docs' table (docs/patterns/failure-triage.md, `make docs`): each recorded round, rules alone against
-    rules + agent, and the held-out round's recall per class."""
+    """The docs' tables (docs/patterns/failure-triage.md, `make docs`): each recorded round, rules alone against
+    rules + agent, on every case and on the audited cases whose text shows their label; the held-out round's
+    recall per class."""
     from hera_flows.steps.triage.classify import CATEGORIES
 
     rounds = sorted(int(p.stem.split("-")[1]) for p in RECORDINGS.glob("round-*.jsonl"))
     if not rounds:
         return ["No agent replies are recorded yet (tests/triage/agent-verdicts/)."]
-    lines = ["| round | cases scored | rules alone | in a wrong class | rules + agent | in a wrong class | "
-             "recorded by |", "| --- | --- | --- | --- | --- | --- | --- |"]
-    results = {}
+    audit = load_audit()
+    lines = ["| round | cases | rules alone | rules + agent | cases whose text shows the label (audit) | rules alone "
+             "on those | rules + agent on those |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    results: dict[int, AgentScore] = {}
+    who: set[str] = set()
     for number in rounds:
         results[number] = result = score_with_agent([c for c in cases if c.round == number], load_recordings(number))
+        who |= set(result.recorded_by)
+        part = audited(result, audit)
         held = " (held out)" if number == HELD_OUT_ROUND else ""
-        lines.append(f"| {number}{held} | {len(result.agent.cases)} | {result.rules.accuracy * 100:.1f} % | "
-                     f"{len(result.rules.confident_wrong())} | **{result.agent.accuracy * 100:.1f} %** | "
-                     f"**{len(result.agent.confident_wrong())}** | "
-                     f"{'; '.join(who for who, _ in result.recorded_by.most_common())} |")
+        row = (f"| {number}{held} | {len(result.agent.cases)} | {_score(result.rules)} | "
+               f"**{_score(result.agent)}** | ")
+        row += (f"{len(part.agent.cases)} of {part.audited} | {_score(part.rules)} | **{_score(part.agent)}** |"
+                if part else "not audited | | |")
+        lines.append(row)
+    lines += ["", "(accuracy, and in brackets how many went to a wrong class rather than `unknown`.) Replies recorded "
+              "by: " + "; ".join(sorted(who)) + "."]
     if HELD_OUT_ROUND in results:
         held_out = results[HELD_OUT_ROUND]
+        part = audited(held_out, audit)
         lines += ["", f"Round {HELD_OUT_ROUND}, what the agent did with the rule table's verdicts: "
-                  + "; ".join(f"{what} {n}" for what, n in sorted(held_out.changes().items())) + ".", "",
-                  "| class | recall, rules alone | recall, rules + agent | precision, rules + agent |",
-                  "| --- | --- | --- | --- |"]
+                  + "; ".join(f"{what} {n}" for what, n in sorted(held_out.changes().items())) + "."]
+        if part:
+            lines[-1] += (f" On the {sum(part.hidden.values())} cases whose text does not show their label it "
+                          "answered " + ", ".join(f"{what} {n}" for what, n in sorted(part.hidden.items())) + ".")
+        lines += ["", "| class | recall, rules alone | recall, rules + agent | precision, rules + agent | recall, "
+                  "rules + agent, text shows the label |", "| --- | --- | --- | --- | --- |"]
         for label in (c for c in CATEGORIES if c != "unknown"):
-            lines.append(f"| `{label}` | {_pct(held_out.rules.recall(label))} | {_pct(held_out.agent.recall(label))} | "
-                         f"{_pct(held_out.agent.precision(label))} |")
+            lines.append(f"| `{label}` | {_pct(held_out.rules.recall(label))} | {_pct(held_out.agent.recall(label))} "
+                         f"| {_pct(held_out.agent.precision(label))} | "
+                         f"{_pct(part.agent.recall(label)) if part else '-'} |")
     return lines
+
+
+def _score(score: Score) -> str:
+    return f"{score.accuracy * 100:.1f} % ({len(score.confident_wrong())})"
 
 
 def _pct(value: float | None) -> str:
@@ -329,6 +382,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recorded-by", help="who replied (default: the command)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per case, for --record")
     parser.add_argument("--shards", type=int, default=1, help="case files for --export")
+    parser.add_argument("--unrecorded", action="store_true",
+                        help="--export only the cases without a current recording (new cases, changed prompts)")
     args = parser.parse_args(argv)
     cases = load()
     recorded = sorted(int(p.stem.split("-")[1]) for p in RECORDINGS.glob("round-*.jsonl"))
@@ -344,6 +399,11 @@ def main(argv: list[str] | None = None) -> int:
         return record(chosen, rounds[0], args.command, timeout=args.timeout,
                       recorded_by=args.recorded_by or args.command)
     if args.export:
+        if args.unrecorded:
+            current = load_recordings(rounds[0])
+            chosen = [c for c in chosen if c.id not in current or current[c.id].prompt_sha256 != prompt_sha256(c)]
+            if not chosen:
+                parser.error(f"every case of round {rounds[0]} has a current recording")
         return export(chosen, args.export, max(args.shards, 1))
     if args.replies:
         if not args.recorded_by:

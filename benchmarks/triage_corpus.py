@@ -29,7 +29,7 @@ CORPUS = Path(__file__).resolve().parent.parent / "tests" / "triage" / "corpus"
 SPLITS = ("tune", "holdout")
 # The newest collection round: gathered blind to the rules, never tuned on (round 4 of the rules was tuned on rounds
 # 1 to 3 while round 4 of the corpus was being collected by people who did not see the rules).
-HELD_OUT_ROUND = 4
+HELD_OUT_ROUND = 5
 # The newest collection round the current rules were tuned on: when it reaches HELD_OUT_ROUND, the "held-out" numbers
 # are of a round the rules have seen, and the output says so.
 TUNED_THROUGH_ROUND = 3
@@ -81,6 +81,26 @@ def load(folder: Path = CORPUS) -> list[Case]:
     if duplicated:
         raise SystemExit(f"duplicate case ids: {duplicated}")
     return cases
+
+
+# A reviewer's judgement per case, made without seeing any classifier's answer: does the evidence text alone (status
+# and log, not the collector's reason or the thread) show the labelled root cause? A "no" is a case whose label rests
+# on what the thread said (a Ray message listing three possible causes, an SSH timeout the thread calls a spot
+# reclaim): no classifier reading the text can be expected to get it, and `unknown` is its honest answer.
+AUDIT = Path(__file__).resolve().parent.parent / "tests" / "triage" / "label-audit"
+
+
+def load_audit(folder: Path = AUDIT) -> dict[str, bool]:
+    """Case id -> whether its text shows its label, for every audited case."""
+    shown: dict[str, bool] = {}
+    for path in sorted(folder.glob("round-*.jsonl")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                item = json.loads(line)
+                if item.get("shown") not in ("yes", "no"):
+                    raise SystemExit(f"{path.name}:{number}: 'shown' must be yes or no")
+                shown[item["id"]] = item["shown"] == "yes"
+    return shown
 
 
 @dataclass

@@ -3,14 +3,16 @@
 The corpus is real, cited and covers every class; a case becomes the context the cluster gives; the docs print
 the rule table, the measured numbers and a worked example per class as the code and the corpus say. The held-out
 part (the newest collection round, benchmarks/triage_corpus.HELD_OUT_ROUND) is what the rules were never tuned on;
-`make bench` prints its numbers with the confusion matrix.
+`make bench` prints its numbers with the confusion matrix. With a coding agent configured the agent decides
+(benchmarks/triage_agent.py): its recorded replies to the real prompts are scored on the same held-out round.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 
-from benchmarks.triage_corpus import DOC, Case, load, render_docs, score
+from benchmarks.triage_agent import audited, load_recordings, score_with_agent
+from benchmarks.triage_corpus import DOC, HELD_OUT_ROUND, Case, load, load_audit, render_docs, score
 from hera_flows.steps.triage.classify import CATEGORIES
 
 CASES = load()
@@ -25,15 +27,17 @@ def test_the_corpus_is_real_cited_and_covers_every_class() -> None:
     assert all(c.source.startswith("https://") and c.why.strip() for c in CASES)
     assert all(c.status or c.log.strip() for c in CASES)  # each case has evidence
     assert len({c.project for c in CASES}) >= 6
-    assert 0.2 <= len(HOLDOUT) / len(CASES) <= 0.42
+    assert len(HOLDOUT) >= 150 and len(HOLDOUT) / len(CASES) <= 0.42
+    held_out_labels = Counter(c.label for c in HOLDOUT)
+    assert {c for c in CATEGORIES if c != "unknown" and held_out_labels[c] < 6} == set(), held_out_labels
     # the held-out part is the newest collection round, whole: a new round must move HELD_OUT_ROUND along
     assert {c.round for c in HOLDOUT} == {max(c.round for c in CASES)}
 
 
-# The measured level of this version (docs/patterns/failure-triage.md): the issue's goal is 95 %, not met yet.
+# The measured level of the rule table alone (docs/patterns/failure-triage.md): the issue's goal is 95 %, not met.
 # Failure messages give counts only, never held-out cases: a developer must not tune on them.
-HELD_OUT_ACCURACY = 0.835
-HELD_OUT_WRONG_CLASS = 7
+HELD_OUT_ACCURACY = 0.775
+HELD_OUT_WRONG_CLASS = 8
 
 
 def test_the_held_out_part_does_not_get_worse() -> None:
@@ -41,6 +45,33 @@ def test_the_held_out_part_does_not_get_worse() -> None:
     assert result.accuracy >= HELD_OUT_ACCURACY, f"held-out accuracy fell to {result.accuracy:.3f}"
     wrong = len(result.confident_wrong())
     assert wrong <= HELD_OUT_WRONG_CLASS, f"{wrong} held-out cases now in a wrong class (was {HELD_OUT_WRONG_CLASS})"
+
+
+# Triage with a coding agent configured: the agent decides, given the rule table's verdict
+# (hera_flows/steps/triage/verdict.py). Its replies to the exact prompts of the held-out round are recorded
+# (tests/triage/agent-verdicts/), so this measures the prompt and the rules that shape it, not a live model.
+# Measured: 93.1 % of all held-out cases (the goal, 95 %, is not met on all of them) and 98.4 % of the cases whose
+# text shows their label (tests/triage/label-audit/: a reviewer's judgement made without any classifier's answer).
+AGENT_HELD_OUT_ACCURACY = 0.931
+AGENT_HELD_OUT_WRONG_CLASS = 9
+AGENT_SHOWN_ACCURACY = 0.95  # the issue's goal, met on the cases whose text shows their label
+AGENT_SHOWN_RECALL = 0.80  # measured; the goal is 0.85 (`infrastructure`: 4 of its 5 such cases)
+
+
+def test_with_a_coding_agent_deciding_the_held_out_round_does_not_get_worse() -> None:
+    result = score_with_agent(HOLDOUT, load_recordings(HELD_OUT_ROUND))
+    assert not result.missing and not result.stale, (
+        f"{len(result.missing)} held-out cases have no recorded agent reply and {len(result.stale)} a reply to "
+        "another prompt (the rules' verdict, the template or the shipped settings changed): re-record with "
+        f"`python -m benchmarks.triage_agent --record --round {HELD_OUT_ROUND} --command ...`")
+    assert result.agent.accuracy >= AGENT_HELD_OUT_ACCURACY, f"with the agent: {result.agent.accuracy:.3f}"
+    assert len(result.agent.confident_wrong()) <= AGENT_HELD_OUT_WRONG_CLASS
+    shown = audited(result, load_audit())
+    assert shown is not None and shown.audited == len(HOLDOUT), "every held-out case has a label audit"
+    assert shown.agent.accuracy >= AGENT_SHOWN_ACCURACY, f"text shows the label: {shown.agent.accuracy:.3f}"
+    low = {label: f"{recall:.2f}" for label in CATEGORIES if label != "unknown"
+           if (recall := shown.agent.recall(label)) is not None and recall < AGENT_SHOWN_RECALL}
+    assert low == {}, f"classes below {AGENT_SHOWN_RECALL:.0%} recall with the agent: {low}"
 
 
 def test_a_case_becomes_the_context_the_cluster_gives() -> None:

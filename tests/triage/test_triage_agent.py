@@ -117,3 +117,32 @@ def test_the_command_line_says_what_each_action_needs(recordings: Path, capsys: 
     with pytest.raises(SystemExit):
         triage_agent.main(["--export", "x", "--round", "2", "--round", "3"])
     assert "exactly one --round" in capsys.readouterr().err
+
+
+def test_the_label_audit_splits_the_score_into_cases_whose_text_shows_the_label_and_the_others(
+    recordings: Path,
+) -> None:
+    cases = _pick("unknown", 2) + _pick("oom", 2)
+    recorded = {c.id: triage_agent.Recording(c.id, triage_agent.prompt_sha256(c),
+                                             f"Verdict: {c.label} (rule table: x)", "x") for c in cases[:3]}
+    recorded[cases[3].id] = triage_agent.Recording(cases[3].id, triage_agent.prompt_sha256(cases[3]),
+                                                   "Verdict: unknown", "x")
+    result = triage_agent.score_with_agent(cases, recorded)
+    audit = {cases[0].id: True, cases[1].id: False, cases[2].id: True, cases[3].id: False}
+    part = triage_agent.audited(result, audit)
+    assert part is not None and part.audited == 4
+    assert [c.id for c, _ in part.agent.cases] == [cases[0].id, cases[2].id] and part.agent.accuracy == 1.0
+    assert part.hidden == {"the label": 1, "unknown": 1}
+    assert "the text of 2 of 4 cases does not show their label" in triage_agent.audit_line(result, audit)
+    assert triage_agent.audited(result, {}) is None
+
+
+def test_every_audit_and_recording_names_a_case_of_its_round() -> None:
+    from benchmarks.triage_corpus import AUDIT
+
+    for folder in (triage_agent.RECORDINGS, AUDIT):
+        for path in folder.glob("round-*.jsonl"):
+            number = int(path.stem.split("-")[1])
+            ids = {c.id for c in CASES if c.round == number}
+            named = [json.loads(line)["id"] for line in path.read_text(encoding="utf-8").splitlines() if line]
+            assert len(named) == len(set(named)) and set(named) <= ids, path
