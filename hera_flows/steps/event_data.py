@@ -29,10 +29,21 @@ FIELDS = {name: PREFIX + name for name in ("event-body", "signature", "delivery-
                                             "event-id")}
 
 
+_TOKEN_CHARS = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
 def canonical_header(name: str) -> str:
-    """Go's http.CanonicalHeaderKey, as Argo Events' webhook source names headers: ``X-MLflow-Signature`` ->
-    ``X-Mlflow-Signature``."""
-    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+    """Go's http.CanonicalHeaderKey (textproto.CanonicalMIMEHeaderKey), as Argo Events' webhook source names
+    headers: ``X-MLflow-Signature`` -> ``X-Mlflow-Signature``; a name with a byte that is no token character (a
+    space) is left as it is, as Go leaves it."""
+    if any(byte not in _TOKEN_CHARS for byte in name.encode("latin-1", errors="replace")):
+        return name
+    parts = []
+    upper = True
+    for ch in name:
+        parts.append(ch.upper() if upper else ch.lower())
+        upper = ch == "-"
+    return "".join(parts)
 
 
 def annotation_key(name: str) -> str:

@@ -24,8 +24,9 @@ import io
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, TypeGuard
 
 import yaml
@@ -111,6 +112,24 @@ def load_documents(text: str) -> list[Any]:
         raise YamlPatchError(f"not valid YAML: {_one_line(exc)}") from exc
     except RecursionError:
         raise YamlPatchError("not valid YAML: nested too deeply") from None
+
+
+def find_document(root: Path, matches: Callable[[Any], bool]) -> tuple[Path, int, Any] | None:
+    """(file, document index, data) of the first YAML document under ``root`` (any depth, ``*.yaml`` and ``*.yml``
+    in path order) that ``matches``; symlinks and files that are no readable YAML are passed over."""
+    if not root.is_dir():
+        return None
+    for path in sorted([*root.rglob("*.yaml"), *root.rglob("*.yml")]):
+        if path.is_symlink() or not path.is_file():
+            continue
+        try:
+            documents = load_documents(path.read_text(encoding="utf-8"))
+        except (YamlPatchError, UnicodeDecodeError):
+            continue
+        for index, doc in enumerate(documents):
+            if matches(doc):
+                return path, index, doc
+    return None
 
 
 def set_values(

@@ -151,7 +151,7 @@ class PrometheusServer:
 
 
 def start_prometheus(folder: Path) -> PrometheusServer:
-    from hera_flows.local.processes import free_port
+    from hera_flows.local.processes import free_port, stop_process_group
 
     binary = prometheus_binary()
     exporter = SliExporter()
@@ -164,10 +164,11 @@ def start_prometheus(folder: Path) -> PrometheusServer:
         f"- job_name: model-servers\n  static_configs: [{{targets: ['{exporter.address}']}}]\n", encoding="utf-8")
     port = free_port()
     log = folder / "prometheus.log"
-    process = subprocess.Popen(  # noqa: S603 - fixed argv
-        [binary, f"--config.file={folder / 'prometheus.yml'}", f"--storage.tsdb.path={folder / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle"],
-        stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    with log.open("wb") as out:  # the child keeps its own descriptor of the log
+        process = subprocess.Popen(  # noqa: S603 - fixed argv
+            [binary, f"--config.file={folder / 'prometheus.yml'}", f"--storage.tsdb.path={folder / 'data'}",
+             f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle"],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -178,7 +179,7 @@ def start_prometheus(folder: Path) -> PrometheusServer:
         except OSError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
+            stop_process_group(process)
             exporter.close()
             raise RuntimeError(f"prometheus did not start: {log.read_text()[-2000:]}")
         time.sleep(0.2)
@@ -186,12 +187,9 @@ def start_prometheus(folder: Path) -> PrometheusServer:
 
 
 def stop_prometheus(server: PrometheusServer) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait(timeout=10)
+    from hera_flows.local.processes import stop_process_group
+
+    stop_process_group(server.process)
     server.exporter.close()
 
 

@@ -21,9 +21,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+from hera_flows.steps.event_data import canonical_header
+
 _HEX = "0123456789abcdef"
 _WHITESPACE = b" \t\r\n"
-_TOKEN_CHARS = set(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 MASKED_AUTHORIZATION = "*** Masked Auth Secret ***"
 
 
@@ -90,16 +91,9 @@ def go_string(value: str) -> str:
 
 
 def canonical_header_key(key: str) -> str:
-    """``textproto.CanonicalMIMEHeaderKey``: ``x-mlflow-signature`` -> ``X-Mlflow-Signature``."""
-    raw = key.encode("latin-1", errors="replace")
-    if any(byte not in _TOKEN_CHARS for byte in raw):
-        return key  # Go leaves keys with spaces or other invalid bytes untouched
-    parts = []
-    upper = True
-    for ch in key:
-        parts.append(ch.upper() if upper else ch.lower())
-        upper = ch == "-"
-    return "".join(parts)
+    """``textproto.CanonicalMIMEHeaderKey``: ``x-mlflow-signature`` -> ``X-Mlflow-Signature`` (the guards' own
+    reading of it, hera_flows/steps/event_data.py, is the one implementation)."""
+    return canonical_header(key)
 
 
 def go_header(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:

@@ -53,8 +53,8 @@ from hera_flows.steps.yaml_patch import (
     MISSING,
     YamlPatchError,
     append_item,
+    find_document,
     format_path,
-    load_documents,
     read_value,
     set_values,
 )
@@ -149,21 +149,10 @@ def triage(repo: Path, context: dict[str, Any], options: TriageOptions) -> str:
 
 def find_template(repo: Path, pipelines_dir: str, name: str) -> tuple[Path, int, Any] | None:
     """(file, document index, data) of the WorkflowTemplate ``name`` under ``pipelines_dir``."""
-    root = repo / pipelines_dir
-    if not root.is_dir() or not name:
+    if not name:
         return None
-    for path in sorted([*root.rglob("*.yaml"), *root.rglob("*.yml")]):
-        if path.is_symlink() or not path.is_file():
-            continue
-        try:
-            documents = load_documents(path.read_text(encoding="utf-8"))
-        except (YamlPatchError, UnicodeDecodeError):
-            continue
-        for index, doc in enumerate(documents):
-            if isinstance(doc, dict) and doc.get("kind") == "WorkflowTemplate" and \
-                    (doc.get("metadata") or {}).get("name") == name:
-                return path, index, doc
-    return None
+    return find_document(repo / pipelines_dir, lambda doc: isinstance(doc, dict) and doc.get("kind") ==
+                         "WorkflowTemplate" and (doc.get("metadata") or {}).get("name") == name)
 
 
 RETRIED = ("infrastructure", "preemption", "network")  # a rerun is the fix

@@ -27,7 +27,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from hera_flows.steps.yaml_patch import YamlPatchError, load_documents
+from hera_flows.steps.yaml_patch import find_document
 
 RUN_ID_LABEL = "pipeline/runid"
 RUN_NAME_ANNOTATION = "pipelines.kubeflow.org/run_name"
@@ -89,20 +89,10 @@ def run_url(ui_url: str, run_id: str) -> str:
 
 def find_spec(repo: Path, pipelines_dir: str, pipeline: str) -> tuple[Path, int, dict[str, Any]] | None:
     """(file, document index, data) of the pipeline spec whose ``pipelineInfo.name`` is ``pipeline``."""
-    root = repo / pipelines_dir
-    if not root.is_dir() or not pipeline:
+    if not pipeline:
         return None
-    for path in sorted([*root.rglob("*.yaml"), *root.rglob("*.yml")]):
-        if path.is_symlink() or not path.is_file():
-            continue
-        try:
-            documents = load_documents(path.read_text(encoding="utf-8"))
-        except (YamlPatchError, UnicodeDecodeError):
-            continue
-        for index, doc in enumerate(documents):
-            if is_pipeline_spec(doc) and (doc.get("pipelineInfo") or {}).get("name") == pipeline:
-                return path, index, doc
-    return None
+    return find_document(repo / pipelines_dir, lambda doc: is_pipeline_spec(doc) and
+                         (doc.get("pipelineInfo") or {}).get("name") == pipeline)
 
 
 def is_pipeline_spec(doc: Any) -> bool:
