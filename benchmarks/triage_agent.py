@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -108,12 +109,28 @@ def opening(text: str) -> str:
 
 # --- recordings ------------------------------------------------------------------------------------------------
 
-def recordings_path(round_number: int) -> Path:
-    return RECORDINGS / f"round-{round_number}.jsonl"
+_RECORDING_FILE = re.compile(r"^round-(\d+)(?:\.replicate-(\d+))?\.jsonl$")
 
 
-def load_recordings(round_number: int) -> dict[str, Recording]:
-    path = recordings_path(round_number)
+def recordings_path(round_number: int, replicate: int = 1) -> Path:
+    """A round's replies; a **replicate** (2, 3, ...) is another, independent set of replies to the same prompts,
+    kept to show how much the numbers move from one set of replies to the next (the first set is the one scored)."""
+    suffix = "" if replicate == 1 else f".replicate-{replicate}"
+    return RECORDINGS / f"round-{round_number}{suffix}.jsonl"
+
+
+def recorded_rounds() -> dict[int, list[int]]:
+    """Round -> its recorded replicates (1 first)."""
+    found: dict[int, list[int]] = {}
+    for path in RECORDINGS.glob("round-*.jsonl"):
+        match = _RECORDING_FILE.match(path.name)
+        if match:
+            found.setdefault(int(match.group(1)), []).append(int(match.group(2) or 1))
+    return {number: sorted(reps) for number, reps in sorted(found.items())}
+
+
+def load_recordings(round_number: int, replicate: int = 1) -> dict[str, Recording]:
+    path = recordings_path(round_number, replicate)
     if not path.exists():
         return {}
     found: dict[str, Recording] = {}
@@ -126,10 +143,10 @@ def load_recordings(round_number: int) -> dict[str, Recording]:
     return found
 
 
-def save_recordings(round_number: int, recordings: dict[str, Recording]) -> None:
+def save_recordings(round_number: int, recordings: dict[str, Recording], replicate: int = 1) -> None:
     RECORDINGS.mkdir(parents=True, exist_ok=True)
     lines = [json.dumps(r.__dict__, sort_keys=True, ensure_ascii=False) for _, r in sorted(recordings.items())]
-    recordings_path(round_number).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    recordings_path(round_number, replicate).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 @dataclass
@@ -235,7 +252,7 @@ def agent_numbers(cases: list[Case]) -> list[str]:
     recall per class."""
     from hera_flows.steps.triage.classify import CATEGORIES
 
-    rounds = sorted(int(p.stem.split("-")[1]) for p in RECORDINGS.glob("round-*.jsonl"))
+    rounds = list(recorded_rounds())
     if not rounds:
         return ["No agent replies are recorded yet (tests/triage/agent-verdicts/)."]
     audit = load_audit()
@@ -255,6 +272,10 @@ def agent_numbers(cases: list[Case]) -> list[str]:
         lines.append(row)
     lines += ["", "(accuracy, and in brackets how many went to a wrong class rather than `unknown`.) Replies recorded "
               "by: " + "; ".join(sorted(who)) + "."]
+    for number in rounds:
+        moved = consistency(cases, number)
+        if moved:
+            lines += ["", *(f"- Round {number}: {line[0].lower()}{line[1:]}" for line in moved)]
     if HELD_OUT_ROUND in results:
         held_out = results[HELD_OUT_ROUND]
         part = audited(held_out, audit)
@@ -269,6 +290,36 @@ def agent_numbers(cases: list[Case]) -> list[str]:
             lines.append(f"| `{label}` | {_pct(held_out.rules.recall(label))} | {_pct(held_out.agent.recall(label))} "
                          f"| {_pct(held_out.agent.precision(label))} | "
                          f"{_pct(part.agent.recall(label)) if part else '-'} |")
+    return lines
+
+
+def consistency(cases: list[Case], number: int) -> list[str]:
+    """How much the numbers move with other replies and another reviewer: each further replicate of the round's
+    replies (its accuracy, and on how many cases it gave the first set's class), and a second reviewer's label audit
+    (agreement and Cohen's kappa with the first, and the agent's accuracy on the cases both call shown)."""
+    part = [c for c in cases if c.round == number]
+    first = score_with_agent(part, load_recordings(number))
+    decided = {c.id: p for c, p in first.agent.cases}
+    lines = []
+    for replicate in recorded_rounds().get(number, [])[1:]:
+        other = score_with_agent(part, load_recordings(number, replicate))
+        same = sum(decided.get(c.id) == p for c, p in other.agent.cases)
+        lines.append(f"Replicate {replicate}, an independent set of replies to the same {len(other.agent.cases)} "
+                     f"prompts: {_score(other.agent)} with the agent; it gave the first set's class on {same} "
+                     f"({same / max(len(other.agent.cases), 1) * 100:.0f} %).")
+    one, two = load_audit(), load_audit(reviewer=2)
+    both = [c for c in part if c.id in one and c.id in two]
+    if both:
+        agree = sum(one[c.id] == two[c.id] for c in both)
+        observed = agree / len(both)
+        p1, p2 = (sum(a[c.id] for c in both) / len(both) for a in (one, two))
+        expected = p1 * p2 + (1 - p1) * (1 - p2)
+        kappa = (observed - expected) / (1 - expected) if expected < 1 else 1.0
+        shown = {c.id for c in both if one[c.id] and two[c.id]}
+        on_shown = Score([(c, p) for c, p in first.agent.cases if c.id in shown])
+        lines.append(f"A second reviewer's label audit of the {len(both)} cases agrees with the first on {agree} "
+                     f"({observed * 100:.0f} %, Cohen's kappa {kappa:.2f}); on the {len(on_shown.cases)} cases both "
+                     f"call shown, with the agent: {_score(on_shown)}.")
     return lines
 
 
@@ -348,9 +399,10 @@ def export(cases: list[Case], folder: Path, shards: int) -> int:
     return 0
 
 
-def import_replies(cases: list[Case], round_number: int, paths: list[Path], recorded_by: str) -> int:
+def import_replies(cases: list[Case], round_number: int, paths: list[Path], recorded_by: str,
+                   replicate: int = 1) -> int:
     keys = {prompt_sha256(c)[:KEY_CHARS]: c for c in cases}
-    recordings = load_recordings(round_number)
+    recordings = load_recordings(round_number, replicate)
     for path in paths:
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if not line.strip():
@@ -364,8 +416,8 @@ def import_replies(cases: list[Case], round_number: int, paths: list[Path], reco
                 raise SystemExit(f"{path}:{number}: {key!r} is no current prompt of round {round_number}")
             case = keys[key]
             recordings[case.id] = Recording(case.id, prompt_sha256(case), opening(reply), recorded_by)
-    save_recordings(round_number, recordings)
-    print(f"{recordings_path(round_number)}: {len(recordings)} recordings")
+    save_recordings(round_number, recordings, replicate)
+    print(f"{recordings_path(round_number, replicate)}: {len(recordings)} recordings")
     return 0
 
 
@@ -382,11 +434,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recorded-by", help="who replied (default: the command)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per case, for --record")
     parser.add_argument("--shards", type=int, default=1, help="case files for --export")
+    parser.add_argument("--replicate", type=int, default=1,
+                        help="--import as replicate N (2, 3, ...): another independent set of replies to the round")
     parser.add_argument("--unrecorded", action="store_true",
                         help="--export only the cases without a current recording (new cases, changed prompts)")
     args = parser.parse_args(argv)
     cases = load()
-    recorded = sorted(int(p.stem.split("-")[1]) for p in RECORDINGS.glob("round-*.jsonl"))
+    recorded = list(recorded_rounds())
     rounds = args.round or sorted({*recorded, HELD_OUT_ROUND})
     if (args.record or args.export or args.replies) and len(rounds) != 1:
         parser.error("--record, --export and --import take exactly one --round")
@@ -408,11 +462,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.replies:
         if not args.recorded_by:
             parser.error("--import needs --recorded-by (which agent and model replied, and how)")
-        return import_replies(chosen, rounds[0], args.replies, args.recorded_by)
+        return import_replies(chosen, rounds[0], args.replies, args.recorded_by, args.replicate)
     for number in rounds:
         held = " (the held-out round)" if number == HELD_OUT_ROUND else " (the rules were tuned on it)"
         part = [c for c in cases if c.round == number]
         print("\n".join(agent_report(f"round {number}{held}", score_with_agent(part, load_recordings(number)))))
+        print("\n".join(f"   {line}" for line in consistency(cases, number)))
         print()
     return 0
 

@@ -90,10 +90,17 @@ def load(folder: Path = CORPUS) -> list[Case]:
 AUDIT = Path(__file__).resolve().parent.parent / "tests" / "triage" / "label-audit"
 
 
-def load_audit(folder: Path = AUDIT) -> dict[str, bool]:
-    """Case id -> whether its text shows its label, for every audited case."""
+_AUDIT_FILE = re.compile(r"^round-(\d+)(?:\.reviewer-(\d+))?\.jsonl$")
+
+
+def load_audit(folder: Path = AUDIT, reviewer: int = 1) -> dict[str, bool]:
+    """Case id -> whether its text shows its label, for every case the reviewer audited (reviewer 1's files are
+    ``round-<n>.jsonl``; a second, independent reviewer's ``round-<n>.reviewer-2.jsonl`` measures agreement)."""
     shown: dict[str, bool] = {}
     for path in sorted(folder.glob("round-*.jsonl")):
+        match = _AUDIT_FILE.match(path.name)
+        if not match or int(match.group(2) or 1) != reviewer:
+            continue
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if line.strip():
                 item = json.loads(line)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from benchmarks.triage_agent import audited, load_recordings, score_with_agent
+from benchmarks.triage_agent import audited, load_recordings, recorded_rounds, score_with_agent
 from benchmarks.triage_corpus import DOC, HELD_OUT_ROUND, Case, load, load_audit, render_docs, score
 from hera_flows.steps.triage.classify import CATEGORIES
 
@@ -64,6 +64,9 @@ def test_with_a_coding_agent_deciding_the_held_out_round_does_not_get_worse() ->
         f"{len(result.missing)} held-out cases have no recorded agent reply and {len(result.stale)} a reply to "
         "another prompt (the rules' verdict, the template or the shipped settings changed): re-record with "
         f"`python -m benchmarks.triage_agent --record --round {HELD_OUT_ROUND} --command ...`")
+    for replicate in recorded_rounds()[HELD_OUT_ROUND][1:]:  # the other reply sets the docs quote are current too
+        other = score_with_agent(HOLDOUT, load_recordings(HELD_OUT_ROUND, replicate))
+        assert not other.missing and not other.stale, f"replicate {replicate} needs re-recording"
     assert result.agent.accuracy >= AGENT_HELD_OUT_ACCURACY, f"with the agent: {result.agent.accuracy:.3f}"
     assert len(result.agent.confident_wrong()) <= AGENT_HELD_OUT_WRONG_CLASS
     shown = audited(result, load_audit())

@@ -142,7 +142,29 @@ def test_every_audit_and_recording_names_a_case_of_its_round() -> None:
 
     for folder in (triage_agent.RECORDINGS, AUDIT):
         for path in folder.glob("round-*.jsonl"):
-            number = int(path.stem.split("-")[1])
+            found = re.match(r"^round-(\d+)(\.(replicate|reviewer)-\d+)?\.jsonl$", path.name)
+            assert found, path.name
+            number = int(found.group(1))
             ids = {c.id for c in CASES if c.round == number}
             named = [json.loads(line)["id"] for line in path.read_text(encoding="utf-8").splitlines() if line]
             assert len(named) == len(set(named)) and set(named) <= ids, path
+
+
+def test_a_replicate_and_a_second_reviewer_show_how_much_the_numbers_move(
+    recordings: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cases = [c for c in CASES if c.round == 3][:4]
+    first = {c.id: triage_agent.Recording(c.id, triage_agent.prompt_sha256(c), f"Verdict: {c.label}", "a")
+             for c in cases}
+    second = {**first, cases[0].id: triage_agent.Recording(cases[0].id, triage_agent.prompt_sha256(cases[0]),
+                                                           "Verdict: unknown", "b")}
+    triage_agent.save_recordings(3, first)
+    triage_agent.save_recordings(3, second, replicate=2)
+    assert triage_agent.recorded_rounds() == {3: [1, 2]}
+    reviews = {1: {c.id: True for c in cases}, 2: {**{c.id: True for c in cases}, cases[1].id: False}}
+    monkeypatch.setattr(triage_agent, "load_audit", lambda reviewer=1: reviews[reviewer])
+    [replicate, audit] = triage_agent.consistency(cases, 3)
+    assert replicate.startswith("Replicate 2, an independent set of replies to the same 4 prompts: 75.0 % (0)")
+    assert "it gave the first set's class on 3 (75 %)" in replicate
+    assert "agrees with the first on 3 (75 %, Cohen's kappa 0.00)" in audit
+    assert "on the 3 cases both call shown, with the agent: 100.0 % (0)" in audit
