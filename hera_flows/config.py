@@ -1100,8 +1100,12 @@ class ArtifactsConfig(Model):
         "`default`: Argo's default repository (the namespace's artifact-repositories ConfigMap, else the "
         "controller's artifactRepository); or a ConfigMap reference, optionally with the S3 bucket to generate it"))
     key_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$", description=(
-        "objects go to <key_prefix>/<workflow name>/...; give the bucket a lifecycle rule on this prefix"))] = \
-        "hera-flows"
+        "objects go to <key_prefix>/<workflow name>/...; a bucket lifecycle rule on this prefix catches what the "
+        "artifact GC could not delete"))] = "hera-flows"
+    gc: Literal["on-workflow-deletion", "never"] = Field(default="on-workflow-deletion", description=(
+        "`on-workflow-deletion`: Argo's artifact GC deletes a run's objects when its Workflow is deleted (the "
+        "workflow TTL), as the ServiceAccount hera-flows-artifact-gc, which needs delete access to the bucket; "
+        "`never`: objects stay until a bucket lifecycle rule removes them"))
 
 
 class Config(Model):

@@ -110,6 +110,7 @@ def render(cfg: Config, sources: Sequence[str] = DEFAULT_SOURCES) -> dict[str, s
         kustomize_resources.insert(1, "artifact-repository.yaml")
     files["generated/rbac.yaml"] = dump(
         security.rbac_documents(cfg.namespace, guard_lease_access=True) + pattern_rbac
+        + (artifacts.gc_rbac_documents(cfg) if enabled else [])
     )
     if network_policies:
         files["generated/networkpolicies.yaml"] = dump(network_policies)

@@ -135,5 +135,36 @@ def test_the_artifact_rule_fails_on_the_overlay_output(mutation: str, template: 
 
 
 def test_the_rules_cover_every_rule() -> None:
-    covered = {rule for rule, _ in MUTATIONS.values()} | {"artifacts"}  # artifacts: the overlay test above
+    covered = {rule for rule, _ in MUTATIONS.values()} | {"artifacts", "artifact-gc"}  # the overlay tests below
     assert covered == {rule.name for rule in RULES}
+
+
+@pytest.mark.parametrize("mutation", ["no-watch", "no-status-patch", "account-not-generated"])
+def test_the_artifact_gc_rule_fails_on_the_overlay_output(mutation: str) -> None:
+    """The overlay configures an artifact repository, so its runs' objects are garbage-collected by Argo's GC pod
+    as hera-flows-artifact-gc: the rule passes, and fails when that account loses a verb or does not exist."""
+    docs = copy.deepcopy(Cluster.from_folders(OUTPUTS["examples/overlay"]).documents)
+    assert not violations(Cluster(docs))["artifact-gc"]
+    gc_specs = [d["spec"]["artifactGC"] for d in docs if d["kind"] == "WorkflowTemplate"
+                and d["metadata"]["name"] in ("fairness-audit", "failure-triage", "drift-remediation")]
+    assert gc_specs and all(s == {"forceFinalizerRemoval": True, "serviceAccountName": "hera-flows-artifact-gc",
+                                  "strategy": "OnWorkflowDeletion"} for s in gc_specs)
+    if mutation == "no-watch":
+        _drop_verb(docs, "hera-flows-artifact-gc", "workflowartifactgctasks", "watch")
+    elif mutation == "no-status-patch":
+        _drop_verb(docs, "hera-flows-artifact-gc", "workflowartifactgctasks/status", "patch")
+    else:
+        docs.remove(_doc(docs, "ServiceAccount", "hera-flows-artifact-gc"))
+    assert violations(Cluster(docs))["artifact-gc"]
+
+
+def test_artifact_gc_is_off_without_a_repository_or_when_configured_never() -> None:
+    from hera_flows.blocks import artifacts
+    from hera_flows.config import load_config
+
+    base = load_config(ROOT / "config" / "flows.yaml")
+    assert base.artifacts is None and artifacts.artifact_gc(base) is None and artifacts.gc_rbac_documents(base) == []
+    overlay = load_config(ROOT / "config" / "flows.yaml", ROOT / "examples" / "overlay" / "prod.yaml")
+    assert overlay.artifacts is not None and artifacts.artifact_gc(overlay) is not None
+    never = overlay.model_copy(update={"artifacts": overlay.artifacts.model_copy(update={"gc": "never"})})
+    assert artifacts.artifact_gc(never) is None and artifacts.gc_rbac_documents(never) == []

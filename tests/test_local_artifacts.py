@@ -212,3 +212,38 @@ def test_no_repository_and_missing_credentials_are_one_clear_line(s3_server, s3_
                    repositories=Repositories([_config_map(s3_server, s3_bucket, name="cm", key="s3")]))
     with pytest.raises(RunError, match="access key secret 's3-creds' key 'accesskey' is missing"):
         run.execute()
+
+
+@pytest.mark.parametrize("folder_key_slash", [False, True])
+def test_deleting_the_workflow_deletes_its_outputs_as_argos_artifact_gc_does(
+    s3_server, s3_bucket, tmp_path: Path, folder_key_slash: bool,  # noqa: ANN001
+) -> None:
+    """Argo's GC deletes the object an output's key names; a folder's objects only when its key ends with "/"
+    (workflow/artifacts/s3/s3.go Delete). The run stands in for the controller: same keys, same semantics."""
+    template = _template(ref={"configMap": "hera-flows-artifacts", "key": "s3"})
+    template["spec"]["artifactGC"] = {"strategy": "OnWorkflowDeletion", "serviceAccountName": "gc"}
+    if folder_key_slash:
+        tree = next(a for a in template["spec"]["templates"][1]["outputs"]["artifacts"] if a["name"] == "tree")
+        tree["s3"]["key"] += "/"
+    repositories = Repositories([_config_map(s3_server, s3_bucket, name="hera-flows-artifacts", key="s3")])
+    run = LocalRun(template, {}, _secrets(s3_server), tmp_path, echo=False, repositories=repositories)
+    result = run.execute()
+    assert result.phase == "Succeeded" and result.delete_artifacts is not None
+    prefix = f"runs/{run.name}/"
+    before = {k for k in _keys(s3_server, s3_bucket) if k.startswith(prefix) or k.startswith(f"defaults/{run.name}/")}
+    deleted = result.delete_artifacts()
+    left = {k for k in _keys(s3_server, s3_bucket) if k in before}
+    tree = {f"{prefix}produce/tree/a.json", f"{prefix}produce/tree/sub/b.json"}
+    assert left == (set() if folder_key_slash else tree)
+    assert deleted == len(before - left)
+    assert result.delete_artifacts() == 0  # a second pass finds nothing
+
+
+def test_without_artifact_gc_deleting_the_workflow_leaves_its_outputs(s3_server, s3_bucket, tmp_path: Path) -> None:
+    repositories = Repositories([_config_map(s3_server, s3_bucket, name="hera-flows-artifacts", key="s3")])
+    never = _template(ref={"configMap": "hera-flows-artifacts", "key": "s3"})
+    never["spec"]["artifactGC"] = {"strategy": "Never"}
+    for number, template in enumerate([_template(ref={"configMap": "hera-flows-artifacts", "key": "s3"}), never]):
+        result = LocalRun(template, {}, _secrets(s3_server), tmp_path / str(number), echo=False,
+                          repositories=repositories).execute()
+        assert result.phase == "Succeeded" and result.delete_artifacts is None

@@ -26,6 +26,14 @@ from hera.workflows import models as m
 from hera_flows.config import Config
 
 INPUTS_DIR = "/tmp/inputs"
+ARTIFACT_GC_SA = "hera-flows-artifact-gc"
+# What Argo's artifact GC pod does with the API (`argoexec artifact delete`): it lists and watches its
+# WorkflowArtifactGCTasks and patches their status with each deletion's result; Argo's own minimal Role for it
+# (manifests/quick-start/base/artifactgc-role.yaml). docs/upstream-facts.md#workflows-artifacts.
+ARTIFACT_GC_RULES: list[dict[str, Any]] = [
+    {"apiGroups": ["argoproj.io"], "resources": ["workflowartifactgctasks"], "verbs": ["list", "watch"]},
+    {"apiGroups": ["argoproj.io"], "resources": ["workflowartifactgctasks/status"], "verbs": ["patch"]},
+]
 DEFAULT_REPOSITORY_ANNOTATION = "workflows.argoproj.io/default-artifact-repository"
 
 
@@ -39,6 +47,32 @@ def repository_ref(cfg: Config) -> m.ArtifactRepositoryRef | None:
         return None
     repo = cfg.artifacts.repository
     return m.ArtifactRepositoryRef(config_map=repo.config_map, key=repo.key)
+
+
+def artifact_gc(cfg: Config) -> m.WorkflowLevelArtifactGC | None:
+    """The workflow's ``artifactGC``: a run's output objects are deleted when its Workflow is (the TTL), by a pod of
+    Argo's own (restricted security context) running as ARTIFACT_GC_SA. ``forceFinalizerRemoval``: a deletion that
+    fails (no delete permission, bucket unreachable) leaves the objects to the bucket's lifecycle rule instead of
+    keeping the Workflow forever behind its finalizer; the Workflow gets an ``ArtifactGCError`` condition and an
+    ``ArtifactGCFailed`` Event saying why."""
+    if cfg.artifacts is None or cfg.artifacts.gc == "never":
+        return None
+    return m.WorkflowLevelArtifactGC(strategy="OnWorkflowDeletion", service_account_name=ARTIFACT_GC_SA,
+                                     force_finalizer_removal=True)
+
+
+def gc_rbac_documents(cfg: Config) -> list[dict[str, Any]]:
+    """ARTIFACT_GC_SA and its Role, when the artifact GC is on. Its pods mount the token (Argo sets
+    ``automountServiceAccountToken: true`` on them: they report through the API); nothing else runs as it."""
+    from hera_flows.blocks import security
+
+    if artifact_gc(cfg) is None:
+        return []
+    return [
+        security.service_account_document(ARTIFACT_GC_SA, cfg.namespace),
+        *security.role_documents(ARTIFACT_GC_SA, cfg.namespace, list(ARTIFACT_GC_RULES),
+                                 service_account=ARTIFACT_GC_SA, service_account_namespace=cfg.namespace),
+    ]
 
 
 def repository_documents(cfg: Config) -> list[dict[str, Any]]:
@@ -81,10 +115,13 @@ def key(cfg: Config, *parts: str) -> str:
     return "/".join([cfg.artifacts.key_prefix, "{{workflow.name}}", *parts])
 
 
-def output(name: str, path: str, object_key: str) -> m.Artifact:
-    """An output artifact stored as is (a file, or a folder as one object per file) at ``object_key``."""
-    return m.Artifact(name=name, path=path, archive=m.ArchiveStrategy(none=m.NoneStrategy()),
-                      s3=m.S3Artifact(key=object_key))
+def output(name: str, path: str, object_key: str, *, folder: bool = False) -> m.Artifact:
+    """An output artifact stored as is at ``object_key``: a file, or (``folder``) a folder as one object per file
+    under ``object_key/``. A folder's key ends with ``/`` because Argo's artifact GC deletes the objects under a
+    key only then (without it, it deletes the one object named by the key, which a folder does not have); saving
+    and loading are the same either way (docs/upstream-facts.md#workflows-artifacts)."""
+    key = object_key.rstrip("/") + "/" if folder else object_key
+    return m.Artifact(name=name, path=path, archive=m.ArchiveStrategy(none=m.NoneStrategy()), s3=m.S3Artifact(key=key))
 
 
 def input_file(name: str, *, object_key: str | None = None, optional: bool = False,

@@ -8,7 +8,7 @@ from typing import Any
 from hera.workflows import Parameter, WorkflowTemplate
 from hera.workflows import models as m
 
-from hera_flows.blocks import metrics, security
+from hera_flows.blocks import artifacts, metrics, security
 from hera_flows.config import Config
 
 PATTERN_LABEL = "hera-flows.io/pattern"
@@ -61,6 +61,8 @@ def pattern_workflow_template(
         ),
         # Keep failed pods (and their logs) for debugging until the TTL removes the workflow.
         pod_gc=m.PodGC(strategy="OnPodSuccess"),
+        # With an artifact repository: the run's objects go when the TTL deletes the workflow (blocks/artifacts.py).
+        artifact_gc=artifacts.artifact_gc(cfg),
         metrics=metrics.workflow_metrics(pattern),
         workflow_metadata=m.WorkflowMetadata(
             labels=labels,

@@ -140,6 +140,7 @@ class ArtifactStore:
         self._secrets = secrets
         self._client: Any = None
         self._lock = threading.Lock()
+        self.saved: list[str] = []  # every output key, in the order stored (what Argo's artifact GC goes through)
 
     def _secret(self, ref: tuple[str, str] | None, what: str) -> str | None:
         if ref is None:
@@ -171,6 +172,8 @@ class ArtifactStore:
     # -- outputs -------------------------------------------------------------------------------------------
     def save(self, local: Path, key: str, *, archive: bool) -> None:
         """Store ``local`` at ``key``: a folder as one object per file (or one tar.gz when ``archive``)."""
+        with self._lock:
+            self.saved.append(key)
         if archive:
             buffer = io.BytesIO()
             with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
@@ -181,6 +184,30 @@ class ArtifactStore:
                 self._put(f"{key.rstrip('/')}/{path.relative_to(local).as_posix()}", path.read_bytes())
         else:
             self._put(key, local.read_bytes())
+
+    def delete(self, key: str) -> int:
+        """Delete an output as Argo's artifact GC does (its S3 driver's Delete): the one object named by ``key``,
+        or, only for a key ending with ``/``, every object under it. A folder saved under a key without the ``/``
+        keeps its objects (docs/upstream-facts.md#workflows-artifacts). Returns the objects deleted."""
+        from botocore.exceptions import ClientError
+
+        client, bucket = self.client, self.repository.bucket
+        if not key.endswith("/"):
+            try:
+                client.head_object(Bucket=bucket, Key=key)
+                found = 1
+            except ClientError:
+                found = 0
+            client.delete_object(Bucket=bucket, Key=key)  # S3 answers success for a key that is not there
+            self.stats.add(requests=2)
+            return found
+        keys: list[str] = []
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
+            keys += [o["Key"] for o in page.get("Contents", [])]
+        for object_key in keys:
+            client.delete_object(Bucket=bucket, Key=object_key)
+        self.stats.add(requests=len(keys) + 1)
+        return len(keys)
 
     def _put(self, key: str, body: bytes) -> None:
         self.client.put_object(Bucket=self.repository.bucket, Key=key, Body=body)

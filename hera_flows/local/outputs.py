@@ -9,6 +9,7 @@ what a result is.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,9 @@ class RunResult:
     workdir: Path
     synchronization: list[str] = field(default_factory=list)  # the locks it took, names resolved
     exit_handler: TaskResult | None = None  # spec.onExit, run after the entrypoint whatever its outcome
+    # Deleting the Workflow: Argo's artifact GC (spec.artifactGC) deletes every output the run stored, as its GC pod
+    # would (ArtifactStore.delete); returns the objects deleted. None: no artifact GC for this workflow.
+    delete_artifacts: Callable[[], int] | None = field(default=None, repr=False, compare=False)
 
     @property
     def message(self) -> str:

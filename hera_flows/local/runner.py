@@ -36,7 +36,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from secrets import token_hex
 from typing import Any
@@ -185,7 +185,16 @@ class LocalRun:
             if exit_result.phase == "Failed":
                 phase = "Failed"
         return RunResult(self.name, phase, results, outputs, dict(self.parameters), self.workdir, list(self.locks),
-                         exit_result)
+                         exit_result, self._artifact_gc())
+
+    def _artifact_gc(self) -> Callable[[], int] | None:
+        """What deleting this Workflow does to its stored outputs: with ``spec.artifactGC`` (a strategy other than
+        Never), Argo's GC pod deletes each (docs/upstream-facts.md#workflows-artifacts)."""
+        strategy = (self.spec.get("artifactGC") or {}).get("strategy", "")
+        store = self._store
+        if store is None or strategy in ("", "Never"):
+            return None
+        return lambda: sum(store.delete(key) for key in list(dict.fromkeys(store.saved)))
 
     def run_task(
         self,

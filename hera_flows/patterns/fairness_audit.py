@@ -115,7 +115,7 @@ def workflow_template(cfg: Config) -> dict[str, Any]:
             network=True,
             artifact_outputs=[
                 artifacts.output("models", f"{OUTPUTS_DIR}/models", key(LIST_TASK, "models.json")),
-                artifacts.output("shards", f"{OUTPUTS_DIR}/shards", key(LIST_TASK, "shards")),
+                artifacts.output("shards", f"{OUTPUTS_DIR}/shards", key(LIST_TASK, "shards"), folder=True),
             ] if key else (),
             omit=() if key else ("shard-ids",),
         )

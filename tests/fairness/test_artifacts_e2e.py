@@ -111,3 +111,9 @@ def test_a_registry_audited_in_shards_through_the_artifact_repository(world) -> 
     assert result.outputs["smoke-result"] == "passed", result.tasks["smoke"].outputs.get("report", "")[-2000:]
     report = result.tasks["smoke"].outputs["report"]
     assert f"{MODELS} card(s) checked, 0 not checked" in report
+
+    # deleting the Workflow (its TTL) lets Argo's artifact GC delete everything the run stored, the shards folder
+    # included (its key ends with "/": docs/upstream-facts.md#workflows-artifacts)
+    assert result.delete_artifacts is not None
+    assert result.delete_artifacts() == len(keys)
+    assert not world["s3"].client().list_objects_v2(Bucket=world["bucket"], Prefix=f"hera-flows/{run}/").get("Contents")

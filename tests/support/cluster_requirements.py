@@ -295,6 +295,28 @@ def artifacts(cluster: Cluster) -> list[str]:
     return problems
 
 
+def artifact_gc(cluster: Cluster) -> list[str]:
+    """A workflow whose output artifacts are garbage-collected gets a GC pod of Argo's own, running as
+    artifactGC.serviceAccountName (else the namespace's ``default``) with its token mounted; that pod lists and
+    watches its WorkflowArtifactGCTasks and patches their status."""
+    problems = []
+    for where, namespace, spec in cluster.workflow_specs():
+        strategy = (spec.get("artifactGC") or {}).get("strategy", "")
+        outputs = any((t.get("outputs") or {}).get("artifacts") for t in spec.get("templates", []))
+        if not outputs or strategy in ("", "Never"):
+            continue
+        account = spec["artifactGC"].get("serviceAccountName") or "default"
+        if account != "default" and cluster.service_account(account, namespace) is None:
+            problems.append(f"{where}: artifactGC.serviceAccountName {account} is not generated")
+        wanted = [("list", "workflowartifactgctasks"), ("watch", "workflowartifactgctasks"),
+                  ("patch", "workflowartifactgctasks/status")]
+        missing = [f"{verb} {resource}" for verb, resource in wanted
+                   if not cluster.allows(account, namespace, verb, "argoproj.io", resource, namespace)]
+        if missing:
+            problems.append(f"{where}: the artifact GC pod's account {account} may not {', '.join(missing)}")
+    return problems
+
+
 def _workflow_pod_labels(cluster: Cluster, namespace: str) -> list[dict[str, str]]:
     """The labels each template's pod gets: the workflow's podMetadata, then the template's metadata (addMetadata)."""
     found = []
@@ -423,6 +445,11 @@ RULES: list[Rule] = [
          "argoproj/argo-workflows workflow/artifactrepositories/artifactrepositories.go@02f5766c, "
          "workflow/executor/executor.go@000d4883 (loadArtifacts, stageArchiveFile), "
          "docs/container-set-template.md@0387c4ed, docs/key-only-artifacts.md@28812b2a", artifacts),
+    Rule("artifact-gc", "With artifactGC (a strategy other than Never) the controller adds a finalizer and, at that "
+         "strategy's moment, creates a pod running `argoexec artifact delete` as artifactGC.serviceAccountName, token "
+         "mounted, which lists and watches its WorkflowArtifactGCTasks and patches their status.",
+         "argoproj/argo-workflows workflow/controller/artifact_gc.go@619f4e4e5a05 (createArtifactGCPod, "
+         "getArtifactGCPodInfo), manifests/quick-start/base/artifactgc-role.yaml@276959782ebe", artifact_gc),
     Rule("submitter-role", "`argo submit --from workflowtemplate/NAME` builds the Workflow in memory, gets the "
          "WorkflowTemplate to validate it and creates the Workflow.",
          "argoproj/argo-workflows server/workflow/workflow_server.go@fafd2418fb34 (SubmitWorkflow), "
