@@ -200,7 +200,9 @@ def corpus_numbers(cases: list[Case]) -> list[str]:
     from hera_flows.steps.triage.classify import CATEGORIES
 
     projects = Counter(c.project for c in cases)
-    parts = {"held out": [c for c in cases if c.split == "holdout"], "tune": [c for c in cases if c.split == "tune"],
+    earlier = (f"earlier rounds (1 to {HELD_OUT_ROUND - 1}; tuned on 1 to {TUNED_THROUGH_ROUND})"
+               if TUNED_THROUGH_ROUND < HELD_OUT_ROUND - 1 else "tune")
+    parts = {"held out": [c for c in cases if c.split == "holdout"], earlier: [c for c in cases if c.split == "tune"],
              "all": cases}
     results = {name: score(part) for name, part in parts.items()}
     lines = [f"{len(cases)} real failure reports from {len(projects)} projects "
@@ -272,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"triage corpus: {len(cases)} real failure reports from {len(projects)} projects "
           f"({', '.join(f'{p} {n}' for p, n in projects.most_common(8))}, ...); "
           f"{sum(c.split == 'holdout' for c in cases)} in the holdout part ({_HOLDOUT_SAID}), "
-          f"{sum(c.split == 'tune' for c in cases)} to tune the rules on")
+          f"{sum(c.split == 'tune' for c in cases)} in the earlier rounds")
     for name in args.split or ["holdout", "tune", "all"]:
         part = cases if name == "all" else [c for c in cases if c.split == name]
         print()

@@ -14,6 +14,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from hera_flows.steps.triage.smoke import strict  # the triage smoke step validates the same way
+
 SCHEMAS = Path(__file__).resolve().parents[2].parent / "shared" / "schemas"
 
 WORKFLOW_SCHEMAS = {
@@ -44,21 +46,10 @@ EVENTS_KINDS = {
 UNCHECKED_KINDS = {"Kustomization", "PrometheusRule"}
 
 
-def _strict(node: Any) -> Any:
-    if isinstance(node, dict):
-        node = {k: _strict(v) for k, v in node.items()}
-        if "properties" in node and "additionalProperties" not in node:
-            node["additionalProperties"] = False
-        return node
-    if isinstance(node, list):
-        return [_strict(v) for v in node]
-    return node
-
-
 @functools.cache
 def _definitions(filename: str) -> dict[str, Any]:
     schema = json.loads((SCHEMAS / filename).read_text(encoding="utf-8"))
-    return _strict(copy.deepcopy(schema["definitions"]))
+    return strict(copy.deepcopy(schema["definitions"]))
 
 
 @functools.cache

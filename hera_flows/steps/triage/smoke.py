@@ -37,14 +37,16 @@ MAX_PROBLEMS = 30
 INT_OR_STRING = ("io.k8s.apimachinery.pkg.util.intstr.IntOrString", "io.k8s.apimachinery.pkg.api.resource.Quantity")
 
 
-def _strict(node: Any) -> Any:
+def strict(node: Any) -> Any:
+    """A JSON schema with ``additionalProperties: false`` on every object that lists properties: the Argo schemas
+    allow unknown fields, the API server refuses them under kubectl's strict field validation."""
     if isinstance(node, dict):
-        node = {k: _strict(v) for k, v in node.items()}
+        node = {k: strict(v) for k, v in node.items()}
         if "properties" in node and "additionalProperties" not in node:
             node["additionalProperties"] = False
         return node
     if isinstance(node, list):
-        return [_strict(v) for v in node]
+        return [strict(v) for v in node]
     return node
 
 
@@ -54,7 +56,7 @@ def validator(version: str) -> Any:
 
     raw = resources.files("hera_flows").joinpath("schemas").joinpath(SCHEMA_FILES[version]).read_bytes()
     schema = json.loads(gzip.decompress(raw))
-    definitions = _strict(copy.deepcopy(schema["definitions"]))
+    definitions = strict(copy.deepcopy(schema["definitions"]))
     # The JSON schema types int-or-string fields (retry limits, quantities like ``nvidia.com/gpu: 1``) as strings;
     # the API server accepts numbers there (x-kubernetes-int-or-string), so a number must not fail the check.
     for name in INT_OR_STRING:
