@@ -188,47 +188,26 @@ def test_a_canary_advances_while_healthy_and_stops_at_25_when_the_health_query_f
 ) -> None:
     import json
 
-    from hera_flows.config import parse_config
-    from hera_flows.generate import render, write
-    from hera_flows.local.runner import run_workflow, run_workflow_object
     from hera_flows.local.standins.kserve import start_kserve
     from hera_flows.local.standins.seldon import start_seldon
     from hera_flows.steps.promotion import lifecycle
     from tests.promotion.test_reconcile import merge
     from tests.support.go_json import argo_event_data
-    from tests.support.mlflow_models import register_run_version, unique_model_name
+    from tests.support.mlflow_models import register_run_version
+    from tests.support.promotion_world import promotion_world
 
-    model = unique_model_name("fraud")
-    client = mlflow_server.client()
-    serving = register_run_version(mlflow_server.uri, model, seed=1)
-    remote = make_gitops_remote(fraud_model=model, fraud_version=serving.version,
-                                fraud_storage_uri=serving.storage_uri, fraud_target=target)
+    world = promotion_world(tmp_path, mlflow_server, make_gitops_remote, target=target)
+    model, client, remote = world.model, world.client, world.remote
     endpoint, stop = (start_kserve if target == "kserve" else start_seldon)("fraud-detector")
-    config = {
-        "namespace": "mlops-automation",
-        "repository": {"url": remote.url, "slug": "acme/ml-gitops", "base_branch": "main"},
-        "forge": {"api_url": github_api.url, "token_secret": {"name": "forge", "key": "token"}},
-        "mlflow": {"tracking_uri": mlflow_server.uri},
-        "workflow": {"retry": {"limit": 1, "backoff_seconds": 1}},
-        "patterns": {"promotion": {
-            "webhook_secret": {"name": "mlflow-webhook", "key": "secret"},
-            "smoke": {"endpoint": endpoint.url, "served_version": {"wait_seconds": 0}},
-            "rollout": {"enabled": True, "steps": STEPS, "dwell_seconds": 0, "prometheus_url": prometheus.url},
-        }},
-    }
-    generated = tmp_path / "out"
-    write(render(parse_config(yaml.safe_dump(config))), generated)
-    secrets = {"mlflow-webhook": {"secret": WEBHOOK_SECRET}, "forge": {"token": github_api.token}}
+    world.generate(mlflow_server, github_api, endpoint.url, webhook_secret=WEBHOOK_SECRET, promotion={
+        "rollout": {"enabled": True, "steps": STEPS, "dwell_seconds": 0, "prometheus_url": prometheus.url}})
     monkeypatch.setenv("KUBECONFIG", str(kube_api.write_kubeconfig(tmp_path / "kubeconfig", "mlops-automation")))
-    state = tmp_path / "state"
 
     def manifest(ref: str = "main") -> list[dict]:
         return _docs(remote.read("inference/fraud-detector.yaml", ref))
 
     def reconcile_once(name: str) -> list[dict]:
-        result = run_workflow("promotion-reconcile", generated=generated, secrets=secrets, workdir=tmp_path / name,
-                              state_dir=state, echo=False)
-        assert result.phase == "Succeeded", [(t.name, t.message, t.log[-1500:]) for t in result.tasks.values()]
+        result = world.run("promotion-reconcile", name)
         return [a for a in json.loads(result.outputs["actions"]) if a["model"] == model]
 
     try:
@@ -241,9 +220,7 @@ def test_a_canary_advances_while_healthy_and_stops_at_25_when_the_health_query_f
             [request] = webhook_receiver.wait_for(1)
         finally:
             client.delete_webhook(webhook.webhook_id)
-        first = run_workflow("mlflow-promotion", generated=generated, event=argo_event_data(request.headers,
-                             request.body), secrets=secrets, workdir=tmp_path / "step-5", state_dir=state, echo=False)
-        assert first.phase == "Succeeded", [(t.name, t.message, t.log[-1500:]) for t in first.tasks.values()]
+        world.run("mlflow-promotion", "step-5", event=argo_event_data(request.headers, request.body))
         [pull] = github_api.pulls()
         assert pull["title"].endswith("(canary 5 %)")
         docs = manifest(pull["head"])
@@ -263,9 +240,7 @@ def test_a_canary_advances_while_healthy_and_stops_at_25_when_the_health_query_f
         assert action["health"]["verdict"] == "healthy"
         [created] = [w for w in kube_api.workflows.values() if '"rollout_step": 25' in
                      w["metadata"]["annotations"]["hera-flows.io/event-body"]]
-        second = run_workflow_object(created, generated=generated, secrets=secrets, workdir=tmp_path / "step-25",
-                                     state_dir=state, echo=False)
-        assert second.phase == "Succeeded", [(t.name, t.message, t.log[-1500:]) for t in second.tasks.values()]
+        world.run_object(created, "step-25")
         [_, pull25] = sorted(github_api.pulls(), key=lambda p: p["number"])
         assert pull25["head"].endswith(f"-v{candidate.version}-25pct") and pull25["title"].endswith("(canary 25 %)")
         merge(remote, pull25["head"])

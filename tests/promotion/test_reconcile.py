@@ -12,12 +12,13 @@ import yaml
 
 from hera_flows.config import parse_config
 from hera_flows.generate import render, write
-from hera_flows.local.runner import LocalRun, load_template, run_workflow, run_workflow_object
+from hera_flows.local.runner import load_template, run_workflow_object
 from hera_flows.steps.promotion import lifecycle, reconcile
 from hera_flows.steps.promotion.reconcile import Action, decide
 from tests.support.fixtures_gitops import git
 from tests.support.go_json import argo_event_data
-from tests.support.mlflow_models import register_run_version, unique_model_name
+from tests.support.mlflow_models import register_run_version
+from tests.support.promotion_world import promotion_world
 from tests.support.schemas import problems as schema_problems
 
 slow = pytest.mark.slow
@@ -102,24 +103,6 @@ def test_a_cron_workflow_runs_on_the_local_runner_as_its_workflow_spec(tmp_path:
 # --- end to end -------------------------------------------------------------------------------------------------
 
 
-def _generate(tmp: Path, **urls: str) -> Path:
-    config = {
-        "namespace": "mlops-automation",
-        "repository": {"url": urls["remote"], "slug": "acme/ml-gitops", "base_branch": "main"},
-        "forge": {"api_url": urls["github"], "token_secret": {"name": "forge", "key": "token"}},
-        "mlflow": {"tracking_uri": urls["mlflow"]},
-        "workflow": {"retry": {"limit": 1, "backoff_seconds": 1}},
-        "patterns": {"promotion": {
-            "webhook_secret": {"name": "mlflow-webhook", "key": "secret"},
-            "smoke": {"endpoint": urls["smoke"], "served_version": {"wait_seconds": 0}},
-            "reconcile": {"max_submissions": 5},
-        }},
-    }
-    out = tmp / "out"
-    write(render(parse_config(yaml.safe_dump(config))), out)
-    return out
-
-
 def merge(remote: Any, branch: str) -> None:
     """Merge ``branch`` into main in the bare repository, as the forge's merge button would."""
     work = remote.path.parent / f"merge-{branch.replace('/', '-')}"
@@ -133,22 +116,14 @@ def test_a_lost_promotion_is_started_recorded_merged_and_never_doubled(
     tmp_path: Path, monkeypatch, mlflow_server, make_gitops_remote, github_api, kserve_server, kube_api,
     webhook_receiver,
 ) -> None:
-    model = unique_model_name("fraud")
-    client = mlflow_server.client()
-    serving = register_run_version(mlflow_server.uri, model, seed=1)
-    remote = make_gitops_remote(fraud_model=model, fraud_version=serving.version,
-                                fraud_storage_uri=serving.storage_uri)
-    generated = _generate(tmp_path, remote=remote.url, github=github_api.url, mlflow=mlflow_server.uri,
-                          smoke=kserve_server.url)
-    secrets = {"mlflow-webhook": {"secret": WEBHOOK_SECRET}, "forge": {"token": github_api.token}}
+    world = promotion_world(tmp_path, mlflow_server, make_gitops_remote)
+    model, client, remote = world.model, world.client, world.remote
+    world.generate(mlflow_server, github_api, kserve_server.url, webhook_secret=WEBHOOK_SECRET,
+                   promotion={"reconcile": {"max_submissions": 5}})
     monkeypatch.setenv("KUBECONFIG", str(kube_api.write_kubeconfig(tmp_path / "kubeconfig", "mlops-automation")))
-    state = tmp_path / "state"
 
     def reconcile_once(name: str) -> Any:
-        result = run_workflow("promotion-reconcile", generated=generated, secrets=secrets,
-                              workdir=tmp_path / name, state_dir=state, echo=False)
-        assert result.phase == "Succeeded", [(t.name, t.message, t.log[-1500:]) for t in result.tasks.values()]
-        return result
+        return world.run("promotion-reconcile", name)
 
     # The alias is set while no webhook exists: the promotion event is lost.
     candidate = register_run_version(mlflow_server.uri, model, seed=2)
@@ -162,9 +137,7 @@ def test_a_lost_promotion_is_started_recorded_merged_and_never_doubled(
                  == "reconciler"]
     assert created["spec"]["workflowTemplateRef"] == {"name": "mlflow-promotion"}
 
-    run = run_workflow_object(created, generated=generated, secrets=secrets, workdir=tmp_path / "promotion",
-                              state_dir=state, echo=False)
-    assert run.phase == "Succeeded", [(t.name, t.message, t.log[-1500:]) for t in run.tasks.values()]
+    run = world.run_object(created, "promotion")
     assert run.tasks["guard"].outputs["decision"] == "proceed" and "reconciler" in run.outputs["reason"]
     [pull] = github_api.pulls()
     tags = client.get_model_version(model, candidate.version).tags
@@ -180,11 +153,10 @@ def test_a_lost_promotion_is_started_recorded_merged_and_never_doubled(
         webhook_receiver.clear()
         client.set_registered_model_alias(model, "production", candidate.version)
         [request] = webhook_receiver.wait_for(1)
-        late = run_workflow("mlflow-promotion", generated=generated, event=argo_event_data(request.headers,
-                            request.body), secrets=secrets, workdir=tmp_path / "late", state_dir=state, echo=False)
+        late = world.run("mlflow-promotion", "late", event=argo_event_data(request.headers, request.body))
     finally:
         client.delete_webhook(webhook.webhook_id)
-    assert late.phase == "Succeeded" and late.outputs["pr-url"] == run.outputs["pr-url"]
+    assert late.outputs["pr-url"] == run.outputs["pr-url"]
     assert len(github_api.pulls()) == 1 and len(github_api.requests_to("POST", r"/pulls$")) == 1
 
     # Merged: the next reconcile writes it back to the registry and starts nothing.
@@ -199,19 +171,15 @@ def test_a_lost_promotion_is_started_recorded_merged_and_never_doubled(
 def test_a_rolled_back_version_is_marked_and_never_promoted_again(
     tmp_path: Path, monkeypatch, mlflow_server, make_gitops_remote, github_api, kserve_server, kube_api,
 ) -> None:
-    model = unique_model_name("fraud")
-    client = mlflow_server.client()
-    serving = register_run_version(mlflow_server.uri, model, seed=1)
+    world = promotion_world(tmp_path, mlflow_server, make_gitops_remote)  # serves v1: the revert is merged
+    model, client = world.model, world.client
     bad = register_run_version(mlflow_server.uri, model, seed=2, alias="champion",
                                tags={lifecycle.STATE_TAG: "rollback-proposed"})
-    remote = make_gitops_remote(fraud_model=model, fraud_version=serving.version)  # the revert is merged
-    generated = _generate(tmp_path, remote=remote.url, github=github_api.url, mlflow=mlflow_server.uri,
-                          smoke=kserve_server.url)
-    secrets = {"mlflow-webhook": {"secret": WEBHOOK_SECRET}, "forge": {"token": github_api.token}}
+    world.generate(mlflow_server, github_api, kserve_server.url, webhook_secret=WEBHOOK_SECRET,
+                   promotion={"reconcile": {"max_submissions": 5}})
     monkeypatch.setenv("KUBECONFIG", str(kube_api.write_kubeconfig(tmp_path / "kubeconfig", "mlops-automation")))
     for name in ("first", "second"):
-        result = run_workflow("promotion-reconcile", generated=generated, secrets=secrets, workdir=tmp_path / name,
-                              state_dir=tmp_path / "state", echo=False)
+        result = world.run("promotion-reconcile", name)
         assert result.phase == "Succeeded" and result.outputs["started"] == "0"
     assert client.get_model_version(model, bad.version).tags[lifecycle.STATE_TAG] == "rolled-back"
     assert not kube_api.workflows and github_api.pulls() == []
@@ -222,4 +190,3 @@ def test_local_run_needs_a_template_reference(tmp_path: Path) -> None:
 
     with pytest.raises(RunError, match="workflowTemplateRef"):
         run_workflow_object({"spec": {}}, generated=tmp_path)
-    assert LocalRun  # the runner entry the reconciler's Workflows go through

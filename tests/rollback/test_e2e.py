@@ -13,14 +13,12 @@ from typing import Any
 import pytest
 import yaml
 
-from hera_flows.config import parse_config
-from hera_flows.generate import render, write
-from hera_flows.local.runner import run_workflow
 from hera_flows.steps.promotion import lifecycle
 from hera_flows.steps.rollback import guard
 from hera_flows.steps.rollback.history import Promotion
 from tests.promotion.test_reconcile import merge
-from tests.support.mlflow_models import register_run_version, unique_model_name
+from tests.support.mlflow_models import register_run_version
+from tests.support.promotion_world import PromotionWorld, promotion_world
 
 
 def alert_event(model: str, *, alertname: str = "ModelErrorRateHigh", severity: str = "critical",
@@ -43,42 +41,17 @@ def test_an_sli_alert_after_a_merged_promotion_opens_one_revert_pr(
     from hera_flows.local.standins.kserve import start_kserve
     from hera_flows.local.standins.seldon import start_seldon
 
-    model = unique_model_name("fraud")
-    client = mlflow_server.client()
-    serving = register_run_version(mlflow_server.uri, model, seed=1)
-    remote = make_gitops_remote(fraud_model=model, fraud_version=serving.version,
-                                fraud_storage_uri=serving.storage_uri, fraud_target=target)
+    world = promotion_world(tmp_path, mlflow_server, make_gitops_remote, target=target)
     endpoint, stop = (start_kserve if target == "kserve" else start_seldon)("fraud-detector")
     try:
-        _promote_merge_and_roll_back(tmp_path, model, client, serving, remote, github_api, endpoint, mlflow_server)
+        world.generate(mlflow_server, github_api, endpoint.url, patterns={"rollback": {"enabled": True}})
+        _promote_merge_and_roll_back(world, github_api, mlflow_server)
     finally:
         stop()
 
 
-def _promote_merge_and_roll_back(tmp_path: Path, model: str, client: Any, serving: Any, remote: Any, github_api: Any,
-                                 kserve_server: Any, mlflow_server: Any) -> None:
-    config = {
-        "namespace": "mlops-automation",
-        "repository": {"url": remote.url, "slug": "acme/ml-gitops", "base_branch": "main"},
-        "forge": {"api_url": github_api.url, "token_secret": {"name": "forge", "key": "token"}},
-        "mlflow": {"tracking_uri": mlflow_server.uri},
-        "workflow": {"retry": {"limit": 1, "backoff_seconds": 1}},
-        "patterns": {
-            "promotion": {"webhook_secret": {"name": "mlflow-webhook", "key": "secret"},
-                          "smoke": {"endpoint": kserve_server.url, "served_version": {"wait_seconds": 0}}},
-            "rollback": {"enabled": True},
-        },
-    }
-    generated = tmp_path / "out"
-    write(render(parse_config(yaml.safe_dump(config))), generated)
-    secrets = {"mlflow-webhook": {"secret": "unused"}, "forge": {"token": github_api.token}}
-    state = tmp_path / "state"
-
-    def run(template: str, name: str, **kwargs: Any) -> Any:
-        result = run_workflow(template, generated=generated, secrets=secrets, workdir=tmp_path / name,
-                              state_dir=state, echo=False, **kwargs)
-        assert result.phase == "Succeeded", [(t.name, t.message, t.log[-1500:]) for t in result.tasks.values()]
-        return result
+def _promote_merge_and_roll_back(world: PromotionWorld, github_api: Any, mlflow_server: Any) -> None:
+    model, client, serving, remote, run = world.model, world.client, world.serving, world.remote, world.run
 
     # A promotion of v2, merged (a merge commit on main, as the forge's button makes it).
     candidate = register_run_version(mlflow_server.uri, model, seed=2)
