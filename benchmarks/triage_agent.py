@@ -22,6 +22,12 @@ that workspace) and keeps the opening of its summary, its issue body or else its
 run from here can be given the prompts out of band: ``--export DIR`` writes the template's instructions once and
 each case's context data section, keyed by its prompt's hash; ``--import FILE --recorded-by WHO`` reads the
 replies back (JSON lines ``{"case": <key>, "reply": <text>}``) after checking every key is a current prompt.
+(With only ``Read`` the CLI cannot write the summary file; its printed answer is then the reply.)
+
+Two things say how far to trust the numbers: the **label audit** (benchmarks/triage_corpus.py ``load_audit``: does
+a case's text show its label at all?), which splits the score into the cases a text classifier can get and the
+others, and **replicates** (``--import --replicate 2``: another independent set of replies to the same prompts, and
+a second reviewer's audit), whose agreement with the first is printed below each round.
 """
 
 from __future__ import annotations
