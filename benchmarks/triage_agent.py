@@ -83,6 +83,7 @@ def agent_context(case: Case) -> dict[str, Any]:
 
 @cache
 def _context_json(status: tuple[str, ...], log: str) -> str:
+    """Keyed by what the classifier reads: ``make docs`` and a replay ask for every case's context many times."""
     from hera_flows.steps.triage.classify import classify
 
     context = Case("", "", "", "", "", list(status), log).context()
@@ -92,19 +93,25 @@ def _context_json(status: tuple[str, ...], log: str) -> str:
 
 def prompt_of(case: Case, files: dict[str, str] | None = None) -> str:
     """The prompt the agent receives for ``case`` (``files``: the contract's paths; default: the agent pod's)."""
-    from hera_flows.steps.prompts import render_prompt
-
-    settings, allowed = _settings()
-    return render_prompt(PATTERN, agent_context(case), allowed, settings, files=files)
-
-
-def prompt_sha256(case: Case) -> str:
-    return _prompt_sha256(tuple(case.status), case.log)
+    if files is None:
+        return _default_prompt(tuple(case.status), case.log)
+    return _render(agent_context(case), files)
 
 
 @cache
-def _prompt_sha256(status: tuple[str, ...], log: str) -> str:
-    case = Case("", "", "", "", "", list(status), log)
+def _default_prompt(status: tuple[str, ...], log: str) -> str:
+    return _render(json.loads(_context_json(status, log)), None)
+
+
+def _render(context: dict[str, Any], files: dict[str, str] | None) -> str:
+    from hera_flows.steps.prompts import render_prompt
+
+    settings, allowed = _settings()
+    return render_prompt(PATTERN, context, allowed, settings, files=files)
+
+
+def prompt_sha256(case: Case) -> str:
+    """What a recording is keyed by: the prompt with the agent pod's paths, whatever workspace replied to it."""
     return hashlib.sha256(prompt_of(case).encode("utf-8")).hexdigest()
 
 
@@ -240,7 +247,7 @@ def audit_line(result: AgentScore, audit: dict[str, bool]) -> str:
 
 
 def agent_report(name: str, result: AgentScore) -> list[str]:
-    audited = audit_line(result, load_audit())
+    audit = audit_line(result, load_audit())
     lines = [f"== {name}: rules alone {result.rules.accuracy * 100:.1f} % "
              f"({len(result.rules.confident_wrong())} in a wrong class), with the agent "
              f"{result.agent.accuracy * 100:.1f} % ({len(result.agent.confident_wrong())} in a wrong class) on "
@@ -248,7 +255,7 @@ def agent_report(name: str, result: AgentScore) -> list[str]:
              f"{len(result.missing)}, no verdict line {len(result.no_verdict)}",
              "   recorded by: " + "; ".join(f"{who} ({n})" for who, n in result.recorded_by.most_common()),
              "   the agent " + "; ".join(f"{what}: {n}" for what, n in sorted(result.changes().items())),
-             *([f"   {audited}"] if audited else []), ""]
+             *([f"   {audit}"] if audit else []), ""]
     return lines + report(f"{name}, with the agent", result.agent)
 
 
@@ -265,23 +272,25 @@ def agent_numbers(cases: list[Case]) -> list[str]:
     lines = ["| round | cases | rules alone | rules + agent | cases whose text shows the label (audit) | rules alone "
              "on those | rules + agent on those |", "| --- | --- | --- | --- | --- | --- | --- |"]
     results: dict[int, AgentScore] = {}
+    moved: dict[int, list[str]] = {}
     who: set[str] = set()
     for number in rounds:
-        results[number] = result = score_with_agent([c for c in cases if c.round == number], load_recordings(number))
+        part = [c for c in cases if c.round == number]
+        results[number] = result = score_with_agent(part, load_recordings(number))
+        moved[number] = consistency(part, result, number)
         who |= set(result.recorded_by)
-        part = audited(result, audit)
+        shown = audited(result, audit)
         held = " (held out)" if number == HELD_OUT_ROUND else ""
         row = (f"| {number}{held} | {len(result.agent.cases)} | {_score(result.rules)} | "
                f"**{_score(result.agent)}** | ")
-        row += (f"{len(part.agent.cases)} of {part.audited} | {_score(part.rules)} | **{_score(part.agent)}** |"
-                if part else "not audited | | |")
+        row += (f"{len(shown.agent.cases)} of {shown.audited} | {_score(shown.rules)} | **{_score(shown.agent)}** |"
+                if shown else "not audited | | |")
         lines.append(row)
     lines += ["", "(accuracy, and in brackets how many went to a wrong class rather than `unknown`.) Replies recorded "
               "by: " + "; ".join(sorted(who)) + "."]
-    for number in rounds:
-        moved = consistency(cases, number)
-        if moved:
-            lines += ["", *(f"- Round {number}: {line[0].lower()}{line[1:]}" for line in moved)]
+    for number, said in moved.items():
+        if said:
+            lines += ["", *(f"- Round {number}: {line[0].lower()}{line[1:]}" for line in said)]
     if HELD_OUT_ROUND in results:
         held_out = results[HELD_OUT_ROUND]
         part = audited(held_out, audit)
@@ -299,12 +308,11 @@ def agent_numbers(cases: list[Case]) -> list[str]:
     return lines
 
 
-def consistency(cases: list[Case], number: int) -> list[str]:
-    """How much the numbers move with other replies and another reviewer: each further replicate of the round's
-    replies (its accuracy, and on how many cases it gave the first set's class), and a second reviewer's label audit
-    (agreement and Cohen's kappa with the first, and the agent's accuracy on the cases both call shown)."""
-    part = [c for c in cases if c.round == number]
-    first = score_with_agent(part, load_recordings(number))
+def consistency(part: list[Case], first: AgentScore, number: int) -> list[str]:
+    """How much round ``number``'s numbers (``first``: its first set of replies scored on its cases ``part``) move
+    with other replies and another reviewer: each further replicate of the round's replies (its accuracy, and on how
+    many cases it gave the first set's class), and a second reviewer's label audit (agreement and Cohen's kappa with
+    the first, and the agent's accuracy on the cases both call shown)."""
     decided = {c.id: p for c, p in first.agent.cases}
     lines = []
     for replicate in recorded_rounds().get(number, [])[1:]:
@@ -472,8 +480,9 @@ def main(argv: list[str] | None = None) -> int:
     for number in rounds:
         held = " (the held-out round)" if number == HELD_OUT_ROUND else " (the rules were tuned on it)"
         part = [c for c in cases if c.round == number]
-        print("\n".join(agent_report(f"round {number}{held}", score_with_agent(part, load_recordings(number)))))
-        print("\n".join(f"   {line}" for line in consistency(cases, number)))
+        result = score_with_agent(part, load_recordings(number))
+        print("\n".join(agent_report(f"round {number}{held}", result)))
+        print("\n".join(f"   {line}" for line in consistency(part, result, number)))
         print()
     return 0
 

@@ -163,7 +163,8 @@ def test_a_replicate_and_a_second_reviewer_show_how_much_the_numbers_move(
     assert triage_agent.recorded_rounds() == {3: [1, 2]}
     reviews = {1: {c.id: True for c in cases}, 2: {**{c.id: True for c in cases}, cases[1].id: False}}
     monkeypatch.setattr(triage_agent, "load_audit", lambda reviewer=1: reviews[reviewer])
-    [replicate, audit] = triage_agent.consistency(cases, 3)
+    first_set = triage_agent.score_with_agent(cases, triage_agent.load_recordings(3))
+    [replicate, audit] = triage_agent.consistency(cases, first_set, 3)
     assert replicate.startswith("Replicate 2, an independent set of replies to the same 4 prompts: 75.0 % (0)")
     assert "it gave the first set's class on 3 (75 %)" in replicate
     assert "agrees with the first on 3 (75 %, Cohen's kappa 0.00)" in audit
