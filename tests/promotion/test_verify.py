@@ -14,8 +14,9 @@ import pytest
 
 from hera_flows.steps import webhook_signature
 from hera_flows.steps.common import StepError
+from hera_flows.steps.event_data import canonical_header
 from hera_flows.steps.promotion import verify
-from tests.support.go_json import argo_delivered, argo_event_data, canonical_header_key, go_compact
+from tests.support.go_json import argo_delivered, argo_event_data, go_compact
 
 TOLERANCE = 300
 SECRET = "s3cr3t-for-tests"
@@ -322,8 +323,8 @@ def test_go_emulation_matches_documented_go_behaviour() -> None:
         '{"header":{"Accept":["a","b"],"X-Mlflow-Delivery-Id":["\\u003cid\\u003e"],'
         '"X-Mlflow-Signature":["v1,a+b/c="]},"body":{"k":[1,2.50,"\\u003c\\u0026\\u003e"],"u":"\\u00e9 \\u2028"}}'
     )
-    assert canonical_header_key("x-mlflow-signature") == "X-Mlflow-Signature"
-    assert canonical_header_key("bad header") == "bad header"
+    assert canonical_header("x-mlflow-signature") == "X-Mlflow-Signature"
+    assert canonical_header("bad header") == "bad header"
     with pytest.raises(ValueError):
         go_compact('{"a": NaN}')
 

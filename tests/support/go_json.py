@@ -4,7 +4,6 @@ from hera_flows.local.standins.go_json import (  # noqa: F401
     MASKED_AUTHORIZATION,
     argo_delivered,
     argo_event_data,
-    canonical_header_key,
     go_compact,
     go_header,
     go_string,

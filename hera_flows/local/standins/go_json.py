@@ -90,18 +90,12 @@ def go_string(value: str) -> str:
     return "".join(out)
 
 
-def canonical_header_key(key: str) -> str:
-    """``textproto.CanonicalMIMEHeaderKey``: ``x-mlflow-signature`` -> ``X-Mlflow-Signature`` (the guards' own
-    reading of it, hera_flows/steps/event_data.py, is the one implementation)."""
-    return canonical_header(key)
-
-
 def go_header(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     """The ``http.Header`` Go's server builds from raw header lines (``Host`` is moved out of it), after the
     EventSource masked a non-empty Authorization (``request.Header.Set``: a single value)."""
     header: dict[str, list[str]] = {}
     for key, value in pairs:
-        name = canonical_header_key(key)
+        name = canonical_header(key)  # textproto.CanonicalMIMEHeaderKey
         if name == "Host":
             continue
         header.setdefault(name, []).append(value)
