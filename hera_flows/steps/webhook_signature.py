@@ -13,6 +13,8 @@ re-serialises parsed values: a ``json.loads``/``json.dumps`` round trip could re
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -146,6 +148,18 @@ def utf8(text: str, what: str) -> bytes:
         return text.encode("utf-8")
     except UnicodeEncodeError:
         raise MalformedBody(f"the {what} is not valid UTF-8 (a lone surrogate or undecodable bytes)") from None
+
+
+def decoded_digest(encoded: str, encoding: str, what: str) -> bytes:
+    """The HMAC-SHA256 value a signature header carries, ``encoding`` ``base64`` or ``hex``; Rejected, naming
+    ``what`` (e.g. "the X-MLflow-Signature header"), when it is neither well-formed nor 32 bytes."""
+    try:
+        digest = base64.b64decode(encoded, validate=True) if encoding == "base64" else bytes.fromhex(encoded)
+    except (binascii.Error, ValueError):
+        raise Rejected(f"{what} is malformed (not {encoding})") from None
+    if len(digest) != hashlib.sha256().digest_size:
+        raise Rejected(f"{what} is malformed (not an HMAC-SHA256 value)")
+    return digest
 
 
 def hmac_sha256_matches(secret: str, candidates: list[str], message: Callable[[str], bytes], expected: bytes) -> bool:

@@ -356,3 +356,19 @@ def test_an_empty_secret_never_verifies_anything() -> None:
         verify_mlflow(body, signature="v1," + base64.b64encode(forged).decode(), delivery_id="d", timestamp="1000",
                       secret="", tolerance_seconds=300, now=1000)
     assert not isinstance(caught.value, Rejected)  # a misconfiguration fails the run, loudly
+
+
+def test_a_signature_header_carries_exactly_one_hmac_sha256_value() -> None:
+    """webhook_signature.decoded_digest, shared by MLflow's, Databricks' and drift's signed sources."""
+    import base64
+    import hashlib
+
+    digest = hashlib.sha256(b"x").digest()
+    what = "the X-Test-Signature header"
+    assert webhook_signature.decoded_digest(base64.b64encode(digest).decode(), "base64", what) == digest
+    assert webhook_signature.decoded_digest(digest.hex(), "hex", what) == digest
+    for encoded, encoding, reason in [("!!!", "base64", "not base64"), ("zz", "hex", "not hex"),
+                                      (digest.hex()[:-2], "hex", "not an HMAC-SHA256 value"),
+                                      (base64.b64encode(digest[:16]).decode(), "base64", "not an HMAC-SHA256 value")]:
+        with pytest.raises(webhook_signature.Rejected, match=rf"^{what} is malformed \({reason}\)$"):
+            webhook_signature.decoded_digest(encoded, encoding, what)

@@ -30,9 +30,6 @@ delivery).
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
-import hashlib
 import json
 import os
 import time
@@ -351,6 +348,7 @@ def verify_signature(source: Source, body: str, headers: dict[str, Any], secret_
         Rejected,
         candidate_bodies,
         check_timestamp,
+        decoded_digest,
         hmac_sha256_matches,
         utf8,
     )
@@ -365,15 +363,8 @@ def verify_signature(source: Source, body: str, headers: dict[str, Any], secret_
     prefix = spec.get("prefix") or ""
     if prefix and not raw.startswith(prefix):
         raise Rejected(f"{source.name}: the {spec['header']} header does not start with {prefix!r}")
-    encoded = raw[len(prefix):]
-    try:
-        expected = (base64.b64decode(encoded, validate=True) if spec.get("encoding") == "base64"
-                    else bytes.fromhex(encoded))
-    except (binascii.Error, ValueError):
-        raise Rejected(f"{source.name}: the {spec['header']} header is malformed (not "
-                       f"{spec.get('encoding')})") from None
-    if len(expected) != hashlib.sha256().digest_size:
-        raise Rejected(f"{source.name}: the {spec['header']} header is not an HMAC-SHA256 value")
+    expected = decoded_digest(raw[len(prefix):], spec.get("encoding", "hex"),
+                              f"{source.name}: the {spec['header']} header")
     delivery_id = _header(headers, spec["id_header"]).strip()
     if not delivery_id or len(delivery_id) > 200 or not delivery_id.isprintable():
         raise Rejected(f"{source.name}: the delivery has no usable {spec['id_header']} header")

@@ -11,9 +11,6 @@ Databricks legacy registry webhooks: ``X-Databricks-Signature: <hex HMAC-SHA256(
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import re
 from typing import Any
 
@@ -22,6 +19,7 @@ from hera_flows.steps.webhook_signature import (
     Rejected,
     candidate_bodies,
     check_timestamp,
+    decoded_digest,
     hmac_sha256_matches,
     parse_body,
     utf8,
@@ -50,12 +48,7 @@ def verify_mlflow(
     version, sep, encoded = signature.strip().partition(",")
     if not sep or version != MLFLOW_SIGNATURE_VERSION:
         raise Rejected(f"the X-MLflow-Signature header is malformed (expected '{MLFLOW_SIGNATURE_VERSION},<base64>')")
-    try:
-        expected = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        raise Rejected("the X-MLflow-Signature header is malformed (not base64)") from None
-    if len(expected) != hashlib.sha256().digest_size:
-        raise Rejected("the X-MLflow-Signature header is malformed (not an HMAC-SHA256 value)")
+    expected = decoded_digest(encoded, "base64", "the X-MLflow-Signature header")
     if not delivery_id:
         raise Rejected("the delivery has no X-MLflow-Delivery-Id header")
     if len(delivery_id) > _MAX_DELIVERY_ID or not delivery_id.isprintable():
@@ -100,12 +93,7 @@ def verify_databricks(
     if secret:
         if not signature:
             raise Rejected("the delivery has no X-Databricks-Signature header, but a signing secret is configured")
-        try:
-            expected = bytes.fromhex(signature.strip())
-        except ValueError:
-            raise Rejected("the X-Databricks-Signature header is malformed (not hex)") from None
-        if len(expected) != hashlib.sha256().digest_size:
-            raise Rejected("the X-Databricks-Signature header is malformed (not an HMAC-SHA256 value)")
+        expected = decoded_digest(signature.strip(), "hex", "the X-Databricks-Signature header")
         if not hmac_sha256_matches(secret, candidate_bodies(body), lambda b: utf8(b, "event body"), expected):
             raise Rejected(
                 "the X-Databricks-Signature does not match: the delivery was not signed with the configured "
