@@ -123,12 +123,12 @@ class Rule:
 _NET = (r"i/o timeout|connection refused|connection reset|connection timed out|TLS handshake timeout|no such host|"
         r"dial tcp|network is unreachable|no route to host|context deadline exceeded|"
         r"temporary failure in name resolution|name or service not known|could not resolve host|read timed out|"
-        r"failed to establish a new connection|request canceled while waiting for connection|"
+        r"failed to establish a new connection|request canceled while waiting for connection|net/http: request canceled|"
         r"Client\.Timeout exceeded")
 # what DataLoader workers, NCCL and torch's shared tensors print when /dev/shm is full or too small (not Ray's
 # notice that its object store uses /tmp because /dev/shm is small)
 _SHM = (r"^(?!.*(object store|plasma))(?:.*(insufficient shared memory|/dev/shm|\bshm\b|Bus error|\bSIGBUS\b|"
-        r"exitcode\s*:\s*-7\b|shared memory (object|segment)|(?i:out of shared memory)|"
+        r"exitcode\s*:\s*-7\b|killed by signal: Bus\b|shared memory (object|segment)|(?i:out of shared memory)|"
         r"unable to (write to|open|mmap)( \d+ bytes from)? file </torch_))")
 # an accelerator the scheduler counts as an extended resource: nvidia.com/gpu, nvidia.com/mig-1g.5gb, amd.com/gpu,
 # google.com/tpu, aws.amazon.com/neuron, habana.ai/gaudi, tencent.com/vcuda-core, ...
@@ -142,11 +142,24 @@ _VGPU_SCHEDULER = (r"no available node, (all node scores|\d+ nodes) do not meet|
                    r"NodeInsufficientDevice|AllocatedCardsInsufficientRequest|CardTypeMismatch|CardUuidMismatch|"
                    r"CardMigTopologyInfeasible|NumaNotFit|ExclusiveDeviceAllocateConflict)\b|"
                    r"request devices nums cannot exceed the total number of devices")
-_GPU = (r"(?i:insufficient (nvidia|amd)\b)|(?i:insufficient )" + _ACCELERATOR +
+_GPU = (r"(?i:insufficient (nvidia|amd|gpus?)\b)|(?i:insufficient )" + _ACCELERATOR +
         r"|(?i:insufficient (unused )?quota for )" + _ACCELERATOR + r"|(exceeded|failed) quota.*\b" + _ACCELERATOR +
         r"|Quota '\w*GPUS\w*' exceeded|(ResourceLimitExceeded|InsufficientInstanceCapacity|"
         r"ZONE_RESOURCE_POOL_EXHAUSTED|does not have enough resources available).*"
-        r"(\b(ml\.)?(p[2-5]|g[3-6])\w*\.\d*x?large\b|(?i:nvidia|gpu|tpu))|" + _VGPU_SCHEDULER)
+        r"(\b(ml\.)?(p[2-5]|g[3-6])\w*\.\d*x?large\b|(?i:nvidia|gpu|tpu))|" + _VGPU_SCHEDULER + "|"
+        # the kubelet's admission of a pod whose GPUs are taken ("OutOfnvidia.com/gpu", pkg/kubelet/lifecycle
+        # predicate.go: "OutOf" + the resource name); Google Cloud's quota refusals for GPU metrics ("The following
+        # quota metrics exceed quota limits: aiplatform.googleapis.com/custom_model_training_nvidia_l4_gpus", AI
+        # Platform's "The request for 2 K80 accelerators exceeds the allowed maximum"); a scheduler that says it has
+        # no GPUs (KAI: "didn't have enough resources: GPUs", "No node in the default node-pool has
+        # nvidia.com/mig-1g.5gb resources"); Slurm refusing a generic resource (GRES: GPUs) its nodes do not define;
+        # SkyPilot's optimizer and provisioner, which print an accelerator request as {'A100': 8}; Ray's vSphere
+        # provider ("No enough unused GPU cards on host ...", python/ray/autoscaler/_private/vsphere/gpu_utils.py)
+        r"\bOutOf" + _ACCELERATOR + r"|exceed quota limits: \S*(?i:gpu|tpu)|"
+        r"request for \d+ \w+ accelerators exceeds the allowed maximum|didn't have enough resources: GPUs|"
+        r"(?i:no node\b.{0,60}\bhas )" + _ACCELERATOR + r"|Invalid generic resource \(gres\) specification|"
+        r"(No resource satisfying|No launchable resource found|ResourcesUnavailableError\b.{0,300}?)"
+        r"[^{}]{0,200}\{'[\w-]+': [\d.]+\}|(?i:no enough (unused |available )?GPU cards)")
 # torch's CPU allocator, in TH ("$ Torch: not enough memory: you tried to allocate %dGB. Buy new RAM!", and
 # "reallocate" in THRealloc: torch/torch7 lib/TH/THGeneral.c) and c10 ("DefaultCPUAllocator: not enough memory: you
 # tried to allocate %d bytes", pytorch c10/core/impl/alloc_cpu.cpp); a GPU's allocator says "CUDA out of memory"
@@ -183,7 +196,7 @@ NODE_FAILED = "the node or the container runtime failed the pod (node loss, runt
 # (Docker token auth "?scope=repository:...", nvcr.io's /proxy_auth that enroot queries, GitLab's /jwt/auth, Harbor's
 # /service/token) answering 401/403 or DENIED; the OCI distribution spec's error codes; Slurm's pyxis/enroot import
 _REGISTRY = (r"\b(ImagePullBackOff|ErrImagePull|InvalidImageName|ErrImageNeverPull)\b|(?i:failed to pull image)|"
-             r"Back-off pulling image|(?i:image pull failed)|manifest unknown|manifest for \S+ not found|"
+             r"Back-off pulling image|(?i:image pull failed)|trying and failing to pull image|manifest unknown|manifest for \S+ not found|"
              r"pull access denied|repository does not exist|repository \S+ not found|no pull access|"
              r"failed to resolve reference|failed to solve: \S+: \S+: not found|no basic auth credentials|"
              r"unauthorized: authentication required|Error response from daemon: (unauthorized|denied)|"
@@ -242,7 +255,12 @@ _GPU_FAULT = (r"uncorrectable ECC error|\bECC error|GPU is lost|fallen off the b
 _KUBELET_EVICTED = (r"\bEvicted\b|was low on resource|exceeds its request of|ephemeral local storage usage exceeds|"
                     r"exceeded its local ephemeral storage limit|Usage of EmptyDir volume .* exceeds the limit|"
                     r"The node had condition: \[(Memory|Disk|PID)Pressure\]|\b[A-Z]\w*JobEvicted\b|"
-                    r"\b\d+/\d+ (workers|replicas|pods) (are|were) evicted\b")
+                    r"\b\d+/\d+ (workers|replicas|pods) (are|were) evicted\b|"
+                    # the kubelet's eviction manager (pkg/kubelet/eviction/eviction_manager.go: "eviction manager:
+                    # attempting to reclaim %v", its "EvictionThresholdMet" event, its node conditions under pressure)
+                    # and the admission it refuses under pressure ("node has conditions: [DiskPressure]")
+                    r"\bEvictionThresholdMet\b|eviction manager: (attempting to reclaim|.*\b(Memory|Disk|PID)Pressure\b)|"
+                    r"node has conditions: \[\w*Pressure")
 # a node reclaimed (spot, preemptible, graceful node shutdown) or a workload preempted (scheduler, Kueue, Slurm):
 # also the spot interruption handlers' own words — Karpenter's interruption controller ("initiating delete from
 # interruption message", messageKind spot_interrupted / SpotInterruptionKind, aws/karpenter-provider-aws
@@ -257,14 +275,25 @@ _PREEMPTED = (r"\b(Preempted|Preempting|NodeShutdown|PreemptionByScheduler)\b|No
               r"DUE TO JOB REQUEUE|delete from interruption message|TerminatingOnInterruption|Spot ITN\b)|"
               # dstack's job termination reason for a spot instance the cloud took back
               # (dstackai/dstack src/dstack/_internal/core/models/runs.py: JobTerminationReason)
-              r"\bINTERRUPTED_BY_NO_CAPACITY\b")
+              r"\bINTERRUPTED_BY_NO_CAPACITY\b|"
+              # a VM or cluster in the cloud's PREEMPTED state (SkyPilot: "TPU VM ... is in PREEMPTED state");
+              # Google Batch's reserved exit code for a Spot VM preemption ("... due to Spot VM preemption with exit
+              # code 50001", as Cromwell's GCP Batch backend matches it); the Pipelines API's preemption as Cromwell
+              # reads it (broadinstitute/cromwell PipelinesApiAsyncBackendJobExecutionActor: JES code 14 "VM ...
+              # stopped unexpectedly", "The assigned worker has failed to complete the operation", "failed to start
+              # due to preemption") and its v2 worker termination
+              r"\bin PREEMPTED state\b|Spot VM preemption|\bexit (status|code)\b\D{0,5}50001\b|"
+              r"\b14: VM \S+ stopped unexpectedly|The assigned worker has failed to complete the operation|"
+              r"failed to start due to preemption|Execution failed: worker was terminated|"
+              # kube-scheduler deletes a running pod only to preempt it (an audit log's delete by the scheduler)
+              r"\"verb\":\"delete\".{0,400}\"username\":\"system:kube-scheduler\"")
 # a node that died under a Ray job ("The actor is dead because its node has died. Node Id: ...",
 # ray-project/ray src/ray/gcs/gcs_server/gcs_actor_manager.cc; "Task failed due to the node dying." /
 # "Task failed due to the node (where this task was running)  was dead or unavailable",
 # src/ray/core_worker/task_manager.cc) or a Slurm job ("DUE TO NODE FAILURE"); a preempted node says so and is
 # preemption, which is tried first
 _NODE_DIED = (r"because its node has died|Task failed due to the node (dying|\(where this task was running\))|"
-              r"has been marked dead|missed too many heartbeats|DUE TO NODE FAILURE")
+              r"(has|mistakenly) been marked dead|raylet exited immediately because the Ray agent failed|missed too many heartbeats|DUE TO NODE FAILURE")
 # how a credential that is missing or refused reads beyond an exception type: the Kubernetes client's
 # "ApiException: (403)" (its "Reason: Forbidden" follows on the next line), an HTTP status code 401/403 in a message
 # (TensorFlow's GCS filesystem: "HTTP response code 401"), fabric8's "Forbidden!Configured service account doesn't
@@ -285,9 +314,14 @@ _REFUSED = (r"ApiException: \((401|403)\)|(?i:\b(status|response|error|http)[ _-
 # has schema ... which does not match expected schema") and Arrow's JSON reader when a column's type changes between
 # rows ("JSON parse error: Column(/a/b) changed from string to number in row 12": arrow cpp/src/arrow/json)
 _SCHEMA_WORDS = (r"requires equal schemas|is required but could not be found|"
-                 r"Schema (at index \d+|in \S+) was different|which does not match expected schema|"
+                 r"Schema (at index \d+|in .{1,300}?) was different|which does not match expected schema|"
                  r"Column\(\S*\) changed from \w+ to \w+ in row \d+|"
                  r"Unsupported cast from .{1,300}? to \w|must have the same columns|"
+                 # datasets' concatenate_datasets ("The features can't be aligned because the key %s of features %s
+                 # has unexpected type", src/datasets/features/features.py), pyarrow's unify_schemas ("Unable to
+                 # merge: Field %s has incompatible types: %s vs %s")
+                 r"features can't be aligned because the key|Field \S+ has incompatible types|"
+                 r"(?i:number of features of the model must\s+match the input)|"
                  r"\bDatasetGenerationCastError\b|\bCastError\b|Couldn't cast\b|"
                  r"not in the dataset\. Current columns in the dataset|"
                  r"(?i:\bschemas? (differ|do not match|are (not equal|different|incompatible|inconsistent))\b)")
@@ -327,6 +361,21 @@ _PROGRAMMING_MESSAGES = (_SHAPES + r"|Expected all tensors to be on the same dev
 _PROGRAMMING_ERROR = (rf"^([\w.]+\.)?(\w+\()?({_PROGRAMMING_TYPES})\)?(:|$)|"
                       rf"^(?![\w.]*({_WRAPPERS})\b)(?!.*{_CAUSE_BELOW})[A-Za-z_][\w.]*(\([\w.]+\))?: "
                       rf".*({_PROGRAMMING_MESSAGES})")
+# how a deadline or a batch system's time limit reads, in a status line or a log line: Kubernetes and Argo, Tekton
+# ("PipelineRun %q was timed out": tektoncd/pipeline pkg/reconciler/pipelinerun), Slurm, PBS ("=>> PBS: job killed:
+# walltime %ld exceeded limit %ld"), Moab ("job exceeded wallclock limit"), LSF (TERM_RUNLIMIT), HTCondor/CRAB ("wall
+# clock limit"), Nextflow ("Process exceeded running time limit (4h)": nextflow TaskProcessor), submitit's job that
+# timed out without a checkpoint ("Job not requeued because: timed-out and not checkpointable.",
+# facebookincubator/submitit core/job_environment.py), SageMaker, Vertex AI, Batch
+_TIME_LIMIT = (r"exceeded its deadline|longer than (the )?specified deadline|Max duration limit exceeded|"
+               r"(?<!code = )(?<!code=)\bDeadlineExceeded\b|activeDeadlineSeconds|DUE TO TIME LIMIT|"
+               r"\b(TaskRun|PipelineRun)Timeout\b|\b(TaskRun|PipelineRun) \"[^\"]+\" was timed out|"
+               r"failed to finish within|MaxRuntimeExceeded|Process exceeded running time limit|"
+               r"timed-out and not checkpointable|"
+               r"(?i:(exceeded|longer than) the max(imum)? (execution )?(time|run ?time|duration)|"
+               r"job attempt duration exceeded timeout|\btime ?limit (was )?(exceeded|reached)|exceeded timeout of|"
+               r"walltime \d+ exceeded limit|walltime exceeded|exceeded (its |the )?wall ?clock (time )?limit|"
+               r"\bdue to wall ?clock limit)|TERM_RUNLIMIT")
 # the words of Kubernetes' verdicts that an orchestrator's exception may quote (Airflow's KubernetesPodOperator,
 # the Kubernetes client, a pipeline SDK): they decide before the code-bug fallback
 _QUOTED_DEADLINE = r"exceeded its deadline|longer than (the )?specified deadline|activeDeadlineSeconds"
@@ -340,7 +389,9 @@ RULES: tuple[Rule, ...] = (
          r"^(?s:(?!.*(didn't trigger scale-up|wouldn't fit if a new node)).*(" + _GPU + r"|"
          r"(nvidia\.com|amd\.com)/gpu.*(Unschedulable|didn't match|untolerated)|(?i:taints? \{[\w./-]*gpu)))",
          "no node can offer the requested GPUs"),
-    Rule("unschedulable", "status", _SCHEDULER + "|" + _CAPACITY, NO_NODE),
+    Rule("unschedulable", "status",
+         r"^(?s:(?!.*(didn't trigger scale-up|wouldn't fit if a new node)).*(" + _SCHEDULER + "|" + _CAPACITY + "))",
+         NO_NODE),
     # runc: "container init was OOM-killed (memory limit too low?)" (a limit too small to start the process)
     Rule("oom", "status",
          _QUOTED_OOM + r"|Memory cgroup out of memory|"
@@ -353,14 +404,7 @@ RULES: tuple[Rule, ...] = (
          rf"(?is:({_NET}).*(pull|registry))",
          "the registry or a network dependency was unreachable (not a bad image reference)"),
     Rule("image-pull", "status", _REGISTRY, BAD_IMAGE),
-    Rule("timeout", "status",
-         r"exceeded its deadline|longer than (the )?specified deadline|Max duration limit exceeded|"
-         r"(?<!code = )(?<!code=)\bDeadlineExceeded\b|activeDeadlineSeconds|DUE TO TIME LIMIT|"
-         r"\b(TaskRun|PipelineRun)Timeout\b|failed to finish within|MaxRuntimeExceeded|"
-         r"(?i:(exceeded|longer than) the max(imum)? (execution )?(time|run ?time|duration)|"
-         r"job attempt duration exceeded timeout|\btime ?limit (was )?(exceeded|reached)|exceeded timeout of|"
-         r"walltime \d+ exceeded limit|walltime exceeded)|TERM_RUNLIMIT",
-         DEADLINE),
+    Rule("timeout", "status", _TIME_LIMIT, DEADLINE),
     # the kubelet and the runtime failing or timing out to create a sandbox or container ("Failed to create pod
     # sandbox: ... context deadline exceeded", "failed to start sandbox container", dockershim's "Create Container
     # Failed"), a runtime the node is configured for but lacks (containerd's 'no runtime for "nvidia" is
@@ -370,7 +414,7 @@ RULES: tuple[Rule, ...] = (
          r"\b(NodeLost|NodeNotReady|NotReady|ContainerCannotRun|CreateContainerError|RunContainerError|"
          r"UnexpectedAdmissionError|ContainerStatusUnknown)\b|node .*not ready|"
          r"^(?!" + _IMAGE_LACKS + r")(.*failed to (create|start) (containerd )?(task|container|shim)|"
-         r".*OCI runtime (create|exec)|.*(?i:failed to (create|start) (the )?(pod )?(sandbox|container)\b|"
+         r".*OCI runtime (create|exec|state|start|delete)\b|.*(?i:failed to (create|start) (the )?(pod )?(sandbox|container)\b|"
          r"create container failed))|FailedCreatePodSandBox|(?i:failed (to )?create pod sandbox)|"
          r"\b(RunPodSandbox|CreatePodSandbox|CreateContainer|StartContainer)\b.*(?i:failed)|"
          r"failed to reserve (container|sandbox) name|PLEG is not healthy|Pod Allocate failed|"
@@ -477,7 +521,9 @@ RULES: tuple[Rule, ...] = (
          r"The specified (blob|container|bucket) does not exist|No such object: |bucket does not exist|"
          r"No URLs matched|does not appear to have a file named|"
          r"Unsuccessful TensorSliceReader constructor|Failed to find any matching files|"
-         r"relation \"[^\"]+\" does not exist|no such table|" + _MISSING,
+         r"relation \"[^\"]+\" does not exist|no such table|"
+         # numpy's DataSource ("raise IOError('%s not found.' % path)", numpy/lib/_datasource.py)
+         r"^(OSError|IOError): \S+ not found\.$|" + _MISSING,
          MISSING_INPUT),
     Rule("schema-drift", "exception",
          r"(?i:schema mismatch)|No match for FieldRef|None of \[.*\] are in the \[columns\]|not in index|"
@@ -485,7 +531,7 @@ RULES: tuple[Rule, ...] = (
          r"(?i:schema .* (does not|doesn't) match)|(?i:\bcolumns?\b[^.]{0,100}\bnot (found|present|in)\b)|"
          r"Couldn't cast\b|column names don't match|(?i:feature names (should|must) match)|"
          r"Feature names (unseen|seen) at fit time|X has \d+ features, but \w+ is expecting \d+ features|"
-         r"(?i:number of features of the model must match the input)|feature_names mismatch|"
+         r"feature_names mismatch|"
          r"did not have the following fields|is not the same as it was in training data|"
          r"Schema at index \d+ was different|Field \S+ has incompatible types|column cannot be converted|"
          r"cannot resolve .{0,200} given input columns|Field \S+ does not exist in schema|"
@@ -506,14 +552,16 @@ RULES: tuple[Rule, ...] = (
          r"ephemeral local storage usage exceeds|(?i:reason:? Evicted\b|\bpod (was|has been) evicted\b)",
          EVICTED),
     Rule("preemption", "log",
-         r"(?i:\b(job|pod|node|instance|vm|task|tpu|worker|replica|host|slice)s? (is|was|were|has been|got) "
+         r"(?i:\b(job|pod|node|instance|vm|task|tpu|worker|replica|host|slice|cluster)s? (is|was|were|has been|got) "
          r"pre-?empted\b|due to pre-?emption|termination is imminent|spot[ _-]?(instance[ _-]?)?interrupt|"
          r"received a shutdown signal|system is (going down|shutting down)|"
          r"spot (instance|capacity|vm)\b.{0,40}(reclaimed|terminated|evicted)|delete from interruption message)|"
          r"Spot ITN\b|DUE TO (PREEMPTION|JOB REQUEUE)|"
          # TensorFlow's TPU ShutdownHook: a worker restarted under the job, the sign of a preempted (or maintained)
          # TPU (tensorflow/python/tpu/session_support.py: "ShutdownHook: lame workers found: %s")
-         r"ShutdownHook: lame workers found",
+         r"ShutdownHook: lame workers found|"
+         # the cloud's own verdicts, as in status lines (see _PREEMPTED)
+         r"\bin PREEMPTED state\b|Spot VM preemption|\bexit (status|code)\b\D{0,5}50001\b",
          "the node was reclaimed or the job preempted (spot, a scheduler preemption, a host shutdown)"),
     Rule("gpu-unschedulable", "log",
          _GPU + r"|(No available node types can fulfill resource request|cannot be scheduled right now|"
@@ -535,7 +583,9 @@ RULES: tuple[Rule, ...] = (
          r"(HIP|MPS|XPU)( backend)? out of memory|hipErrorOutOfMemory|CUDA_ERROR_OUT_OF_MEMORY|"
          r"cudaErrorMemoryAllocation|RESOURCE_EXHAUSTED: (Out of memory|Failed to allocate)|"
          r"(?i:\bcuda\w*\b.{0,80}\bout of memory)|Tried to allocate [\d.]+ [KMGT]iB|"
-         r"No available memory for the cache blocks|available KV cache memory",
+         r"No available memory for the cache blocks|available KV cache memory|"
+         # XLA's device allocator ("Resource exhausted: Out of memory while trying to allocate %d bytes.")
+         r"^(?!.*(" + _CPU_DEVICE + r")).*Out of memory while trying to allocate \d+ bytes",
          GPU_MEMORY),
     Rule("oom", "log",
          r"^\W*Killed\W*$|: line \d+: +\d+ Killed\b|\bOOMKill(ed|ing)\b|oom-kill|running low on memory|"
@@ -548,7 +598,10 @@ RULES: tuple[Rule, ...] = (
          r"exceeds the memory usage threshold|Ray killed this worker|exceeded \d+% memory budget|"
          # Ray's memory monitor's summary: "N Workers (tasks / actors) killed due to memory pressure (OOM)"
          # (ray-project/ray src/ray/raylet/node_manager.cc)
-         r"killed due to memory pressure|"
+         r"killed due to memory pressure|how to address the out of memory issue|"
+         # MPICH's Hydra reports a rank SIGKILLed as "=   EXIT CODE: 9" under "BAD TERMINATION OF ONE OF YOUR
+         # APPLICATION PROCESSES"
+         r"^=\s+EXIT CODE: 9\s*$|"
          r"OOM when allocating.*(" + _CPU_DEVICE + r")|" + _CPU_ALLOCATOR,
          HOST_MEMORY),
     Rule("distributed", "log", _SHM, SHARED_MEMORY, cause="shared-memory"),
@@ -556,7 +609,8 @@ RULES: tuple[Rule, ...] = (
          r"(?i:NCCL (error|failure|WARN))|NCCL INFO.*timeout|ncclInternalError|ncclSystemError|"
          r"ncclUnhandledCudaError|ncclRemoteError|Watchdog caught collective operation timeout|ProcessGroupNCCL|"
          r"collective operation timeout|(?i:rank \d+ .*(desync|timed out))|"
-         r"(?i:\bgloo\b.*(connection (closed|reset)|timed out))|Rendezvous\w*Error|store based barrier|"
+         r"(?i:\bgloo\b.*(connection (closed|reset)|timed out))|Gloo connectFullMesh failed|"
+         r"Rendezvous\w*Error|store based barrier|"
          r"mismatch between collectives|Horovod has been shut down|(?i:client socket has timed out)|MPI_ABORT|"
          r"lost communication with (a )?remote daemon|server socket has failed to listen",
          LOST_EACH_OTHER),
@@ -570,7 +624,7 @@ RULES: tuple[Rule, ...] = (
          UNREACHABLE),
     Rule("image-pull", "log", _REGISTRY, BAD_IMAGE),
     Rule("timeout", "log",
-         r"(?<!code = )(?<!code=)\bDeadlineExceeded\b|exceeded its deadline|DUE TO TIME LIMIT|AirflowTaskTimeout|"
+         _TIME_LIMIT + r"|AirflowTaskTimeout|"
          r"Process timed out, PID: \d+|Timeout, PID: \d+|(?i:exceeded the max(imum)? (execution )?time)|"
          # a launcher's own timeout waiting for the job it submitted (Kubeflow's launch_crd.py: "Timeout waiting
          # for {group}/{plural} {name} in namespace {ns} to enter one of the conditions {conditions}."), GitLab
@@ -581,7 +635,7 @@ RULES: tuple[Rule, ...] = (
          r"Reached timeout of [\d.]+ seconds",
          DEADLINE),
     Rule("infrastructure", "log",
-         r"^(?!" + _IMAGE_LACKS + r").*(OCI runtime (create|exec) failed|failed to create shim task|"
+         r"^(?!" + _IMAGE_LACKS + r").*(OCI runtime (create|exec|state|start|delete) failed|failed to create shim task|"
          r"error running hook)|PLEG is not healthy|" + _NODE_DIED + "|" + _GPU_FAULT,
          "the container runtime, the GPU or the node failed (runtime or GPU hook error, GPU fault, dead node)"),
     Rule("permissions", "log",
@@ -600,11 +654,11 @@ RULES: tuple[Rule, ...] = (
          # CPython's own message for a script it cannot open (Modules/main.c: "%ls: can't open file %R: [Errno
          # %d] %s"): the step's entry script is not in the image, not a missing input
          r"^\S*python[\d.]*: can't open file .{1,300}\[Errno 2\]|"
-         r"No matching distribution found for|Could not find a version that satisfies the requirement|" +
-         _MISMATCH_WORDS,
+         r"No matching distribution found for|Could not find a version that satisfies the requirement|"
+         r"cannot import name '\w+' from '[\w.]+'|" + _MISMATCH_WORDS,
          NOT_IN_IMAGE),
     Rule("data-missing", "log",
-         r"No such file or directory|\b(NoSuchKey|NoSuchBucket|BlobNotFound|ContainerNotFound)\b|"
+         r"(?i:No such file or directory)|\b(NoSuchKey|NoSuchBucket|BlobNotFound|ContainerNotFound)\b|"
          r"The specified (key|bucket|blob|container) does not exist|\bPATH_NOT_FOUND\b|"
          r"(?i:path does not exist)|(?i:file not found)|response code 404|\b404 Client Error\b|FileNotFoundException|"
          r"An error occurred \(404\)|"
@@ -618,6 +672,11 @@ RULES: tuple[Rule, ...] = (
          SCHEMA_CHANGED),
     Rule("code-bug", "log", _SHAPES,
          "a tensor shape mismatch: the model, its inputs or its checkpoint disagree (a code or config bug)"),
+    # argparse's exit on a command line the script does not accept (Lib/argparse.py: "%(prog)s: error: %(message)s"
+    # with "unrecognized arguments: %s", "the following arguments are required: %s", "argument %s: invalid ...")
+    Rule("code-bug", "log",
+         r"^\S+: error: (unrecognized arguments: |the following arguments are required: |argument \S+: invalid )",
+         "the step's command line and its script's arguments disagree (a code or configuration bug)"),
     # a status line that says little by itself
     Rule("gpu-unschedulable", "hint", _GPU,
          "the cluster autoscaler found no node it could add with the requested GPUs"),
@@ -630,7 +689,8 @@ RULES: tuple[Rule, ...] = (
          r"\*\*\* (JOB|STEP) \S+ (ON \S+ )?CANCELLED AT \S+ \*\*\*",
          "a pod, replica or batch job vanished or was cancelled with no reason given: its node was reclaimed (spot, "
          "preemptible) or drained, or the job requeued; a rerun is the fix either way"),
-    Rule("oom", "hint", r"(?i:\bexit(ed)?\b\D{0,25}\b137\b|status of (137|9\(SIGKILL\))|signal: killed)",
+    Rule("oom", "hint", r"(?i:\bexit(ed)?\b\D{0,25}\b137\b|\bexit_?code\W{0,3}137\b|status of (137|9\(SIGKILL\))|"
+         r"signal: killed)",
          "the container was SIGKILLed (exit code 137) with no other reason given: usually the kernel's OOM killer"),
 )
 
