@@ -12,7 +12,16 @@ from __future__ import annotations
 from collections import Counter
 
 from benchmarks.triage_agent import audited, load_recordings, recorded_rounds, score_with_agent
-from benchmarks.triage_corpus import DOC, HELD_OUT_ROUND, TUNED_THROUGH_ROUND, Case, load, load_audit, render_docs, score
+from benchmarks.triage_corpus import (
+    DOC,
+    HELD_OUT_ROUND,
+    TUNED_THROUGH_ROUND,
+    Case,
+    load,
+    load_audit,
+    render_docs,
+    score,
+)
 from hera_flows.steps.triage.classify import CATEGORIES
 
 CASES = load()

@@ -123,7 +123,8 @@ class Rule:
 _NET = (r"i/o timeout|connection refused|connection reset|connection timed out|TLS handshake timeout|no such host|"
         r"dial tcp|network is unreachable|no route to host|context deadline exceeded|"
         r"temporary failure in name resolution|name or service not known|could not resolve host|read timed out|"
-        r"failed to establish a new connection|request canceled while waiting for connection|net/http: request canceled|"
+        r"failed to establish a new connection|request canceled while waiting for connection|"
+        r"net/http: request canceled|"
         r"Client\.Timeout exceeded")
 # what DataLoader workers, NCCL and torch's shared tensors print when /dev/shm is full or too small (not Ray's
 # notice that its object store uses /tmp because /dev/shm is small)
@@ -196,7 +197,8 @@ NODE_FAILED = "the node or the container runtime failed the pod (node loss, runt
 # (Docker token auth "?scope=repository:...", nvcr.io's /proxy_auth that enroot queries, GitLab's /jwt/auth, Harbor's
 # /service/token) answering 401/403 or DENIED; the OCI distribution spec's error codes; Slurm's pyxis/enroot import
 _REGISTRY = (r"\b(ImagePullBackOff|ErrImagePull|InvalidImageName|ErrImageNeverPull)\b|(?i:failed to pull image)|"
-             r"Back-off pulling image|(?i:image pull failed)|trying and failing to pull image|manifest unknown|manifest for \S+ not found|"
+             r"Back-off pulling image|(?i:image pull failed)|trying and failing to pull image|"
+             r"manifest unknown|manifest for \S+ not found|"
              r"pull access denied|repository does not exist|repository \S+ not found|no pull access|"
              r"failed to resolve reference|failed to solve: \S+: \S+: not found|no basic auth credentials|"
              r"unauthorized: authentication required|Error response from daemon: (unauthorized|denied)|"
@@ -259,7 +261,8 @@ _KUBELET_EVICTED = (r"\bEvicted\b|was low on resource|exceeds its request of|eph
                     # the kubelet's eviction manager (pkg/kubelet/eviction/eviction_manager.go: "eviction manager:
                     # attempting to reclaim %v", its "EvictionThresholdMet" event, its node conditions under pressure)
                     # and the admission it refuses under pressure ("node has conditions: [DiskPressure]")
-                    r"\bEvictionThresholdMet\b|eviction manager: (attempting to reclaim|.*\b(Memory|Disk|PID)Pressure\b)|"
+                    r"\bEvictionThresholdMet\b|"
+                    r"eviction manager: (attempting to reclaim|.*\b(Memory|Disk|PID)Pressure\b)|"
                     r"node has conditions: \[\w*Pressure")
 # a node reclaimed (spot, preemptible, graceful node shutdown) or a workload preempted (scheduler, Kueue, Slurm):
 # also the spot interruption handlers' own words — Karpenter's interruption controller ("initiating delete from
@@ -293,7 +296,8 @@ _PREEMPTED = (r"\b(Preempted|Preempting|NodeShutdown|PreemptionByScheduler)\b|No
 # src/ray/core_worker/task_manager.cc) or a Slurm job ("DUE TO NODE FAILURE"); a preempted node says so and is
 # preemption, which is tried first
 _NODE_DIED = (r"because its node has died|Task failed due to the node (dying|\(where this task was running\))|"
-              r"(has|mistakenly) been marked dead|raylet exited immediately because the Ray agent failed|missed too many heartbeats|DUE TO NODE FAILURE")
+              r"(has|mistakenly) been marked dead|raylet exited immediately because the Ray agent failed|"
+              r"missed too many heartbeats|DUE TO NODE FAILURE")
 # how a credential that is missing or refused reads beyond an exception type: the Kubernetes client's
 # "ApiException: (403)" (its "Reason: Forbidden" follows on the next line), an HTTP status code 401/403 in a message
 # (TensorFlow's GCS filesystem: "HTTP response code 401"), fabric8's "Forbidden!Configured service account doesn't
@@ -414,7 +418,8 @@ RULES: tuple[Rule, ...] = (
          r"\b(NodeLost|NodeNotReady|NotReady|ContainerCannotRun|CreateContainerError|RunContainerError|"
          r"UnexpectedAdmissionError|ContainerStatusUnknown)\b|node .*not ready|"
          r"^(?!" + _IMAGE_LACKS + r")(.*failed to (create|start) (containerd )?(task|container|shim)|"
-         r".*OCI runtime (create|exec|state|start|delete)\b|.*(?i:failed to (create|start) (the )?(pod )?(sandbox|container)\b|"
+         r".*OCI runtime (create|exec|state|start|delete)\b|"
+         r".*(?i:failed to (create|start) (the )?(pod )?(sandbox|container)\b|"
          r"create container failed))|FailedCreatePodSandBox|(?i:failed (to )?create pod sandbox)|"
          r"\b(RunPodSandbox|CreatePodSandbox|CreateContainer|StartContainer)\b.*(?i:failed)|"
          r"failed to reserve (container|sandbox) name|PLEG is not healthy|Pod Allocate failed|"
