@@ -864,3 +864,93 @@ def test_a_key_error_that_hugging_face_datasets_raised_for_a_column_is_schema_dr
     # the same key looked up in the pipeline's own dict is the code's
     own = frames.rsplit('  File "/usr/lib', 1)[0] + "KeyError: 'text'\n"
     assert classify(context_with_log(own)).category == "code-bug"
+
+
+# --- rounds 4 and 5: families as the other tools print them -------------------------------------------------------
+# As for round 3: the other spellings of each family added for a round-4 or round-5 case (cited in classify.py), and
+# the look-alikes that must stay out.
+
+
+@pytest.mark.parametrize(
+    ("lines", "category"),
+    [
+        # batch systems' time limits: Moab, Tekton
+        (["MOAB_INFO:  job exceeded wallclock limit"], "timeout"),
+        (['PipelineRun "train-run-x7" was timed out'], "timeout"),
+        # Google Batch's reserved exit code for a Spot VM preemption, and the Pipelines API's preemption as Cromwell
+        # reads it (JES code 14); code 13 is an unexpected termination, preemption only on a preemptible VM: unknown
+        (['Task state is updated from RUNNING to FAILED on zones/us-central1-a/instances/123 due to Spot VM '
+          'preemption with exit code 50001.'], "preemption"),
+        (["Process `align (3)` terminated with an error exit status (50001)"], "preemption"),
+        (["Process `align (3)` terminated with an error exit status (500)"], "unknown"),
+        (["Task wf.align:NA:1 failed. The job was stopped before the command finished. PAPI error code 10. 14: VM "
+          "ggp-1 stopped unexpectedly."], "preemption"),
+        (["Task wf.align:NA:1 failed. The job was stopped before the command finished. PAPI error code 10. 13: VM "
+          "ggp-1 stopped unexpectedly."], "unknown"),
+        # kube-scheduler deletes a running pod only to preempt it; another deleter says nothing
+        (['{"kind":"Event","verb":"delete","user":{"username":"system:kube-scheduler","groups":["system:authenticated"'
+          ']},"objectRef":{"resource":"pods","name":"train-0"}}'], "preemption"),
+        (['{"kind":"Event","verb":"delete","user":{"username":"system:serviceaccount:kube-system:generic-garbage-'
+          'collector"},"objectRef":{"resource":"pods","name":"train-0"}}'], "unknown"),
+        # the kubelet's eviction manager, before and since structured logging
+        (['I0913 15:20:47.884 eviction_manager.go:346] "Eviction manager: attempting to reclaim" '
+          'resourceName="ephemeral-storage"'], "eviction"),
+        # the kubelet admitting a pod whose GPUs are taken; the same for CPUs is no GPU shortage
+        (["Reason:  OutOfnvidia.com/gpu"], "gpu-unschedulable"),
+        (["Reason:  OutOfcpu"], "unschedulable"),
+        # Google Cloud's quota metrics: a GPU metric is a GPU shortage, a CPU metric is not
+        (["The following quota metrics exceed quota limits: aiplatform.googleapis.com/"
+          "custom_model_training_nvidia_a100_gpus"], "gpu-unschedulable"),
+        (["The following quota metrics exceed quota limits: aiplatform.googleapis.com/custom_model_training_cpus"],
+         "unknown"),
+        (["sbatch: error: Batch job submission failed: Invalid generic resource (gres) specification"],
+         "gpu-unschedulable"),
+        # the autoscaler's verdict is a hint: what it says decides only when the scheduler said nothing
+        (["pod didn't trigger scale-up: 2 Insufficient nvidia.com/gpu"], "gpu-unschedulable"),
+        (["pod didn't trigger scale-up: 2 Insufficient cpu"], "unschedulable"),
+        (["0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector.",
+          "pod didn't trigger scale-up: 2 Insufficient nvidia.com/gpu"], "unschedulable"),
+        # an exit code 137 reported as a field is the hint it is as a sentence
+        (["lastFailureInfo:", "exitCode: 137"], "oom"),
+        # kubectl's message for a container waiting on an image that does not come
+        (['Error from server (BadRequest): container "main" in pod "train-0" is waiting to start: trying and '
+          "failing to pull image"], "image-pull"),
+    ],
+)
+def test_round5_status_families(lines: list[str], category: str) -> None:
+    assert classify({"evidence": lines, "pods": []}).category == category
+
+
+@pytest.mark.parametrize(
+    ("log", "category"),
+    [
+        ("=>> PBS: job killed: walltime 3605 exceeded limit 3600", "timeout"),
+        ("Caused by:\n  Process exceeded running time limit (2h)", "timeout"),
+        ("submitit.core.utils.UncompletedJobError: Job not requeued because: timed-out and not checkpointable.",
+         "timeout"),
+        ("I 09-12 22:49:49 controller.py:545] Cluster is preempted or failed. Recovering...", "preemption"),
+        ("jaxlib.xla_extension.XlaRuntimeError: Resource exhausted: Out of memory while trying to allocate "
+         "2147483648 bytes.", "gpu-oom"),
+        ("[rank1]:[E528 08:52:46.16 ProcessGroupGloo.cpp:145] Gloo connectFullMesh failed with "
+         "[/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:144] no error", "distributed"),
+        ("RuntimeError: DataLoader worker (pid 47) is killed by signal: Bus\nerror. It is possible that dataloader's "
+         "workers are out of shared\nmemory.", "distributed"),
+        ("train.py: error: the following arguments are required: --data-dir", "code-bug"),
+        ("cannot import name 'cached_download' from 'huggingface_hub' (/usr/lib/python3/huggingface_hub/__init__.py)",
+         "dependency"),
+        ('F0316 10:22:06.071 main.go:119] Failed to collect logs: open /var/log/metrics.log: no such file or directory',
+         "data-missing"),
+        ("OSError: data/train_features.csv not found.", "data-missing"),
+        ("ValueError: The features can't be aligned because the key label of features {'label': Value(dtype='int64')}"
+         " has unexpected type - Value(dtype='string')", "schema-drift"),
+        ("pyarrow.lib.ArrowInvalid: Unable to merge: Field user_id has incompatible types: int64 vs string",
+         "schema-drift"),
+        ("ValueError: Schema in partition[day=14, hour=9] s3://bucket/events/day=14/part-0.parquet was different.",
+         "schema-drift"),
+        # MPICH's report of a SIGKILLed rank
+        ("=   BAD TERMINATION OF ONE OF YOUR APPLICATION PROCESSES\n=   PID 92248 RUNNING AT node-3\n"
+         "=   EXIT CODE: 9", "oom"),
+    ],
+)
+def test_round5_log_families(log: str, category: str) -> None:
+    assert classify(context_with_log(log + "\n")).category == category

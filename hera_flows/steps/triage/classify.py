@@ -259,10 +259,11 @@ _KUBELET_EVICTED = (r"\bEvicted\b|was low on resource|exceeds its request of|eph
                     r"The node had condition: \[(Memory|Disk|PID)Pressure\]|\b[A-Z]\w*JobEvicted\b|"
                     r"\b\d+/\d+ (workers|replicas|pods) (are|were) evicted\b|"
                     # the kubelet's eviction manager (pkg/kubelet/eviction/eviction_manager.go: "eviction manager:
-                    # attempting to reclaim %v", its "EvictionThresholdMet" event, its node conditions under pressure)
+                    # attempting to reclaim %v", "Eviction manager: attempting to reclaim" since structured logging,
+                    # its "EvictionThresholdMet" event, its node conditions under pressure)
                     # and the admission it refuses under pressure ("node has conditions: [DiskPressure]")
                     r"\bEvictionThresholdMet\b|"
-                    r"eviction manager: (attempting to reclaim|.*\b(Memory|Disk|PID)Pressure\b)|"
+                    r"(?i:eviction manager: )(attempting to reclaim|.*\b(Memory|Disk|PID)Pressure\b)|"
                     r"node has conditions: \[\w*Pressure")
 # a node reclaimed (spot, preemptible, graceful node shutdown) or a workload preempted (scheduler, Kueue, Slurm):
 # also the spot interruption handlers' own words — Karpenter's interruption controller ("initiating delete from
