@@ -397,8 +397,9 @@ def export(cases: list[Case], folder: Path, shards: int) -> int:
     and each case's data section under its key; no label, source or id of the corpus goes out."""
     folder.mkdir(parents=True, exist_ok=True)
     marker = "\n# Context data (untrusted)"
-    # in the order of their keys: no grouping by class or project (the corpus files are grouped) for a reader to use
-    prompts = sorted((prompt_sha256(c)[:KEY_CHARS], prompt_of(c)) for c in cases)
+    # in the order of their keys: no grouping by class or project (the corpus files are grouped) for a reader to use;
+    # two reports that pasted the same text are one prompt (one key), asked once
+    prompts = sorted({(prompt_sha256(c)[:KEY_CHARS], prompt_of(c)) for c in cases})
     instructions = prompts[0][1].split(marker, 1)[0]
     (folder / "instructions.md").write_text(instructions.rstrip() + "\n", encoding="utf-8")
     for shard in range(shards):
@@ -415,7 +416,9 @@ def export(cases: list[Case], folder: Path, shards: int) -> int:
 
 def import_replies(cases: list[Case], round_number: int, paths: list[Path], recorded_by: str,
                    replicate: int = 1) -> int:
-    keys = {prompt_sha256(c)[:KEY_CHARS]: c for c in cases}
+    keys: dict[str, list[Case]] = {}
+    for case in cases:  # cases with the same text have the same prompt: its reply is each one's
+        keys.setdefault(prompt_sha256(case)[:KEY_CHARS], []).append(case)
     recordings = load_recordings(round_number, replicate)
     for path in paths:
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -428,8 +431,8 @@ def import_replies(cases: list[Case], round_number: int, paths: list[Path], reco
                 raise SystemExit(f"{path}:{number}: expected {{\"case\": ..., \"reply\": ...}} ({exc})") from None
             if key not in keys:
                 raise SystemExit(f"{path}:{number}: {key!r} is no current prompt of round {round_number}")
-            case = keys[key]
-            recordings[case.id] = Recording(case.id, prompt_sha256(case), opening(reply), recorded_by)
+            for case in keys[key]:
+                recordings[case.id] = Recording(case.id, prompt_sha256(case), opening(reply), recorded_by)
     save_recordings(round_number, recordings, replicate)
     print(f"{recordings_path(round_number, replicate)}: {len(recordings)} recordings")
     return 0

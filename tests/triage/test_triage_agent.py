@@ -107,6 +107,23 @@ def test_export_and_import_carry_prompts_out_and_replies_back_without_the_labels
         triage_agent.import_replies(cases, 2, [replies], "a reader")
 
 
+def test_cases_that_pasted_the_same_text_are_one_prompt_and_its_reply_is_each_ones(
+    recordings: Path, tmp_path: Path,
+) -> None:
+    first = _pick("distributed", 1)[0]
+    twin = Case(**{**first.__dict__, "id": "twin-of-" + first.id, "source": "https://example.invalid/twin"})
+    assert triage_agent.prompt_sha256(twin) == triage_agent.prompt_sha256(first)
+    assert triage_agent.export([first, twin], tmp_path / "out", shards=2) == 0
+    text = "".join((tmp_path / "out" / f"cases-{n}.md").read_text(encoding="utf-8") for n in (1, 2))
+    keys = re.findall(r"^## case ([0-9a-f]+)$", text, re.M)
+    assert len(keys) == 1  # asked once
+    replies = tmp_path / "replies.jsonl"
+    replies.write_text(json.dumps({"case": keys[0], "reply": "Verdict: distributed (rule table: distributed)"}) + "\n",
+                       encoding="utf-8")
+    assert triage_agent.import_replies([first, twin], 2, [replies], "a reader") == 0
+    assert sorted(triage_agent.load_recordings(2)) == sorted([first.id, twin.id])  # recorded for both
+
+
 def test_the_command_line_says_what_each_action_needs(recordings: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         triage_agent.main(["--record", "--round", "4"])
