@@ -288,9 +288,10 @@ def agent_numbers(cases: list[Case]) -> list[str]:
         lines.append(row)
     lines += ["", "(accuracy, and in brackets how many went to a wrong class rather than `unknown`.) Replies recorded "
               "by: " + "; ".join(sorted(who)) + "."]
-    for number, said in moved.items():
-        if said:
-            lines += ["", *(f"- Round {number}: {line[0].lower()}{line[1:]}" for line in said)]
+    said = [f"- Round {number}: {line[0].lower()}{line[1:]}" for number, lines_said in moved.items()
+            for line in lines_said]
+    if said:
+        lines += ["", *said]
     if HELD_OUT_ROUND in results:
         held_out = results[HELD_OUT_ROUND]
         part = audited(held_out, audit)
