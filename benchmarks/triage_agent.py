@@ -343,7 +343,7 @@ def _score(score: Score) -> str:
 
 
 def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:.0f} %"
+    return "-" if value is None else f"{value * 100:.1f} %"  # 84.6 % is not 85 %: the goal is read off this table
 
 
 # --- getting replies -------------------------------------------------------------------------------------------
