@@ -13,6 +13,7 @@ import pytest
 
 from hera_flows.steps.common import StepError
 from hera_flows.steps.triage import context as ctx
+from hera_flows.steps.triage.classify import classify
 from hera_flows.steps.triage.kube import KubeReader
 from tests.support.fixtures_kube import HugeLog, TriageKubeAPI, event, pod_for_node
 from tests.support.settings import generated_flags
@@ -181,3 +182,45 @@ def test_a_replaced_workflow_is_refused(triage_kube: TriageKubeAPI, oom: dict) -
     with pytest.raises(StepError, match="replaced"):
         ctx.build_context(KubeReader(triage_kube.api_client()), "ml-training", "recommender-train-8xk2p",
                           "00000000-0000-0000-0000-000000000000", "failed", args())
+
+
+@pytest.mark.parametrize(
+    ("reason", "message", "condition", "category"),
+    [
+        # a drain through the Eviction API (a scale-down, a spot interruption handler): the node is taken away
+        ("", "", ("EvictionByEvictionAPI", "Eviction API: evicting"), "preemption"),
+        # the pod GC deleting the pods of a node object that is gone
+        ("", "", ("DeletionByPodGC", "PodGC: node no longer exists"), "preemption"),
+        # the kubelet at a graceful node shutdown: the pod's own reason and the condition say it
+        ("Terminated", "Pod was terminated in response to imminent node shutdown.",
+         ("TerminationByKubelet", "Pod was terminated in response to imminent node shutdown."), "preemption"),
+        # the kubelet under node pressure: the same condition reason, another message
+        ("Evicted", "The node was low on resource: memory. Threshold quantity: 100Mi, available: 52Mi. Container "
+         "main was using 6Gi, which exceeds its request of 0.",
+         ("TerminationByKubelet", "The node was low on resource: memory."), "eviction"),
+        # the taint manager says a NoExecute taint, not whose: no class from it alone
+        ("", "", ("DeletionByTaintManager", "Taint manager: deleting due to NoExecute taint"), "unknown"),
+    ],
+)
+def test_the_pods_own_reason_and_its_disruption_condition_are_evidence(
+    triage_kube: TriageKubeAPI, fixtures_dir: Path, reason: str, message: str, condition: tuple[str, str],
+    category: str,
+) -> None:
+    workflow = load(fixtures_dir, "workflow_failed_oom.json")
+    node = workflow["status"]["nodes"][OOM_NODE]
+    node["message"], node["outputs"] = "", {"exitCode": "143"}  # what Argo says of a pod killed from outside
+    triage_kube.add_workflow(workflow)
+    triage_kube.add_template(template("ml-training", "recommender-train", "train"))
+    pod = pod_for_node(workflow, OOM_NODE, main={"state": {"terminated": {"reason": "Error", "exitCode": 143}}},
+                       conditions=[{"type": "DisruptionTarget", "status": "True", "reason": condition[0],
+                                    "message": condition[1]}])
+    if reason:
+        pod["status"]["reason"], pod["status"]["message"] = reason, message
+    triage_kube.add_pod(pod, logs={"main": "epoch 3 loss=0.41\n"})
+    context = ctx.build_context(KubeReader(triage_kube.api_client()), "ml-training", "recommender-train-8xk2p",
+                                workflow["metadata"]["uid"], "failed", args())
+    assert f"pod train disrupted ({condition[0]}): {condition[1]}" in context["evidence"]
+    if reason:
+        assert f"pod train: {reason}: {message}" in context["evidence"]
+        assert (context["pods"][0]["reason"], context["pods"][0]["message"]) == (reason, message)
+    assert classify(context).category == category

@@ -691,8 +691,11 @@ RULES: tuple[Rule, ...] = (
          r"timeout expired waiting for volumes to attach|(?i:unable to (attach or )?mount volumes)",
          "the pod stayed Pending (no node could take it, or its volumes never came) and nothing else was said"),
     # Slurm's "*** STEP 12.0 ON node CANCELLED AT <time> ***" without "DUE TO ...": scancel or a requeue
+    # Kubernetes' DisruptionTarget reasons for a pod taken away by a drain through the Eviction API (a scale-down, a
+    # spot interruption handler) or deleted by the pod GC once its node object was gone ("PodGC: node no longer
+    # exists", pkg/controller/podgc); the scheduler's PreemptionByScheduler is a status rule
     Rule("preemption", "hint", r"replica\(s\) failed|\bpod (was )?deleted\b|\bpod \"[^\"]+\" not found\b|"
-         r"\*\*\* (JOB|STEP) \S+ (ON \S+ )?CANCELLED AT \S+ \*\*\*",
+         r"\*\*\* (JOB|STEP) \S+ (ON \S+ )?CANCELLED AT \S+ \*\*\*|\b(EvictionByEvictionAPI|DeletionByPodGC)\b",
          "a pod, replica or batch job vanished or was cancelled with no reason given: its node was reclaimed (spot, "
          "preemptible) or drained, or the job requeued; a rerun is the fix either way"),
     Rule("oom", "hint", r"(?i:\bexit(ed)?\b\D{0,25}\b137\b|\bexit_?code\W{0,3}137\b|status of (137|9\(SIGKILL\))|"

@@ -6,8 +6,10 @@ What it reads (with the ``kubernetes`` client, as the ``hera-flows-triage-contex
   (``status.offloadNodeStatusVersion`` set, ``nodes`` absent) that is said in ``notes`` and the pods are used
   instead;
 - its pods (label ``workflows.argoproj.io/workflow=<name>``), matched to nodes by the
-  ``workflows.argoproj.io/node-id`` annotation: for each failing pod the container statuses (termination reason,
-  exit code, waiting reason), its Kubernetes Events and a bounded tail of each failed container's log;
+  ``workflows.argoproj.io/node-id`` annotation: for each failing pod its own status reason and message (Evicted,
+  Terminated at a node shutdown), who disrupted it (the ``DisruptionTarget`` condition), the container statuses
+  (termination reason, exit code, waiting reason), its Kubernetes Events and a bounded tail of each failed
+  container's log;
 - the WorkflowTemplate that produced it (``workflows.argoproj.io/workflow-template`` label or
   ``spec.workflowTemplateRef``): the failing templates' image, resources and retryStrategy;
 - the owner to tag: the ``--owner-key`` label or annotation of the workflow, else of its template, else
@@ -226,9 +228,21 @@ def build_context(
             event_facts.append(fact)
             if fact["type"] == "Warning":
                 evidence.append(f"event {label} {fact['reason']}: {fact['message']}")
-        for condition in (pod.get("status") or {}).get("conditions") or []:
+        pod_status = pod.get("status") or {}
+        if pod_status.get("reason"):
+            # the verdict on the whole pod, which no container status carries: "Evicted" (node pressure),
+            # "Terminated" (graceful node shutdown), "OutOfcpu"/"UnexpectedAdmissionError" (the kubelet's admission)
+            evidence.append(f"pod {label}: {pod_status['reason']}: {_short(pod_status.get('message', ''))}")
+        for condition in pod_status.get("conditions") or []:
             if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
                 evidence.append(f"pod {label} unschedulable: {_short(condition.get('message', ''))}")
+            # who took the pod away (Kubernetes 1.26+, k8s.io/api core/v1 DisruptionTarget): the scheduler's
+            # preemption (PreemptionByScheduler), a drain through the Eviction API (EvictionByEvictionAPI: a
+            # scale-down, a spot interruption handler), the pod GC after its node was deleted (DeletionByPodGC), the
+            # taint manager (DeletionByTaintManager), the kubelet (TerminationByKubelet: node pressure or shutdown)
+            if condition.get("type") == "DisruptionTarget" and condition.get("status") == "True":
+                evidence.append(f"pod {label} disrupted ({condition.get('reason', '')}): "
+                                f"{_short(condition.get('message', ''))}")
         logs: dict[str, Any] = {}
         for cs in statuses:
             if cs["name"] in ("wait", "init") or not (cs["terminated_reason"] or cs["name"] == "main"):
@@ -241,7 +255,8 @@ def build_context(
                 notes.append(f"the log of {label}/{cs['name']} hit the {args.limit_bytes}-byte read limit; "
                              "the tail may not reach the end of the log")
         pod_facts.append({"name": pod_name, "step": label, "node_id": (step_node or {}).get("id", ""),
-                          "phase": (pod.get("status") or {}).get("phase", ""), "containers": statuses,
+                          "phase": pod_status.get("phase", ""), "reason": pod_status.get("reason", ""),
+                          "message": _short(pod_status.get("message", "")), "containers": statuses,
                           "events": event_facts, "logs": logs})
 
     template_name = (metadata.get("labels") or {}).get(TEMPLATE_LABEL) or \
