@@ -954,3 +954,71 @@ def test_round5_status_families(lines: list[str], category: str) -> None:
 )
 def test_round5_log_families(log: str, category: str) -> None:
     assert classify(context_with_log(log + "\n")).category == category
+
+
+# --- round 6: families as the other tools print them --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lines", "category"),
+    [
+        (["Job exceeded its walltime limit. Job was aborted"], "timeout"),
+        # GNU timeout's status for a command it timed out is a hint; any other status says nothing
+        (["exit status 124"], "timeout"),
+        (["exit status 125"], "unknown"),
+        (['<a n="MyType"><s>JobEvictedEvent</s></a>'], "preemption"),
+        (["11/06/2019 14:54:53  L    Simulation: preempting job"], "preemption"),
+        (["(ReqNodeNotAvail, UnavailableNodes:gpu-[01-04])"], "unschedulable"),
+        (["failed to save outputs: Error response from daemon: No such container: 77f84d93"], "infrastructure"),
+        # Kubernetes' RBAC refusal, for any verb
+        (['User "system:serviceaccount:ml:pipeline-runner" cannot patch resource "workflows" in API group '
+          '"argoproj.io" in the namespace "ml"'], "permissions"),
+    ],
+)
+def test_round6_status_families(lines: list[str], category: str) -> None:
+    assert classify({"evidence": lines, "pods": []}).category == category
+
+
+@pytest.mark.parametrize(
+    ("log", "category"),
+    [
+        ("modal.exception.FunctionTimeoutError: Task's current input in-abc hit its timeout of 600s", "timeout"),
+        ("The task with ID 00ab is infeasible and cannot currently be executed. It requires {CPU,1.000000},"
+         "{GPU,2.000000} for execution and {CPU,1.000000},{GPU,2.000000} for placement.", "gpu-unschedulable"),
+        # ...the same for CPUs only is no GPU shortage
+        ("The task with ID 00ab is infeasible and cannot currently be executed. It requires {CPU,64.000000} for "
+         "execution and {CPU,64.000000} for placement.", "unknown"),
+        ("Error: No available node types can fulfill resource request {'GPU': 4.0, 'CPU': 1.0}. Add suitable node "
+         "types to this cluster to resolve this issue.", "gpu-unschedulable"),
+        (" {'CPU': 1.0, 'GPU': 1.0} * 2 (PACK): 1+ pending placement groups", "gpu-unschedulable"),
+        ('{"level":"ERROR","logger":"controller.provisioner","message":"could not schedule pod, incompatible with '
+         'nodepool \\"gpu\\", no instance type satisfied resources {\\"cpu\\":\\"4\\",\\"nvidia.com/gpu\\":\\"4\\"} '
+         'and requirements karpenter.sh/nodepool In [gpu]"}', "gpu-unschedulable"),
+        ('{"level":"ERROR","logger":"controller.provisioner","message":"could not schedule pod, incompatible with '
+         'nodepool \\"default\\", incompatible requirements, label \\"team\\" does not have known values"}',
+         "unschedulable"),
+        ("[2024-01-01 10:00:00,000 C 149 149] node_manager.cc:170: This node has beem marked as dead.",
+         "infrastructure"),
+        ("mlflow.exceptions.MlflowException: Run 'a1b2c3d4e5' not found", "data-missing"),
+        ("mlflow.exceptions.RestException: RESOURCE_DOES_NOT_EXIST: Registered Model with name=fraud not found",
+         "data-missing"),
+        ("curl: Couldn't resolve host 'minio.ml.svc'", "network"),
+        ("Failed to access the Metadata store. Exception: 'DNS resolution failed'", "network"),
+        ("E xla_util.cc:88] RESOURCE_EXHAUSTED: Attempting to reserve 12.5G at the bottom of memory.", "gpu-oom"),
+        # zsh's job control reporting a SIGKILLed job, as bash's "line N: PID Killed"
+        ("[2]    4711 killed     python train.py --epochs 10", "oom"),
+        # a plain-text tqdm bar that the kernel's "Killed" was glued onto
+        ("map:  65% 2207000/3382137 [03:08<01:16, 15381.54 examples/s]Killed", "oom"),
+        # buildkit fetching a pull token for a base image from the registry's token service
+        ("ERROR: failed to solve: failed to fetch anonymous token: unexpected status: 401 Unauthorized",
+         "image-pull"),
+        # an error line by itself continues on the lines below it (NCCL's "Last error:")
+        ("torch.distributed.DistBackendError: NCCL error in: ProcessGroupNCCL.cpp:1691, unhandled cuda error\n"
+         "ncclUnhandledCudaError: Call to CUDA function failed.\nLast error:\nCuda failure 2 'out of memory'",
+         "gpu-oom"),
+        # ...but not onto another error line
+        ("ValueError: could not convert string to float: 'n/a'\nKeyError: 'label'", "code-bug"),
+    ],
+)
+def test_round6_log_families(log: str, category: str) -> None:
+    assert classify(context_with_log(log + "\n")).category == category

@@ -160,7 +160,10 @@ _GPU = (r"(?i:insufficient (nvidia|amd|gpus?)\b)|(?i:insufficient )" + _ACCELERA
         r"request for \d+ \w+ accelerators exceeds the allowed maximum|didn't have enough resources: GPUs|"
         r"(?i:no node\b.{0,60}\bhas )" + _ACCELERATOR + r"|Invalid generic resource \(gres\) specification|"
         r"(No resource satisfying|No launchable resource found|ResourcesUnavailableError\b.{0,300}?)"
-        r"[^{}]{0,200}\{'[\w-]+': [\d.]+\}|(?i:no enough (unused |available )?GPU cards)")
+        r"[^{}]{0,200}\{'[\w-]+': [\d.]+\}|(?i:no enough (unused |available )?GPU cards)|"
+        # Karpenter's provisioner: no instance type of the nodepool offers the GPUs ("no instance type satisfied
+        # resources {...,\"nvidia.com/gpu\":\"2\",...}": kubernetes-sigs/karpenter pkg/controllers/provisioning)
+        r"no instance type satisfied resources \{[^}]*?" + _ACCELERATOR)
 # torch's CPU allocator, in TH ("$ Torch: not enough memory: you tried to allocate %dGB. Buy new RAM!", and
 # "reallocate" in THRealloc: torch/torch7 lib/TH/THGeneral.c) and c10 ("DefaultCPUAllocator: not enough memory: you
 # tried to allocate %d bytes", pytorch c10/core/impl/alloc_cpu.cpp); a GPU's allocator says "CUDA out of memory"
@@ -210,7 +213,10 @@ _REGISTRY = (r"\b(ImagePullBackOff|ErrImagePull|InvalidImageName|ErrImageNeverPu
              r"\b(denied|unauthori[sz]ed|forbidden|not found|401|403|404)\b)|"
              r"(scope=repository|/proxy_auth\b|/jwt/auth\b|/service/token\b).{0,200}"
              r"(?i:\b(denied|unauthori[sz]ed|forbidden|401|403)\b)|"
-             r"\b(MANIFEST_UNKNOWN|NAME_UNKNOWN|NAME_INVALID|TAG_INVALID)\b|pyxis: failed to import docker image")
+             r"\b(MANIFEST_UNKNOWN|NAME_UNKNOWN|NAME_INVALID|TAG_INVALID)\b|pyxis: failed to import docker image|"
+             # containerd's resolver (used by buildkit) asking the registry's token service for a pull token
+             # ("failed to fetch anonymous token: unexpected status: 401 Unauthorized", remotes/docker/auth)
+             r"failed to fetch (anonymous|oauth) token: unexpected status: (401|403)")
 # how a scheduler says no node fits: Kubernetes (resources, affinity, taints, volumes, quota, LimitRange, kubelet
 # admission), Volcano and Kueue (gang, quota), Slurm
 _SCHEDULER = (r"(?i:insufficient (cpu|memory|ephemeral-storage|pods|hugepages))|"
@@ -222,7 +228,8 @@ _SCHEDULER = (r"(?i:insufficient (cpu|memory|ephemeral-storage|pods|hugepages))|
               r"0/\d+ nodes are available|No nodes are available that match|didn't have enough resource|"
               r"\bOutOf(cpu|memory|pods|ephemeral-storage)\b|maximum (cpu|memory) usage per (Container|Pod) is|"
               r"couldn't assign flavors|(?i:insufficient (unused )?quota)|(?i:pod ?group\b.*\bnot ready)|"
-              r"Requested node configuration is not available|(?i:violates accounting/QOS policy)")
+              r"Requested node configuration is not available|(?i:violates accounting/QOS policy)|"
+              r"(?i:could not schedule pod, incompatible with (nodepool|provisioner))|\bReqNodeNotAvail\b")
 # cloud capacity and resource quotas that keep a job from starting (SageMaker, EC2, GCE)
 _CAPACITY = (r"ResourceLimitExceeded|InsufficientInstanceCapacity|ZONE_RESOURCE_POOL_EXHAUSTED|"
              r"does not have enough resources available to fulfill the request|Quota '\w+' exceeded\. Limit")
@@ -289,6 +296,9 @@ _PREEMPTED = (r"\b(Preempted|Preempting|NodeShutdown|PreemptionByScheduler)\b|No
               r"\bin PREEMPTED state\b|Spot VM preemption|\bexit (status|code)\b\D{0,5}50001\b|"
               r"\b14: VM \S+ stopped unexpectedly|The assigned worker has failed to complete the operation|"
               r"failed to start due to preemption|Execution failed: worker was terminated|"
+              # HTCondor vacating a job from its execute slot (its user log's JobEvictedEvent, "Job was evicted."),
+              # PBS Pro's scheduler preempting a job ("Simulation: preempting job" in tracejob)
+              r"\bJobEvictedEvent\b|\bJob was evicted\b|(?i:\bpreempting job\b)|"
               # kube-scheduler deletes a running pod only to preempt it (an audit log's delete by the scheduler)
               r"\"verb\":\"delete\".{0,400}\"username\":\"system:kube-scheduler\"")
 # a node that died under a Ray job ("The actor is dead because its node has died. Node Id: ...",
@@ -297,7 +307,7 @@ _PREEMPTED = (r"\b(Preempted|Preempting|NodeShutdown|PreemptionByScheduler)\b|No
 # src/ray/core_worker/task_manager.cc) or a Slurm job ("DUE TO NODE FAILURE"); a preempted node says so and is
 # preemption, which is tried first
 _NODE_DIED = (r"because its node has died|Task failed due to the node (dying|\(where this task was running\))|"
-              r"(has|mistakenly) been marked dead|raylet exited immediately because the Ray agent failed|"
+              r"(has|mistakenly) bee[nm] marked (as )?dead|raylet exited immediately because the Ray agent failed|"
               r"missed too many heartbeats|DUE TO NODE FAILURE")
 # how a credential that is missing or refused reads beyond an exception type: the Kubernetes client's
 # "ApiException: (403)" (its "Reason: Forbidden" follows on the next line), an HTTP status code 401/403 in a message
@@ -306,7 +316,8 @@ _NODE_DIED = (r"because its node has died|Task failed due to the node (dying|\(w
 _REFUSED = (r"ApiException: \((401|403)\)|(?i:\b(status|response|error|http)[ _-]?code:? ?=? ?(401|403)\b)|"
             r"Forbidden!|doesn't have access|(?i:password authentication failed|\bauthentication failed\b)|"
             r"Access Key Id you provided does not exist|Could not automatically determine credentials|"
-            r"failed to retrieve a token|api_key not configured|You must be logged in to the server")
+            r"failed to retrieve a token|api_key not configured|You must be logged in to the server|"
+            r"\bcannot (get|list|watch|create|update|patch|delete|deletecollection) resource \"")
 # an input whose schema changed, in the words of pyarrow ("AppendRowGroups requires equal schemas.", "Unsupported
 # cast from <type> to <type>"), Hugging Face datasets (DatasetGenerationCastError: "All the data files must have the
 # same columns, but at some point there are 3 new columns", huggingface/datasets src/datasets/exceptions.py;
@@ -377,9 +388,13 @@ _TIME_LIMIT = (r"exceeded its deadline|longer than (the )?specified deadline|Max
                r"\b(TaskRun|PipelineRun)Timeout\b|\b(TaskRun|PipelineRun) \"[^\"]+\" was timed out|"
                r"failed to finish within|MaxRuntimeExceeded|Process exceeded running time limit|"
                r"timed-out and not checkpointable|"
+               # Modal's function timeout (modal client: "Task's current input %s hit its timeout of %ss",
+               # FunctionTimeoutError)
+               r"\bFunctionTimeoutError\b|hit its timeout of [\d.]+s\b|"
                r"(?i:(exceeded|longer than) the max(imum)? (execution )?(time|run ?time|duration)|"
                r"job attempt duration exceeded timeout|\btime ?limit (was )?(exceeded|reached)|exceeded timeout of|"
                r"walltime \d+ exceeded limit|walltime exceeded|exceeded (its |the )?wall ?clock (time )?limit|"
+               r"exceeded its walltime limit|"
                r"\bdue to wall ?clock limit)|TERM_RUNLIMIT")
 # the words of Kubernetes' verdicts that an orchestrator's exception may quote (Airflow's KubernetesPodOperator,
 # the Kubernetes client, a pipeline SDK): they decide before the code-bug fallback
@@ -426,6 +441,7 @@ RULES: tuple[Rule, ...] = (
          r"failed to reserve (container|sandbox) name|PLEG is not healthy|Pod Allocate failed|"
          r"(containerd|dockershim|crio)\.sock|Kubelet stopped posting node status|DUE TO NODE FAILURE|"
          r"no runtime for \"?\S+\"? is configured|unknown or invalid runtime name|" + _GPU_FAULT + "|"
+         r"Error response from daemon: No such container|"
          # a container-runtime (CRI) call that ran out of time: the kubelet's Failed event "Error: context deadline
          # exceeded" for a container it could not create, a gRPC "rpc error: code = DeadlineExceeded" from the
          # runtime; a pull that timed out names the pull and is `network`, tried first
@@ -528,6 +544,7 @@ RULES: tuple[Rule, ...] = (
          r"No URLs matched|does not appear to have a file named|"
          r"Unsuccessful TensorSliceReader constructor|Failed to find any matching files|"
          r"relation \"[^\"]+\" does not exist|no such table|"
+         r"\bRESOURCE_DOES_NOT_EXIST\b|\bRun (with id=)?'?[\w-]+'? not found|"
          # numpy's DataSource ("raise IOError('%s not found.' % path)", numpy/lib/_datasource.py)
          r"^(OSError|IOError): \S+ not found\.$|" + _MISSING,
          MISSING_INPUT),
@@ -574,7 +591,13 @@ RULES: tuple[Rule, ...] = (
          r"could not find a node type to satisfy the request|"
          r"pending placement group|defaultdict\(<class 'float'>, \{).*'GPU'|"
          # Ray's pending-task warning lists the demand on a line of its own (python/ray/_private/worker.py)
-         r"Required resources for this actor or task: \{[^}]*\bGPU\b",
+         r"Required resources for this actor or task: \{[^}]*\bGPU\b|"
+         # Ray: a task no node can ever run ("The task with ID %s is infeasible and cannot currently be executed.
+         # It requires {CPU,1.000000},{GPU,6.000000} ..."), the autoscaler's "... {'GPU': 1.0}. Add suitable node
+         # types to this cluster to resolve this issue.", a placement group demand ("{'GPU': 1.0} * 1
+         # (STRICT_SPREAD): 1+ pending placement groups")
+         r"is infeasible and cannot currently be executed\. It requires .{0,200}?\{GPU,|"
+         r"'GPU': [\d.]+[^{}]*\}\.? (Add suitable node types|\* \d+ \(\w+\): \d+\+? pending placement group)",
          "no node of the cluster (Kubernetes or Ray) can offer the requested GPUs"),
     Rule("unschedulable", "log",
          # Ray's autoscaler (python/ray/autoscaler/_private/resource_demand_scheduler.py): "The autoscaler could
@@ -591,10 +614,12 @@ RULES: tuple[Rule, ...] = (
          r"(?i:\bcuda\w*\b.{0,80}\bout of memory)|Tried to allocate [\d.]+ [KMGT]iB|"
          r"No available memory for the cache blocks|available KV cache memory|"
          # XLA's device allocator ("Resource exhausted: Out of memory while trying to allocate %d bytes.")
-         r"^(?!.*(" + _CPU_DEVICE + r")).*Out of memory while trying to allocate \d+ bytes",
+         r"^(?!.*(" + _CPU_DEVICE + r")).*Out of memory while trying to allocate \d+ bytes|"
+         r"Attempting to reserve \S+ at the bottom of memory",
          GPU_MEMORY),
     Rule("oom", "log",
-         r"^\W*Killed\W*$|: line \d+: +\d+ Killed\b|\bOOMKill(ed|ing)\b|oom-kill|running low on memory|"
+         r"^\W*Killed\W*$|: line \d+: +\d+ Killed\b|^\[\d+\] +\d+ killed +\S|"
+         r"\bOOMKill(ed|ing)\b|oom-kill|running low on memory|"
          r"(?i:\bexit(ed)?\b\D{0,25}\b137\b|\b(exit|return) ?(code|status)\b[^\d\n-]{0,10}-9\b|"
          r"task \d+: (out of memory|killed)\b|with signal SIGKILL)|exitcode\s*:\s*-9\b|died with <Signals\.SIGKILL: 9>|"
          r"killed by signal: Killed|(?i:killed by the oom|signal 9 \(SIGKILL\)|out of memory: kill(ed)? process|"
@@ -626,7 +651,8 @@ RULES: tuple[Rule, ...] = (
          r"failed to connect to all addresses|\bE(CONNREFUSED|TIMEDOUT|CONNRESET|AI_AGAIN|NOTFOUND)\b|"
          r"(?i:network (error|is unreachable))|(Connect|Read) timeout on endpoint URL|"
          r"Connection was closed before we received a valid response|UnknownHostException|SocketTimeoutException|"
-         r"curl: \((6|7|28|35|52|56)\)|Failed to connect to \S+ port \d+|(?i:could not translate host name)",
+         r"curl: \((6|7|28|35|52|56)\)|Failed to connect to \S+ port \d+|(?i:could not translate host name)|"
+         r"(?i:couldn't resolve host)|DNS resolution failed",
          UNREACHABLE),
     Rule("image-pull", "log", _REGISTRY, BAD_IMAGE),
     Rule("timeout", "log",
@@ -667,7 +693,7 @@ RULES: tuple[Rule, ...] = (
          r"(?i:No such file or directory)|\b(NoSuchKey|NoSuchBucket|BlobNotFound|ContainerNotFound)\b|"
          r"The specified (key|bucket|blob|container) does not exist|\bPATH_NOT_FOUND\b|"
          r"(?i:path does not exist)|(?i:file not found)|response code 404|\b404 Client Error\b|FileNotFoundException|"
-         r"An error occurred \(404\)|"
+         r"An error occurred \(404\)|\bRESOURCE_DOES_NOT_EXIST\b|\bRun (with id=)?'?[\w-]+'? not found|"
          r"No URLs matched|does not appear to have a file named|No such object: |Table or view not found|"
          r"relation \"[^\"]+\" does not exist|" + _MISSING,
          MISSING_INPUT),
@@ -698,6 +724,10 @@ RULES: tuple[Rule, ...] = (
          r"\*\*\* (JOB|STEP) \S+ (ON \S+ )?CANCELLED AT \S+ \*\*\*|\b(EvictionByEvictionAPI|DeletionByPodGC)\b",
          "a pod, replica or batch job vanished or was cancelled with no reason given: its node was reclaimed (spot, "
          "preemptible) or drained, or the job requeued; a rerun is the fix either way"),
+    # GNU timeout's exit status when the command timed out (coreutils timeout(1): "If the command times out, and
+    # --preserve-status is not set, then exit with status 124")
+    Rule("timeout", "hint", r"(?i:\bexit (status|code)\W{0,3}124\b)",
+         "the step exited with status 124, what `timeout` returns when the command it ran timed out"),
     Rule("oom", "hint", r"(?i:\bexit(ed)?\b\D{0,25}\b137\b|\bexit_?code\W{0,3}137\b|status of (137|9\(SIGKILL\))|"
          r"signal: killed)",
          "the container was SIGKILLed (exit code 137) with no other reason given: usually the kernel's OOM killer"),
@@ -807,7 +837,9 @@ _RANK = re.compile(r"^\s*(?:(?:\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z
 # "Generating train split: 173687 examples [00:04, 39483.40 examples/s]") that the next output was written onto
 # without a newline.
 _PROGRESS = re.compile(r"^[^|]*\d+%\|[^|]*\|[^\[|]*\[[^\]]*\]|"
-                       r"^(?:[^|\[\]]*: )?\d+(?:\.\d+)?[kMGT]?(?:it| ?[A-Za-z]+) \[\d+:\d\d(?::\d\d)?, [^\]]*\]")
+                       r"^(?:[^|\[\]]*: )?\d+(?:\.\d+)?[kMGT]?(?:it| ?[A-Za-z]+) \[\d+:\d\d(?::\d\d)?, [^\]]*\]|"
+                       # a bar drawn without bar characters (a notebook's plain-text tqdm)
+                       r"^(?:[^|\[\]]*: +)?\d+%\s+\d+/\d+ \[\d+:\d\d(?::\d\d)?<[^\]]*\]")
 _TRACEBACK = "Traceback (most recent call last):"
 _INLINE_CODE = re.compile(r"^`([^`]+)`$")  # a line pasted as `inline code`
 # "Type: message" or a bare "Type": a class name (CapWords, "_ArrayMemoryError") or a module's lower-case one
@@ -944,8 +976,11 @@ def _exceptions(text: str) -> list[tuple[str, str, list[str]]]:
         if library:
             final += f" (raised by {library})"
         more: list[str] = []
-        for line in lines[at + 1:at + 1 + _CONTINUED] if at in tracebacks else []:
-            if not line.strip() or _FRAME.match(line) or _CHAINED.match(line) or line.startswith(_TRACEBACK):
+        # a traceback's exception, or an error line by itself (NCCL's "Last error:" follows both), continues on
+        # the lines below it until a blank line, a frame or another error
+        for line in lines[at + 1:at + 1 + _CONTINUED] if at in tracebacks or _SINGLE_ERROR.match(final) else []:
+            if not line.strip() or _FRAME.match(line) or _CHAINED.match(line) or line.startswith(_TRACEBACK) or \
+                    (at not in tracebacks and _SINGLE_ERROR.match(line.strip())):
                 break
             more.append(line.strip())
         result.append((kind, final, more))
