@@ -12,7 +12,8 @@ docker and the registries), not for one report:
   ``Cuda failure 'out of memory'``; read by the rules, indented in the evidence, never an exception of their
   own), the ``what()`` of a C++ exception that terminated the process (``c10::DistBackendError: ... Watchdog
   caught collective operation timeout``), or, when no traceback ends in an exception line, a line that is an
-  error by itself (``torch.OutOfMemoryError: CUDA out of memory...``, ``psycopg2.errors.UndefinedTable: ...``).
+  error by itself (``torch.OutOfMemoryError: CUDA out of memory...``, ``psycopg2.errors.UndefinedTable: ...``),
+  read with the lines its message continues on as well.
   An orchestrator's exception that quotes Kubernetes' verdict (Airflow's ``Pod returned a failure: ... reason
   Evicted``, the Kubernetes client's ``exceeded quota``) is read for that verdict before the code-bug fallback.
   A ``KeyError`` names only the key: when a tabular data library raised it (the nearest frame above is the own
@@ -22,7 +23,8 @@ docker and the registries), not for one report:
 - ``log``: any line of a failing container's log tail, then the status lines read as log lines (a cloud job's
   failure reason — SageMaker, Vertex AI, Azure ML — or an Argo message often quotes the process's last error);
 - ``hint``: a status line that says little by itself (``1 Worker replica(s) failed``, ``pod deleted``, a pod
-  that stayed ``Pending``, an exit code 137 with no reason, a cluster autoscaler that could not add a GPU node).
+  that stayed ``Pending``, an exit code 137 with no reason, GNU timeout's exit status 124, a pod drained through the
+  Eviction API or deleted after its node was gone, a cluster autoscaler that could not add a GPU node).
 
 Log lines are read as they really look: ANSI colours and the prefixes that launchers and log collectors put
 before each line (timestamps, the CRI log format's ``stderr F``, torchrun's ``[rank0]:``, mpirun's
