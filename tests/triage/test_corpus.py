@@ -45,7 +45,7 @@ def test_the_corpus_is_real_cited_and_covers_every_class() -> None:
 
 # The measured level of the rule table alone (docs/patterns/failure-triage.md): the goal is 95 %, not met.
 # Failure messages give counts only, never held-out cases: a developer must not tune on them.
-HELD_OUT_ACCURACY = 0.775
+HELD_OUT_ACCURACY = 0.765
 HELD_OUT_WRONG_CLASS = 11
 
 
@@ -71,14 +71,14 @@ def test_the_rounds_the_rules_were_tuned_on_do_not_get_worse() -> None:
 # Triage with a coding agent configured: the agent decides, given the rule table's verdict
 # (hera_flows/steps/triage/verdict.py). Its replies to the exact prompts of the held-out round are recorded
 # (tests/triage/agent-verdicts/), so this measures the prompt and the rules that shape it, not a live model.
-# Measured on round 6 (the rules and the prompt were both frozen before it was collected): 94.8 % of all held-out
-# cases (the goal, 95 %, is not met on all of them: `preemption` is at 67 % recall) and 97.9 % of the cases whose text
-# shows their label (tests/triage/label-audit/: a reviewer's judgement made without any classifier's answer), where
-# every class but `image-pull` (11 of its 13 such cases, 84.6 %) is at 85 % recall or more.
-AGENT_HELD_OUT_ACCURACY = 0.948
-AGENT_HELD_OUT_WRONG_CLASS = 9
-AGENT_SHOWN_ACCURACY = 0.95  # the goal, met on the cases whose text shows their label (measured: 0.979)
-AGENT_SHOWN_RECALL = 0.84  # measured (`image-pull`, 11 of 13); the goal is 0.85
+# Measured on round 7 (the rules and the prompt were both frozen before it was collected): 91.3 % of all held-out
+# cases (the goal, 95 %, is not met on all of them) and 98.8 % of the cases whose text shows their label
+# (tests/triage/label-audit/: a reviewer's judgement made without any classifier's answer), where every class is at
+# 85 % recall or more (lowest: `code-bug`, 85.7 %). Round 6, held out before it: 94.8 % and 97.9 %.
+AGENT_HELD_OUT_ACCURACY = 0.913
+AGENT_HELD_OUT_WRONG_CLASS = 12
+AGENT_SHOWN_ACCURACY = 0.95  # the goal, met on the cases whose text shows their label (measured: 0.988)
+AGENT_SHOWN_RECALL = 0.85  # the goal, met there too (measured: every class at 85.7 % or more)
 
 
 def test_with_a_coding_agent_deciding_the_held_out_round_does_not_get_worse() -> None:
