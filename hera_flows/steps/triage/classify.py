@@ -250,7 +250,10 @@ _MISSING = (r"(?i:\b(file|path|directory|folder|bucket|object|blob|table|dataset
             r"no (\(supported\) |supported )?data files (or dataset script )?found)|"
             # Keras' load_model (keras/saving/save.py: "No file or directory found at {filepath}"), HDF5's open
             # ("unable to open file: name = '...', errno = 2"), the datasets library's DataFilesNotFoundError
-            r"No file or directory found at|unable to open file: name = .{0,300}errno = 2\b|\bDataFilesNotFoundError\b")
+            r"No file or directory found at|unable to open file: name = .{0,300}errno = 2\b|\bDataFilesNotFoundError\b|"
+            # MLflow's tracking store for a run or model that is not there ("Run '%s' not found",
+            # RESOURCE_DOES_NOT_EXIST: mlflow/store/tracking)
+            r"\bRESOURCE_DOES_NOT_EXIST\b|\bRun (with id=)?'?[\w-]+'? not found")
 # a command the image lacks (the step's own, not a container runtime the node lacks: 'exec:
 # "nvidia-container-runtime": executable file not found' is the node's)
 _IMAGE_LACKS = (r"(?!.*\b(nvidia-container-runtime(-hook)?|runc|crun|runsc|kata-runtime|youki)\\?\"?: "
@@ -274,6 +277,10 @@ _KUBELET_EVICTED = (r"\bEvicted\b|was low on resource|exceeds its request of|eph
                     r"\bEvictionThresholdMet\b|"
                     r"(?i:eviction manager: )(attempting to reclaim|.*\b(Memory|Disk|PID)Pressure\b)|"
                     r"node has conditions: \[\w*Pressure")
+# a VM or cluster in the cloud's PREEMPTED state (SkyPilot: "TPU VM ... is in PREEMPTED state"); Google Batch's reserved
+# exit code for a Spot VM preemption ("... due to Spot VM preemption with exit code 50001", as Cromwell's GCP Batch
+# backend matches it): read in status and log lines alike
+_CLOUD_PREEMPTED = r"\bin PREEMPTED state\b|Spot VM preemption|\bexit (status|code)\b\D{0,5}50001\b"
 # a node reclaimed (spot, preemptible, graceful node shutdown) or a workload preempted (scheduler, Kueue, Slurm):
 # also the spot interruption handlers' own words — Karpenter's interruption controller ("initiating delete from
 # interruption message", messageKind spot_interrupted / SpotInterruptionKind, aws/karpenter-provider-aws
@@ -288,14 +295,12 @@ _PREEMPTED = (r"\b(Preempted|Preempting|NodeShutdown|PreemptionByScheduler)\b|No
               r"DUE TO JOB REQUEUE|delete from interruption message|TerminatingOnInterruption|Spot ITN\b)|"
               # dstack's job termination reason for a spot instance the cloud took back
               # (dstackai/dstack src/dstack/_internal/core/models/runs.py: JobTerminationReason)
-              r"\bINTERRUPTED_BY_NO_CAPACITY\b|"
-              # a VM or cluster in the cloud's PREEMPTED state (SkyPilot: "TPU VM ... is in PREEMPTED state");
-              # Google Batch's reserved exit code for a Spot VM preemption ("... due to Spot VM preemption with exit
-              # code 50001", as Cromwell's GCP Batch backend matches it); the Pipelines API's preemption as Cromwell
-              # reads it (broadinstitute/cromwell PipelinesApiAsyncBackendJobExecutionActor: JES code 14 "VM ...
-              # stopped unexpectedly", "The assigned worker has failed to complete the operation", "failed to start
-              # due to preemption") and its v2 worker termination
-              r"\bin PREEMPTED state\b|Spot VM preemption|\bexit (status|code)\b\D{0,5}50001\b|"
+              r"\bINTERRUPTED_BY_NO_CAPACITY\b|" +
+              # the clouds' own verdicts (_CLOUD_PREEMPTED); the Pipelines API's preemption as Cromwell reads it
+              # (broadinstitute/cromwell PipelinesApiAsyncBackendJobExecutionActor: JES code 14 "VM ... stopped
+              # unexpectedly", "The assigned worker has failed to complete the operation", "failed to start due to
+              # preemption") and its v2 worker termination
+              _CLOUD_PREEMPTED + "|"
               r"\b14: VM \S+ stopped unexpectedly|The assigned worker has failed to complete the operation|"
               r"failed to start due to preemption|Execution failed: worker was terminated|"
               # HTCondor vacating a job from its execute slot (its user log's JobEvictedEvent, "Job was evicted."),
@@ -546,7 +551,6 @@ RULES: tuple[Rule, ...] = (
          r"No URLs matched|does not appear to have a file named|"
          r"Unsuccessful TensorSliceReader constructor|Failed to find any matching files|"
          r"relation \"[^\"]+\" does not exist|no such table|"
-         r"\bRESOURCE_DOES_NOT_EXIST\b|\bRun (with id=)?'?[\w-]+'? not found|"
          # numpy's DataSource ("raise IOError('%s not found.' % path)", numpy/lib/_datasource.py)
          r"^(OSError|IOError): \S+ not found\.$|" + _MISSING,
          MISSING_INPUT),
@@ -584,9 +588,7 @@ RULES: tuple[Rule, ...] = (
          r"Spot ITN\b|DUE TO (PREEMPTION|JOB REQUEUE)|"
          # TensorFlow's TPU ShutdownHook: a worker restarted under the job, the sign of a preempted (or maintained)
          # TPU (tensorflow/python/tpu/session_support.py: "ShutdownHook: lame workers found: %s")
-         r"ShutdownHook: lame workers found|"
-         # the cloud's own verdicts, as in status lines (see _PREEMPTED)
-         r"\bin PREEMPTED state\b|Spot VM preemption|\bexit (status|code)\b\D{0,5}50001\b",
+         r"ShutdownHook: lame workers found|" + _CLOUD_PREEMPTED,
          "the node was reclaimed or the job preempted (spot, a scheduler preemption, a host shutdown)"),
     Rule("gpu-unschedulable", "log",
          _GPU + r"|(No available node types can fulfill resource request|cannot be scheduled right now|"
@@ -659,7 +661,7 @@ RULES: tuple[Rule, ...] = (
     Rule("image-pull", "log", _REGISTRY, BAD_IMAGE),
     Rule("timeout", "log",
          _TIME_LIMIT + r"|AirflowTaskTimeout|"
-         r"Process timed out, PID: \d+|Timeout, PID: \d+|(?i:exceeded the max(imum)? (execution )?time)|"
+         r"Process timed out, PID: \d+|Timeout, PID: \d+|"
          # a launcher's own timeout waiting for the job it submitted (Kubeflow's launch_crd.py: "Timeout waiting
          # for {group}/{plural} {name} in namespace {ns} to enter one of the conditions {conditions}."), GitLab
          # Runner's job timeout ("execution took longer than %v seconds"), Ray Tune's time budget
@@ -695,7 +697,7 @@ RULES: tuple[Rule, ...] = (
          r"(?i:No such file or directory)|\b(NoSuchKey|NoSuchBucket|BlobNotFound|ContainerNotFound)\b|"
          r"The specified (key|bucket|blob|container) does not exist|\bPATH_NOT_FOUND\b|"
          r"(?i:path does not exist)|(?i:file not found)|response code 404|\b404 Client Error\b|FileNotFoundException|"
-         r"An error occurred \(404\)|\bRESOURCE_DOES_NOT_EXIST\b|\bRun (with id=)?'?[\w-]+'? not found|"
+         r"An error occurred \(404\)|"
          r"No URLs matched|does not appear to have a file named|No such object: |Table or view not found|"
          r"relation \"[^\"]+\" does not exist|" + _MISSING,
          MISSING_INPUT),
