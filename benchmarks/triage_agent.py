@@ -150,10 +150,16 @@ def load_recordings(round_number: int, replicate: int = 1) -> dict[str, Recordin
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if line.strip():
             try:
-                found[json.loads(line)["id"]] = Recording(**json.loads(line))
+                recording = Recording(**json.loads(line))
             except (KeyError, TypeError, ValueError) as exc:
                 raise SystemExit(f"{path.name}:{number}: not a recording ({exc})") from None
+            found[recording.id] = recording
     return found
+
+
+def unrecorded(cases: list[Case], recordings: dict[str, Recording]) -> list[Case]:
+    """The cases without a current recording: new ones, and those whose prompt changed since their reply."""
+    return [c for c in cases if c.id not in recordings or recordings[c.id].prompt_sha256 != prompt_sha256(c)]
 
 
 def save_recordings(round_number: int, recordings: dict[str, Recording], replicate: int = 1) -> None:
@@ -352,7 +358,7 @@ def record(cases: list[Case], round_number: int, command: str, *, timeout: float
     """Run ``command`` (a coding-agent CLI, prompt on stdin) once per case without a current recording."""
     argv = shlex.split(command)
     recordings = load_recordings(round_number)
-    todo = [c for c in cases if c.id not in recordings or recordings[c.id].prompt_sha256 != prompt_sha256(c)]
+    todo = unrecorded(cases, recordings)
     for number, case in enumerate(todo, 1):
         with tempfile.TemporaryDirectory(prefix="hera-flows-triage-agent-") as tmp:
             workspace = Path(tmp)
@@ -472,8 +478,7 @@ def main(argv: list[str] | None = None) -> int:
                       recorded_by=args.recorded_by or args.command)
     if args.export:
         if args.unrecorded:
-            current = load_recordings(rounds[0])
-            chosen = [c for c in chosen if c.id not in current or current[c.id].prompt_sha256 != prompt_sha256(c)]
+            chosen = unrecorded(chosen, load_recordings(rounds[0]))
             if not chosen:
                 parser.error(f"every case of round {rounds[0]} has a current recording")
         return export(chosen, args.export, max(args.shards, 1))
